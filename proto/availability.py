@@ -1,0 +1,48 @@
+"""Availability chunks: the erasure-coded `AvailableData`, its merkle root (the candidate's
+`erasure_root`) and per-chunk proofs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from proto import erasure
+from proto.candidate import AvailableData
+from proto.codec import decode, encode
+from proto.merkle import merkle_proof, merkle_root, verify_proof
+from proto.primitives import Blob, Hash, Struct, ValidatorIndex
+
+
+class ErasureChunk(Struct, frozen=True):
+    chunk: Blob
+    index: ValidatorIndex
+    proof: Annotated[list[Hash], msgspec.Meta(max_length=64)]
+
+
+def chunks_of(data: AvailableData, n_validators: int) -> list[bytes]:
+    return erasure.encode(encode(data), n_validators)
+
+
+def erasure_root(data: AvailableData, n_validators: int) -> bytes:
+    return merkle_root(chunks_of(data, n_validators))
+
+
+def make_chunks(data: AvailableData, n_validators: int) -> tuple[bytes, list[ErasureChunk]]:
+    """(erasure root, one chunk with its proof per validator)."""
+    chunks = chunks_of(data, n_validators)
+    root = merkle_root(chunks)
+    return root, [ErasureChunk(c, i, merkle_proof(chunks, i)) for i, c in enumerate(chunks)]
+
+
+def chunk_valid(root: bytes, chunk: ErasureChunk, n_validators: int) -> bool:
+    return verify_proof(root, chunk.chunk, chunk.index, n_validators, chunk.proof)
+
+
+def recover(chunks: list[ErasureChunk], n_validators: int, root: bytes) -> AvailableData:
+    """Rebuild `AvailableData` from verified chunks; raises `ErasureError`/`DecodeError`."""
+    good = {c.index: c.chunk for c in chunks if chunk_valid(root, c, n_validators)}
+    data = decode(erasure.reconstruct(good, n_validators), AvailableData)
+    if erasure_root(data, n_validators) != root:
+        raise erasure.ErasureError("recovered data does not match the erasure root")
+    return data
