@@ -1,0 +1,3 @@
+"""Process plumbing: transports, services, CLI."""
+
+__version__ = "0.1.0"
