@@ -57,7 +57,7 @@ def block_from_json(d: Mapping[str, Any]) -> BlockRecord:
         backed=[BackedRecord(**b) for b in d.get("backed", [])],
         included=[IncludedRecord(**i) for i in d.get("included", [])],
         timed_out=list(d.get("timed_out", [])),
-    )  # fmt: skip
+    )
 
 
 def _block_json(b: BlockRecord) -> dict[str, Any]:
@@ -66,7 +66,7 @@ def _block_json(b: BlockRecord) -> dict[str, Any]:
         "author": b.author, "finalized": b.finalized,
         "backed": [vars(x) for x in b.backed], "included": [vars(x) for x in b.included],
         "timed_out": b.timed_out,
-    }  # fmt: skip
+    }
 
 
 def window_counts(
@@ -139,7 +139,7 @@ def write_report(
     path: Path, config: Mapping[str, Any], blocks: Sequence[BlockRecord], summary: Mapping[str, Any]
 ) -> None:
     doc = {"config": dict(config), "relay_blocks": [_block_json(b) for b in blocks],
-           "summary": dict(summary)}  # fmt: skip
+           "summary": dict(summary)}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(doc, indent=1, sort_keys=False))
@@ -154,7 +154,7 @@ def read_report(path: Path) -> tuple[dict[str, Any], list[BlockRecord], dict[str
 def summary_table(summary: Mapping[str, Any]) -> list[list[str]]:
     """Rows for a terminal table: para, included, per window (min/max), per block, latency, txs."""
     rows = [["para", "included", f"per {WINDOW} blocks (min-max)", "per relay block",
-             "backed→included (mean)", "rp age (mean)", "txs/relay block"]]  # fmt: skip
+             "backed→included (mean)", "rp age (mean)", "txs/relay block"]]
     for p, s in summary["paras"].items():
         lat = s["backing_to_inclusion"]
         age = s["relay_parent_age_at_backing"]
@@ -164,5 +164,5 @@ def summary_table(summary: Mapping[str, Any]) -> list[list[str]]:
             f"{s['included_per_relay_block']:.2f}",
             f"{lat['mean']:.2f}" if lat else "n/a", f"{age['mean']:.2f}" if age else "n/a",
             f"{s['txs_per_relay_block']:.1f}",
-        ])  # fmt: skip
+        ])
     return rows

@@ -48,7 +48,7 @@ def render_timeline(
             ax.plot([num], [y], "s", color=colors(lane % 10), ms=6)
             if k % 2 == 0 or len(included) < 40:
                 ax.annotate(f"#{inc.para_number}", (num, y), xytext=(3, 2),
-                            textcoords="offset points", fontsize=7)  # fmt: skip
+                            textcoords="offset points", fontsize=7)
     ax.set_yticks([lane * lane_height + (LANE_ROWS - 1) / 2 for lane in range(len(paras))])
     ax.set_yticklabels([f"para {p}" for p in paras])
     ax.set_xlabel("relay block")
@@ -58,7 +58,7 @@ def render_timeline(
     keys = ("max_candidate_depth", "allowed_ancestry_len", "lookahead", "cores_per_para", "slot_ms")
     desc = ", ".join(f"{k}={config[k]}" for k in keys if k in config)
     ax.set_title(f"asyncback pipeline — × relay parent, ● backed in, ■ included in\n{desc}",
-                 fontsize=10)  # fmt: skip
+                 fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -20,7 +20,7 @@ SIGNATURE_LEN = 64
 DEV_NAMES = (
     "alice", "bob", "charlie", "dave", "eve", "ferdie", "george", "harry", "ian", "julia",
     "kate", "liam", "mia", "noah", "olivia", "peter", "quinn", "rose", "sam", "tina",
-)  # fmt: skip
+)
 
 
 def dev_seed(name: str) -> bytes:
