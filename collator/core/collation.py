@@ -1,0 +1,105 @@
+"""Collation building (spec §5.1): fill a block from the pool up to the weight limit, execute it,
+and wrap it as a candidate: PoV, PVD, commitments, erasure root and a v2 descriptor that commits to
+a core and a session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collator.core.consensus_hook import BlockInvalid
+from collator.core.para_runtime import (
+    Extrinsic,
+    ParaBlock,
+    ParaHeader,
+    ValidationInherent,
+    read_int,
+    weight_of,
+)
+from collator.core.parachain_system import execute_block
+from collator.core.validation import VALIDATION_CODE_HASH, make_pov
+from proto.availability import erasure_root
+from proto.candidate import (
+    AvailableData,
+    CandidateCommitments,
+    CandidateDescriptor,
+    CommittedCandidateReceipt,
+    PersistedValidationData,
+    PoV,
+    head_hash,
+)
+from proto.hashing import ZERO_HASH
+from proto.relay_state import StateProof, state_root
+from proto.ump_signals import SelectCore, with_signals
+
+
+@dataclass(frozen=True)
+class RelayParentData:
+    hash: bytes
+    number: int
+    storage_root: bytes
+    proof: StateProof  # of `parachain_system.relay_proof_keys(para_id)` at this block
+
+
+@dataclass(frozen=True)
+class Collation:
+    receipt: CommittedCandidateReceipt
+    pov: PoV
+    pvd: PersistedValidationData
+    block: ParaBlock
+    entries: dict[bytes, bytes]
+    weight: int
+
+    @property
+    def candidate_hash(self) -> bytes:
+        return self.receipt.hash()
+
+
+def select_transactions(entries: dict[bytes, bytes], pool: list[Extrinsic]) -> list[Extrinsic]:
+    """The longest prefix of `pool` (in order) that fits the block weight limit."""
+    limit = read_int(entries, b"system:weight_limit", 0)
+    out, weight = [], 0
+    for x in pool:
+        if weight + weight_of(x) > limit:
+            break
+        weight += weight_of(x)
+        out.append(x)
+    return out
+
+
+def build_collation(
+    parent_entries: dict[bytes, bytes],
+    parent_header: ParaHeader,
+    relay_parent: RelayParentData,
+    pool: list[Extrinsic],
+    core_index: int,
+    core_selector: int | None,
+    session_index: int,
+    n_validators: int,
+    max_pov_size: int,
+) -> Collation:
+    """Build and wrap a block; `BlockInvalid` if the runtime refuses it (segment full, velocity)."""
+    pvd = PersistedValidationData(parent_header.head_data(), relay_parent.number,
+                                  relay_parent.storage_root, max_pov_size)
+    inherent = ValidationInherent(pvd, relay_parent.proof, [], [])
+    txs = select_transactions(parent_entries, pool)
+    entries, out = execute_block(parent_entries, parent_header, inherent, txs)
+    block = ParaBlock(out.header, inherent, txs)
+    pov = make_pov(parent_entries, block)
+    if len(pov.block_data) > max_pov_size:
+        raise BlockInvalid(f"PoV of {len(pov.block_data)} bytes exceeds {max_pov_size}")
+    signals = [SelectCore(core_selector % 256, 0)] if core_selector is not None else []
+    commitments = CandidateCommitments(with_signals(out.upward_messages, list(signals)), [],
+                                       out.new_validation_code, out.header.head_data(),
+                                       out.processed_downward_messages, out.hrmp_watermark)
+    descriptor = CandidateDescriptor(
+        para_id=parent_header.para_id, relay_parent=relay_parent.hash, version=0,
+        core_index=core_index, session_index=session_index,
+        persisted_validation_data_hash=pvd.hash(), pov_hash=pov.hash(),
+        erasure_root=erasure_root(AvailableData(pov, pvd), n_validators),
+        para_head=head_hash(commitments.head_data), validation_code_hash=VALIDATION_CODE_HASH)
+    return Collation(CommittedCandidateReceipt(descriptor, commitments), pov, pvd, block, entries,
+                     out.weight)
+
+
+def genesis_header(para_id: int, entries: dict[bytes, bytes]) -> ParaHeader:
+    return ParaHeader(para_id, 0, ZERO_HASH, state_root(entries), ZERO_HASH, 0, 0)

@@ -1,0 +1,219 @@
+"""Executing a parachain block (cumulus `parachain-system`, spec §4.3): the same code builds a
+block on the collator and re-executes it in the validation function.
+
+Per block: note the parent's head hash on the newest unincluded ancestor; check the relay state
+proof against the relay parent's root; apply the velocity hook; prune the unincluded segment by the
+included head read from the proof; refuse the block if the segment is full; consume an upgrade
+go-ahead at most once per segment; dispatch inbound messages not handled by an ancestor; apply the
+transactions within the weight limit; then append this block to the segment's bandwidth tracker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from collator.core.consensus_hook import BlockInvalid, FixedVelocityConsensusHook, RelaySlotInfo
+from collator.core.para_runtime import (
+    Extrinsic,
+    ExtrinsicError,
+    ParaHeader,
+    SetCode,
+    ValidationInherent,
+    apply_extrinsic,
+    extrinsics_root,
+    read_int,
+    weight_of,
+)
+from collator.core.unincluded_segment import (
+    Ancestor,
+    BandwidthUpdateError,
+    GoAhead,
+    HrmpChannelUpdate,
+    HrmpWatermarkUpdate,
+    OutboundBandwidthLimits,
+    SegmentTracker,
+    UsedBandwidth,
+)
+from proto.codec import decode, encode
+from proto.errors import DecodeError
+from proto.hashing import blake2_256
+from proto.relay_state import (
+    CURRENT_SLOT_KEY,
+    ProofError,
+    RelayDispatchQueueRemaining,
+    para_head_key,
+    relay_dispatch_queue_key,
+    state_root,
+    upgrade_go_ahead_key,
+    verify_state_proof,
+)
+
+SEGMENT_KEY = b"parachain_system:unincluded_segment"
+TRACKER_KEY = b"parachain_system:aggregated_segment"
+SLOT_INFO_KEY = b"aura_ext:relay_slot_info"
+LAST_RELAY_KEY = b"parachain_system:last_relay_block_number"
+HANDLED_KEY = b"parachain_system:handled_messages"
+PENDING_CODE_KEY = b"system:pending_code"
+CODE_KEY = b"system:code"
+
+
+def relay_proof_keys(para_id: int) -> list[bytes]:
+    """The relay state a block needs proven (what the collator asks its relay node for)."""
+    return [CURRENT_SLOT_KEY, para_head_key(para_id), relay_dispatch_queue_key(para_id),
+            upgrade_go_ahead_key(para_id)]
+
+
+# -- segment storage codec ------------------------------------------------------------------
+
+
+def _bw_to(b: UsedBandwidth) -> list[object]:
+    return [b.ump_msg_count, b.ump_total_bytes,
+            [[r, u.msg_count, u.total_bytes] for r, u in sorted(b.hrmp_outgoing.items())]]
+
+
+def _bw_from(x: list[Any]) -> UsedBandwidth:
+    return UsedBandwidth(x[0], x[1], {r: HrmpChannelUpdate(m, s) for r, m, s in x[2]})
+
+
+def _signal_to(s: GoAhead | None) -> str | None:
+    return s.value if s is not None else None
+
+
+def _signal_from(s: str | None) -> GoAhead | None:
+    return GoAhead(s) if s is not None else None
+
+
+def load_segment(entries: dict[bytes, bytes]) -> tuple[list[Ancestor], SegmentTracker]:
+    try:
+        raw = decode(entries[SEGMENT_KEY], list) if SEGMENT_KEY in entries else []
+        t = decode(entries[TRACKER_KEY], list) if TRACKER_KEY in entries else None
+    except DecodeError as exc:
+        raise BlockInvalid(f"corrupt unincluded segment: {exc}") from None
+    segment = [Ancestor(_bw_from(a[0]), a[1], _signal_from(a[2])) for a in raw]
+    tracker = SegmentTracker() if t is None else SegmentTracker(_bw_from(t[0]), t[1], _signal_from(t[2]))
+    return segment, tracker
+
+
+def store_segment(entries: dict[bytes, bytes], segment: list[Ancestor], tracker: SegmentTracker) -> None:
+    entries[SEGMENT_KEY] = encode([[_bw_to(a.used_bandwidth), a.para_head_hash,
+                                    _signal_to(a.consumed_go_ahead_signal)] for a in segment])
+    entries[TRACKER_KEY] = encode([_bw_to(tracker.used_bandwidth), tracker.hrmp_watermark,
+                                   _signal_to(tracker.consumed_go_ahead_signal)])
+
+
+def hook_of(entries: dict[bytes, bytes]) -> FixedVelocityConsensusHook:
+    return FixedVelocityConsensusHook(read_int(entries, b"system:velocity", 1),
+                                      read_int(entries, b"system:capacity", 1),
+                                      read_int(entries, b"system:relay_slot_ms", 6000))
+
+
+def slot_info_of(entries: dict[bytes, bytes]) -> RelaySlotInfo | None:
+    raw = entries.get(SLOT_INFO_KEY)
+    if raw is None:
+        return None
+    slot, authored = decode(raw, list)
+    return RelaySlotInfo(slot, authored)
+
+
+@dataclass(frozen=True)
+class ExecutionOutput:
+    header: ParaHeader
+    upward_messages: list[bytes]
+    new_validation_code: bytes | None
+    processed_downward_messages: int
+    hrmp_watermark: int
+    weight: int
+
+
+def execute_block(
+    parent_entries: dict[bytes, bytes],
+    parent_header: ParaHeader,
+    inherent: ValidationInherent,
+    extrinsics: list[Extrinsic],
+) -> tuple[dict[bytes, bytes], ExecutionOutput]:
+    """Run a block on a copy of the parent state; `BlockInvalid` on any rule broken. The returned
+    header has the state and extrinsics roots filled in."""
+    entries = dict(parent_entries)
+    para_id = parent_header.para_id
+    pvd = inherent.validation_data
+    if pvd.parent_head != parent_header.head_data():
+        raise BlockInvalid("validation data names another parent head")
+    # on_initialize: the parent's head hash is now known for the newest ancestor
+    segment, tracker = load_segment(entries)
+    if segment:
+        segment[-1] = Ancestor(segment[-1].used_bandwidth, parent_header.hash(),
+                               segment[-1].consumed_go_ahead_signal)
+    last_relay = read_int(entries, LAST_RELAY_KEY, 0)
+    if pvd.relay_parent_number < last_relay:
+        raise BlockInvalid("relay parent number moved backwards")
+    try:
+        relay = verify_state_proof(pvd.relay_parent_storage_root, inherent.relay_state_proof)
+        relay_slot = decode(relay[CURRENT_SLOT_KEY], int)
+        remaining = (decode(relay[relay_dispatch_queue_key(para_id)], RelayDispatchQueueRemaining)
+                     if relay_dispatch_queue_key(para_id) in relay else None)
+    except (ProofError, DecodeError, KeyError) as exc:
+        raise BlockInvalid(f"invalid relay state proof: {exc}") from None
+    hook = hook_of(entries)
+    capacity, slot_info = hook.on_state_proof(relay_slot, relay_slot, hook.relay_slot_ms,
+                                              slot_info_of(entries))
+    entries[SLOT_INFO_KEY] = encode([slot_info.relay_slot, slot_info.authored])
+    included = relay.get(para_head_key(para_id))
+    if included is None:
+        raise BlockInvalid("relay state proof lacks the included para head")
+    included_hash = blake2_256(included)
+    for i, a in enumerate(segment):
+        if a.para_head_hash == included_hash:
+            for dropped in segment[: i + 1]:
+                tracker = tracker.subtract(dropped)
+            segment = segment[i + 1 :]
+            break
+    if len(segment) >= capacity:
+        raise BlockInvalid("no space left for the block in the unincluded segment "
+                           f"(length {len(segment)}, capacity {capacity})")
+    consumed: GoAhead | None = None
+    if upgrade_go_ahead_key(para_id) in relay and tracker.consumed_go_ahead_signal is None:
+        consumed = GoAhead.GO_AHEAD
+        if PENDING_CODE_KEY in entries:
+            entries[CODE_KEY] = entries.pop(PENDING_CODE_KEY)
+    # inbound messages: dispatch only those an ancestor has not handled yet
+    handled = decode(entries[HANDLED_KEY], list) if HANDLED_KEY in entries else []
+    new_dmp = [m for m in inherent.downward_messages if m.sent_at > last_relay]
+    new_hrmp = [m for m in inherent.horizontal_messages if m.message.sent_at > last_relay]
+    for m in new_dmp:
+        handled.append(["dmp", m.sent_at, blake2_256(m.data)])
+    for h in new_hrmp:
+        handled.append(["hrmp", h.sender, h.message.sent_at, blake2_256(h.message.data)])
+    entries[HANDLED_KEY] = encode(handled)
+    watermark = max([m.message.sent_at for m in new_hrmp], default=pvd.relay_parent_number)
+    # transactions
+    limit = read_int(entries, b"system:weight_limit", 0)
+    weight = 0
+    new_code: bytes | None = None
+    for x in extrinsics:
+        weight += weight_of(x)
+        if weight > limit:
+            raise BlockInvalid(f"block weight {weight} exceeds the limit {limit}")
+        try:
+            apply_extrinsic(entries, x)
+        except ExtrinsicError as exc:
+            raise BlockInvalid(f"extrinsic failed: {exc}") from None
+        if isinstance(x, SetCode):
+            new_code = x.code
+    # on_finalize: this block joins the segment
+    limits = OutboundBandwidthLimits(remaining.remaining_count if remaining else 0,
+                                     remaining.remaining_size if remaining else 0, {})
+    ancestor = Ancestor(UsedBandwidth(), None, consumed)
+    try:
+        tracker = tracker.append(ancestor, HrmpWatermarkUpdate.new(watermark, pvd.relay_parent_number),
+                                 limits)
+    except BandwidthUpdateError as exc:
+        raise BlockInvalid(str(exc)) from None
+    segment.append(ancestor)
+    store_segment(entries, segment, tracker)
+    entries[LAST_RELAY_KEY] = encode(pvd.relay_parent_number)
+    number = parent_header.number + 1
+    entries[b"system:number"] = encode(number)
+    header = ParaHeader(para_id, number, parent_header.hash(), state_root(entries),
+                        extrinsics_root(extrinsics), pvd.relay_parent_number, relay_slot)
+    return entries, ExecutionOutput(header, [], new_code, len(new_dmp), watermark, weight)
