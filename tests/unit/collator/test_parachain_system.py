@@ -80,7 +80,7 @@ def test_s7_36_code_upgrade_go_ahead_is_consumed_once() -> None:
 
 
 def test_s7_37_inherent_processed_messages_are_ignored() -> None:
-    chain: Chain = [para_genesis(capacity=3)]
+    chain: Chain = [para_genesis(capacity=5, velocity=2)]
     dmp = [InboundMessage(2, b"down")]
     hrmp = [HorizontalInbound(300, InboundMessage(2, b"side"))]
     run(chain, 1, included=0)
