@@ -29,7 +29,6 @@ from proto.candidate import (
 )
 from proto.hashing import ZERO_HASH
 from proto.relay_state import StateProof, state_root
-from proto.ump_signals import SelectCore, with_signals
 
 
 @dataclass(frozen=True)
@@ -82,13 +81,13 @@ def build_collation(
                                   relay_parent.storage_root, max_pov_size)
     inherent = ValidationInherent(pvd, relay_parent.proof, [], [])
     txs = select_transactions(parent_entries, pool)
-    entries, out = execute_block(parent_entries, parent_header, inherent, txs)
+    selector = None if core_selector is None else core_selector % 256
+    entries, out = execute_block(parent_entries, parent_header, inherent, txs, selector)
     block = ParaBlock(out.header, inherent, txs)
     pov = make_pov(parent_entries, block)
     if len(pov.block_data) > max_pov_size:
         raise BlockInvalid(f"PoV of {len(pov.block_data)} bytes exceeds {max_pov_size}")
-    signals = [SelectCore(core_selector % 256, 0)] if core_selector is not None else []
-    commitments = CandidateCommitments(with_signals(out.upward_messages, list(signals)), [],
+    commitments = CandidateCommitments(out.upward_messages, [],
                                        out.new_validation_code, out.header.head_data(),
                                        out.processed_downward_messages, out.hrmp_watermark)
     descriptor = CandidateDescriptor(

@@ -34,6 +34,9 @@ class ParaHeader(Struct, frozen=True):
     extrinsics_root: Hash
     relay_parent_number: BlockNumber
     relay_slot: U64
+    # Which of the para's cores this block is for (elastic scaling): the runtime turns it into a
+    # `SelectCore` UMP signal, as cumulus does from the block's core-selector digest.
+    core_selector: Annotated[int, msgspec.Meta(ge=0, le=255)] | None = None
 
     def head_data(self) -> bytes:
         return encode(self)

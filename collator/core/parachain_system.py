@@ -48,6 +48,7 @@ from proto.relay_state import (
     upgrade_go_ahead_key,
     verify_state_proof,
 )
+from proto.ump_signals import SelectCore, UmpSignal, with_signals
 
 SEGMENT_KEY = b"parachain_system:unincluded_segment"
 TRACKER_KEY = b"parachain_system:aggregated_segment"
@@ -131,6 +132,7 @@ def execute_block(
     parent_header: ParaHeader,
     inherent: ValidationInherent,
     extrinsics: list[Extrinsic],
+    core_selector: int | None = None,
 ) -> tuple[dict[bytes, bytes], ExecutionOutput]:
     """Run a block on a copy of the parent state; `BlockInvalid` on any rule broken. The returned
     header has the state and extrinsics roots filled in."""
@@ -215,5 +217,8 @@ def execute_block(
     number = parent_header.number + 1
     entries[b"system:number"] = encode(number)
     header = ParaHeader(para_id, number, parent_header.hash(), state_root(entries),
-                        extrinsics_root(extrinsics), pvd.relay_parent_number, relay_slot)
-    return entries, ExecutionOutput(header, [], new_code, len(new_dmp), watermark, weight)
+                        extrinsics_root(extrinsics), pvd.relay_parent_number, relay_slot,
+                        core_selector)
+    signals: list[UmpSignal] = [] if core_selector is None else [SelectCore(core_selector, 0)]
+    return entries, ExecutionOutput(header, with_signals([], signals), new_code, len(new_dmp),
+                                    watermark, weight)

@@ -60,7 +60,8 @@ def validate_block(pvd: PersistedValidationData, pov: PoV) -> CandidateCommitmen
     if block.inherent.validation_data != pvd:
         raise InvalidBlock("the block was built for other validation data")
     try:
-        _, out = execute_block(entries, parent, block.inherent, list(block.extrinsics))
+        _, out = execute_block(entries, parent, block.inherent, list(block.extrinsics),
+                               block.header.core_selector)
     except BlockInvalid as exc:
         raise InvalidBlock(str(exc)) from None
     if out.header != block.header:

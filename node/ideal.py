@@ -1,0 +1,348 @@
+"""An ideal network played through the pure cores: no sockets, no clock, no loss.
+
+Every relay block: each validator activates the new leaf in its prospective-parachains view; each
+collator builds on the best unincluded parent for its para's cores at that relay parent; the backing
+group of each core re-executes the candidate (the real validation function) and signs; statements
+reach every validator; validators store their erasure chunks; the next slot's author signs nothing
+it cannot see, collects the bitfields and the backable chains and builds the block; every other
+validator re-imports it. This is the protocol's upper bound, which the trio services over a network
+are measured against, and the sync/async/elastic figures fall out of the parameters alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from collator.core.collation import Collation, RelayParentData, build_collation, genesis_header
+from collator.core.consensus_hook import BlockInvalid
+from collator.core.para_runtime import (
+    N_ACCOUNTS,
+    WEIGHT_PER_MS,
+    Extrinsic,
+    ParaHeader,
+    Transfer,
+    decode_head,
+    genesis_entries,
+    nonce_key,
+    read_int,
+)
+from collator.core.parachain_system import relay_proof_keys
+from collator.core.validation import InvalidBlock, validate_block
+from node.report import BackedRecord, BlockRecord, IncludedRecord
+from proto.availability import chunk_valid, make_chunks
+from proto.candidate import AvailableData, head_hash
+from proto.keys import Keypair, dev_name
+from proto.relay_block import ParachainsInherentData, RelayHeader
+from proto.statements import (
+    CompactStatement,
+    FinalityVote,
+    SignedAvailabilityBitfield,
+    SignedStatement,
+    SigningContext,
+    StatementKind,
+)
+from relay.core import runtime as rt
+from relay.core.backing_table import BackingTable
+from relay.core.config import HostConfiguration, ParaGenesis
+from relay.core.constraints import BackingState
+from relay.core.events import EventKind
+from relay.core.inclusion import supermajority_threshold
+from relay.core.prospective.fragment_chain import HypotheticalCandidate
+from relay.core.prospective.view import ProspectiveParachains, RelayBlockHeaderInfo
+from relay.core.state import RelayState
+
+
+@dataclass
+class IdealConfig:
+    validators: int = 5
+    paras: int = 2
+    cores_per_para: int = 1
+    relay_blocks: int = 40
+    host: HostConfiguration = field(default_factory=HostConfiguration)
+    blocks_per_relay_parent: int = 0  # 0: the para's velocity (one per core)
+    first_para_id: int = 2000
+
+
+class ChainStore:
+    """The relay blocks every validator has imported, with their post-states (RelayChainInfo)."""
+
+    def __init__(self) -> None:
+        self.headers: dict[bytes, RelayHeader] = {}
+        self.states: dict[bytes, RelayState] = {}
+
+    def add(self, header: RelayHeader, state: RelayState) -> None:
+        self.headers[header.hash()] = header
+        self.states[header.hash()] = state
+
+    def block_info(self, block_hash: bytes) -> RelayBlockHeaderInfo | None:
+        h = self.headers.get(block_hash)
+        return None if h is None else RelayBlockHeaderInfo(block_hash, h.number, h.parent_hash,
+                                                           h.state_root)
+
+    def backing_state(self, at: bytes, para_id: int) -> BackingState | None:
+        return rt.backing_state(self.states[at], para_id)
+
+    def claim_queue_paras(self, at: bytes) -> set[int]:
+        return {p for q in rt.claim_queue(self.states[at]).values() for p in q}
+
+    def async_backing_params(self, at: bytes) -> tuple[int, int]:
+        return rt.async_backing_params(self.states[at])
+
+    def session_index_for_child(self, at: bytes) -> int:
+        return rt.session_index_for_child(self.states[at])
+
+
+@dataclass
+class Validator:
+    index: int
+    key: Keypair
+    prospective: ProspectiveParachains = field(default_factory=ProspectiveParachains)
+    tables: dict[bytes, BackingTable] = field(default_factory=dict)
+    chunks: dict[bytes, bytes] = field(default_factory=dict)  # candidate hash → own chunk
+
+
+@dataclass
+class Collator:
+    para_id: int
+    cores: list[int]
+    blocks: dict[bytes, tuple[dict[bytes, bytes], ParaHeader]] = field(default_factory=dict)
+    children: dict[bytes, list[bytes]] = field(default_factory=dict)
+    built: dict[bytes, Collation] = field(default_factory=dict)  # by candidate hash
+
+    def add(self, entries: dict[bytes, bytes], header: ParaHeader) -> None:
+        h = header.hash()
+        self.blocks[h] = (entries, header)
+        self.children.setdefault(header.parent_hash, []).append(h)
+
+
+def saturating_pool(entries: dict[bytes, bytes], count: int) -> list[Extrinsic]:
+    """Enough valid transfers to fill any block, derived from the parent's nonces."""
+    nonces = [read_int(entries, nonce_key(i)) for i in range(N_ACCOUNTS)]
+    out: list[Extrinsic] = []
+    for i in range(count):
+        s = i % N_ACCOUNTS
+        out.append(Transfer(s, (s + 1) % N_ACCOUNTS, 1, nonces[s]))
+        nonces[s] += 1
+    return out
+
+
+class IdealNetwork:
+    def __init__(self, cfg: IdealConfig) -> None:
+        self.cfg = cfg
+        host = cfg.host
+        self.keys = [Keypair.from_name(dev_name(i)) for i in range(cfg.validators)]
+        self.collators: dict[int, Collator] = {}
+        paras = []
+        core = 0
+        for k in range(cfg.paras):
+            pid = cfg.first_para_id + k
+            pg = ParaGenesis(pid, cores=cfg.cores_per_para)
+            entries = genesis_entries(pid, pg.effective_velocity(), pg.effective_capacity(host),
+                                      host.slot_ms, pg.effective_execution_ms(host) * WEIGHT_PER_MS)
+            header = genesis_header(pid, entries)
+            paras.append(ParaGenesis(pid, header.head_data(), cores=cfg.cores_per_para))
+            col = Collator(pid, list(range(core, core + cfg.cores_per_para)))
+            col.add(entries, header)
+            self.collators[pid] = col
+            core += cfg.cores_per_para
+        relay_genesis, state = rt.genesis(rt.RelayGenesis(tuple(k.public for k in self.keys),
+                                                          tuple(paras), host))
+        self.store = ChainStore()
+        self.store.add(relay_genesis, state)
+        self.head: RelayHeader = relay_genesis
+        self.validators = [Validator(i, k) for i, k in enumerate(self.keys)]
+        self.records: list[BlockRecord] = []
+        self.tx_counts: dict[bytes, int] = {}
+        self.segment_lengths: dict[int, list[int]] = {p: [] for p in self.collators}
+        self.finalized = 0
+
+    @property
+    def state(self) -> RelayState:
+        return self.store.states[self.head.hash()]
+
+    # -- collators ----------------------------------------------------------------------------
+
+    def _parent_for(self, col: Collator, state: RelayState) -> bytes:
+        """The deepest block on the path from the included head whose blocks are each pending
+        availability or built on a relay parent still within the allowed ancestry."""
+        included = head_hash(state.paras.heads[col.para_id])
+        pending = {p.commitments_head for p in state.inclusion.pending.get(col.para_id, [])}
+        min_rp = state.number - state.config.allowed_ancestry_len
+        best = included
+        frontier = [included]
+        while frontier:
+            nxt = []
+            for h in frontier:
+                for child in sorted(col.children.get(h, [])):
+                    hdr = col.blocks[child][1]
+                    if hdr.head_data() in pending or hdr.relay_parent_number >= min_rp:
+                        nxt.append(child)
+                        if col.blocks[child][1].number > col.blocks[best][1].number:
+                            best = child
+            frontier = nxt
+        return best
+
+    def _collate(self, col: Collator) -> list[Collation]:
+        state, leaf = self.state, self.head
+        cq = rt.claim_queue(state)
+        cores = sorted(c for c, q in cq.items() if q and q[0] == col.para_id)
+        if not cores:
+            return []
+        per_rp = self.cfg.blocks_per_relay_parent or len(cores)
+        proof = rt.state_proof(state, relay_proof_keys(col.para_id))
+        rp = RelayParentData(leaf.hash(), leaf.number, leaf.state_root, proof)
+        parent = self._parent_for(col, state)
+        out = []
+        for _ in range(min(per_rp, len(cores))):
+            entries, header = col.blocks[parent]
+            selector = header.number + 1
+            core = cores[selector % len(cores)]
+            pool = saturating_pool(entries, 1000)
+            try:
+                c = build_collation(entries, header, rp, pool, core,
+                                   selector if len(col.cores) > 1 else None, state.session_index,
+                                   len(self.validators), state.config.max_pov_size)
+            except BlockInvalid:
+                break  # the runtime refuses: segment full or velocity reached
+            col.add(c.entries, c.block.header)
+            col.built[c.candidate_hash] = c
+            self.tx_counts[c.candidate_hash] = len(c.block.extrinsics)
+            out.append(c)
+            parent = c.block.header.hash()
+        return out
+
+    # -- backing ------------------------------------------------------------------------------
+
+    def _back(self, c: Collation) -> None:
+        state, leaf = self.state, self.head
+        core = c.receipt.descriptor.core_index
+        gi = state.scheduler.group_assigned_to_core(core, leaf.number + 1)
+        if gi is None:
+            return
+        group = state.scheduler.groups[gi]
+        seconder = self.validators[group[0]]
+        d = c.receipt.descriptor
+        hypo = HypotheticalCandidate(c.candidate_hash, d.para_id, d.relay_parent,
+                                     head_hash(c.pvd.parent_head))
+        if not seconder.prospective.get_hypothetical_membership(hypo):
+            return
+        pvd = seconder.prospective.get_prospective_validation_data(
+            d.para_id, d.relay_parent, head_hash(c.pvd.parent_head), c.pvd.parent_head)
+        if pvd != c.pvd:
+            return
+        ctx = SigningContext(state.session_index, d.relay_parent)
+        root, chunks = make_chunks(AvailableData(c.pov, c.pvd), len(self.validators))
+        if root != d.erasure_root:
+            return
+        statements = []
+        for i, v in enumerate(group):
+            try:
+                commitments = validate_block(c.pvd, c.pov)  # each backer re-executes
+            except InvalidBlock:
+                continue
+            if commitments.hash() != c.receipt.commitments.hash():
+                continue
+            kind = StatementKind.SECONDED if i == 0 else StatementKind.VALID
+            statements.append(SignedStatement.sign(self.keys[v], CompactStatement(
+                kind, c.candidate_hash), ctx, v))
+        for val in self.validators:
+            if not val.prospective.introduce_seconded_candidate(d.para_id, c.receipt, c.pvd):
+                continue
+            table = val.tables.setdefault(d.relay_parent, BackingTable(
+                ctx, state.validators, state.config.max_candidate_depth + 1))
+            for s in statements:
+                table.import_statement(s, group, core, c.receipt)
+            if table.is_backable(c.candidate_hash, state.config.minimum_backing_votes):
+                val.prospective.candidate_backed(d.para_id, c.candidate_hash)
+            chunk = chunks[val.index]
+            if chunk_valid(d.erasure_root, chunk, len(self.validators)):
+                val.chunks[c.candidate_hash] = chunk.chunk
+
+    # -- authoring ----------------------------------------------------------------------------
+
+    def _bitfields(self) -> list[SignedAvailabilityBitfield]:
+        state = self.state
+        cores = rt.availability_cores(state)
+        ctx = SigningContext(state.session_index, self.head.hash())
+        out = []
+        for v in self.validators:
+            bits = [occ is not None and occ[1] in v.chunks for occ in cores]
+            out.append(SignedAvailabilityBitfield.sign(v.key, bits, ctx, v.index))
+        return out
+
+    def _provision(self, author: Validator, bitfields: list[SignedAvailabilityBitfield]) -> list:
+        state, leaf = self.state, self.head
+        threshold = supermajority_threshold(len(self.validators))
+        picked = []
+        for pid in sorted(self.collators):
+            pending = state.inclusion.pending.get(pid, [])
+            freed, ancestors, chain_ok = 0, [], True
+            for p in pending:
+                votes = [a or bf.bits[p.core] for a, bf in zip(p.availability_votes, bitfields,
+                                                               strict=True)]
+                chain_ok = chain_ok and sum(votes) >= threshold
+                freed += 1 if chain_ok else 0
+                ancestors.append(p.hash)
+            free = len(self.collators[pid].cores) - len(pending) + freed
+            for h, rp in author.prospective.get_backable_candidates(leaf.hash(), pid, free, ancestors):
+                table = author.tables.get(rp)
+                backed = table.attested(h, state.config.minimum_backing_votes) if table else None
+                if backed is None:
+                    break
+                picked.append(backed)
+        return picked
+
+    def step(self) -> None:
+        leaf = self.head
+        prev = leaf.parent_hash
+        for v in self.validators:
+            v.prospective.activate_leaf(leaf.hash(), self.store)
+            v.prospective.deactivate_leaf(prev)
+        for col in self.collators.values():
+            for c in self._collate(col):
+                self._back(c)
+        slot = leaf.slot + 1
+        author = self.validators[slot % len(self.validators)]
+        bitfields = self._bitfields()
+        inherent = ParachainsInherentData(bitfields, self._provision(author, bitfields), leaf.hash())
+        block, state, events, _ = rt.build_block(leaf, self.state, inherent, slot, author.key)
+        for v in self.validators:
+            if v is not author:
+                imported, _ = rt.import_block(leaf, self.store.states[leaf.hash()], block)
+                assert imported.number == state.number
+        self.store.add(block.header, state)
+        self.head = block.header
+        self._finality(block.header)
+        self._record(block.header, events)
+        for pid in self.collators:
+            self.segment_lengths[pid].append(
+                len(state.inclusion.pending.get(pid, [])))
+
+    def _finality(self, header: RelayHeader) -> None:
+        votes = [FinalityVote.sign(v.key, header.hash(), header.number, self.state.session_index,
+                                   v.index) for v in self.validators]
+        valid = sum(1 for v in votes if v.check(self.keys[v.validator_index].public))
+        if 3 * valid > 2 * len(self.validators):
+            self.finalized = header.number
+
+    def _record(self, header: RelayHeader, events: list) -> None:
+        rec = BlockRecord(header.number, "0x" + header.hash().hex(), "0x" + header.parent_hash.hex(),
+                          header.slot, header.author, False)
+        for e in events:
+            number = decode_head(e.head_data).number
+            if e.kind is EventKind.BACKED:
+                rec.backed.append(BackedRecord(e.para_id, "0x" + e.candidate_hash.hex(),
+                                               e.relay_parent_number, number, e.core))
+            elif e.kind is EventKind.INCLUDED:
+                rec.included.append(IncludedRecord(e.para_id, "0x" + e.candidate_hash.hex(),
+                                                   e.relay_parent_number, number,
+                                                   e.backed_in_number,
+                                                   self.tx_counts.get(e.candidate_hash, 0)))
+        self.records.append(rec)
+        for r in self.records:
+            r.finalized = r.number <= self.finalized
+
+    def run(self) -> list[BlockRecord]:
+        for _ in range(self.cfg.relay_blocks):
+            self.step()
+        return self.records
