@@ -153,8 +153,8 @@ def read_report(path: Path) -> tuple[dict[str, Any], list[BlockRecord], dict[str
 
 def summary_table(summary: Mapping[str, Any]) -> list[list[str]]:
     """Rows for a terminal table: para, included, per window (min/max), per block, latency, txs."""
-    rows = [["para", "included", f"per {WINDOW} blocks (min-max)", "per relay block",
-             "backed→included (mean)", "rp age (mean)", "txs/relay block"]]
+    rows = [["para", "included", f"per {WINDOW} (min-max)", "per block", "backed→incl",
+             "rp age", "txs/block"]]
     for p, s in summary["paras"].items():
         lat = s["backing_to_inclusion"]
         age = s["relay_parent_age_at_backing"]
