@@ -1,0 +1,182 @@
+"""A fork-aware relay block tree: fork choice and vote-based finality.
+
+Fork choice is the longest chain, ties broken by the lower slot and then the lower hash, so every
+node picks the same head from the same blocks. A validator's finality vote for a block counts for
+the block and all its ancestors; each validator's highest vote is the one that counts; a block is
+final once strictly more than two thirds of the validators vote for it or a descendant. Finality
+only moves forward along one chain, and every block not descending from the finalized one is
+pruned (callers drop the per-block state they keep).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from proto.relay_block import RelayHeader
+from proto.statements import FinalityVote
+
+P = TypeVar("P")
+MAX_PENDING_VOTES = 1024
+
+
+class BlockTreeError(ValueError):
+    pass
+
+
+@dataclass
+class Node(Generic[P]):
+    header: RelayHeader
+    payload: P
+    children: list[bytes]
+
+
+class BlockTree(Generic[P]):
+    def __init__(self, genesis: RelayHeader, payload: P, validators: Sequence[bytes],
+                 session_index: int = 0) -> None:
+        h = genesis.hash()
+        self.nodes: dict[bytes, Node[P]] = {h: Node(genesis, payload, [])}
+        self.validators = tuple(validators)
+        self.session_index = session_index
+        self.finalized = h
+        self.votes: dict[int, FinalityVote] = {}
+        self.pending_votes: list[FinalityVote] = []
+
+    # -- structure ------------------------------------------------------------------------------
+
+    def add(self, header: RelayHeader, payload: P) -> bool:
+        """Insert a block whose parent is known; False if already present."""
+        h = header.hash()
+        if h in self.nodes:
+            return False
+        parent = self.nodes.get(header.parent_hash)
+        if parent is None:
+            raise BlockTreeError(f"unknown parent of block #{header.number}")
+        if header.number != parent.header.number + 1:
+            raise BlockTreeError("block number does not follow its parent")
+        if not self.is_descendant(header.parent_hash, self.finalized):
+            raise BlockTreeError(f"block #{header.number} conflicts with finality")
+        self.nodes[h] = Node(header, payload, [])
+        parent.children.append(h)
+        return True
+
+    def __contains__(self, h: bytes) -> bool:
+        return h in self.nodes
+
+    def get(self, h: bytes) -> P | None:
+        n = self.nodes.get(h)
+        return n.payload if n else None
+
+    def header(self, h: bytes) -> RelayHeader | None:
+        n = self.nodes.get(h)
+        return n.header if n else None
+
+    def children(self, h: bytes) -> list[bytes]:
+        n = self.nodes.get(h)
+        return list(n.children) if n else []
+
+    def leaves(self) -> list[bytes]:
+        return [h for h, n in self.nodes.items() if not n.children]
+
+    def ancestors(self, h: bytes, n: int) -> list[bytes]:
+        """Up to `n` ancestors of `h`, newest first."""
+        out = []
+        node = self.nodes.get(h)
+        while node is not None and len(out) < n:
+            parent = node.header.parent_hash
+            if parent not in self.nodes:
+                break
+            out.append(parent)
+            node = self.nodes[parent]
+        return out
+
+    def is_descendant(self, h: bytes, ancestor: bytes) -> bool:
+        """True if `h` is `ancestor` or descends from it."""
+        anc = self.nodes.get(ancestor)
+        node = self.nodes.get(h)
+        if anc is None or node is None:
+            return False
+        while node.header.number > anc.header.number:
+            parent = self.nodes.get(node.header.parent_hash)
+            if parent is None:
+                return False
+            node = parent
+        return node.header.hash() == ancestor
+
+    def block_at(self, number: int, on_chain_of: bytes) -> bytes | None:
+        node = self.nodes.get(on_chain_of)
+        while node is not None and node.header.number > number:
+            node = self.nodes.get(node.header.parent_hash)
+        return node.header.hash() if node is not None and node.header.number == number else None
+
+    @property
+    def best(self) -> bytes:
+        def key(h: bytes) -> tuple[int, int, bytes]:
+            hd = self.nodes[h].header
+            return (-hd.number, hd.slot, h)
+
+        return min((h for h in self.leaves() if self.is_descendant(h, self.finalized)), key=key)
+
+    # -- finality -------------------------------------------------------------------------------
+
+    def note_vote(self, vote: FinalityVote) -> list[bytes]:
+        """Count a signed vote; return the newly finalized blocks, oldest first."""
+        v = vote.validator_index
+        if not 0 <= v < len(self.validators) or vote.session_index != self.session_index:
+            raise BlockTreeError("vote from an unknown validator or session")
+        prev = self.votes.get(v)
+        if prev is not None and prev.number >= vote.number:
+            return []
+        if not vote.check(self.validators[v]):
+            raise BlockTreeError(f"bad finality vote signature from validator {v}")
+        if vote.block_hash not in self.nodes:
+            self.pending_votes = [*self.pending_votes, vote][-MAX_PENDING_VOTES:]
+            return []
+        self.votes[v] = vote
+        return self._advance()
+
+    def apply_pending_votes(self) -> list[bytes]:
+        ready = [x for x in self.pending_votes if x.block_hash in self.nodes]
+        self.pending_votes = [x for x in self.pending_votes if x.block_hash not in self.nodes]
+        out: list[bytes] = []
+        for vote in ready:
+            prev = self.votes.get(vote.validator_index)
+            if prev is None or prev.number < vote.number:
+                self.votes[vote.validator_index] = vote
+        if ready:
+            out = self._advance()
+        return out
+
+    def _advance(self) -> list[bytes]:
+        need = 2 * len(self.validators) // 3 + 1
+        final = self.nodes[self.finalized].header.number
+        # the highest block that more than 2/3 of the votes descend from
+        target: bytes | None = None
+        for vote in self.votes.values():
+            h: bytes | None = vote.block_hash
+            while h is not None and h in self.nodes and self.nodes[h].header.number > final:
+                support = sum(1 for w in self.votes.values()
+                              if w.block_hash in self.nodes and self.is_descendant(w.block_hash, h))
+                if support >= need:
+                    if target is None or self.nodes[h].header.number > self.nodes[target].header.number:
+                        target = h
+                    break
+                h = self.nodes[h].header.parent_hash
+        if target is None or not self.is_descendant(target, self.finalized):
+            return []
+        newly = [target, *self.ancestors(target, self.nodes[target].header.number - final - 1)]
+        self.finalized = target
+        self._prune()
+        return list(reversed(newly))
+
+    def _prune(self) -> list[bytes]:
+        """Drop every block that neither descends from nor is an ancestor of the finalized one."""
+        keep = {self.finalized, *self.ancestors(self.finalized, len(self.nodes))}
+        pruned = [h for h in self.nodes if h not in keep and not self.is_descendant(h, self.finalized)]
+        for h in pruned:
+            del self.nodes[h]
+        for n in self.nodes.values():
+            n.children = [c for c in n.children if c in self.nodes]
+        self.votes = {v: x for v, x in self.votes.items() if x.block_hash in self.nodes}
+        return pruned
