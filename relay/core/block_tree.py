@@ -81,7 +81,7 @@ class BlockTree(Generic[P]):
 
     def ancestors(self, h: bytes, n: int) -> list[bytes]:
         """Up to `n` ancestors of `h`, newest first."""
-        out = []
+        out: list[bytes] = []
         node = self.nodes.get(h)
         while node is not None and len(out) < n:
             parent = node.header.parent_hash
