@@ -234,6 +234,12 @@ class FragmentChain:
         """Carry candidates over from the chain of the previous leaf (§3.6 `advance_scope`)."""
         storage = prev.unconnected.copy()
         for node in prev.best_chain.chain:
+            # Skip what was pending before (included now, or re-added from the chain state) and
+            # what this chain already holds: a candidate backed under the previous leaf may be
+            # pending availability under this one. Left in storage, it would be trimmed as a fork
+            # of itself and take its unconnected descendants with it.
+            if self.best_chain.contains(node.candidate_hash):
+                continue
             if prev.scope.get_pending_availability(node.candidate_hash) is None:
                 with contextlib.suppress(StorageError):
                     storage.add_candidate_entry(_backed_entry(node))
