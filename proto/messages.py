@@ -1,0 +1,206 @@
+"""Network messages (spec §1.9, design.md §3): every kind a fixed integer tag, a change of meaning
+is a new tag. Decoding is strict: anything malformed is one `DecodeError`, checked against the
+frame cap of the protocol the message travels on before a byte of the body is read.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Annotated
+
+import msgspec
+
+from proto.availability import ErasureChunk
+from proto.candidate import (
+    CandidateReceipt,
+    CommittedCandidateReceipt,
+    PersistedValidationData,
+    PoV,
+)
+from proto.codec import decode, encode
+from proto.keys import Keypair, verify
+from proto.primitives import (
+    MAX_LIST,
+    U32,
+    U64,
+    BlockNumber,
+    Hash,
+    HeadData,
+    ParaId,
+    PublicKey,
+    Signature,
+    Struct,
+)
+from proto.relay_block import RelayBlock, RelayHeader
+from proto.statements import FinalityVote, SignedAvailabilityBitfield, SignedStatement
+
+DECLARE_DOMAIN = b"DCLR"
+KIB = 1024
+
+
+class Protocol(IntEnum):
+    """Each protocol has its own frame cap (testing.md's FRAME_MAX)."""
+
+    GOSSIP = 1
+    REQUEST = 2
+    RESPONSE = 3
+    POV_RESPONSE = 4
+    BLOCKS = 5
+
+
+FRAME_MAX = {
+    Protocol.GOSSIP: 128 * KIB,
+    Protocol.REQUEST: 1 * KIB,
+    Protocol.RESPONSE: 128 * KIB,
+    Protocol.POV_RESPONSE: 1024 * KIB,
+    Protocol.BLOCKS: 4096 * KIB,
+}
+
+
+class Declare(Struct, frozen=True, tag=1):
+    """A collator's signed claim to collate for a para, bound to the receiving peer's identity so
+    it cannot be replayed to another validator."""
+
+    collator_id: PublicKey
+    para_id: ParaId
+    signature: Signature
+
+    @staticmethod
+    def payload(para_id: int, peer_id: bytes) -> bytes:
+        return encode([para_id, peer_id])
+
+    @classmethod
+    def sign(cls, key: Keypair, para_id: int, peer_id: bytes) -> Declare:
+        return cls(key.public, para_id, key.sign(DECLARE_DOMAIN, cls.payload(para_id, peer_id)))
+
+    def check(self, peer_id: bytes) -> bool:
+        return verify(self.collator_id, DECLARE_DOMAIN, self.payload(self.para_id, peer_id),
+                      self.signature)
+
+
+class AdvertiseCollation(Struct, frozen=True, tag=2):
+    relay_parent: Hash
+    candidate_hash: Hash
+    parent_head_data_hash: Hash
+
+
+class FetchCollation(Struct, frozen=True, tag=3):
+    relay_parent: Hash
+    para_id: ParaId
+    candidate_hash: Hash
+
+
+class CollationResponse(Struct, frozen=True, tag=4):
+    receipt: CandidateReceipt
+    pov: PoV
+    parent_head_data: HeadData | None
+
+
+class CollationSeconded(Struct, frozen=True, tag=5):
+    relay_parent: Hash
+    statement: SignedStatement
+
+
+class StatementMessage(Struct, frozen=True, tag=6):
+    relay_parent: Hash
+    statement: SignedStatement
+
+
+class FetchAttested(Struct, frozen=True, tag=7):
+    relay_parent: Hash
+    candidate_hash: Hash
+
+
+class AttestedCandidate(Struct, frozen=True, tag=8):
+    receipt: CommittedCandidateReceipt
+    persisted_validation_data: PersistedValidationData
+    statements: Annotated[list[SignedStatement], msgspec.Meta(max_length=64)]
+
+
+class FetchPoV(Struct, frozen=True, tag=9):
+    relay_parent: Hash
+    candidate_hash: Hash
+
+
+class PoVResponse(Struct, frozen=True, tag=10):
+    pov: PoV | None
+
+
+class BitfieldMessage(Struct, frozen=True, tag=11):
+    relay_parent: Hash
+    bitfield: SignedAvailabilityBitfield
+
+
+class BlockAnnounce(Struct, frozen=True, tag=12):
+    header: RelayHeader
+
+
+class BlockRequest(Struct, frozen=True, tag=13):
+    """Blocks from `from_number` (inclusive) on the chain ending at `head`, at most `max_blocks`."""
+
+    head: Hash
+    from_number: BlockNumber
+    max_blocks: Annotated[int, msgspec.Meta(ge=1, le=128)]
+
+
+class BlockResponse(Struct, frozen=True, tag=14):
+    blocks: Annotated[list[RelayBlock], msgspec.Meta(max_length=128)]
+
+
+class ChunkRequest(Struct, frozen=True, tag=15):
+    candidate_hash: Hash
+    index: U32
+
+
+class ChunkResponse(Struct, frozen=True, tag=16):
+    chunk: ErasureChunk | None
+
+
+class FinalityVoteMessage(Struct, frozen=True, tag=17):
+    vote: FinalityVote
+
+
+class PeerAddress(Struct, frozen=True):
+    identity: PublicKey
+    host: Annotated[str, msgspec.Meta(max_length=253)]
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)]
+
+
+class PeerExchange(Struct, frozen=True, tag=18):
+    peers: Annotated[list[PeerAddress], msgspec.Meta(max_length=MAX_LIST // 1000)]
+
+
+class Ping(Struct, frozen=True, tag=19):
+    nonce: U64
+
+
+class Pong(Struct, frozen=True, tag=20):
+    nonce: U64
+
+
+WireMessage = (
+    Declare | AdvertiseCollation | FetchCollation | CollationResponse | CollationSeconded
+    | StatementMessage | FetchAttested | AttestedCandidate | FetchPoV | PoVResponse
+    | BitfieldMessage | BlockAnnounce | BlockRequest | BlockResponse | ChunkRequest
+    | ChunkResponse | FinalityVoteMessage | PeerExchange | Ping | Pong
+)
+
+PROTOCOL_OF: dict[type, Protocol] = {
+    FetchCollation: Protocol.REQUEST, FetchAttested: Protocol.REQUEST, FetchPoV: Protocol.REQUEST,
+    BlockRequest: Protocol.REQUEST, ChunkRequest: Protocol.REQUEST,
+    CollationResponse: Protocol.POV_RESPONSE, PoVResponse: Protocol.POV_RESPONSE,
+    AttestedCandidate: Protocol.RESPONSE, ChunkResponse: Protocol.RESPONSE,
+    BlockResponse: Protocol.BLOCKS,
+}
+
+
+def protocol_of(message: WireMessage) -> Protocol:
+    return PROTOCOL_OF.get(type(message), Protocol.GOSSIP)
+
+
+def encode_message(message: WireMessage) -> bytes:
+    return encode(message)
+
+
+def decode_message(body: bytes) -> WireMessage:
+    return decode(body, WireMessage)  # type: ignore[arg-type]
