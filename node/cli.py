@@ -80,7 +80,10 @@ def ideal(validators: int, paras: int, cores_per_para: int, max_candidate_depth:
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     started = time.perf_counter()
-    net = IdealNetwork(cfg)
+    try:
+        net = IdealNetwork(cfg)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
     records = net.run()
     elapsed = time.perf_counter() - started
     summary = summarize(records, net.collators, segment_lengths=net.segment_lengths)

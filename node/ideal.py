@@ -193,10 +193,12 @@ class IdealNetwork:
         rp = RelayParentData(leaf.hash(), leaf.number, leaf.state_root, proof)
         parent = self._parent_for(col, state)
         out = []
-        for _ in range(min(per_rp, len(cores))):
+        for selector in range(min(per_rp, len(cores))):
             entries, header = col.blocks[parent]
-            selector = header.number + 1
-            core = cores[selector % len(cores)]
+            # The runtime commits to `cores[selector % len(cores)]`; choosing the core's position
+            # as selector (rather than the block number as a wrapping u8) never repeats a core
+            # within one relay parent, whatever the number of cores.
+            core = cores[selector]
             pool = saturating_pool(entries, 1000)
             try:
                 c = build_collation(entries, header, rp, pool, core,

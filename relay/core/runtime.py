@@ -65,6 +65,9 @@ def genesis(g: RelayGenesis) -> tuple[RelayHeader, RelayState]:
     for p in g.paras:
         paras.register(p.para_id, p.genesis_head, p.validation_code)
     groups = make_groups(len(g.validators), len(assignments), g.config.max_validators_per_core)
+    if any(not group for group in groups):
+        raise ConfigError(f"{len(assignments)} cores need at least as many validators "
+                          f"(one backing group per core), got {len(g.validators)}")
     state = RelayState(
         config=g.config, validators=tuple(g.validators),
         para_ids=tuple(p.para_id for p in g.paras), number=0, slot=0, session_index=0,

@@ -36,3 +36,8 @@ def test_sync_flag_halves_the_rate(tmp_path: Path) -> None:
 def test_bad_parameters_are_a_usage_error() -> None:
     res = CliRunner().invoke(main, ["ideal", "--lookahead", "0"])
     assert res.exit_code == 2 and "lookahead" in res.output
+
+
+def test_too_few_validators_for_the_cores_is_a_usage_error() -> None:
+    res = CliRunner().invoke(main, ["ideal", "--paras", "1", "--cores-per-para", "12"])
+    assert res.exit_code == 2 and "validators" in res.output

@@ -14,7 +14,7 @@ from relay.core.config import HostConfiguration
 
 @settings(max_examples=10, deadline=None)
 @given(depth=st.integers(0, 5), ancestry=st.integers(0, 3), cores=st.integers(1, 3),
-       validators=st.integers(2, 7), per_rp=st.integers(0, 2))
+       validators=st.integers(3, 7), per_rp=st.integers(0, 2))
 def test_any_parameters_keep_the_invariants(depth: int, ancestry: int, cores: int,
                                             validators: int, per_rp: int) -> None:
     host = HostConfiguration(max_candidate_depth=depth, allowed_ancestry_len=ancestry,
