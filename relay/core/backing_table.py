@@ -15,13 +15,12 @@ from proto.statements import (
     StatementKind,
     ValidityAttestation,
 )
+from relay.core.errors import NamedError
 from relay.core.inclusion import effective_minimum_backing_votes
 
 
-class BackingError(ValueError):
-    def __init__(self, kind: str, detail: str = "") -> None:
-        super().__init__(f"{kind}: {detail}" if detail else kind)
-        self.kind = kind
+class BackingError(NamedError):
+    pass
 
 
 @dataclass

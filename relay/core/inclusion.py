@@ -22,13 +22,12 @@ from proto.statements import BACKING_DOMAIN, BackedCandidate, SigningContext, Va
 from proto.ump_signals import InvalidUmpSignals, split_upward_messages
 from relay.core.allowed_relay_parents import AllowedRelayParentsTracker, RelayParentInfo
 from relay.core.config import HostConfiguration
+from relay.core.errors import NamedError
 from relay.core.paras import ParasState
 
 
-class InclusionError(ValueError):
-    def __init__(self, kind: str, detail: str = "") -> None:
-        super().__init__(f"{kind}: {detail}" if detail else kind)
-        self.kind = kind
+class InclusionError(NamedError):
+    pass
 
 
 def supermajority_threshold(n: int) -> int:

@@ -16,6 +16,7 @@ from proto.candidate import CandidateReceipt
 from proto.relay_block import ParachainsInherentData
 from proto.statements import BackedCandidate, SignedAvailabilityBitfield, SigningContext
 from proto.ump_signals import InvalidUmpSignals, select_core, split_upward_messages
+from relay.core.errors import NamedError
 from relay.core.events import CandidateEvent, EventKind
 from relay.core.inclusion import (
     InclusionError,
@@ -34,11 +35,8 @@ class Mode(Enum):
     ENTER = "enter"
 
 
-class InherentError(ValueError):
-    def __init__(self, kind: str, detail: str = "") -> None:
-        super().__init__(f"{kind}: {detail}" if detail else kind)
-        self.kind = kind
-        self.detail = detail
+class InherentError(NamedError):
+    pass
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from relay.core.constraints import (
     Constraints,
     InboundHrmpLimitations,
 )
+from relay.core.errors import NamedError
 from relay.core.events import CandidateEvent
 from relay.core.inclusion import InclusionState
 from relay.core.paras import ParasState
@@ -41,10 +42,8 @@ from relay.core.scheduler import GroupRotationInfo, Scheduler, make_groups
 from relay.core.state import RelayState
 
 
-class BlockImportError(ValueError):
-    def __init__(self, kind: str, detail: str = "") -> None:
-        super().__init__(f"{kind}: {detail}" if detail else kind)
-        self.kind = kind
+class BlockImportError(NamedError):
+    pass
 
 
 @dataclass(frozen=True)
