@@ -20,7 +20,7 @@ from relay.core.inclusion import effective_minimum_backing_votes
 
 
 class BackingError(NamedError):
-    pass
+    """A statement the table refuses."""
 
 
 @dataclass

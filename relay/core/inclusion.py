@@ -27,7 +27,7 @@ from relay.core.paras import ParasState
 
 
 class InclusionError(NamedError):
-    pass
+    """A backed candidate that breaks an inclusion rule."""
 
 
 def supermajority_threshold(n: int) -> int:

@@ -36,7 +36,7 @@ class Mode(Enum):
 
 
 class InherentError(NamedError):
-    pass
+    """An inherent that cannot be applied to the block."""
 
 
 @dataclass(frozen=True)

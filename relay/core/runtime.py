@@ -43,7 +43,7 @@ from relay.core.state import RelayState
 
 
 class BlockImportError(NamedError):
-    pass
+    """A block that fails import."""
 
 
 @dataclass(frozen=True)
