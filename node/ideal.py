@@ -15,18 +15,14 @@ from dataclasses import dataclass, field
 
 from collator.core.collation import Collation, RelayParentData, build_collation, genesis_header
 from collator.core.consensus_hook import BlockInvalid
+from collator.core.para_chain import ParaChain
 from collator.core.para_runtime import (
-    N_ACCOUNTS,
     WEIGHT_PER_MS,
-    Extrinsic,
-    ParaHeader,
-    Transfer,
     decode_head,
     genesis_entries,
-    nonce_key,
-    read_int,
 )
 from collator.core.parachain_system import relay_proof_keys
+from collator.core.tx_pool import saturating_transfers
 from collator.core.validation import InvalidBlock, validate_block
 from node.report import BackedRecord, BlockRecord, IncludedRecord
 from proto.availability import chunk_valid, make_chunks
@@ -105,25 +101,8 @@ class Validator:
 class Collator:
     para_id: int
     cores: list[int]
-    blocks: dict[bytes, tuple[dict[bytes, bytes], ParaHeader]] = field(default_factory=dict)
-    children: dict[bytes, list[bytes]] = field(default_factory=dict)
+    chain: ParaChain
     built: dict[bytes, Collation] = field(default_factory=dict)  # by candidate hash
-
-    def add(self, entries: dict[bytes, bytes], header: ParaHeader) -> None:
-        h = header.hash()
-        self.blocks[h] = (entries, header)
-        self.children.setdefault(header.parent_hash, []).append(h)
-
-
-def saturating_pool(entries: dict[bytes, bytes], count: int) -> list[Extrinsic]:
-    """Enough valid transfers to fill any block, derived from the parent's nonces."""
-    nonces = [read_int(entries, nonce_key(i)) for i in range(N_ACCOUNTS)]
-    out: list[Extrinsic] = []
-    for i in range(count):
-        s = i % N_ACCOUNTS
-        out.append(Transfer(s, (s + 1) % N_ACCOUNTS, 1, nonces[s]))
-        nonces[s] += 1
-    return out
 
 
 class IdealNetwork:
@@ -141,8 +120,8 @@ class IdealNetwork:
                                       host.slot_ms, pg.effective_execution_ms(host) * WEIGHT_PER_MS)
             header = genesis_header(pid, entries)
             paras.append(ParaGenesis(pid, header.head_data(), cores=cfg.cores_per_para))
-            col = Collator(pid, list(range(core, core + cfg.cores_per_para)))
-            col.add(entries, header)
+            col = Collator(pid, list(range(core, core + cfg.cores_per_para)),
+                           ParaChain(entries, header))
             self.collators[pid] = col
             core += cfg.cores_per_para
         relay_genesis, state = rt.genesis(rt.RelayGenesis(tuple(k.public for k in self.keys),
@@ -163,24 +142,10 @@ class IdealNetwork:
     # -- collators ----------------------------------------------------------------------------
 
     def _parent_for(self, col: Collator, state: RelayState) -> bytes:
-        """The deepest block on the path from the included head whose blocks are each pending
-        availability or built on a relay parent still within the allowed ancestry."""
-        included = head_hash(state.paras.heads[col.para_id])
         pending = {p.commitments_head for p in state.inclusion.pending.get(col.para_id, [])}
-        min_rp = state.number - state.config.allowed_ancestry_len
-        best = included
-        frontier = [included]
-        while frontier:
-            nxt = []
-            for h in frontier:
-                for child in sorted(col.children.get(h, [])):
-                    hdr = col.blocks[child][1]
-                    if hdr.head_data() in pending or hdr.relay_parent_number >= min_rp:
-                        nxt.append(child)
-                        if col.blocks[child][1].number > col.blocks[best][1].number:
-                            best = child
-            frontier = nxt
-        return best
+        return col.chain.find_parent(
+            head_hash(state.paras.heads[col.para_id]), pending,
+            state.number - state.config.allowed_ancestry_len, state.config.max_candidate_depth + 1)
 
     def _collate(self, col: Collator) -> list[Collation]:
         state, leaf = self.state, self.head
@@ -194,19 +159,19 @@ class IdealNetwork:
         parent = self._parent_for(col, state)
         out = []
         for selector in range(min(per_rp, len(cores))):
-            entries, header = col.blocks[parent]
+            entries, header = col.chain.state(parent), col.chain.header(parent)
             # The runtime commits to `cores[selector % len(cores)]`; choosing the core's position
             # as selector (rather than the block number as a wrapping u8) never repeats a core
             # within one relay parent, whatever the number of cores.
             core = cores[selector]
-            pool = saturating_pool(entries, 1000)
+            pool = saturating_transfers(entries, 1000)
             try:
                 c = build_collation(entries, header, rp, pool, core,
                                    selector if len(col.cores) > 1 else None, state.session_index,
                                    len(self.validators), state.config.max_pov_size)
             except BlockInvalid:
                 break  # the runtime refuses: segment full or velocity reached
-            col.add(c.entries, c.block.header)
+            col.chain.add(c.entries, c.block.header)
             col.built[c.candidate_hash] = c
             self.tx_counts[c.candidate_hash] = len(c.block.extrinsics)
             out.append(c)
