@@ -39,12 +39,12 @@ from proto.statements import (
 )
 from relay.core import runtime as rt
 from relay.core.backing_table import BackingTable
+from relay.core.chain_store import ChainStore
 from relay.core.config import HostConfiguration, ParaGenesis
-from relay.core.constraints import BackingState
 from relay.core.events import EventKind
 from relay.core.inclusion import supermajority_threshold
 from relay.core.prospective.fragment_chain import HypotheticalCandidate
-from relay.core.prospective.view import ProspectiveParachains, RelayBlockHeaderInfo
+from relay.core.prospective.view import ProspectiveParachains
 from relay.core.state import RelayState
 
 
@@ -57,35 +57,6 @@ class IdealConfig:
     host: HostConfiguration = field(default_factory=HostConfiguration)
     blocks_per_relay_parent: int = 0  # 0: the para's velocity (one per core)
     first_para_id: int = 2000
-
-
-class ChainStore:
-    """The relay blocks every validator has imported, with their post-states (RelayChainInfo)."""
-
-    def __init__(self) -> None:
-        self.headers: dict[bytes, RelayHeader] = {}
-        self.states: dict[bytes, RelayState] = {}
-
-    def add(self, header: RelayHeader, state: RelayState) -> None:
-        self.headers[header.hash()] = header
-        self.states[header.hash()] = state
-
-    def block_info(self, block_hash: bytes) -> RelayBlockHeaderInfo | None:
-        h = self.headers.get(block_hash)
-        return None if h is None else RelayBlockHeaderInfo(block_hash, h.number, h.parent_hash,
-                                                           h.state_root)
-
-    def backing_state(self, at: bytes, para_id: int) -> BackingState | None:
-        return rt.backing_state(self.states[at], para_id)
-
-    def claim_queue_paras(self, at: bytes) -> set[int]:
-        return {p for q in rt.claim_queue(self.states[at]).values() for p in q}
-
-    def async_backing_params(self, at: bytes) -> tuple[int, int]:
-        return rt.async_backing_params(self.states[at])
-
-    def session_index_for_child(self, at: bytes) -> int:
-        return rt.session_index_for_child(self.states[at])
 
 
 @dataclass

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from node.ideal import ChainStore
 from proto.candidate import head_hash
+from relay.core.chain_store import ChainStore
 from relay.core.prospective.fragment_chain import HypotheticalCandidate
 from relay.core.prospective.view import ProspectiveParachains
 
