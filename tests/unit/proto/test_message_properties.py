@@ -8,6 +8,7 @@ from __future__ import annotations
 import typing
 
 import msgpack
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -214,3 +215,23 @@ def test_declare_cannot_be_replayed_to_another_peer(para_id: int, peer: bytes,
     assert declare.check(other) == (other == peer)
     moved = Declare(declare.collator_id, (para_id + 1) % 2**32, declare.signature)
     assert not moved.check(peer)
+
+
+@pytest.mark.parametrize("raw", [
+    b"\x91" * 2000 + b"\xc0",                                   # nesting depth 2000
+    encode_message(Ping(5)) + b"\x00",                          # trailing bytes
+    b"\x81\x13\x05",                                            # a map with an int key
+    b"\x92\xa2\xff\xfe\x05",                                    # invalid UTF-8 as the tag
+    encode_message(PeerExchange([PeerAddress(KEY.public, "ab", 30333)])).replace(
+        b"\xa2ab", b"\xa2\xff\xfe"),                              # invalid UTF-8 in a host
+    b"\xc1",                                                    # the never-used byte
+    b"\x92\x63\x00",                                            # unknown tag 99
+    b"\x92\x13\xcf" + b"\xff" * 8,                              # nonce above 2^63 - 1
+    b"\x93\x0d" + b"\xc4\x20" + bytes(32) + b"\x00",            # BlockRequest missing a field
+    b"\x94\x0d" + b"\xc4\x20" + bytes(32) + b"\x00\x00",        # max_blocks 0
+    b"\x94\x0d" + b"\xc4\x20" + bytes(32) + b"\x00\xcc\x81",    # max_blocks 129
+    b"\x92\x13\xd6\xff\x00\x00\x00\x00",                        # timestamp extension as nonce
+])
+def test_hostile_message_bytes_raise_decode_error(raw: bytes) -> None:
+    with pytest.raises(DecodeError):
+        decode_message(raw)
