@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proto.candidate import CandidateCommitments, PersistedValidationData
-from proto.ump_signals import InvalidUmpSignals, split_upward_messages
+from proto.ump_signals import UMP_SEPARATOR, InvalidUmpSignals, split_upward_messages
 from relay.core.constraints import (
     Constraints,
     InboundHrmpLimitations,
@@ -209,7 +209,10 @@ def modifications_of(
     try:
         upward, _signals = split_upward_messages(list(commitments.upward_messages))
     except InvalidUmpSignals:
-        upward = list(commitments.upward_messages)
+        # A malformed signal section is the relay runtime's to refuse; the limits still count
+        # only the real messages before the separator.
+        messages = list(commitments.upward_messages)
+        upward = messages[: messages.index(UMP_SEPARATOR)]
     wm = commitments.hrmp_watermark
     watermark = (HrmpWatermarkUpdate.head(wm) if wm == relay_parent.number
                  else HrmpWatermarkUpdate.trunk(wm))

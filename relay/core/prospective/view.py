@@ -51,7 +51,10 @@ class LeafView:
 
 class ProspectiveParachains:
     def __init__(self) -> None:
-        self.leaves: dict[bytes, LeafView] = {}
+        self.leaves: dict[bytes, LeafView] = {}  # active leaves
+        # Deactivated leaves still within some active leaf's allowed relay parents: new leaves
+        # inherit their candidates, and seconded/backed notifications keep them current.
+        self.retained: dict[bytes, LeafView] = {}
 
     # -- leaves ---------------------------------------------------------------------------------
 
@@ -69,7 +72,7 @@ class ProspectiveParachains:
                 break
             ancestors.append(parent)
             cursor = parent
-        prev = self.leaves.get(leaf.parent_hash)
+        prev = self.leaves.get(leaf.parent_hash) or self.retained.get(leaf.parent_hash)
         view = LeafView(leaf, {}, {})
         for para in sorted(relay.claim_queue_paras(leaf_hash)):
             bs = relay.backing_state(leaf_hash, para)
@@ -101,6 +104,8 @@ class ProspectiveParachains:
             view.chains[para] = chain
             view.allowed[para] = {leaf_hash} | {a.hash for a in scope.ancestors.values()}
         self.leaves[leaf_hash] = view
+        self.retained.pop(leaf_hash, None)
+        self._prune_retained()
 
     @staticmethod
     def _relay_parent_info(relay: RelayChainInfo, h: bytes) -> RelayChainBlockInfo | None:
@@ -108,7 +113,31 @@ class ProspectiveParachains:
         return b.info() if b is not None else None
 
     def deactivate_leaf(self, leaf_hash: bytes) -> None:
-        self.leaves.pop(leaf_hash, None)
+        view = self.leaves.pop(leaf_hash, None)
+        if view is not None:
+            self.retained[leaf_hash] = view
+        self._prune_retained()
+
+    def update_leaves(self, activated: list[bytes], deactivated: list[bytes],
+                      relay: RelayChainInfo) -> None:
+        """One `ActiveLeavesUpdate`: new leaves first, so they inherit from the leaves they
+        replace, then the deactivations."""
+        for h in activated:
+            self.activate_leaf(h, relay)
+        for h in deactivated:
+            self.deactivate_leaf(h)
+
+    def _prune_retained(self) -> None:
+        """Keep a deactivated leaf's chains only while an active leaf can still use it as a
+        relay parent."""
+        reachable: set[bytes] = set()
+        for view in self.leaves.values():
+            for allowed in view.allowed.values():
+                reachable |= allowed
+        self.retained = {h: v for h, v in self.retained.items() if h in reachable}
+
+    def _all_views(self) -> list[LeafView]:
+        return [*self.leaves.values(), *self.retained.values()]
 
     def active_leaves(self) -> list[bytes]:
         return list(self.leaves)
@@ -134,7 +163,7 @@ class ProspectiveParachains:
         except StorageError:
             return False
         added = False
-        for view in self.leaves.values():
+        for view in self._all_views():
             chain = view.chains.get(para_id)
             if chain is None:
                 continue
@@ -147,7 +176,7 @@ class ProspectiveParachains:
         return added
 
     def candidate_backed(self, para_id: int, candidate_hash: bytes) -> None:
-        for view in self.leaves.values():
+        for view in self._all_views():
             chain = view.chains.get(para_id)
             if chain is not None:
                 chain.candidate_backed(candidate_hash)

@@ -163,3 +163,10 @@ def test_s7_25_fragment_checks() -> None:
     assert kind(dmq, commitments()) == "DmpAdvancementRule"
     assert kind(constraints(dmp_remaining_messages=(RP.number + 1,)), commitments()) is None
     assert kind(dmq, commitments(processed_downward_messages=1)) is None
+
+
+def test_malformed_signal_section_counts_only_real_messages() -> None:
+    c = constraints()
+    bad_signals = [b"u", b"", b"not a signal"]
+    # one real message: within the per-candidate maximum (the relay runtime refuses the signals)
+    assert kind(c, commitments(upward_messages=bad_signals)) is None

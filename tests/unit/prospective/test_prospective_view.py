@@ -77,3 +77,23 @@ def test_new_leaf_inherits_candidates_and_sees_pending_ones() -> None:
     view.candidate_backed(PARA, c2.hash())  # c2 carried over from the previous leaf
     assert view.get_backable_candidates(chain.head.hash(), PARA, 2, [c1.hash()]) == [
         (c2.hash(), rp.hash())]
+
+
+def test_update_leaves_retains_the_replaced_leaf_while_reachable() -> None:
+    chain = Chain()
+    view = ProspectiveParachains()
+    view.activate_leaf(chain.head.hash(), store_of(chain))
+    parent = chain.head
+    chain.block()
+    view.update_leaves([chain.head.hash()], [parent.hash()], store_of(chain))
+    assert view.active_leaves() == [chain.head.hash()]
+    assert parent.hash() in view.retained  # still an allowed relay parent of the new leaf
+    c1 = make_candidate(parent, PARA, GENESIS_HEAD, b"one")
+    pvd = view.get_prospective_validation_data(PARA, parent.hash(), head_hash(GENESIS_HEAD))
+    assert pvd is not None and view.introduce_seconded_candidate(PARA, c1, pvd)
+    assert view.retained[parent.hash()].chains[PARA].contains_unconnected_candidate(c1.hash())
+    for _ in range(3):  # once no active leaf reaches it, the retained state goes
+        prev = chain.head
+        chain.block()
+        view.update_leaves([chain.head.hash()], [prev.hash()], store_of(chain))
+    assert parent.hash() not in view.retained
