@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from proto.candidate import PersistedValidationData
 from proto.codec import encode
 from proto.hashing import ZERO_HASH
 from proto.keys import Keypair
@@ -265,3 +266,33 @@ def validation_code_hash(s: RelayState, para_id: int) -> bytes | None:
 
 def cores_of(s: RelayState, para_id: int) -> Sequence[int]:
     return [c for c, p in enumerate(s.scheduler.assignments) if p == para_id]
+
+
+def persisted_validation_data(
+    s: RelayState, para_id: int, assumption: OccupiedCoreAssumption
+) -> PersistedValidationData | None:
+    """The PVD of a candidate whose relay parent is this block: `Included` pretends the pending
+    candidates got enacted (their last head), `TimedOut` that they were dropped (the included
+    head), `Free` only answers when nothing is pending."""
+    head = s.paras.heads.get(para_id)
+    if head is None:
+        return None
+    pending = s.inclusion.pending.get(para_id, [])
+    if pending and assumption is OccupiedCoreAssumption.INCLUDED:
+        head = pending[-1].commitments_head
+    elif pending and assumption is OccupiedCoreAssumption.FREE:
+        return None
+    return PersistedValidationData(head, s.number, state_root(state_entries(s)),
+                                   s.config.max_pov_size)
+
+
+def minimum_backing_votes(s: RelayState) -> int:
+    return s.config.minimum_backing_votes
+
+
+def validators(s: RelayState) -> tuple[bytes, ...]:
+    return s.validators
+
+
+def scheduling_lookahead(s: RelayState) -> int:
+    return s.config.lookahead

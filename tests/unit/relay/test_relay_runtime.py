@@ -10,7 +10,15 @@ from proto.relay_block import RelayBlock
 from relay.core.config import sync_backing
 from relay.core.events import EventKind
 from relay.core.inherent_errors import ANY_IMPORT_ERROR
-from relay.core.runtime import backing_state, import_block
+from relay.core.runtime import (
+    OccupiedCoreAssumption,
+    backing_state,
+    import_block,
+    minimum_backing_votes,
+    persisted_validation_data,
+    scheduling_lookahead,
+    validators,
+)
 
 PARA = 1000
 
@@ -38,7 +46,7 @@ def test_tampered_blocks_fail_import() -> None:
     parent, parent_state = chain.head, chain.state
     block = chain.block([back(chain, c1, 0, rp.number)])
     bad_root = msgspec.structs.replace(block.header, state_root=b"\x01" * 32)
-    with pytest.raises(ANY_IMPORT_ERROR):
+    with pytest.raises(ANY_IMPORT_ERROR, match="StateRootMismatch"):
         import_block(parent, parent_state, RelayBlock(bad_root.sealed(chain.keys[1]), block.body))
     with pytest.raises(ANY_IMPORT_ERROR, match="BadSeal"):
         import_block(parent, parent_state, RelayBlock(bad_root, block.body))
@@ -61,3 +69,22 @@ def test_sync_backing_accepts_only_the_parent_as_relay_parent() -> None:
     fresh = make_candidate(chain.head, PARA, bytes([PARA % 256, 0]), b"h1")
     chain.block([back(chain, fresh, 0, chain.head.number)])
     assert [e.kind for e in chain.events[-1]] == [EventKind.BACKED]
+
+
+def test_persisted_validation_data_assumptions() -> None:
+    chain = Chain()
+    genesis = bytes([PARA % 256, 0])
+    rp = chain.head
+    c1 = make_candidate(rp, PARA, genesis, b"head-1")
+    chain.block([back(chain, c1, 0, rp.number)])
+    s = chain.state
+    included = persisted_validation_data(s, PARA, OccupiedCoreAssumption.INCLUDED)
+    timed_out = persisted_validation_data(s, PARA, OccupiedCoreAssumption.TIMED_OUT)
+    assert included is not None and included.parent_head == b"head-1"
+    assert timed_out is not None and timed_out.parent_head == genesis
+    assert persisted_validation_data(s, PARA, OccupiedCoreAssumption.FREE) is None
+    assert included.relay_parent_number == chain.head.number
+    assert included.relay_parent_storage_root == chain.head.state_root  # what collators commit to
+    assert persisted_validation_data(s, 9999, OccupiedCoreAssumption.FREE) is None
+    assert minimum_backing_votes(s) == 2 and scheduling_lookahead(s) == 3
+    assert validators(s) == tuple(k.public for k in chain.keys)
