@@ -1,1 +1,1 @@
-"""Networking behind one interface: an in-memory network for simulations, TCP for processes."""
+"""Node networking plumbing: transport interface, in-memory network, peer set, gossip, req/resp."""

@@ -1,199 +1,443 @@
-"""An in-memory network under trio time: per-link latency with jitter, loss, duplication and
-partitions, all drawn from one seeded `random.Random`, so a run is a function of its seed.
+"""In-memory network: every node in one `trio.run`, links with seeded latency, jitter, loss,
+duplication, reordering and healable partitions, driven by trio time only.
 
-Deliveries are kept in one time-ordered queue and released by a single task, so the order in
-which messages arrive depends only on send order and the seeded draws, never on the scheduler.
-Jitter reorders messages, as a real network may; a partition silently drops traffic between the
-two sides (a dead link looks like silence), while killing a host closes its connections.
+Determinism. trio deliberately shuffles the order in which simultaneously runnable tasks run, so
+drawing fault decisions from one shared `random.Random` in the order tasks happen to call `send`
+would make a run depend on the scheduler. Instead the network draws one 64-bit base seed from the
+injected `random.Random` and derives each transmission's fate (loss, duplicate, latency, reorder)
+from a hash of (base seed, link, sender, send time, bytes, occurrence of those bytes at that instant).
+Deliveries are dispatched by one scheduler task from a heap ordered by (arrival time, link, send
+sequence on that link). Every latency is strictly positive, so nothing sent at time T is dispatched
+at T. Under `MockClock(autojump_threshold=0)` a run is then a pure function of the seed, with one
+exception: two tasks of one node sending on the same connection at the same virtual instant queue in
+trio's (shuffled) scheduling order. `seed_trio_scheduler` removes that last freedom for whole-system
+simulations.
+
+Each connection is FIFO, like the TCP stream it stands for: jitter varies latency but a frame never
+overtakes an earlier one on the same connection (arrival is clamped to the previous arrival). Only
+the explicit `reorder` fault breaks FIFO, by holding a frame back while later ones pass it.
+
+Links carry whole wire frames (or, for hostile-peer tests, raw bytes); the receiving end runs them
+through the same `WireFrameDecoder` a TCP stream would, so framing errors behave identically.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import math
+import struct
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import trio
 
-from node.net.transport import ConnectionClosed, PeerId
+from node.net.transport import (
+    Connection,
+    ConnectionClosed,
+    DialError,
+    Direction,
+    Frame,
+    FrameCaps,
+    Host,
+    PeerId,
+    WireFrameDecoder,
+    encode_wire_frame,
+)
+from proto.codec import encode
+from proto.errors import DecodeError
+from proto.hashing import blake2_256
+
+_U64 = 2.0**64
 
 
 @dataclass(frozen=True)
 class LinkProfile:
-    latency_ms: float = 5.0
-    jitter_ms: float = 0.0
+    """Fault model of one directed link. Latency is `latency_s + jitter_s * U[0,1)`, plus
+    `reorder_delay_s` for the fraction `reorder` of messages held back."""
+
+    latency_s: float = 0.05
+    jitter_s: float = 0.0
     loss: float = 0.0
     duplicate: float = 0.0
+    reorder: float = 0.0
+    reorder_delay_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        # Strictly positive latency is what keeps dispatch independent of task interleaving.
+        if self.latency_s < 1e-6:
+            raise ValueError("latency_s must be at least 1 microsecond")
+        if self.jitter_s < 0 or self.reorder_delay_s < 0:
+            raise ValueError("jitter_s and reorder_delay_s must be non-negative")
+        for name in ("loss", "duplicate", "reorder"):
+            p = getattr(self, name)
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"{name} must be a probability, got {p}")
+
+
+class TraceEvent(NamedTuple):
+    time: float
+    kind: str  # "connect" | "deliver" | "drop" | "close" | "kill"
+    src: PeerId
+    dst: PeerId
+    link: int
+    digest: bytes  # first 8 bytes of blake2b-256 of the bytes concerned
 
 
 @dataclass
-class TraceEvent:
-    at: float
-    src: str
-    dst: str
-    size: int
-    event: str  # "deliver", "lost", "duplicate", "blocked"
-
-
-class MemoryConnection:
-    def __init__(self, net: MemoryNetwork, local: PeerId, remote: PeerId) -> None:
-        self.net = net
-        self._local, self._remote = local, remote
-        self.inbox_send, self.inbox = trio.open_memory_channel[bytes](math.inf)
-        self.other: MemoryConnection | None = None
-        self.closed = False
-
-    @property
-    def local(self) -> PeerId:
-        return self._local
-
-    @property
-    def remote(self) -> PeerId:
-        return self._remote
-
-    async def send(self, body: bytes) -> None:
-        if self.closed or self.other is None or self.other.closed:
-            raise ConnectionClosed(f"{self._local.hex()[:8]} → {self._remote.hex()[:8]}")
-        self.net._schedule(self, bytes(body))
-        await trio.lowlevel.checkpoint()
-
-    async def receive(self) -> bytes:
-        try:
-            return await self.inbox.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            raise ConnectionClosed("closed") from None
-
-    async def aclose(self) -> None:
-        self._close()
-        if self.other is not None:
-            self.other._close()
-        await trio.lowlevel.checkpoint()
-
-    def _close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.inbox_send.close()
-
-
-class MemoryHost:
-    def __init__(self, net: MemoryNetwork, peer_id: PeerId) -> None:
-        self.net = net
-        self._peer_id = peer_id
-        self.incoming_send, self.incoming = trio.open_memory_channel[MemoryConnection](math.inf)
-        self.connections: list[MemoryConnection] = []
-        self.alive = True
-
-    @property
-    def peer_id(self) -> PeerId:
-        return self._peer_id
-
-    async def dial(self, peer: PeerId) -> MemoryConnection:
-        await trio.sleep(self.net.profile(self._peer_id, peer).latency_ms / 1000)
-        target = self.net.hosts.get(peer)
-        if not self.alive or target is None or not target.alive or self.net.blocked(self._peer_id, peer):
-            raise ConnectionClosed(f"cannot reach {peer.hex()[:8]}")
-        mine, theirs = MemoryConnection(self.net, self._peer_id, peer), MemoryConnection(
-            self.net, peer, self._peer_id)
-        mine.other, theirs.other = theirs, mine
-        self.connections.append(mine)
-        target.connections.append(theirs)
-        target.incoming_send.send_nowait(theirs)
-        return mine
-
-    async def accept(self) -> MemoryConnection:
-        return await self.incoming.receive()
+class NetworkStats:
+    sent: int = 0
+    delivered: int = 0
+    lost: int = 0
+    partitioned: int = 0
+    duplicated: int = 0
+    reordered: int = 0
+    discarded: int = 0  # arrived at an end that had closed meanwhile
 
 
 @dataclass(order=True)
-class _Pending:
-    at: float
-    seq: int
-    conn: Any = field(compare=False)
-    body: bytes = field(compare=False)
+class _Scheduled:
+    time: float
+    link: bytes  # (dialer, listener, dial number, sending side)
+    seq: int  # send order on that side of the link
+    target: MemoryConnection = field(compare=False)
+    data: bytes | None = field(compare=False)  # None: the sender closed the link
+
+
+class MemoryConnection(Connection):
+    def __init__(self, network: MemoryNetwork, host: MemoryHost, remote: PeerId,
+                 direction: Direction, link: int) -> None:
+        self._network = network
+        self._host = host
+        self.local = host.peer_id
+        self.remote = remote
+        self.direction = direction
+        self.link = link
+        self._peer_end: MemoryConnection | None = None
+        self._inbox_send, self._inbox = trio.open_memory_channel[bytes](math.inf)
+        self._decoder = WireFrameDecoder(network.caps)
+        self._ready: deque[Frame] = deque()
+        self._closed = False
+        self._closed_locally = False
+        self._last_arrival = 0.0  # of the latest in-order frame: FIFO clamp
+        self._last_any_arrival = 0.0  # including held-back frames: the close comes after all
+        self._send_seq = 0
+        self._order_key = b""
+        self._instant = -math.inf
+        self._occurrences: dict[bytes, int] = {}
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def send(self, protocol: int, body: bytes) -> None:
+        if self._closed:
+            raise ConnectionClosed(f"connection to {self.remote.hex()[:8]} is closed")
+        self._network._transmit(self, encode_wire_frame(protocol, body, self._network.caps))
+        await trio.lowlevel.checkpoint()
+
+    def send_raw(self, data: bytes) -> None:
+        """Put arbitrary bytes on the link (hostile-peer tests): the receiver's decoder sees them
+        exactly as it would see them on a byte stream."""
+        if self._closed:
+            raise ConnectionClosed("connection is closed")
+        self._network._transmit(self, data)
+
+    def __aiter__(self) -> MemoryConnection:
+        return self
+
+    async def __anext__(self) -> Frame:
+        while not self._ready:
+            if self._closed_locally:
+                raise StopAsyncIteration
+            try:
+                data = await self._inbox.receive()
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                raise StopAsyncIteration from None
+            if self._closed_locally:
+                raise StopAsyncIteration
+            try:
+                self._ready.extend(self._decoder.feed(data))
+            except DecodeError:
+                await self.aclose()
+                raise
+        return self._ready.popleft()
+
+    async def aclose(self) -> None:
+        self._close_local()
+        await trio.lowlevel.checkpoint()
+
+    # -- network side -----------------------------------------------------------------------
+
+    def _close_local(self) -> None:
+        if self._closed_locally:
+            return
+        self._closed_locally = True
+        was_open = not self._closed
+        self._end()
+        if was_open and self._peer_end is not None:
+            self._network._schedule_close(self)
+
+    def _end(self) -> None:
+        self._closed = True
+        self._inbox_send.close()
+        self._host._connections.discard(self)
+
+    def _arrive(self, data: bytes) -> bool:
+        if self._closed:
+            return False
+        self._inbox_send.send_nowait(data)
+        return True
+
+    def _occurrence(self, now: float, digest: bytes) -> int:
+        # Identical bytes sent at the same instant on one link are told apart by their count;
+        # the table only ever holds the current instant.
+        if now != self._instant:
+            self._instant = now
+            self._occurrences.clear()
+        n = self._occurrences.get(digest, 0)
+        self._occurrences[digest] = n + 1
+        return n
+
+
+class MemoryHost(Host):
+    def __init__(self, network: MemoryNetwork, peer_id: PeerId) -> None:
+        self._network = network
+        self.peer_id = peer_id
+        self.alive = True
+        self._incoming_send, self._incoming = trio.open_memory_channel[MemoryConnection](math.inf)
+        self._connections: set[MemoryConnection] = set()
+
+    async def dial(self, peer: PeerId) -> MemoryConnection:
+        net = self._network
+        if not self.alive:
+            raise DialError("this host is down")
+        if peer == self.peer_id:
+            raise DialError("cannot dial oneself")
+        # Opening a connection costs one trip over the link.
+        await trio.sleep(net.profile(self.peer_id, peer).latency_s)
+        target = net.hosts.get(peer)
+        if not self.alive or target is None or not target.alive:
+            raise DialError(f"peer {peer.hex()[:8]} is unreachable")
+        if net.blocked(self.peer_id, peer):
+            raise DialError(f"peer {peer.hex()[:8]} is partitioned away")
+        return net._connect(self, target)
+
+    async def accept(self) -> MemoryConnection:
+        try:
+            return await self._incoming.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise ConnectionClosed("host is down") from None
+
+    def connections(self) -> list[MemoryConnection]:
+        return sorted(self._connections, key=lambda c: (c.remote, c.link, c.direction.value))
 
 
 class MemoryNetwork:
-    def __init__(self, rng: Any, default: LinkProfile | None = None) -> None:
-        self.rng = rng  # a seeded random.Random, owned by the simulation
+    """The shared medium. Run `run` in a nursery (`await nursery.start(network.run)`) before any
+    traffic: it is the one task that delivers."""
+
+    def __init__(self, rng: Any, caps: FrameCaps, *, default: LinkProfile | None = None,
+                 record_trace: bool = True) -> None:
+        self.caps = dict(caps)
         self.default = default or LinkProfile()
-        self.links: dict[tuple[PeerId, PeerId], LinkProfile] = {}
         self.hosts: dict[PeerId, MemoryHost] = {}
-        self.partitions: list[set[PeerId]] = []
-        self.trace: list[TraceEvent] = []
-        self._queue: list[_Pending] = []
-        self._seq = 0
+        self.stats = NetworkStats()
+        self.record_trace = record_trace
+        self._seed = int(rng.getrandbits(64)).to_bytes(8, "big")
+        self._links: dict[tuple[PeerId, PeerId], LinkProfile] = {}
+        self._group_of: dict[PeerId, int] = {}
+        self._dial_counts: dict[tuple[PeerId, PeerId], int] = {}
+        self._heap: list[_Scheduled] = []
         self._wakeup = trio.Event()
+        self._trace: list[TraceEvent] = []
+        self._epoch: float | None = None
 
-    def host(self, peer_id: PeerId) -> MemoryHost:
-        h = self.hosts.get(peer_id)
-        if h is None or not h.alive:
-            h = self.hosts[peer_id] = MemoryHost(self, peer_id)
-        return h
+    def now(self) -> float:
+        """Seconds since `run` started (trace times and fault hashes are relative to it)."""
+        if self._epoch is None:
+            raise RuntimeError("MemoryNetwork.run has not started")
+        return trio.current_time() - self._epoch
 
-    def set_link(self, a: PeerId, b: PeerId, profile: LinkProfile) -> None:
-        self.links[(a, b)] = self.links[(b, a)] = profile
+    # -- topology and faults ----------------------------------------------------------------
 
-    def profile(self, a: PeerId, b: PeerId) -> LinkProfile:
-        return self.links.get((a, b), self.default)
-
-    def partition(self, *groups: set[PeerId]) -> None:
-        self.partitions = [set(g) for g in groups]
-
-    def heal(self) -> None:
-        self.partitions = []
-
-    def blocked(self, a: PeerId, b: PeerId) -> bool:
-        side = {p: i for i, g in enumerate(self.partitions) for p in g}
-        return a in side and b in side and side[a] != side[b]
+    def add_host(self, peer_id: PeerId) -> MemoryHost:
+        old = self.hosts.get(peer_id)
+        if old is not None and old.alive:
+            raise ValueError(f"host {peer_id.hex()[:8]} already exists")
+        host = MemoryHost(self, peer_id)
+        self.hosts[peer_id] = host
+        return host
 
     def kill(self, peer_id: PeerId) -> None:
-        """The host dies: every connection to or from it closes; it can be started again."""
-        h = self.hosts.get(peer_id)
-        if h is None:
+        """The node's process dies: its connections close at both ends, now."""
+        host = self.hosts[peer_id]
+        if not host.alive:
             return
-        h.alive = False
-        for c in h.connections:
-            c._close()
-            if c.other is not None:
-                c.other._close()
-        h.incoming_send.close()
+        host.alive = False
+        host._incoming_send.close()
+        for conn in host.connections():
+            conn._end()
+            if conn._peer_end is not None:
+                conn._peer_end._end()
+        self._record(TraceEvent(self.now(), "kill", peer_id, peer_id, 0, b""))
 
-    def _schedule(self, conn: MemoryConnection, body: bytes) -> None:
-        now = trio.current_time()
-        p = self.profile(conn.local, conn.remote)
-        src, dst = conn.local.hex()[:8], conn.remote.hex()[:8]
-        if self.blocked(conn.local, conn.remote):
-            self.trace.append(TraceEvent(now, src, dst, len(body), "blocked"))
-            return
-        if p.loss and self.rng.random() < p.loss:
-            self.trace.append(TraceEvent(now, src, dst, len(body), "lost"))
-            return
-        copies = 2 if p.duplicate and self.rng.random() < p.duplicate else 1
-        for _ in range(copies):
-            delay = p.latency_ms + (self.rng.uniform(0, p.jitter_ms) if p.jitter_ms else 0.0)
-            self._seq += 1
-            heapq.heappush(self._queue, _Pending(now + delay / 1000, self._seq, conn, body))
-        if copies == 2:
-            self.trace.append(TraceEvent(now, src, dst, len(body), "duplicate"))
-        self._wakeup.set()
+    def restart(self, peer_id: PeerId) -> MemoryHost:
+        """A fresh host under the same identity (kills the old one first if still alive)."""
+        self.kill(peer_id)
+        return self.add_host(peer_id)
 
-    async def run(self) -> None:
-        """Release deliveries at their time; run it in the simulation's nursery."""
+    def set_link(self, a: PeerId, b: PeerId, profile: LinkProfile, *, both_ways: bool = True) -> None:
+        self._links[(a, b)] = profile
+        if both_ways:
+            self._links[(b, a)] = profile
+
+    def profile(self, src: PeerId, dst: PeerId) -> LinkProfile:
+        return self._links.get((src, dst), self.default)
+
+    def partition(self, *groups: set[PeerId] | frozenset[PeerId] | list[PeerId]) -> None:
+        """Nodes in different groups cannot reach each other (frames between them are dropped,
+        dials fail) until `heal`. Nodes in no group reach everyone."""
+        self._group_of = {peer: i for i, group in enumerate(groups) for peer in group}
+
+    def heal(self) -> None:
+        self._group_of = {}
+
+    def blocked(self, a: PeerId, b: PeerId) -> bool:
+        ga, gb = self._group_of.get(a), self._group_of.get(b)
+        return ga is not None and gb is not None and ga != gb
+
+    # -- trace ------------------------------------------------------------------------------
+
+    def trace(self) -> list[TraceEvent]:
+        """Every connect, delivery, drop, close and kill, in canonical (time, ...) order."""
+        return sorted(self._trace)
+
+    def trace_hash(self) -> bytes:
+        return blake2_256(encode([list(e) for e in self.trace()]))
+
+    def _record(self, event: TraceEvent) -> None:
+        if self.record_trace:
+            self._trace.append(event)
+
+    # -- delivery ---------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self._epoch = trio.current_time()
+        task_status.started()
+        epoch = self._epoch
         while True:
-            if not self._queue:
-                self._wakeup = trio.Event()
+            # Compare in the clock's own terms (time + epoch), exactly as the sleep below does,
+            # so a wake-up at a deadline always finds its item due (no rounding livelock).
+            while self._heap and self._heap[0].time + epoch <= trio.current_time():
+                self._dispatch(heapq.heappop(self._heap))
+            deadline = self._heap[0].time + epoch if self._heap else math.inf
+            self._wakeup = trio.Event()
+            with trio.move_on_at(deadline):
                 await self._wakeup.wait()
-                continue
-            head = self._queue[0]
-            if trio.current_time() < head.at:
-                with trio.move_on_at(head.at):
-                    self._wakeup = trio.Event()
-                    await self._wakeup.wait()
-                continue
-            heapq.heappop(self._queue)
-            target = head.conn.other
-            if target is not None and not target.closed:
-                target.inbox_send.send_nowait(head.body)
-                self.trace.append(TraceEvent(head.at, head.conn.local.hex()[:8],
-                                             head.conn.remote.hex()[:8], len(head.body), "deliver"))
+
+    def _connect(self, dialer: MemoryHost, target: MemoryHost) -> MemoryConnection:
+        pair = (dialer.peer_id, target.peer_id)
+        link = self._dial_counts.get(pair, 0)
+        self._dial_counts[pair] = link + 1
+        out = MemoryConnection(self, dialer, target.peer_id, Direction.OUTBOUND, link)
+        inb = MemoryConnection(self, target, dialer.peer_id, Direction.INBOUND, link)
+        out._peer_end, inb._peer_end = inb, out
+        base = pair[0] + pair[1] + link.to_bytes(4, "big")
+        out._order_key, inb._order_key = base + b"\x00", base + b"\x01"
+        dialer._connections.add(out)
+        target._connections.add(inb)
+        target._incoming_send.send_nowait(inb)
+        self._record(TraceEvent(self.now(), "connect", *pair, link, b""))
+        return out
+
+    def _link_key(self, conn: MemoryConnection) -> tuple[PeerId, PeerId]:
+        # (dialer, listener): the same for both ends of one connection.
+        if conn.direction is Direction.OUTBOUND:
+            return conn.local, conn.remote
+        return conn.remote, conn.local
+
+    def _fate(self, conn: MemoryConnection, now: float, data: bytes) -> list[float]:
+        """Eight uniforms in [0, 1) for this transmission, independent of task scheduling."""
+        digest = blake2_256(data)
+        dialer, listener = self._link_key(conn)
+        h = hashlib.blake2b(digest_size=64)
+        for part in (self._seed, dialer, listener, conn.local, struct.pack(">Id", conn.link, now),
+                     digest, conn._occurrence(now, digest).to_bytes(4, "big")):
+            h.update(len(part).to_bytes(2, "big") + part)
+        raw = h.digest()
+        return [int.from_bytes(raw[i:i + 8], "big") / _U64 for i in range(0, 64, 8)]
+
+    def _push(self, sender: MemoryConnection, time: float, data: bytes | None) -> None:
+        target = sender._peer_end
+        assert target is not None
+        sender._send_seq += 1
+        sender._last_any_arrival = max(sender._last_any_arrival, time)
+        item = _Scheduled(time, sender._order_key, sender._send_seq, target, data)
+        heapq.heappush(self._heap, item)
+        if self._heap[0] is item:
+            self._wakeup.set()
+
+    def _transmit(self, conn: MemoryConnection, data: bytes) -> None:
+        now = self.now()
+        self.stats.sent += 1
+        src, dst = conn.local, conn.remote
+        digest8 = blake2_256(data)[:8]
+        profile = self.profile(src, dst)
+        u = self._fate(conn, now, data)
+        if self.blocked(src, dst) or u[0] < profile.loss:
+            if self.blocked(src, dst):
+                self.stats.partitioned += 1
+            else:
+                self.stats.lost += 1
+            self._record(TraceEvent(now, "drop", src, dst, conn.link, digest8))
+            return
+        copies = 2 if u[1] < profile.duplicate else 1
+        self.stats.duplicated += copies - 1
+        for copy in range(copies):
+            at = now + profile.latency_s + profile.jitter_s * u[2 + 2 * copy]
+            if u[3 + 2 * copy] < profile.reorder:
+                at += profile.reorder_delay_s
+                self.stats.reordered += 1
+            else:
+                at = max(at, conn._last_arrival)
+                conn._last_arrival = at
+            self._push(conn, at, data)
+
+    def _schedule_close(self, conn: MemoryConnection) -> None:
+        # The peer learns of the close after the last frame already on its way (like a FIN).
+        at = max(self.now() + self.profile(conn.local, conn.remote).latency_s,
+                 conn._last_any_arrival)
+        self._push(conn, at, None)
+
+    def _dispatch(self, item: _Scheduled) -> None:
+        target = item.target
+        src = target.remote
+        if item.data is None:
+            if not target.closed:
+                target._end()
+                self._record(TraceEvent(item.time, "close", src, target.local, target.link, b""))
+            return
+        if target._arrive(item.data):
+            self.stats.delivered += 1
+            self._record(TraceEvent(item.time, "deliver", src, target.local, target.link,
+                                    blake2_256(item.data)[:8]))
+        else:
+            self.stats.discarded += 1
+
+
+def seed_trio_scheduler(seed: int) -> None:
+    """Make trio's choice among simultaneously runnable tasks repeatable.
+
+    trio shuffles each batch of runnable tasks with a module-private `random.Random` (to flush out
+    code that depends on scheduling order). A whole-system simulation that wants a bit-identical
+    trace from a seed, even where two tasks race at one virtual instant, seeds it before `trio.run`.
+    This reaches into trio internals on purpose; it fails loudly if they change.
+    """
+    from trio._core import _run
+
+    scheduler_rng = getattr(_run, "_r", None)
+    if scheduler_rng is None:
+        raise RuntimeError("this trio version has no scheduler RNG to seed")
+    scheduler_rng.seed(seed)

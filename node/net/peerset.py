@@ -1,75 +1,157 @@
-"""Peer reputation with polkadot's named costs and benefits, bans for provable malice, and decay.
+"""Peer reputation, bans and connection slots. Pure: time is an argument (seconds, virtual or not).
 
-Scores live in [-2^31, 2^31). A peer whose score falls below `BANNED_THRESHOLD` is banned (one
-`MALICIOUS` report is enough) for `BAN_SECONDS`; scores decay toward zero by half every
-`HALF_LIFE_SECONDS`, so an honest peer that tripped on a few costs recovers. Time is an argument:
-this module is pure and the same in simulation and in processes.
+Scores follow Substrate's peer set and polkadot's unified reputation changes: misbehaviour costs,
+useful behaviour earns, every score decays exponentially toward 0 so that old sins and old merits
+fade, and a score below the ban threshold (one `MALICIOUS` report is enough) bans the peer: it is
+disconnected and refused for at least `ban_window_s`, and for as long as its score stays under the
+threshold.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
+import math
+from dataclasses import dataclass
 
-BANNED_THRESHOLD = -1_500_000_000  # polkadot's `BANNED_THRESHOLD` is 82 % of i32::MIN
-HALF_LIFE_SECONDS = 70.0  # an honest score halves at least every 140 virtual seconds (x2 margin)
-BAN_SECONDS = 600.0
-SCORE_MIN, SCORE_MAX = -(2**31), 2**31 - 1
+from node.net.transport import Direction, PeerId
+
+I32_MIN = -(2**31)
+I32_MAX = 2**31 - 1
 
 
-class Rep(Enum):
-    """Named reputation changes (value = score delta)."""
+@dataclass(frozen=True)
+class ReputationChange:
+    value: int
+    reason: str
 
-    COST_MINOR = -100_000
-    COST_MAJOR = -300_000
-    COST_UNEXPECTED_MESSAGE = -200_000
-    COST_INVALID_SIGNATURE = -500_000
-    COST_DECODE_ERROR = -150_000
-    COST_OVERSIZED = -500_000
-    COST_EXCESSIVE_SECONDED = -500_000
-    COST_REQUEST_TIMEOUT = -50_000
-    MALICIOUS = SCORE_MIN
-    BENEFIT_VALID_MESSAGE = 10_000
-    BENEFIT_NOTIFY_GOOD = 50_000
+
+# The magnitudes of polkadot's UnifiedReputationChange; a malicious report is fatal (i32::MIN).
+COST_MINOR = ReputationChange(-100_000, "minor misbehaviour")
+COST_MAJOR = ReputationChange(-300_000, "major misbehaviour")
+COST_MINOR_REPEATED = ReputationChange(-200_000, "repeated minor misbehaviour")
+COST_MAJOR_REPEATED = ReputationChange(-600_000, "repeated major misbehaviour")
+MALICIOUS = ReputationChange(I32_MIN, "malicious")
+COST_MALICIOUS = MALICIOUS
+BENEFIT_MINOR_FIRST = ReputationChange(15_000, "first useful message (minor)")
+BENEFIT_MINOR = ReputationChange(10_000, "useful message (minor)")
+BENEFIT_MAJOR_FIRST = ReputationChange(300_000, "first useful message (major)")
+BENEFIT_MAJOR = ReputationChange(200_000, "useful message (major)")
+
+# Named costs used by the plumbing and by the protocols above it.
+COST_INVALID_SIGNATURE = ReputationChange(I32_MIN, "invalid signature")
+COST_UNEXPECTED_MESSAGE = ReputationChange(COST_MINOR.value, "unexpected message")
+COST_MALFORMED_MESSAGE = ReputationChange(COST_MINOR.value, "malformed message")
+COST_OVERSIZED_FRAME = ReputationChange(COST_MAJOR.value, "oversized frame")
+COST_OVERSIZED_RESPONSE = ReputationChange(COST_MAJOR.value, "oversized response")
+
+BANNED_THRESHOLD = -1_500_000_000
+# Substrate takes 2 % off every score each second; continuous here, so a score halves in ~34 s
+# (far inside the "halves at least every 140 s" requirement of the liveness checks).
+DECAY_PER_SECOND = 0.98
+BAN_WINDOW_S = 30.0
+DEFAULT_MAX_INBOUND = 25
+DEFAULT_MAX_OUTBOUND = 25
 
 
 @dataclass
-class PeerScore:
+class _PeerRecord:
     score: float = 0.0
     updated_at: float = 0.0
-    banned_until: float = 0.0
-    history: list[tuple[float, str]] = field(default_factory=list)
+    banned_until: float = -math.inf
+    slot: Direction | None = None
 
 
 class PeerSet:
-    def __init__(self, max_history: int = 32) -> None:
-        self.peers: dict[bytes, PeerScore] = {}
-        self.max_history = max_history
+    """Reputation and slot bookkeeping for the peers of one node."""
 
-    def _decayed(self, p: PeerScore, now: float) -> PeerScore:
-        if now > p.updated_at and p.score:
-            p.score *= 0.5 ** ((now - p.updated_at) / HALF_LIFE_SECONDS)
-            if abs(p.score) < 1:
-                p.score = 0.0
-        p.updated_at = max(p.updated_at, now)
-        return p
+    def __init__(
+        self,
+        *,
+        max_inbound: int = DEFAULT_MAX_INBOUND,
+        max_outbound: int = DEFAULT_MAX_OUTBOUND,
+        ban_threshold: int = BANNED_THRESHOLD,
+        ban_window_s: float = BAN_WINDOW_S,
+        decay_per_second: float = DECAY_PER_SECOND,
+    ) -> None:
+        if max_inbound < 0 or max_outbound < 0:
+            raise ValueError("slot counts must be non-negative")
+        if not 0.0 < decay_per_second <= 1.0:
+            raise ValueError("decay_per_second must be in (0, 1]")
+        self.max_inbound = max_inbound
+        self.max_outbound = max_outbound
+        self.ban_threshold = ban_threshold
+        self.ban_window_s = ban_window_s
+        self._log_decay = math.log(decay_per_second)
+        self._peers: dict[PeerId, _PeerRecord] = {}
+        self._slots_used = {Direction.INBOUND: 0, Direction.OUTBOUND: 0}
 
-    def report(self, peer: bytes, change: Rep, now: float) -> bool:
-        """Apply a named change; True if the peer is (now) banned."""
-        p = self._decayed(self.peers.setdefault(peer, PeerScore(updated_at=now)), now)
-        p.score = min(SCORE_MAX, max(SCORE_MIN, p.score + change.value))
-        p.history = [*p.history, (now, change.name)][-self.max_history:]
-        if p.score < BANNED_THRESHOLD:
-            p.banned_until = now + BAN_SECONDS
+    # -- reputation -------------------------------------------------------------------------
+
+    def _decayed(self, rec: _PeerRecord, now: float) -> float:
+        elapsed = max(0.0, now - rec.updated_at)
+        return rec.score * math.exp(self._log_decay * elapsed)
+
+    def reputation(self, peer: PeerId, now: float) -> int:
+        rec = self._peers.get(peer)
+        return 0 if rec is None else int(self._decayed(rec, now))
+
+    def report(self, peer: PeerId, change: ReputationChange, now: float) -> bool:
+        """Apply `change`; returns True when the peer is banned afterwards (caller disconnects)."""
+        rec = self._peers.setdefault(peer, _PeerRecord(updated_at=now))
+        score = self._decayed(rec, now) + change.value
+        rec.score = float(min(I32_MAX, max(I32_MIN, score)))
+        rec.updated_at = max(rec.updated_at, now)
+        if rec.score < self.ban_threshold:
+            rec.banned_until = max(rec.banned_until, now + self.ban_window_s)
         return self.is_banned(peer, now)
 
-    def score(self, peer: bytes, now: float) -> float:
-        p = self.peers.get(peer)
-        return 0.0 if p is None else self._decayed(p, now).score
+    def is_banned(self, peer: PeerId, now: float) -> bool:
+        rec = self._peers.get(peer)
+        if rec is None:
+            return False
+        return now < rec.banned_until or self._decayed(rec, now) < self.ban_threshold
 
-    def is_banned(self, peer: bytes, now: float) -> bool:
-        p = self.peers.get(peer)
-        return p is not None and now < p.banned_until
+    def banned(self, now: float) -> list[PeerId]:
+        return sorted(p for p in self._peers if self.is_banned(p, now))
 
-    def banned(self, now: float) -> list[bytes]:
-        return [k for k in self.peers if self.is_banned(k, now)]
+    # -- slots ------------------------------------------------------------------------------
+
+    def try_reserve(self, peer: PeerId, direction: Direction, now: float) -> bool:
+        """Take a connection slot for `peer`, unless it is banned, already holds one, or the
+        slots of that direction are full."""
+        if self.is_banned(peer, now):
+            return False
+        rec = self._peers.get(peer)
+        if rec is not None and rec.slot is not None:
+            return False
+        limit = self.max_inbound if direction is Direction.INBOUND else self.max_outbound
+        if self._slots_used[direction] >= limit:
+            return False
+        rec = self._peers.setdefault(peer, _PeerRecord(updated_at=now))
+        rec.slot = direction
+        self._slots_used[direction] += 1
+        return True
+
+    def release(self, peer: PeerId) -> None:
+        rec = self._peers.get(peer)
+        if rec is None or rec.slot is None:
+            return
+        self._slots_used[rec.slot] -= 1
+        rec.slot = None
+
+    def slots_used(self, direction: Direction) -> int:
+        return self._slots_used[direction]
+
+    def holds_slot(self, peer: PeerId) -> bool:
+        rec = self._peers.get(peer)
+        return rec is not None and rec.slot is not None
+
+    def prune(self, now: float) -> None:
+        """Forget peers whose score has decayed to nothing, that are not banned and hold no slot,
+        so the table stays bounded by the peers that matter."""
+        for peer in [p for p, r in self._peers.items()
+                     if r.slot is None and now >= r.banned_until
+                     and abs(self._decayed(r, now)) < 1.0]:
+            del self._peers[peer]
+
+    def __len__(self) -> int:
+        return len(self._peers)

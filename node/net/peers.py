@@ -1,0 +1,170 @@
+"""One node's connections: accepting and dialing within the peer set's slots and bans, one reader
+task per connection dispatching frames by protocol id, and the decoder boundary.
+
+A frame handler may raise `proto.errors.DecodeError` (or the transport may, for a malformed frame):
+that peer's connection is closed and its reputation charged, and nothing else happens; every other
+peer keeps being served. At most one connection per peer is kept (a second one is refused), so
+nothing a peer sends is counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import trio
+
+from node.net.peerset import (
+    COST_MALFORMED_MESSAGE,
+    COST_OVERSIZED_FRAME,
+    COST_UNEXPECTED_MESSAGE,
+    PeerSet,
+    ReputationChange,
+)
+from node.net.transport import (
+    Connection,
+    ConnectionClosed,
+    DialError,
+    Direction,
+    Host,
+    PeerId,
+    TransportError,
+)
+from proto.errors import DecodeError, FrameTooLarge
+
+FrameHandler = Callable[[PeerId, bytes], Awaitable[None]]
+
+
+class PeerListener(Protocol):
+    def peer_connected(self, peer: PeerId) -> None: ...
+
+    def peer_disconnected(self, peer: PeerId) -> None: ...
+
+
+class PeerManager:
+    def __init__(self, host: Host, peerset: PeerSet,
+                 clock: Callable[[], float] = trio.current_time) -> None:
+        self.host = host
+        self.peerset = peerset
+        self._clock = clock
+        self._handlers: dict[int, FrameHandler] = {}
+        self._listeners: list[PeerListener] = []
+        self._connections: dict[PeerId, Connection] = {}
+        self._nursery: trio.Nursery | None = None
+        self.refused = 0
+        self.malformed = 0
+
+    @property
+    def local_id(self) -> PeerId:
+        return self.host.peer_id
+
+    def now(self) -> float:
+        return self._clock()
+
+    def register(self, protocol: int, handler: FrameHandler) -> None:
+        if protocol in self._handlers:
+            raise ValueError(f"protocol {protocol} already has a handler")
+        self._handlers[protocol] = handler
+
+    def add_listener(self, listener: PeerListener) -> None:
+        self._listeners.append(listener)
+
+    def connected_peers(self) -> list[PeerId]:
+        return sorted(self._connections)
+
+    def is_connected(self, peer: PeerId) -> bool:
+        return peer in self._connections
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Accept until the host goes down; reader tasks live in this task's nursery."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            while True:
+                try:
+                    conn = await self.host.accept()
+                except ConnectionClosed:
+                    break
+                if self.peerset.try_reserve(conn.remote, Direction.INBOUND, self._clock()):
+                    self._adopt(conn)
+                else:
+                    self.refused += 1
+                    await conn.aclose()
+
+    async def connect(self, peer: PeerId) -> bool:
+        """Dial `peer` unless already connected; False when banned, out of slots or unreachable."""
+        if peer in self._connections:
+            return True
+        if not self.peerset.try_reserve(peer, Direction.OUTBOUND, self._clock()):
+            return False
+        try:
+            conn = await self.host.dial(peer)
+        except DialError:
+            self.peerset.release(peer)
+            return False
+        if peer in self._connections:  # its own dial reached us first
+            self.peerset.release(peer)
+            await conn.aclose()
+            return True
+        self._adopt(conn)
+        return True
+
+    def _adopt(self, conn: Connection) -> None:
+        assert self._nursery is not None, "PeerManager.run must be started first"
+        self._connections[conn.remote] = conn
+        for listener in self._listeners:
+            listener.peer_connected(conn.remote)
+        self._nursery.start_soon(self._read, conn)
+
+    async def _read(self, conn: Connection) -> None:
+        peer = conn.remote
+        try:
+            async for frame in conn:
+                handler = self._handlers.get(frame.protocol)
+                if handler is None:
+                    self.report(peer, COST_UNEXPECTED_MESSAGE)
+                    continue
+                await handler(peer, frame.body)
+        except FrameTooLarge:
+            self.malformed += 1
+            self.report(peer, COST_OVERSIZED_FRAME)
+        except DecodeError:
+            self.malformed += 1
+            self.report(peer, COST_MALFORMED_MESSAGE)
+        finally:
+            await conn.aclose()
+            self._forget(conn)
+
+    def _forget(self, conn: Connection) -> None:
+        if self._connections.get(conn.remote) is not conn:
+            return
+        del self._connections[conn.remote]
+        self.peerset.release(conn.remote)
+        for listener in self._listeners:
+            listener.peer_disconnected(conn.remote)
+
+    async def send(self, peer: PeerId, protocol: int, body: bytes) -> bool:
+        """Send one frame; False if not connected (or the connection just closed)."""
+        conn = self._connections.get(peer)
+        if conn is None:
+            return False
+        try:
+            await conn.send(protocol, body)
+        except TransportError:
+            return False
+        return True
+
+    def report(self, peer: PeerId, change: ReputationChange) -> None:
+        """Charge or reward `peer`; a ban disconnects it."""
+        if self.peerset.report(peer, change, self._clock()):
+            self.disconnect_soon(peer)
+
+    def disconnect_soon(self, peer: PeerId) -> None:
+        conn = self._connections.get(peer)
+        if conn is not None and self._nursery is not None:
+            self._nursery.start_soon(conn.aclose)
+
+    async def disconnect(self, peer: PeerId) -> None:
+        conn = self._connections.get(peer)
+        if conn is not None:
+            await conn.aclose()
