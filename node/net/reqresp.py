@@ -1,0 +1,250 @@
+"""Request/response over a node's connections.
+
+All requests travel on one request lane as `RequestEnvelope(request_id, kind, payload)`; each kind
+(chunk fetch, collation fetch, ...) is registered with its own size caps, timeout, response lane
+and cap on concurrent inbound requests per peer. Responses come back as
+`ResponseEnvelope(request_id, status, payload)` on the kind's response lane.
+
+Rules enforced here so protocol handlers never see them:
+- a request over its kind's cap, or for a kind we do not serve, costs the peer and is not served;
+- beyond `max_inbound_per_peer` requests of one kind in flight from one peer, the excess is dropped
+  unanswered and counted (the requester times out), as polkadot drops "already being served";
+- a response that matches no pending request, or exceeds its cap, costs the peer;
+- a request waits at most its timeout (trio time, so virtual under MockClock);
+- an envelope that does not decode, or a handler that raises `DecodeError` on the payload, closes
+  that peer's connection and costs reputation (the peer manager's decoder boundary).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import msgspec
+import trio
+
+from node.net.peers import PeerManager
+from node.net.peerset import (
+    COST_MALFORMED_MESSAGE,
+    COST_OVERSIZED_FRAME,
+    COST_OVERSIZED_RESPONSE,
+    COST_UNEXPECTED_MESSAGE,
+)
+from node.net.transport import PeerId
+from proto.codec import decode, encode
+from proto.errors import DecodeError
+from proto.primitives import U64, Struct
+
+STATUS_OK = 0
+STATUS_REFUSED = 1
+
+
+class RequestEnvelope(Struct, frozen=True):
+    request_id: U64
+    kind: Annotated[int, msgspec.Meta(ge=0, le=65_535)]
+    payload: bytes
+
+
+class ResponseEnvelope(Struct, frozen=True):
+    request_id: U64
+    status: Annotated[int, msgspec.Meta(ge=0, le=255)]
+    payload: bytes
+
+
+class RequestError(Exception):
+    """A request that produced no usable response."""
+
+
+class RequestTimeout(RequestError):
+    pass
+
+
+class RequestRefused(RequestError):
+    pass
+
+
+class NotConnected(RequestError):
+    pass
+
+
+@dataclass(frozen=True)
+class RequestKind:
+    kind: int
+    response_protocol: int
+    max_request_bytes: int
+    max_response_bytes: int
+    timeout_s: float
+    max_inbound_per_peer: int = 1
+
+
+Handler = Callable[[PeerId, bytes], Awaitable[bytes | None]]
+"""Serves one request payload; None refuses it. May raise DecodeError on a malformed payload."""
+
+
+@dataclass
+class ReqRespStats:
+    served: int = 0
+    refused: int = 0
+    dropped_busy: int = 0  # over the per-peer concurrency cap ("already being served")
+    oversize_requests: int = 0
+    oversize_responses: int = 0
+    unexpected_responses: int = 0
+    timeouts: int = 0
+    malformed: int = 0
+
+
+@dataclass
+class _Pending:
+    kind: RequestKind
+    reply: trio.MemorySendChannel[ResponseEnvelope | None]
+
+
+@dataclass
+class _Served:
+    kind: RequestKind
+    handler: Handler | None
+    in_flight: dict[PeerId, int] = field(default_factory=dict)
+
+
+class RequestResponse:
+    def __init__(self, peers: PeerManager, request_protocol: int) -> None:
+        self.peers = peers
+        self.request_protocol = request_protocol
+        self._kinds: dict[int, _Served] = {}
+        self._response_lanes: set[int] = set()
+        self._pending: dict[tuple[PeerId, int], _Pending] = {}
+        self._next_id = 0
+        self._nursery: trio.Nursery | None = None
+        self.stats = ReqRespStats()
+        peers.register(request_protocol, self._on_request)
+        peers.add_listener(self)
+
+    def register(self, kind: RequestKind, handler: Handler | None = None) -> None:
+        """Declare a request kind; with a handler this node also serves it."""
+        if kind.kind in self._kinds:
+            raise ValueError(f"request kind {kind.kind} already registered")
+        if kind.response_protocol == self.request_protocol:
+            raise ValueError("responses need their own lane")
+        self._kinds[kind.kind] = _Served(kind, handler)
+        if kind.response_protocol not in self._response_lanes:
+            self._response_lanes.add(kind.response_protocol)
+            self.peers.register(kind.response_protocol, self._response_handler(kind.response_protocol))
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Hosts the tasks serving inbound requests; must run before requests arrive."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            await trio.sleep_forever()
+
+    # -- outbound ---------------------------------------------------------------------------
+
+    async def request(self, peer: PeerId, kind: int, payload: bytes,
+                      timeout_s: float | None = None) -> bytes:
+        served = self._kinds[kind]
+        spec = served.kind
+        if len(payload) > spec.max_request_bytes:
+            raise ValueError(f"request of {len(payload)} bytes exceeds cap {spec.max_request_bytes}")
+        request_id = self._next_id
+        self._next_id += 1
+        send, receive = trio.open_memory_channel[ResponseEnvelope | None](1)
+        self._pending[(peer, request_id)] = _Pending(spec, send)
+        try:
+            body = encode(RequestEnvelope(request_id, kind, payload))
+            if not await self.peers.send(peer, self.request_protocol, body):
+                raise NotConnected(f"not connected to {peer.hex()[:8]}")
+            with trio.move_on_after(spec.timeout_s if timeout_s is None else timeout_s):
+                response = await receive.receive()
+                if response is None:
+                    raise NotConnected(f"{peer.hex()[:8]} disconnected")
+                if response.status != STATUS_OK:
+                    raise RequestRefused(f"{peer.hex()[:8]} refused request kind {kind}")
+                return response.payload
+            self.stats.timeouts += 1
+            raise RequestTimeout(f"request kind {kind} to {peer.hex()[:8]} timed out")
+        finally:
+            self._pending.pop((peer, request_id), None)
+
+    def _response_handler(self, lane: int) -> Callable[[PeerId, bytes], Awaitable[None]]:
+        async def on_response(peer: PeerId, body: bytes) -> None:
+            response = decode(body, ResponseEnvelope)
+            pending = self._pending.get((peer, response.request_id))
+            if pending is None or pending.kind.response_protocol != lane:
+                self.stats.unexpected_responses += 1
+                self.peers.report(peer, COST_UNEXPECTED_MESSAGE)
+                return
+            del self._pending[(peer, response.request_id)]
+            if len(response.payload) > pending.kind.max_response_bytes:
+                self.stats.oversize_responses += 1
+                self.peers.report(peer, COST_OVERSIZED_RESPONSE)
+                response = ResponseEnvelope(response.request_id, STATUS_REFUSED, b"")
+            pending.reply.send_nowait(response)
+
+        return on_response
+
+    def peer_connected(self, peer: PeerId) -> None:
+        pass
+
+    def peer_disconnected(self, peer: PeerId) -> None:
+        # Requests to a peer that is gone fail now instead of waiting out their timeout.
+        for key in [k for k in self._pending if k[0] == peer]:
+            self._pending.pop(key).reply.send_nowait(None)
+        for served in self._kinds.values():
+            served.in_flight.pop(peer, None)
+
+    # -- inbound ----------------------------------------------------------------------------
+
+    async def _on_request(self, peer: PeerId, body: bytes) -> None:
+        envelope = decode(body, RequestEnvelope)
+        served = self._kinds.get(envelope.kind)
+        if served is None or served.handler is None:
+            self.peers.report(peer, COST_UNEXPECTED_MESSAGE)
+            return
+        if len(envelope.payload) > served.kind.max_request_bytes:
+            self.stats.oversize_requests += 1
+            self.peers.report(peer, COST_OVERSIZED_FRAME)
+            return
+        busy = served.in_flight.get(peer, 0)
+        if busy >= served.kind.max_inbound_per_peer:
+            self.stats.dropped_busy += 1
+            return
+        assert self._nursery is not None, "RequestResponse.run must be started first"
+        served.in_flight[peer] = busy + 1
+        self._nursery.start_soon(self._serve, peer, served, envelope)
+
+    async def _serve(self, peer: PeerId, served: _Served, envelope: RequestEnvelope) -> None:
+        assert served.handler is not None
+        try:
+            try:
+                result = await served.handler(peer, envelope.payload)
+            except DecodeError:
+                self.stats.malformed += 1
+                self.peers.report(peer, COST_MALFORMED_MESSAGE)
+                await self.peers.disconnect(peer)
+                return
+            status, payload = STATUS_OK, result or b""
+            if result is None:
+                self.stats.refused += 1
+                status = STATUS_REFUSED
+            elif len(result) > served.kind.max_response_bytes:
+                # Our own handler overstepped: refuse rather than send what the peer must reject.
+                self.stats.oversize_responses += 1
+                status, payload = STATUS_REFUSED, b""
+            else:
+                self.stats.served += 1
+            response = encode(ResponseEnvelope(envelope.request_id, status, payload))
+            await self.peers.send(peer, served.kind.response_protocol, response)
+        finally:
+            left = served.in_flight.get(peer, 0) - 1
+            if left > 0:
+                served.in_flight[peer] = left
+            else:
+                served.in_flight.pop(peer, None)
+
+
+__all__ = [
+    "STATUS_OK", "STATUS_REFUSED", "Handler", "NotConnected", "ReqRespStats", "RequestEnvelope",
+    "RequestError", "RequestKind", "RequestRefused", "RequestResponse", "RequestTimeout",
+    "ResponseEnvelope",
+]
