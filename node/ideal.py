@@ -21,7 +21,7 @@ from collator.core.para_runtime import (
     decode_head,
     genesis_entries,
 )
-from collator.core.parachain_system import relay_proof_keys
+from collator.core.relay_view import relay_proof_keys
 from collator.core.tx_pool import saturating_transfers
 from collator.core.validation import InvalidBlock, validate_block
 from node.report import BackedRecord, BlockRecord, IncludedRecord

@@ -87,7 +87,7 @@ def build_collation(
     pov = make_pov(parent_entries, block)
     if len(pov.block_data) > max_pov_size:
         raise BlockInvalid(f"PoV of {len(pov.block_data)} bytes exceeds {max_pov_size}")
-    commitments = CandidateCommitments(out.upward_messages, [],
+    commitments = CandidateCommitments(out.upward_messages, out.horizontal_messages,
                                        out.new_validation_code, out.header.head_data(),
                                        out.processed_downward_messages, out.hrmp_watermark)
     descriptor = CandidateDescriptor(

@@ -60,11 +60,27 @@ class SetCode(Struct, frozen=True, tag=1):
     code: Blob
 
 
-Extrinsic = Transfer | SetCode
+class SendUpward(Struct, frozen=True, tag=2):
+    """Queue an upward (UMP) message; blocks send what the relay queue still has room for."""
+
+    data: Blob
+
+
+class SendHorizontal(Struct, frozen=True, tag=3):
+    """Queue an HRMP message to another para; sent when the channel has room."""
+
+    recipient: ParaId
+    data: Blob
+
+
+Extrinsic = Transfer | SetCode | SendUpward | SendHorizontal
+MESSAGE_WEIGHT = 10_000_000
 
 
 def weight_of(x: Extrinsic) -> int:
-    return TRANSFER_WEIGHT if isinstance(x, Transfer) else SET_CODE_WEIGHT
+    if isinstance(x, Transfer):
+        return TRANSFER_WEIGHT
+    return SET_CODE_WEIGHT if isinstance(x, SetCode) else MESSAGE_WEIGHT
 
 
 class ExtrinsicError(ValueError):
@@ -94,6 +110,10 @@ class ParaBlock(Struct, frozen=True):
 
 def extrinsics_root(extrinsics: list[Extrinsic]) -> bytes:
     return hash_of(extrinsics) if extrinsics else ZERO_HASH
+
+
+UPWARD_QUEUE_KEY = b"parachain_system:pending_upward_messages"
+HORIZONTAL_QUEUE_KEY = b"parachain_system:pending_horizontal_messages"
 
 
 def account_key(i: int) -> bytes:
@@ -145,5 +165,12 @@ def apply_extrinsic(entries: dict[bytes, bytes], x: Extrinsic) -> None:
         entries[account_key(x.sender)] = encode(balance - x.amount)
         to = read_int(entries, account_key(x.recipient))
         entries[account_key(x.recipient)] = encode(to + x.amount)
-    else:
+    elif isinstance(x, SetCode):
         entries[b"system:pending_code"] = x.code
+    elif isinstance(x, SendUpward):
+        queue = decode(entries[UPWARD_QUEUE_KEY], list) if UPWARD_QUEUE_KEY in entries else []
+        entries[UPWARD_QUEUE_KEY] = encode([*queue, x.data])
+    else:
+        queue = (decode(entries[HORIZONTAL_QUEUE_KEY], list)
+                 if HORIZONTAL_QUEUE_KEY in entries else [])
+        entries[HORIZONTAL_QUEUE_KEY] = encode([*queue, [x.recipient, x.data]])

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from collator.core.consensus_hook import BlockInvalid, FixedVelocityConsensusHook, RelaySlotInfo
+from collator.core.outbound_messages import select_outbound
 from collator.core.para_runtime import (
+    HORIZONTAL_QUEUE_KEY,
+    UPWARD_QUEUE_KEY,
     Extrinsic,
     ExtrinsicError,
     ParaHeader,
@@ -25,28 +28,22 @@ from collator.core.para_runtime import (
     read_int,
     weight_of,
 )
+from collator.core.relay_view import read_relay_view
+from collator.core.segment_lifecycle import UnincludedSegment
 from collator.core.unincluded_segment import (
     Ancestor,
-    BandwidthUpdateError,
     GoAhead,
     HrmpChannelUpdate,
     HrmpWatermarkUpdate,
-    OutboundBandwidthLimits,
     SegmentTracker,
     UsedBandwidth,
 )
+from proto.candidate import OutboundHrmpMessage
 from proto.codec import decode, encode
 from proto.errors import DecodeError
 from proto.hashing import blake2_256
 from proto.relay_state import (
-    CURRENT_SLOT_KEY,
-    ProofError,
-    RelayDispatchQueueRemaining,
-    para_head_key,
-    relay_dispatch_queue_key,
     state_root,
-    upgrade_go_ahead_key,
-    verify_state_proof,
 )
 from proto.ump_signals import SelectCore, UmpSignal, with_signals
 
@@ -57,12 +54,6 @@ LAST_RELAY_KEY = b"parachain_system:last_relay_block_number"
 HANDLED_KEY = b"parachain_system:handled_messages"
 PENDING_CODE_KEY = b"system:pending_code"
 CODE_KEY = b"system:code"
-
-
-def relay_proof_keys(para_id: int) -> list[bytes]:
-    """The relay state a block needs proven (what the collator asks its relay node for)."""
-    return [CURRENT_SLOT_KEY, para_head_key(para_id), relay_dispatch_queue_key(para_id),
-            upgrade_go_ahead_key(para_id)]
 
 
 # -- segment storage codec ------------------------------------------------------------------
@@ -121,6 +112,7 @@ def slot_info_of(entries: dict[bytes, bytes]) -> RelaySlotInfo | None:
 class ExecutionOutput:
     header: ParaHeader
     upward_messages: list[bytes]
+    horizontal_messages: list[OutboundHrmpMessage]
     new_validation_code: bytes | None
     processed_downward_messages: int
     hrmp_watermark: int
@@ -142,42 +134,26 @@ def execute_block(
     if pvd.parent_head != parent_header.head_data():
         raise BlockInvalid("validation data names another parent head")
     # on_initialize: the parent's head hash is now known for the newest ancestor
-    segment, tracker = load_segment(entries)
-    if segment:
-        segment[-1] = Ancestor(segment[-1].used_bandwidth, parent_header.hash(),
-                               segment[-1].consumed_go_ahead_signal)
+    ancestors, tracker = load_segment(entries)
+    segment = UnincludedSegment(tuple(ancestors), tracker).note_parent_head(parent_header.hash())
     last_relay = read_int(entries, LAST_RELAY_KEY, 0)
     if pvd.relay_parent_number < last_relay:
         raise BlockInvalid("relay parent number moved backwards")
-    try:
-        relay = verify_state_proof(pvd.relay_parent_storage_root, inherent.relay_state_proof)
-        relay_slot = decode(relay[CURRENT_SLOT_KEY], int)
-        remaining = (decode(relay[relay_dispatch_queue_key(para_id)], RelayDispatchQueueRemaining)
-                     if relay_dispatch_queue_key(para_id) in relay else None)
-    except (ProofError, DecodeError, KeyError) as exc:
-        raise BlockInvalid(f"invalid relay state proof: {exc}") from None
+    view = read_relay_view(pvd.relay_parent_storage_root, inherent.relay_state_proof, para_id)
     hook = hook_of(entries)
-    capacity, slot_info = hook.on_state_proof(relay_slot, relay_slot, hook.relay_slot_ms,
+    capacity, slot_info = hook.on_state_proof(view.relay_slot, view.relay_slot, hook.relay_slot_ms,
                                               slot_info_of(entries))
     entries[SLOT_INFO_KEY] = encode([slot_info.relay_slot, slot_info.authored])
-    included = relay.get(para_head_key(para_id))
-    if included is None:
-        raise BlockInvalid("relay state proof lacks the included para head")
-    included_hash = blake2_256(included)
-    for i, a in enumerate(segment):
-        if a.para_head_hash == included_hash:
-            for dropped in segment[: i + 1]:
-                tracker = tracker.subtract(dropped)
-            segment = segment[i + 1 :]
-            break
-    if len(segment) >= capacity:
-        raise BlockInvalid("no space left for the block in the unincluded segment "
-                           f"(length {len(segment)}, capacity {capacity})")
+    included = None if view.included_head is None else blake2_256(view.included_head)
+    segment = segment.prune_included(included, parent_header.hash())
+    segment.check_capacity(capacity)
+    # an upgrade signal is consumed by one block of the segment only
     consumed: GoAhead | None = None
-    if upgrade_go_ahead_key(para_id) in relay and tracker.consumed_go_ahead_signal is None:
-        consumed = GoAhead.GO_AHEAD
-        if PENDING_CODE_KEY in entries:
-            entries[CODE_KEY] = entries.pop(PENDING_CODE_KEY)
+    if view.upgrade_signal is not None and segment.tracker.consumed_go_ahead_signal is None:
+        consumed = view.upgrade_signal
+        pending_code = entries.pop(PENDING_CODE_KEY, None)
+        if pending_code is not None and consumed is GoAhead.GO_AHEAD:
+            entries[CODE_KEY] = pending_code
     # inbound messages: dispatch only those an ancestor has not handled yet
     handled = decode(entries[HANDLED_KEY], list) if HANDLED_KEY in entries else []
     new_dmp = [m for m in inherent.downward_messages if m.sent_at > last_relay]
@@ -202,23 +178,32 @@ def execute_block(
             raise BlockInvalid(f"extrinsic failed: {exc}") from None
         if isinstance(x, SetCode):
             new_code = x.code
-    # on_finalize: this block joins the segment
-    limits = OutboundBandwidthLimits(remaining.remaining_count if remaining else 0,
-                                     remaining.remaining_size if remaining else 0, {})
-    ancestor = Ancestor(UsedBandwidth(), None, consumed)
-    try:
-        tracker = tracker.append(ancestor, HrmpWatermarkUpdate.new(watermark, pvd.relay_parent_number),
-                                 limits)
-    except BandwidthUpdateError as exc:
-        raise BlockInvalid(str(exc)) from None
-    segment.append(ancestor)
-    store_segment(entries, segment, tracker)
+    # on_finalize: send what the relay queues still take after the segment's usage, then join
+    # the segment
+    config = view.config
+    upward_queue = decode(entries[UPWARD_QUEUE_KEY], list) if UPWARD_QUEUE_KEY in entries else []
+    side_queue = [OutboundHrmpMessage(r, d) for r, d in (
+        decode(entries[HORIZONTAL_QUEUE_KEY], list) if HORIZONTAL_QUEUE_KEY in entries else [])]
+    limits = view.outbound_limits()
+    selection = select_outbound(
+        upward_queue, side_queue, limits, segment.tracker,
+        config.max_upward_message_num_per_candidate if config else 0,
+        config.max_upward_message_size if config else 0,
+        config.hrmp_max_message_num_per_candidate if config else 0,
+        {r: view.hrmp_max_message_size(r) for r in view.egress_channels})
+    entries[UPWARD_QUEUE_KEY] = encode(selection.upward_left)
+    entries[HORIZONTAL_QUEUE_KEY] = encode([[m.recipient, m.data] for m in selection.horizontal_left])
+    ancestor = Ancestor(selection.used_bandwidth(), None, consumed)
+    segment = segment.append(ancestor, HrmpWatermarkUpdate.new(watermark, pvd.relay_parent_number),
+                             limits)
+    store_segment(entries, list(segment.ancestors), segment.tracker)
     entries[LAST_RELAY_KEY] = encode(pvd.relay_parent_number)
     number = parent_header.number + 1
     entries[b"system:number"] = encode(number)
     header = ParaHeader(para_id, number, parent_header.hash(), state_root(entries),
-                        extrinsics_root(extrinsics), pvd.relay_parent_number, relay_slot,
+                        extrinsics_root(extrinsics), pvd.relay_parent_number, view.relay_slot,
                         core_selector)
     signals: list[UmpSignal] = [] if core_selector is None else [SelectCore(core_selector, 0)]
-    return entries, ExecutionOutput(header, with_signals([], signals), new_code, len(new_dmp),
-                                    watermark, weight)
+    return entries, ExecutionOutput(header, with_signals(selection.upward, signals),
+                                    selection.horizontal, new_code, len(new_dmp), watermark,
+                                    weight)

@@ -66,6 +66,6 @@ def validate_block(pvd: PersistedValidationData, pov: PoV) -> CandidateCommitmen
         raise InvalidBlock(str(exc)) from None
     if out.header != block.header:
         raise InvalidBlock("re-execution produced another header (state or extrinsics root)")
-    return CandidateCommitments(out.upward_messages, [], out.new_validation_code,
+    return CandidateCommitments(out.upward_messages, out.horizontal_messages, out.new_validation_code,
                                 out.header.head_data(), out.processed_downward_messages,
                                 out.hrmp_watermark)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collator.core.collation import RelayParentData, genesis_header
 from collator.core.para_runtime import ParaHeader, genesis_entries
-from collator.core.parachain_system import relay_proof_keys
+from collator.core.relay_view import relay_proof_keys
 from proto.codec import encode
 from proto.hashing import blake2_256
 from proto.relay_state import (
