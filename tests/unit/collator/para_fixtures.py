@@ -8,6 +8,7 @@ from collator.core.relay_view import relay_proof_keys
 from proto.codec import encode
 from proto.hashing import blake2_256
 from proto.relay_state import (
+    ACTIVE_CONFIG_KEY,
     CURRENT_SLOT_KEY,
     RelayDispatchQueueRemaining,
     para_head_key,
@@ -16,6 +17,8 @@ from proto.relay_state import (
     state_root,
     upgrade_go_ahead_key,
 )
+from relay.core.config import HostConfiguration
+from relay.core.runtime import abridged_config
 
 PARA = 2000
 
@@ -29,6 +32,7 @@ def para_genesis(capacity: int = 3, velocity: int = 1, weight_ms: int = 2000
 def relay_parent(number: int, slot: int, included_head: bytes, go_ahead: bool = False,
                  ump: tuple[int, int] = (8, 1 << 20)) -> RelayParentData:
     state = {
+        ACTIVE_CONFIG_KEY: encode(abridged_config(HostConfiguration())),
         CURRENT_SLOT_KEY: encode(slot),
         para_head_key(PARA): included_head,
         relay_dispatch_queue_key(PARA): encode(RelayDispatchQueueRemaining(*ump)),

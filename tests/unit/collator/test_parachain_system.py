@@ -11,6 +11,7 @@ from collator.core.consensus_hook import BlockInvalid
 from collator.core.para_runtime import (
     HorizontalInbound,
     ParaHeader,
+    SendUpward,
     SetCode,
     Transfer,
     ValidationInherent,
@@ -22,11 +23,12 @@ from collator.core.parachain_system import (
     execute_block,
     load_segment,
 )
+from collator.core.relay_view import relay_proof_keys
 from collator.core.unincluded_segment import GoAhead
 from collator.core.validation import InvalidBlock, make_pov, validate_block
 from proto.candidate import PersistedValidationData, PoV
-from proto.codec import decode
-from proto.relay_state import InboundMessage
+from proto.codec import decode, encode
+from proto.relay_state import InboundMessage, prove, state_root, upgrade_go_ahead_key
 
 Chain = list[tuple[dict[bytes, bytes], ParaHeader]]
 
@@ -142,3 +144,39 @@ def test_weight_limit_async_holds_four_times_sync() -> None:
         sizes[ms] = len(_collate(entries, header, 1, header.head_data(), pool).block.extrinsics)
     assert sizes[2000] == 4 * sizes[500] and sizes[500] > 0
     assert header.para_id == PARA
+
+
+def test_upward_messages_respect_the_relay_queue_room_across_the_segment() -> None:
+    entries, header = para_genesis(capacity=3)
+    genesis_head = header.head_data()
+    pool = [SendUpward(b"a"), SendUpward(b"b"), SendUpward(b"c")]
+    rp = relay_parent(1, 1, genesis_head, ump=(2, 1 << 20))  # room for two messages
+    c1 = build_collation(entries, header, rp, pool, 0, None, 0, 5, 1 << 20)
+    assert c1.receipt.commitments.upward_messages == [b"a", b"b"]
+    assert validate_block(c1.pvd, c1.pov) == c1.receipt.commitments
+    # block 1 is unincluded: its two messages still count against the relay queue's room
+    rp2 = relay_parent(2, 2, genesis_head, ump=(2, 1 << 20))
+    c2 = build_collation(c1.entries, c1.block.header, rp2, [], 0, None, 0, 5, 1 << 20)
+    assert c2.receipt.commitments.upward_messages == []
+    # once block 1 is included (and the relay queue drained), the queued message goes out
+    rp3 = relay_parent(3, 3, c1.block.header.head_data(), ump=(2, 1 << 20))
+    c3 = build_collation(c2.entries, c2.block.header, rp3, [], 0, None, 0, 5, 1 << 20)
+    assert c3.receipt.commitments.upward_messages == [b"c"]
+    assert validate_block(c3.pvd, c3.pov) == c3.receipt.commitments
+
+
+def test_abort_signal_discards_the_pending_code() -> None:
+    chain: Chain = [para_genesis(capacity=2)]
+    run(chain, 1, included=0, txs=[SetCode(b"code-v2")])
+    entries, hdr = chain[-1]
+    rp = relay_parent(2, 2, chain[0][1].head_data(), go_ahead=False)
+    state = {e.key: e.value for e in rp.proof.entries}
+    state[upgrade_go_ahead_key(PARA)] = encode(0)  # Abort
+    root = state_root(state)
+    pvd = PersistedValidationData(hdr.head_data(), 2, root, 1 << 20)
+    inherent = ValidationInherent(pvd, prove(state, relay_proof_keys(PARA)), [], [])
+    new_entries, _ = execute_block(entries, hdr, inherent, [])
+    assert PENDING_CODE_KEY not in new_entries  # discarded
+    assert new_entries[CODE_KEY] == entries[CODE_KEY]  # the old code stays
+    _, tracker = load_segment(new_entries)
+    assert tracker.consumed_go_ahead_signal == GoAhead.ABORT
