@@ -130,9 +130,18 @@ class BlockTree(Generic[P]):
             return []
         if not vote.check(self.validators[v]):
             raise BlockTreeError(f"bad finality vote signature from validator {v}")
-        if vote.block_hash not in self.nodes:
+        node = self.nodes.get(vote.block_hash)
+        if node is None:
+            if vote.number <= self.nodes[self.finalized].header.number:
+                return []  # for a block already final or pruned: nothing to wait for
+            same = [x for x in self.pending_votes if x.validator_index == v]
+            if any(x.block_hash == vote.block_hash for x in same):
+                return []  # a replay must not push other validators' votes out
             self.pending_votes = [*self.pending_votes, vote][-MAX_PENDING_VOTES:]
             return []
+        if node.header.number != vote.number:
+            raise BlockTreeError(f"vote of validator {v} names #{vote.number} for block "
+                                 f"#{node.header.number}")
         self.votes[v] = vote
         return self._advance()
 
@@ -141,6 +150,8 @@ class BlockTree(Generic[P]):
         self.pending_votes = [x for x in self.pending_votes if x.block_hash not in self.nodes]
         out: list[bytes] = []
         for vote in ready:
+            if self.nodes[vote.block_hash].header.number != vote.number:
+                continue  # mislabelled vote: never counted
             prev = self.votes.get(vote.validator_index)
             if prev is None or prev.number < vote.number:
                 self.votes[vote.validator_index] = vote

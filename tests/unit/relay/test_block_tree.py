@@ -77,3 +77,17 @@ def test_votes_for_unknown_blocks_wait_for_the_block() -> None:
         assert t.note_vote(vote(v, a1)) == []
     t.add(a1, 1)
     assert t.apply_pending_votes() == [a1.hash()]
+
+
+def test_mislabelled_and_replayed_votes() -> None:
+    t = tree()
+    a1 = child(GENESIS, 1)
+    t.add(a1, 1)
+    lying = FinalityVote.sign(KEYS[0], a1.hash(), 99, 0, 0)  # block #1 claimed as #99
+    with pytest.raises(BlockTreeError, match="names #99"):
+        t.note_vote(lying)
+    assert t.note_vote(vote(0, a1)) == []  # the real vote still counts
+    future = child(a1, 2)
+    for _ in range(5):
+        t.note_vote(vote(1, future))  # replays of one pending vote
+    assert len(t.pending_votes) == 1
