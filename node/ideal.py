@@ -13,17 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from collator.core.collation import Collation, RelayParentData, build_collation, genesis_header
-from collator.core.consensus_hook import BlockInvalid
+from collator.core.collation import Collation, RelayParentData, genesis_header
+from collator.core.collator_chain import CollationTarget, CollatorChain
 from collator.core.para_chain import ParaChain
 from collator.core.para_runtime import (
     WEIGHT_PER_MS,
     decode_head,
     genesis_entries,
 )
+from collator.core.pvf import InvalidBlock, validate_candidate
 from collator.core.relay_view import relay_proof_keys
-from collator.core.tx_pool import saturating_transfers
-from collator.core.validation import InvalidBlock, validate_block
+from collator.core.tx_pool import TxPool, saturating_transfers
 from node.report import BackedRecord, BlockRecord, IncludedRecord
 from proto.availability import chunk_valid, make_chunks
 from proto.candidate import AvailableData, head_hash
@@ -72,7 +72,7 @@ class Validator:
 class Collator:
     para_id: int
     cores: list[int]
-    chain: ParaChain
+    chain: CollatorChain
     built: dict[bytes, Collation] = field(default_factory=dict)  # by candidate hash
 
 
@@ -92,7 +92,7 @@ class IdealNetwork:
             header = genesis_header(pid, entries)
             paras.append(ParaGenesis(pid, header.head_data(), cores=cfg.cores_per_para))
             col = Collator(pid, list(range(core, core + cfg.cores_per_para)),
-                           ParaChain(entries, header))
+                           CollatorChain(ParaChain(entries, header), header.hash()))
             self.collators[pid] = col
             core += cfg.cores_per_para
         relay_genesis, state = rt.genesis(rt.RelayGenesis(tuple(k.public for k in self.keys),
@@ -112,42 +112,30 @@ class IdealNetwork:
 
     # -- collators ----------------------------------------------------------------------------
 
-    def _parent_for(self, col: Collator, state: RelayState) -> bytes:
-        pending = {p.commitments_head for p in state.inclusion.pending.get(col.para_id, [])}
-        return col.chain.find_parent(
-            head_hash(state.paras.heads[col.para_id]), pending,
-            state.number - state.config.allowed_ancestry_len, state.config.max_candidate_depth + 1)
-
     def _collate(self, col: Collator) -> list[Collation]:
+        """The collator's turn at the new leaf: build on the best unincluded parent, one block
+        per core the para holds at the front of the claim queue (capped by
+        `blocks_per_relay_parent`), from a saturated pool."""
         state, leaf = self.state, self.head
         cq = rt.claim_queue(state)
         cores = sorted(c for c, q in cq.items() if q and q[0] == col.para_id)
-        if not cores:
-            return []
-        per_rp = self.cfg.blocks_per_relay_parent or len(cores)
+        cores = cores[: self.cfg.blocks_per_relay_parent or len(cores)]
         proof = rt.state_proof(state, relay_proof_keys(col.para_id))
-        rp = RelayParentData(leaf.hash(), leaf.number, leaf.state_root, proof)
-        parent = self._parent_for(col, state)
-        out = []
-        for selector in range(min(per_rp, len(cores))):
-            entries, header = col.chain.state(parent), col.chain.header(parent)
-            # The runtime commits to `cores[selector % len(cores)]`; choosing the core's position
-            # as selector (rather than the block number as a wrapping u8) never repeats a core
-            # within one relay parent, whatever the number of cores.
-            core = cores[selector]
-            pool = saturating_transfers(entries, 1000)
-            try:
-                c = build_collation(entries, header, rp, pool, core,
-                                   selector if len(col.cores) > 1 else None, state.session_index,
-                                   len(self.validators), state.config.max_pov_size)
-            except BlockInvalid:
-                break  # the runtime refuses: segment full or velocity reached
-            col.chain.add(c.entries, c.block.header)
+        target = CollationTarget(
+            RelayParentData(leaf.hash(), leaf.number, leaf.state_root, proof), tuple(cores),
+            state.session_index, len(self.validators), state.config.max_pov_size,
+            state.number - state.config.allowed_ancestry_len, state.config.max_candidate_depth + 1)
+        col.chain.note_included(state.paras.heads[col.para_id])
+        pending = {p.commitments_head for p in state.inclusion.pending.get(col.para_id, [])}
+        parent = col.chain.best(pending, target.min_relay_parent_number, target.max_depth)
+        pool = TxPool(capacity=10**6)
+        for x in saturating_transfers(col.chain.chain.state(parent), 450 * max(1, len(cores))):
+            pool.submit(x)
+        built = col.chain.collate(target, pool, pending)
+        for c in built:
             col.built[c.candidate_hash] = c
             self.tx_counts[c.candidate_hash] = len(c.block.extrinsics)
-            out.append(c)
-            parent = c.block.header.hash()
-        return out
+        return built
 
     # -- backing ------------------------------------------------------------------------------
 
@@ -175,7 +163,7 @@ class IdealNetwork:
         statements = []
         for i, v in enumerate(group):
             try:
-                commitments = validate_block(c.pvd, c.pov)  # each backer re-executes
+                commitments = validate_candidate(c.pvd, c.pov)  # each backer re-executes
             except InvalidBlock:
                 continue
             if commitments.hash() != c.receipt.commitments.hash():
