@@ -17,11 +17,9 @@ from collator.core.collation import Collation, RelayParentData, genesis_header
 from collator.core.collator_chain import CollationTarget, CollatorChain
 from collator.core.para_chain import ParaChain
 from collator.core.para_runtime import (
-    WEIGHT_PER_MS,
     decode_head,
-    genesis_entries,
 )
-from collator.core.pvf import InvalidBlock, validate_candidate
+from collator.core.pvf import InvalidBlock, genesis_state, validate_candidate
 from collator.core.relay_view import relay_proof_keys
 from collator.core.tx_pool import TxPool, saturating_transfers
 from node.report import BackedRecord, BlockRecord, IncludedRecord
@@ -87,8 +85,8 @@ class IdealNetwork:
         for k in range(cfg.paras):
             pid = cfg.first_para_id + k
             pg = ParaGenesis(pid, cores=cfg.cores_per_para)
-            entries = genesis_entries(pid, pg.effective_velocity(), pg.effective_capacity(host),
-                                      host.slot_ms, pg.effective_execution_ms(host) * WEIGHT_PER_MS)
+            entries = genesis_state(pid, pg.effective_velocity(), pg.effective_capacity(host),
+                                    host.slot_ms, pg.effective_execution_ms(host))
             header = genesis_header(pid, entries)
             paras.append(ParaGenesis(pid, header.head_data(), cores=cfg.cores_per_para))
             col = Collator(pid, list(range(core, core + cfg.cores_per_para)),

@@ -101,8 +101,9 @@ def validate_candidate(pvd: PersistedValidationData, pov: PoV) -> CandidateCommi
     """The candidate-validation view: basic PoV size check against the PVD, then the PVF."""
     if len(pov.block_data) > pvd.max_pov_size:
         raise InvalidBlock(f"PoV of {len(pov.block_data)} bytes exceeds {pvd.max_pov_size}")
-    return run_pvf(pvd.parent_head, pov, pvd.relay_parent_number,
-                   pvd.relay_parent_storage_root).to_commitments()
+    # `validate_block` decodes the PoV once and requires the block's validation data to equal
+    # `pvd` as a whole, which covers every check `run_pvf` makes on the relay chain's inputs.
+    return validate_block(pvd, pov)
 
 
 def genesis_state(
