@@ -13,19 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from collator.core.collation import Collation, RelayParentData, genesis_header
+from collator.core.collation import Collation, RelayParentData
 from collator.core.collator_chain import CollationTarget, CollatorChain
-from collator.core.para_chain import ParaChain
-from collator.core.para_runtime import (
-    decode_head,
-)
-from collator.core.pvf import InvalidBlock, genesis_state, validate_candidate
+from collator.core.pvf import InvalidBlock, validate_candidate
 from collator.core.relay_view import relay_proof_keys
 from collator.core.tx_pool import TxPool, saturating_transfers
-from node.report import BackedRecord, BlockRecord, IncludedRecord
+from node.devnet import dev_genesis
+from node.records import block_record
+from node.report import BlockRecord
 from proto.availability import chunk_valid, make_chunks
 from proto.candidate import AvailableData, head_hash
-from proto.keys import Keypair, dev_name
+from proto.keys import Keypair
 from proto.relay_block import ParachainsInherentData, RelayHeader
 from proto.statements import (
     CompactStatement,
@@ -38,11 +36,10 @@ from proto.statements import (
 from relay.core import runtime as rt
 from relay.core.backing_table import BackingTable
 from relay.core.chain_store import ChainStore
-from relay.core.config import HostConfiguration, ParaGenesis
-from relay.core.events import EventKind
-from relay.core.inclusion import supermajority_threshold
+from relay.core.config import HostConfiguration
 from relay.core.prospective.fragment_chain import HypotheticalCandidate
 from relay.core.prospective.view import ProspectiveParachains
+from relay.core.provisioner import availability_bits, select_candidates
 from relay.core.state import RelayState
 
 
@@ -77,24 +74,12 @@ class Collator:
 class IdealNetwork:
     def __init__(self, cfg: IdealConfig) -> None:
         self.cfg = cfg
-        host = cfg.host
-        self.keys = [Keypair.from_name(dev_name(i)) for i in range(cfg.validators)]
-        self.collators: dict[int, Collator] = {}
-        paras = []
-        core = 0
-        for k in range(cfg.paras):
-            pid = cfg.first_para_id + k
-            pg = ParaGenesis(pid, cores=cfg.cores_per_para)
-            entries = genesis_state(pid, pg.effective_velocity(), pg.effective_capacity(host),
-                                    host.slot_ms, pg.effective_execution_ms(host))
-            header = genesis_header(pid, entries)
-            paras.append(ParaGenesis(pid, header.head_data(), cores=cfg.cores_per_para))
-            col = Collator(pid, list(range(core, core + cfg.cores_per_para)),
-                           CollatorChain(ParaChain(entries, header), header.hash()))
-            self.collators[pid] = col
-            core += cfg.cores_per_para
-        relay_genesis, state = rt.genesis(rt.RelayGenesis(tuple(k.public for k in self.keys),
-                                                          tuple(paras), host))
+        dev = dev_genesis(cfg.validators, cfg.paras, cfg.cores_per_para, cfg.host,
+                          cfg.first_para_id)
+        self.keys = list(dev.keys)
+        self.collators = {pid: Collator(pid, list(p.cores), p.new_chain())
+                          for pid, p in dev.paras.items()}
+        relay_genesis, state = dev.relay
         self.store = ChainStore()
         self.store.add(relay_genesis, state)
         self.head: RelayHeader = relay_genesis
@@ -186,35 +171,12 @@ class IdealNetwork:
 
     def _bitfields(self) -> list[SignedAvailabilityBitfield]:
         state = self.state
-        cores = rt.availability_cores(state)
         ctx = SigningContext(state.session_index, self.head.hash())
         out = []
         for v in self.validators:
-            bits = [occ is not None and occ[1] in v.chunks for occ in cores]
+            bits = availability_bits(state, v.chunks.__contains__)
             out.append(SignedAvailabilityBitfield.sign(v.key, bits, ctx, v.index))
         return out
-
-    def _provision(self, author: Validator, bitfields: list[SignedAvailabilityBitfield]) -> list:
-        state, leaf = self.state, self.head
-        threshold = supermajority_threshold(len(self.validators))
-        picked = []
-        for pid in sorted(self.collators):
-            pending = state.inclusion.pending.get(pid, [])
-            freed, ancestors, chain_ok = 0, [], True
-            for p in pending:
-                votes = [a or bf.bits[p.core] for a, bf in zip(p.availability_votes, bitfields,
-                                                               strict=True)]
-                chain_ok = chain_ok and sum(votes) >= threshold
-                freed += 1 if chain_ok else 0
-                ancestors.append(p.hash)
-            free = len(self.collators[pid].cores) - len(pending) + freed
-            for h, rp in author.prospective.get_backable_candidates(leaf.hash(), pid, free, ancestors):
-                table = author.tables.get(rp)
-                backed = table.attested(h, state.config.minimum_backing_votes) if table else None
-                if backed is None:
-                    break
-                picked.append(backed)
-        return picked
 
     def step(self) -> None:
         leaf = self.head
@@ -228,7 +190,8 @@ class IdealNetwork:
         slot = leaf.slot + 1
         author = self.validators[slot % len(self.validators)]
         bitfields = self._bitfields()
-        inherent = ParachainsInherentData(bitfields, self._provision(author, bitfields), leaf.hash())
+        picked = select_candidates(self.state, leaf.hash(), author.prospective, author.tables, bitfields)
+        inherent = ParachainsInherentData(bitfields, picked, leaf.hash())
         block, state, events, _ = rt.build_block(leaf, self.state, inherent, slot, author.key)
         for v in self.validators:
             if v is not author:
@@ -250,19 +213,7 @@ class IdealNetwork:
             self.finalized = header.number
 
     def _record(self, header: RelayHeader, events: list) -> None:
-        rec = BlockRecord(header.number, "0x" + header.hash().hex(), "0x" + header.parent_hash.hex(),
-                          header.slot, header.author, False)
-        for e in events:
-            number = decode_head(e.head_data).number
-            if e.kind is EventKind.BACKED:
-                rec.backed.append(BackedRecord(e.para_id, "0x" + e.candidate_hash.hex(),
-                                               e.relay_parent_number, number, e.core))
-            elif e.kind is EventKind.INCLUDED:
-                rec.included.append(IncludedRecord(e.para_id, "0x" + e.candidate_hash.hex(),
-                                                   e.relay_parent_number, number,
-                                                   e.backed_in_number,
-                                                   self.tx_counts.get(e.candidate_hash, 0)))
-        self.records.append(rec)
+        self.records.append(block_record(header, events, self.tx_counts, False))
         for r in self.records:
             r.finalized = r.number <= self.finalized
 

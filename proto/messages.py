@@ -46,6 +46,7 @@ class Protocol(IntEnum):
     RESPONSE = 3
     POV_RESPONSE = 4
     BLOCKS = 5
+    DIRECT = 6  # notifications to one peer, never forwarded (collator protocol, statements)
 
 
 FRAME_MAX = {
@@ -54,6 +55,7 @@ FRAME_MAX = {
     Protocol.RESPONSE: 128 * KIB,
     Protocol.POV_RESPONSE: 1024 * KIB,
     Protocol.BLOCKS: 4096 * KIB,
+    Protocol.DIRECT: 128 * KIB,
 }
 
 

@@ -97,13 +97,15 @@ def run_pvf(
     return ValidationResult.from_commitments(validate_block(built_for, pov))
 
 
-def validate_candidate(pvd: PersistedValidationData, pov: PoV) -> CandidateCommitments:
-    """The candidate-validation view: basic PoV size check against the PVD, then the PVF."""
+def validate_candidate(pvd: PersistedValidationData, pov: PoV, timeout_ms: int | None = None
+                       ) -> CandidateCommitments:
+    """The candidate-validation view: basic PoV size check against the PVD, then the PVF under
+    the backing timeout."""
     if len(pov.block_data) > pvd.max_pov_size:
         raise InvalidBlock(f"PoV of {len(pov.block_data)} bytes exceeds {pvd.max_pov_size}")
     # `validate_block` decodes the PoV once and requires the block's validation data to equal
     # `pvd` as a whole, which covers every check `run_pvf` makes on the relay chain's inputs.
-    return validate_block(pvd, pov)
+    return validate_block(pvd, pov, timeout_ms)
 
 
 def genesis_state(

@@ -12,7 +12,7 @@ from typing import Annotated
 import msgspec
 
 from collator.core.consensus_hook import BlockInvalid
-from collator.core.para_runtime import ParaBlock, decode_head
+from collator.core.para_runtime import WEIGHT_PER_MS, ParaBlock, decode_head, weight_of
 from collator.core.parachain_system import CODE_KEY, execute_block
 from proto.candidate import CandidateCommitments, PersistedValidationData, PoV
 from proto.codec import decode, encode
@@ -44,8 +44,11 @@ def make_pov(parent_entries: dict[bytes, bytes], block: ParaBlock) -> PoV:
     return PoV(encode(PovBlockData(witness, block)))
 
 
-def validate_block(pvd: PersistedValidationData, pov: PoV) -> CandidateCommitments:
-    """Commitments of a valid block, or `InvalidBlock`."""
+def validate_block(pvd: PersistedValidationData, pov: PoV, timeout_ms: int | None = None
+                   ) -> CandidateCommitments:
+    """Commitments of a valid block, or `InvalidBlock`. With `timeout_ms`, a block whose execution
+    costs more than that is refused as timed out: execution time is the block's deterministic
+    weight (`WEIGHT_PER_MS` per millisecond), so the verdict is the same on every validator."""
     try:
         data = decode(pov.block_data, PovBlockData)
         parent = decode_head(pvd.parent_head)
@@ -57,6 +60,11 @@ def validate_block(pvd: PersistedValidationData, pov: PoV) -> CandidateCommitmen
     if entries.get(CODE_KEY, VALIDATION_CODE) != VALIDATION_CODE:
         raise InvalidBlock("the parent state runs other validation code")
     block = data.block
+    if timeout_ms is not None:
+        cost = sum(weight_of(x) for x in block.extrinsics)
+        if cost > timeout_ms * WEIGHT_PER_MS:
+            raise InvalidBlock(f"execution timeout: {cost / WEIGHT_PER_MS:.0f} ms of work "
+                               f"exceeds {timeout_ms} ms")
     if block.inherent.validation_data != pvd:
         raise InvalidBlock("the block was built for other validation data")
     try:

@@ -112,8 +112,11 @@ class _Topic:
 class Gossip:
     def __init__(self, peers: PeerManager, protocol: int, *,
                  seen: SeenCache | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 fan_out_to: Callable[[PeerId], bool] | None = None) -> None:
         self.peers = peers
+        # Which connected peers take part in gossip (a relay node does not flood its collators).
+        self.fan_out_to = fan_out_to or (lambda _peer: True)
         self.protocol = protocol
         self.seen = seen or SeenCache()
         self._clock = clock or peers.now
@@ -136,7 +139,9 @@ class Gossip:
     async def _fan_out(self, body: bytes, exclude: PeerId | None) -> int:
         sent = 0
         for peer in self.peers.connected_peers():
-            if peer != exclude and await self.peers.send(peer, self.protocol, body):
+            if peer == exclude or not self.fan_out_to(peer):
+                continue
+            if await self.peers.send(peer, self.protocol, body):
                 sent += 1
         return sent
 

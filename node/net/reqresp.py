@@ -131,6 +131,9 @@ class RequestResponse:
             self._response_lanes.add(kind.response_protocol)
             self.peers.register(kind.response_protocol, self._response_handler(kind.response_protocol))
 
+    def is_registered(self, kind: int) -> bool:
+        return kind in self._kinds
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Hosts the tasks serving inbound requests; must run before requests arrive."""
         async with trio.open_nursery() as nursery:

@@ -1,0 +1,180 @@
+"""The collator: keeps its parachain's chain and transaction pool, and at every new relay block
+its relay node reports builds on the best unincluded parent (as many blocks as its cores at the
+front of the claim queue and the runtime's unincluded segment allow), advertises each collation
+to the backing group of its core, and serves it to the validators that fetch it.
+
+The relay node is reached through a `RelayChainInterface` (in-process here, RPC over TCP): the
+collator never reads relay state it was not given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import trio
+
+from collator.core.collation import Collation
+from collator.core.collator_chain import CollatorChain
+from collator.core.tx_pool import TxPool, saturating_transfers
+from node.metrics import NodeMetrics
+from node.net.stack import Kind, NetworkStack
+from node.net.transport import Host, PeerId
+from proto.candidate import head_hash
+from proto.codec import decode, encode
+from proto.keys import Keypair
+from proto.messages import (
+    AdvertiseCollation,
+    CollationResponse,
+    CollationSeconded,
+    Declare,
+    FetchCollation,
+)
+from proto.relay_block import RelayHeader
+from relay.core.collator_api import CollationContext
+
+# Saturating load: transfers offered per core per block, more than any block can take.
+SATURATING_TXS_PER_CORE = 450
+
+
+class RelayChainInterface(Protocol):
+    def watch_heads(self, buffer: int = 16) -> trio.MemoryReceiveChannel[RelayHeader]: ...
+
+    async def collation_context(self, para_id: int, leaf: bytes, max_cores: int = 0
+                                ) -> CollationContext | None: ...
+
+
+@dataclass
+class LoadConfig:
+    saturate: bool = True
+    tx_rate: float = 0.0  # transactions per second when not saturating
+
+
+@dataclass
+class CollatorStats:
+    built: int = 0
+    advertised: int = 0
+    seconded: int = 0
+    served: int = 0
+    tx_counts: dict[bytes, int] = field(default_factory=dict)  # candidate -> transactions
+
+
+class CollatorService:
+    role = "collator"
+
+    def __init__(self, name: str, key: Keypair, para_id: int, host: Host, chain: CollatorChain,
+                 relay: RelayChainInterface, slot_ms: int, *, load: LoadConfig | None = None,
+                 blocks_per_relay_parent: int = 0, log: Any = None) -> None:
+        self.name = name
+        self.key = key
+        self.para_id = para_id
+        self.chain = chain
+        self.relay = relay
+        self.slot_s = slot_ms / 1000
+        self.net = NetworkStack(host, self.slot_s)
+        self.net.gossip.fan_out_to = lambda _peer: False  # a collator relays no relay gossip
+        self.net.serve(Kind.COLLATION, self._serve_collation)
+        self.net.on_direct(CollationSeconded, self._on_seconded)
+        self.net.peers.add_listener(self)
+        self.load = load or LoadConfig()
+        self.pool = TxPool(capacity=1_000_000)
+        self.blocks_per_relay_parent = blocks_per_relay_parent
+        self.log = log
+        self.metrics = NodeMetrics(self.role, name)
+        self.stats = CollatorStats()
+        self.built: dict[bytes, Collation] = {}
+        self._declared: set[PeerId] = set()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        heads = self.relay.watch_heads()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.net.run)
+            if not self.load.saturate and self.load.tx_rate > 0:
+                nursery.start_soon(self._generate_load)
+            task_status.started()
+            async for header in heads:
+                await self.on_relay_head(header)
+
+    def peer_connected(self, peer: PeerId) -> None:
+        pass
+
+    def peer_disconnected(self, peer: PeerId) -> None:
+        self._declared.discard(peer)
+
+    async def _generate_load(self) -> None:
+        """`tx_rate` transfers per second, offered ten times a second."""
+        owed = 0.0
+        while True:
+            await trio.sleep(0.1)
+            owed += self.load.tx_rate * 0.1
+            n = int(owed)
+            owed -= n
+            self.pool.generate_transfers(n)
+
+    # -- building ---------------------------------------------------------------------------
+
+    async def on_relay_head(self, header: RelayHeader) -> None:
+        ctx = await self.relay.collation_context(self.para_id, header.hash(),
+                                                 self.blocks_per_relay_parent)
+        if ctx is None or not ctx.target.cores:
+            return
+        self.chain.note_included(ctx.included_head)
+        pending = set(ctx.pending_heads)
+        pool = self.pool
+        if self.load.saturate:
+            parent = self.chain.best(pending, ctx.target.min_relay_parent_number,
+                                     ctx.target.max_depth)
+            pool = TxPool(capacity=10**6)
+            for x in saturating_transfers(self.chain.chain.state(parent),
+                                          SATURATING_TXS_PER_CORE * len(ctx.target.cores)):
+                pool.submit(x)
+        built = self.chain.collate(ctx.target, pool, pending)
+        if not self.load.saturate and self.chain.included_hash in self.chain.chain:
+            self.pool.prune(self.chain.chain.state(self.chain.included_hash))
+        for c in built:
+            self.built[c.candidate_hash] = c
+            self.stats.built += 1
+            self.stats.tx_counts[c.candidate_hash] = len(c.block.extrinsics)
+            self.metrics.collations_built.inc()
+            await self._advertise(c, ctx.backers.get(c.receipt.descriptor.core_index, ()))
+        self._prune(header.number)
+
+    async def _advertise(self, c: Collation, backers: tuple[bytes, ...]) -> None:
+        d = c.receipt.descriptor
+        advert = AdvertiseCollation(d.relay_parent, c.candidate_hash, head_hash(c.pvd.parent_head))
+        for peer in backers:
+            if not await self.net.peers.connect(peer):
+                continue
+            if peer not in self._declared:
+                if not await self.net.send_direct(peer, Declare.sign(self.key, self.para_id, peer)):
+                    continue
+                self._declared.add(peer)
+            if await self.net.send_direct(peer, advert):
+                self.stats.advertised += 1
+
+    def _prune(self, relay_number: int) -> None:
+        """Collations whose relay parent fell out of any allowed ancestry are never fetched."""
+        horizon = 16
+        for h in [h for h, c in self.built.items()
+                  if c.pvd.relay_parent_number + horizon < relay_number]:
+            del self.built[h]
+
+    # -- serving ----------------------------------------------------------------------------
+
+    async def _serve_collation(self, _peer: PeerId, payload: bytes) -> bytes | None:
+        req = decode(payload, FetchCollation)
+        c = self.built.get(req.candidate_hash)
+        if c is None or req.para_id != self.para_id \
+                or c.receipt.descriptor.relay_parent != req.relay_parent:
+            return None
+        self.stats.served += 1
+        return encode(CollationResponse(c.receipt.to_plain(), c.pov, c.pvd.parent_head))
+
+    async def _on_seconded(self, _peer: PeerId, msg: CollationSeconded) -> None:
+        if msg.statement.statement.candidate_hash in self.built:
+            self.stats.seconded += 1
+
+
+__all__ = ["CollatorService", "LoadConfig", "RelayChainInterface"]

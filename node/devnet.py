@@ -1,0 +1,64 @@
+"""A development network's genesis: validators with keys derived from dev names, parachains
+with their runtime genesis (velocity and capacity from their cores, the execution budget from the
+slot), and the relay genesis that registers them. Shared by the ideal driver and the simulator so
+both start from the very same chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collator.core.collation import genesis_header
+from collator.core.collator_chain import CollatorChain
+from collator.core.para_chain import ParaChain
+from collator.core.para_runtime import ParaHeader
+from collator.core.pvf import genesis_state
+from proto.keys import Keypair, dev_name
+from proto.relay_block import RelayHeader
+from relay.core import runtime as rt
+from relay.core.config import HostConfiguration, ParaGenesis
+from relay.core.state import RelayState
+
+FIRST_PARA_ID = 2000
+
+
+@dataclass(frozen=True)
+class ParaSetup:
+    para_id: int
+    cores: tuple[int, ...]
+    entries: dict[bytes, bytes]
+    header: ParaHeader
+
+    def new_chain(self) -> CollatorChain:
+        """A collator's chain store, holding only the genesis block."""
+        return CollatorChain(ParaChain(dict(self.entries), self.header), self.header.hash())
+
+
+@dataclass(frozen=True)
+class DevGenesis:
+    keys: tuple[Keypair, ...]
+    relay: tuple[RelayHeader, RelayState]
+    paras: dict[int, ParaSetup]
+
+    @property
+    def host(self) -> HostConfiguration:
+        return self.relay[1].config
+
+
+def dev_genesis(validators: int, paras: int, cores_per_para: int, host: HostConfiguration,
+                first_para_id: int = FIRST_PARA_ID) -> DevGenesis:
+    """Raises `ConfigError` for a configuration the relay genesis refuses."""
+    keys = tuple(Keypair.from_name(dev_name(i)) for i in range(validators))
+    registered, setups = [], {}
+    core = 0
+    for k in range(paras):
+        pid = first_para_id + k
+        pg = ParaGenesis(pid, cores=cores_per_para)
+        entries = genesis_state(pid, pg.effective_velocity(), pg.effective_capacity(host),
+                                host.slot_ms, pg.effective_execution_ms(host))
+        header = genesis_header(pid, entries)
+        registered.append(ParaGenesis(pid, header.head_data(), cores=cores_per_para))
+        setups[pid] = ParaSetup(pid, tuple(range(core, core + cores_per_para)), entries, header)
+        core += cores_per_para
+    relay = rt.genesis(rt.RelayGenesis(tuple(k.public for k in keys), tuple(registered), host))
+    return DevGenesis(keys, relay, setups)

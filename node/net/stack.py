@@ -1,0 +1,105 @@
+"""One node's network stack over any `Host`: the peer manager, flood gossip, request/response
+and direct notifications (one message to one peer, never forwarded: the collator protocol and
+statements within a backing group), with the request kinds every asyncback node speaks.
+
+Direct messages are tagged wire messages (`proto.messages`); a handler per message type. A
+message type nobody handles costs the sender like any unexpected message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+
+from node.net.gossip import Gossip
+from node.net.peers import PeerManager
+from node.net.peerset import COST_UNEXPECTED_MESSAGE, PeerSet
+from node.net.reqresp import RequestKind, RequestResponse
+from node.net.transport import Host, PeerId
+from proto.messages import FRAME_MAX, KIB, Protocol, WireMessage, decode_message, encode_message
+
+
+class Kind:
+    """Request kinds (ids on the request lane)."""
+
+    BLOCKS = 1
+    COLLATION = 2
+    ATTESTED = 3
+    POV = 4
+    CHUNK = 5
+
+
+class Topic:
+    """Gossip topics."""
+
+    BLOCK = 1
+    BITFIELD = 2
+    FINALITY = 3
+    BACKED = 4
+
+
+def request_kinds(slot_s: float) -> list[RequestKind]:
+    """Caps from testing.md's FRAME_MAX; timeouts scale with the slot (polkadot's at 6 s)."""
+    pov_max = FRAME_MAX[Protocol.POV_RESPONSE] - 64
+    return [
+        RequestKind(Kind.BLOCKS, Protocol.BLOCKS, 256, FRAME_MAX[Protocol.BLOCKS] - 64,
+                    slot_s * 5 / 6, max_inbound_per_peer=2),
+        RequestKind(Kind.COLLATION, Protocol.POV_RESPONSE, 256, pov_max, slot_s / 5),
+        RequestKind(Kind.ATTESTED, Protocol.RESPONSE, 256, FRAME_MAX[Protocol.RESPONSE] - 64,
+                    slot_s / 6, max_inbound_per_peer=8),
+        RequestKind(Kind.POV, Protocol.POV_RESPONSE, 256, pov_max, slot_s / 5,
+                    max_inbound_per_peer=8),
+        RequestKind(Kind.CHUNK, Protocol.RESPONSE, 256, 64 * KIB, slot_s / 6,
+                    max_inbound_per_peer=16),
+    ]
+
+
+DirectHandler = Callable[[PeerId, Any], Awaitable[None]]
+
+
+class NetworkStack:
+    def __init__(self, host: Host, slot_s: float, *, peerset: PeerSet | None = None) -> None:
+        self.host = host
+        self.peers = PeerManager(host, peerset or PeerSet(max_inbound=64, max_outbound=64))
+        self.gossip = Gossip(self.peers, Protocol.GOSSIP)
+        self.requests = RequestResponse(self.peers, Protocol.REQUEST)
+        self.kinds = {k.kind: k for k in request_kinds(slot_s)}
+        self._direct: dict[type, DirectHandler] = {}
+        self.peers.register(Protocol.DIRECT, self._on_direct)
+
+    @property
+    def peer_id(self) -> PeerId:
+        return self.host.peer_id
+
+    def serve(self, kind: int, handler: Callable[[PeerId, bytes], Awaitable[bytes | None]]
+              ) -> None:
+        """Answer requests of `kind` (before `run`); kinds not served can still be requested."""
+        self.requests.register(self.kinds[kind], handler)
+
+    def on_direct(self, message_type: type, handler: DirectHandler) -> None:
+        self._direct[message_type] = handler
+
+    async def send_direct(self, peer: PeerId, message: WireMessage) -> bool:
+        return await self.peers.send(peer, Protocol.DIRECT, encode_message(message))
+
+    async def request(self, peer: PeerId, kind: int, message: WireMessage) -> bytes:
+        return await self.requests.request(peer, kind, encode_message(message))
+
+    async def _on_direct(self, peer: PeerId, body: bytes) -> None:
+        message = decode_message(body)
+        handler = self._direct.get(type(message))
+        if handler is None:
+            self.peers.report(peer, COST_UNEXPECTED_MESSAGE)
+            return
+        await handler(peer, message)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        for kind in self.kinds.values():
+            if not self.requests.is_registered(kind.kind):
+                self.requests.register(kind)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.peers.run)
+            await nursery.start(self.requests.run)
+            task_status.started()

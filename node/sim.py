@@ -1,0 +1,228 @@
+"""A whole testnet in one process: validator, relay-node and collator services over the in-memory
+network, in virtual time (`trio.testing.MockClock`), deterministic from a seed.
+
+The services are the same code that runs over TCP; only the `Host` differs. Faults are injected in
+the network (latency, jitter, loss, a partition) or by killing and restarting a node when the
+observed chain reaches a given relay block. The run's record is the best chain of the observer
+(the relay full node the collators attach to), checked against the invariants.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+import trio.testing
+
+from collator.service import CollatorService, LoadConfig
+from node.devnet import DevGenesis, dev_genesis
+from node.invariants import check_invariants
+from node.net.memory import LinkProfile, MemoryNetwork, seed_trio_scheduler
+from node.records import block_record
+from node.report import BlockRecord
+from proto.keys import Keypair
+from proto.messages import FRAME_MAX
+from relay.core.config import HostConfiguration
+from relay.service.full_node import RelayNodeService
+from relay.service.validator import ValidatorService
+
+OBSERVER = "relay-0"
+
+
+@dataclass(frozen=True)
+class NodeFault:
+    """Kill `node` when the observed best block reaches `at_block`; restart it (fresh state,
+    same identity) at `restart_at` if given."""
+
+    node: str
+    at_block: int
+    restart_at: int | None = None
+
+
+@dataclass(frozen=True)
+class PartitionFault:
+    """Cut `nodes` off from everyone else from `at_block` until `heal_at`."""
+
+    nodes: tuple[str, ...]
+    at_block: int
+    heal_at: int
+
+
+@dataclass
+class SimConfig:
+    validators: int = 5
+    paras: int = 2
+    collators_per_para: int = 1
+    cores_per_para: int = 1
+    host: HostConfiguration = field(default_factory=HostConfiguration)
+    relay_blocks: int = 40
+    seed: int = 0
+    saturate: bool = True
+    tx_rate: float = 0.0
+    blocks_per_relay_parent: int = 0
+    latency_ms: float = 50.0
+    jitter_ms: float = 20.0
+    loss: float = 0.0
+    faults: Sequence[NodeFault] = ()
+    partitions: Sequence[PartitionFault] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": "sim", "validators": self.validators, "paras": self.paras,
+            "collators_per_para": self.collators_per_para, "cores_per_para": self.cores_per_para,
+            "relay_blocks": self.relay_blocks, "seed": self.seed, "saturate": self.saturate,
+            "tx_rate": self.tx_rate, "blocks_per_relay_parent": self.blocks_per_relay_parent,
+            "latency_ms": self.latency_ms, "jitter_ms": self.jitter_ms, "loss": self.loss,
+            "faults": [vars(f) for f in self.faults],
+            "partitions": [{"nodes": list(p.nodes), "at_block": p.at_block, "heal_at": p.heal_at}
+                           for p in self.partitions],
+            **self.host.to_mapping(),
+        }
+
+
+@dataclass
+class SimResult:
+    records: list[BlockRecord]
+    problems: list[str]
+    para_ids: list[int]
+    virtual_seconds: float
+    nodes: dict[str, dict[str, Any]]  # per node: role and counters worth reporting
+    segment_lengths: dict[int, list[int]]
+
+
+class Simulation:
+    def __init__(self, cfg: SimConfig) -> None:
+        self.cfg = cfg
+        self.dev: DevGenesis = dev_genesis(cfg.validators, cfg.paras, cfg.cores_per_para,
+                                           cfg.host)
+        self.network: MemoryNetwork | None = None
+        self.keys: dict[str, Keypair] = {f"validator-{i}": k for i, k in enumerate(self.dev.keys)}
+        self.keys[OBSERVER] = Keypair.from_name(OBSERVER)
+        for pid in self.dev.paras:
+            for k in range(cfg.collators_per_para):
+                self.keys[f"collator-{pid}-{k}"] = Keypair.from_name(f"collator-{pid}-{k}")
+        self.relay_peers = [k.public for n, k in self.keys.items() if not n.startswith("collator")]
+        self.services: dict[str, Any] = {}
+        self._scopes: dict[str, trio.CancelScope] = {}
+        self.tx_counts: dict[bytes, int] = {}
+        self.epoch = 0.0
+
+    # -- nodes ----------------------------------------------------------------------------------
+
+    def _make(self, name: str) -> Any:
+        assert self.network is not None
+        key = self.keys[name]
+        host = self.network.add_host(key.public)
+        if name.startswith("validator"):
+            return ValidatorService(name, key, host, self.dev.relay, self.relay_peers,
+                                    epoch=self.epoch)
+        if name == OBSERVER:
+            return RelayNodeService(name, host, self.dev.relay, self.relay_peers)
+        _, pid_s, _ = name.split("-")
+        pid = int(pid_s)
+        load = LoadConfig(self.cfg.saturate, self.cfg.tx_rate)
+        return CollatorService(name, key, pid, host, self.dev.paras[pid].new_chain(),
+                               self.services[OBSERVER], self.cfg.host.slot_ms, load=load,
+                               blocks_per_relay_parent=self.cfg.blocks_per_relay_parent)
+
+    async def _start(self, nursery: trio.Nursery, name: str) -> None:
+        service = self.services[name] = self._make(name)
+        scope = trio.CancelScope()
+        self._scopes[name] = scope
+
+        async def run(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+            with scope:
+                await service.run(task_status=task_status)
+
+        await nursery.start(run)
+
+    def _kill(self, name: str) -> None:
+        assert self.network is not None
+        self._scopes[name].cancel()
+        service = self.services[name]
+        if isinstance(service, CollatorService):
+            self.tx_counts.update(service.stats.tx_counts)
+        self.network.kill(self.keys[name].public)
+
+    # -- run ------------------------------------------------------------------------------------
+
+    async def main(self) -> SimResult:
+        cfg = self.cfg
+        profile = LinkProfile(latency_s=cfg.latency_ms / 1000, jitter_s=cfg.jitter_ms / 1000,
+                              loss=cfg.loss)
+        self.network = MemoryNetwork(random.Random(cfg.seed), {int(k): v for k, v in FRAME_MAX.items()}, default=profile,
+                                     record_trace=False)
+        segment_lengths: dict[int, list[int]] = {p: [] for p in self.dev.paras}
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.network.run)
+            self.epoch = trio.current_time()
+            names = [n for n in self.keys if not n.startswith("collator")] + \
+                    [n for n in self.keys if n.startswith("collator")]
+            for name in names:
+                await self._start(nursery, name)
+            observer: RelayNodeService = self.services[OBSERVER]
+            heads = observer.watch_heads(buffer=1024)
+            last = 0
+            async for header in heads:
+                for n in range(last + 1, header.number + 1):
+                    await self._apply_faults(nursery, n)
+                last = max(last, header.number)
+                state = observer.chain.state(header.hash())
+                if state is not None:
+                    for pid in segment_lengths:
+                        segment_lengths[pid].append(len(state.inclusion.pending.get(pid, [])))
+                if header.number >= cfg.relay_blocks:
+                    break
+            nursery.cancel_scope.cancel()
+        return self._result(segment_lengths)
+
+    async def _apply_faults(self, nursery: trio.Nursery, number: int) -> None:
+        assert self.network is not None
+        for f in self.cfg.faults:
+            if f.at_block == number:
+                self._kill(f.node)
+            if f.restart_at == number:
+                await self._start(nursery, f.node)
+        for p in self.cfg.partitions:
+            if p.at_block == number:
+                cut = {self.keys[n].public for n in p.nodes}
+                self.network.partition(cut, set(k.public for k in self.keys.values()) - cut)
+            if p.heal_at == number:
+                self.network.heal()
+
+    def _result(self, segment_lengths: dict[int, list[int]]) -> SimResult:
+        observer: RelayNodeService = self.services[OBSERVER]
+        chain = observer.chain
+        for s in self.services.values():
+            if isinstance(s, CollatorService):
+                self.tx_counts.update(s.stats.tx_counts)
+        finalized = chain.finalized.number
+        best = chain.best_hash
+        records = [block_record(h, chain.events.get(h.hash(), []), self.tx_counts,
+                                h.number <= finalized)
+                   for h in chain.chain_to(best)][: self.cfg.relay_blocks]
+        host = self.cfg.host
+        problems = check_invariants(records, host.allowed_ancestry_len, host.max_candidate_depth)
+        nodes: dict[str, dict[str, Any]] = {}
+        for name, s in self.services.items():
+            info: dict[str, Any] = {"role": s.role}
+            if isinstance(s, ValidatorService):
+                info.update(authored=s.authored, seconded=len(
+                    [h for hs in s.backing.seconded.values() for h in hs]),
+                    invalid=s.backing.invalid, finalized=s.chain.finalized.number)
+            if isinstance(s, CollatorService):
+                info.update(built=s.stats.built, advertised=s.stats.advertised,
+                            seconded=s.stats.seconded)
+            nodes[name] = info
+        return SimResult(records, problems, sorted(self.dev.paras),
+                         trio.current_time() - self.epoch, nodes, segment_lengths)
+
+
+def run_sim(cfg: SimConfig) -> SimResult:
+    """Run a simulation to completion; deterministic for a given config (seed included)."""
+    seed_trio_scheduler(cfg.seed)
+    sim = Simulation(cfg)
+    return trio.run(sim.main, clock=trio.testing.MockClock(autojump_threshold=0))

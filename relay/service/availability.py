@@ -1,0 +1,148 @@
+"""Availability on a validator: every candidate occupying a core at a new leaf has its erasure
+chunks spread so that any third of the validators can recover it. Each validator fetches its own
+chunk (with its merkle proof against the candidate's erasure root) from the candidate's backers,
+who hold all chunks since they validated the PoV; a fixed delay into the block (a quarter of the
+slot, polkadot's 1.5 s at 6 s) later it signs one bit per core for that leaf and gossips it. The
+next block author counts these bitfields toward the availability supermajority.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import trio
+
+from node.net.gossip import ACCEPT, IGNORE, Verdict, reject
+from node.net.peerset import COST_INVALID_SIGNATURE, COST_MAJOR
+from node.net.reqresp import RequestError
+from node.net.stack import Kind, Topic
+from node.net.transport import PeerId
+from proto.availability import ErasureChunk, chunk_valid
+from proto.codec import decode, encode
+from proto.errors import DecodeError
+from proto.messages import BitfieldMessage, ChunkRequest, ChunkResponse
+from proto.relay_block import RelayHeader
+from proto.statements import SignedAvailabilityBitfield, SigningContext
+from relay.core import runtime as rt
+from relay.core.provisioner import availability_bits
+
+if TYPE_CHECKING:
+    from relay.service.validator import ValidatorService
+
+
+class Availability:
+    def __init__(self, v: ValidatorService) -> None:
+        self.v = v
+        self.own: dict[bytes, ErasureChunk] = {}  # candidate -> our chunk
+        self.all: dict[bytes, list[ErasureChunk]] = {}  # candidates we backed -> every chunk
+        self.relay_parent_of: dict[bytes, bytes] = {}  # candidate -> its relay parent
+        self.bitfields: dict[bytes, dict[int, SignedAvailabilityBitfield]] = {}  # by leaf
+        self.fetching: set[bytes] = set()
+        self._nursery: trio.Nursery | None = None
+        v.net.serve(Kind.CHUNK, self._serve_chunk)
+        v.net.gossip.subscribe(Topic.BITFIELD, self._validate_bitfield, v._noop)
+
+    def start(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+
+    def store_all(self, candidate_hash: bytes, relay_parent: bytes,
+                  chunks: list[ErasureChunk]) -> None:
+        self.all[candidate_hash] = chunks
+        self.own[candidate_hash] = chunks[self.v.index]
+        self.relay_parent_of[candidate_hash] = relay_parent
+
+    def bitfields_for(self, leaf: bytes) -> list[SignedAvailabilityBitfield]:
+        return [bf for _, bf in sorted(self.bitfields.get(leaf, {}).items())]
+
+    def on_leaf(self, header: RelayHeader) -> None:
+        h = header.hash()
+        state = self.v.chain.state(h)
+        if state is None or self._nursery is None:
+            return
+        for _para, pending in sorted(state.inclusion.pending.items()):
+            for p in pending:
+                if p.hash in self.own or p.hash in self.fetching:
+                    continue
+                group = state.scheduler.groups[p.backing_group]
+                backers = [group[i] for i, backed in enumerate(p.backers) if backed]
+                self.fetching.add(p.hash)
+                self._nursery.start_soon(self._fetch_chunk, p.hash, p.descriptor.erasure_root,
+                                         p.descriptor.relay_parent, backers)
+        self._nursery.start_soon(self._sign_later, header)
+        self._prune()
+
+    async def _fetch_chunk(self, candidate_hash: bytes, erasure_root: bytes, relay_parent: bytes,
+                           backers: list[int]) -> None:
+        n = len(self.v.validators)
+        try:
+            for backer in backers:
+                if backer == self.v.index:
+                    continue
+                try:
+                    raw = await self.v.net.request(self.v.peer_of(backer), Kind.CHUNK,
+                                                   ChunkRequest(candidate_hash, self.v.index))
+                    chunk = decode(raw, ChunkResponse).chunk
+                except (RequestError, DecodeError):
+                    continue
+                if chunk is None:
+                    continue
+                if chunk.index != self.v.index or not chunk_valid(erasure_root, chunk, n):
+                    self.v.net.peers.report(self.v.peer_of(backer), COST_MAJOR)
+                    continue
+                self.own[candidate_hash] = chunk
+                self.relay_parent_of[candidate_hash] = relay_parent
+                return
+        finally:
+            self.fetching.discard(candidate_hash)
+
+    async def _sign_later(self, header: RelayHeader) -> None:
+        await trio.sleep(self.v.slot_s / 4)
+        h = header.hash()
+        state = self.v.chain.state(h)
+        if state is None:
+            return
+        bits = availability_bits(state, self.own.__contains__)
+        ctx = SigningContext(rt.session_index_for_child(state), h)
+        signed = SignedAvailabilityBitfield.sign(self.v.key, bits, ctx, self.v.index)
+        self.bitfields.setdefault(h, {})[self.v.index] = signed
+        self.v.metrics.bitfields_signed.inc()
+        await self.v.net.gossip.publish(Topic.BITFIELD, encode(BitfieldMessage(h, signed)))
+
+    def _validate_bitfield(self, _source: PeerId | None, data: bytes) -> Verdict:
+        msg = decode(data, BitfieldMessage)
+        state = self.v.chain.state(msg.relay_parent)
+        if state is None:
+            return IGNORE  # not (yet) in our view
+        bf = msg.bitfield
+        # Cheap checks before the signature (testing.md item 17).
+        if bf.validator_index >= len(self.v.validators):
+            return reject(COST_MAJOR)
+        if len(bf.bits) != state.scheduler.n_cores:
+            return reject(COST_MAJOR)
+        held = self.bitfields.setdefault(msg.relay_parent, {})
+        if bf.validator_index in held:
+            return IGNORE
+        ctx = SigningContext(rt.session_index_for_child(state), msg.relay_parent)
+        if not bf.check(self.v.validators[bf.validator_index], ctx):
+            return reject(COST_INVALID_SIGNATURE)
+        held[bf.validator_index] = bf
+        return ACCEPT
+
+    async def _serve_chunk(self, _peer: PeerId, payload: bytes) -> bytes | None:
+        req = decode(payload, ChunkRequest)
+        chunks = self.all.get(req.candidate_hash)
+        if chunks is None or not 0 <= req.index < len(chunks):
+            return encode(ChunkResponse(None))
+        return encode(ChunkResponse(chunks[req.index]))
+
+    def _prune(self) -> None:
+        """Chunks and bitfields of relay parents well below finality are of no further use."""
+        keep_from = self.v.chain.finalized.number - 8
+        for c in [c for c, rp in self.relay_parent_of.items()
+                  if (hd := self.v.chain.header(rp)) is None or hd.number < keep_from]:
+            self.own.pop(c, None)
+            self.all.pop(c, None)
+            del self.relay_parent_of[c]
+        for leaf in [leaf for leaf in self.bitfields
+                     if (hd := self.v.chain.header(leaf)) is None or hd.number < keep_from]:
+            del self.bitfields[leaf]

@@ -1,0 +1,141 @@
+"""The validator: a relay full node with a session key that authors blocks in its slots, votes
+for finality, and runs the parachain subsystems: prospective parachains (driven by new leaves
+and backed candidates), backing with the collator protocol (`backing.py`), and availability
+(`availability.py`).
+
+Slots are wall-aligned to the network's start: slot k begins at k × slot length, and its author
+is validator k mod n (Aura). The author builds on its best block with the bitfields signed for
+that block and the backable candidates its prospective view offers (the provisioner).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from node.metrics import NodeMetrics
+from node.net.stack import Topic
+from node.net.transport import Host, PeerId
+from proto.codec import encode
+from proto.keys import Keypair
+from proto.messages import FinalityVoteMessage
+from proto.relay_block import ParachainsInherentData, RelayHeader
+from proto.statements import FinalityVote
+from relay.core import runtime as rt
+from relay.core.prospective.view import ProspectiveParachains
+from relay.core.provisioner import select_candidates
+from relay.core.state import RelayState
+from relay.service.availability import Availability
+from relay.service.backing import Backing
+from relay.service.full_node import RelayNodeService
+
+
+class ValidatorService(RelayNodeService):
+    role = "validator"
+
+    def __init__(self, name: str, key: Keypair, host: Host,
+                 genesis: tuple[RelayHeader, RelayState], relay_peers: list[PeerId], *,
+                 log: Any = None, epoch: float = 0.0) -> None:
+        super().__init__(name, host, genesis, relay_peers, log=log)
+        self.key = key
+        state = genesis[1]
+        if key.public not in state.validators:
+            raise ValueError(f"{name}: key is not in the validator set")
+        self.index = state.validators.index(key.public)
+        self.validators = state.validators
+        self.epoch = epoch
+        self.metrics = NodeMetrics(self.role, name)
+        self.prospective = ProspectiveParachains()
+        self.backing = Backing(self)
+        self.availability = Availability(self)
+        self.authored = 0
+        self._voted_number = 0
+
+    def peer_of(self, validator_index: int) -> PeerId:
+        return self.validators[validator_index]
+
+    async def start_roles(self, nursery: trio.Nursery) -> None:
+        self.backing.start(nursery)
+        self.availability.start(nursery)
+        nursery.start_soon(self._author_loop)
+        # The genesis block is the first leaf.
+        await self.on_imported([self.chain.genesis.hash()])
+
+    # -- leaves ---------------------------------------------------------------------------------
+
+    async def on_imported(self, hashes: list[bytes]) -> None:
+        for h in hashes:
+            header = self.chain.header(h)
+            if header is None or self.chain.state(h) is None:
+                continue
+            # Prospective parachains follows the leaves of the tree: a new block replaces its
+            # parent as a leaf (forks keep both until finality prunes one).
+            activated = [h] if self.chain.state(h) is not None else []
+            deactivated = [header.parent_hash] if header.parent_hash in self.prospective.leaves \
+                else []
+            self.prospective.update_leaves(activated, deactivated, self.chain.store)
+            self.backing.on_leaf(header)
+            self.availability.on_leaf(header)
+        self._prune_stale_leaves()
+        counts = self.prospective.candidate_counts()
+        for kind, n in counts.items():
+            self.metrics.prospective_candidates.labels(kind).set(n)
+
+    def _prune_stale_leaves(self) -> None:
+        finalized = self.chain.tree.finalized
+        stale = [leaf for leaf in self.prospective.leaves
+                 if leaf not in self.chain.tree or not self.chain.tree.is_descendant(leaf, finalized)]
+        if stale:
+            self.prospective.update_leaves([], stale, self.chain.store)
+
+    async def on_new_best(self, header: RelayHeader) -> None:
+        await super().on_new_best(header)
+        self.metrics.block_height.labels("best").set(header.number)
+        await self._vote(header)
+
+    # -- finality -------------------------------------------------------------------------------
+
+    async def _vote(self, header: RelayHeader) -> None:
+        if header.number <= self._voted_number:
+            return
+        self._voted_number = header.number
+        state = self.chain.state(header.hash())
+        session = state.session_index if state is not None else 0
+        vote = FinalityVote.sign(self.key, header.hash(), header.number, session, self.index)
+        self.chain.note_vote(vote)
+        self.metrics.block_height.labels("finalized").set(self.chain.finalized.number)
+        await self.net.gossip.publish(Topic.FINALITY, encode(FinalityVoteMessage(vote)))
+
+    # -- authoring ------------------------------------------------------------------------------
+
+    def current_slot(self) -> int:
+        return int((trio.current_time() - self.epoch) // self.slot_s)
+
+    async def _author_loop(self) -> None:
+        while True:
+            slot = self.current_slot() + 1
+            await trio.sleep_until(self.epoch + slot * self.slot_s)
+            parent = self.chain.best
+            state = self.chain.state(parent.hash())
+            if state is None or rt.expected_author(state, slot) != self.index:
+                continue
+            if slot <= parent.slot:
+                continue
+            await self._author(parent, state, slot)
+
+    async def _author(self, parent: RelayHeader, state: RelayState, slot: int) -> None:
+        h = parent.hash()
+        bitfields = self.availability.bitfields_for(h)
+        candidates = select_candidates(state, h, self.prospective, self.backing.tables, bitfields)
+        inherent = ParachainsInherentData(bitfields, candidates, h)
+        block, post, events, filtered = rt.build_block(parent, state, inherent, slot, self.key)
+        if filtered:
+            self._log("inherent filtered", number=block.header.number, filtered=filtered)
+        self.chain.add_authored(block, post, events)
+        self.authored += 1
+        self.notify_imported([block.header.hash()])
+        await self.publish_block(block)
+
+
+__all__ = ["ValidatorService"]
