@@ -35,6 +35,7 @@ from relay.core.collator_api import CollationContext
 
 # Saturating load: transfers offered per core per block, more than any block can take.
 SATURATING_TXS_PER_CORE = 450
+READVERTISE_ATTEMPTS = 3
 
 
 class RelayChainInterface(Protocol):
@@ -84,6 +85,8 @@ class CollatorService:
         self.stats = CollatorStats()
         self.built: dict[bytes, Collation] = {}
         self._declared: set[PeerId] = set()
+        self._seconded: dict[bytes, set[PeerId]] = {}  # candidate -> validators that seconded
+        self._nursery: trio.Nursery | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -91,6 +94,7 @@ class CollatorService:
         heads = self.relay.watch_heads()
         async with trio.open_nursery() as nursery:
             await nursery.start(self.net.run)
+            self._nursery = nursery
             if not self.load.saturate and self.load.tx_rate > 0:
                 nursery.start_soon(self._generate_load)
             task_status.started()
@@ -145,14 +149,32 @@ class CollatorService:
         d = c.receipt.descriptor
         advert = AdvertiseCollation(d.relay_parent, c.candidate_hash, head_hash(c.pvd.parent_head))
         for peer in backers:
-            if not await self.net.peers.connect(peer):
-                continue
-            if peer not in self._declared:
-                if not await self.net.send_direct(peer, Declare.sign(self.key, self.para_id, peer)):
-                    continue
-                self._declared.add(peer)
-            if await self.net.send_direct(peer, advert):
-                self.stats.advertised += 1
+            await self._advertise_to(peer, advert, redeclare=False)
+        if self._nursery is not None:
+            self._nursery.start_soon(self._readvertise, advert, backers)
+
+    async def _advertise_to(self, peer: PeerId, advert: AdvertiseCollation, redeclare: bool
+                            ) -> None:
+        if not await self.net.peers.connect(peer):
+            return
+        if peer not in self._declared or redeclare:
+            if not await self.net.send_direct(peer, Declare.sign(self.key, self.para_id, peer)):
+                return
+            self._declared.add(peer)
+        if await self.net.send_direct(peer, advert):
+            self.stats.advertised += 1
+
+    async def _readvertise(self, advert: AdvertiseCollation, backers: tuple[bytes, ...]) -> None:
+        """Nothing acknowledges an advert but a Seconded; until one comes, say it again (with the
+        Declare, in case that was what got lost) a few times within the slot."""
+        for _ in range(READVERTISE_ATTEMPTS):
+            await trio.sleep(self.slot_s / 6)
+            if advert.candidate_hash not in self.built:
+                return
+            acked = self._seconded.get(advert.candidate_hash, set())
+            for peer in backers:
+                if peer not in acked:
+                    await self._advertise_to(peer, advert, redeclare=True)
 
     def _prune(self, relay_number: int) -> None:
         """Collations whose relay parent fell out of any allowed ancestry are never fetched."""
@@ -160,6 +182,7 @@ class CollatorService:
         for h in [h for h, c in self.built.items()
                   if c.pvd.relay_parent_number + horizon < relay_number]:
             del self.built[h]
+            self._seconded.pop(h, None)
 
     # -- serving ----------------------------------------------------------------------------
 
@@ -172,9 +195,11 @@ class CollatorService:
         self.stats.served += 1
         return encode(CollationResponse(c.receipt.to_plain(), c.pov, c.pvd.parent_head))
 
-    async def _on_seconded(self, _peer: PeerId, msg: CollationSeconded) -> None:
-        if msg.statement.statement.candidate_hash in self.built:
+    async def _on_seconded(self, peer: PeerId, msg: CollationSeconded) -> None:
+        h = msg.statement.statement.candidate_hash
+        if h in self.built:
             self.stats.seconded += 1
+            self._seconded.setdefault(h, set()).add(peer)
 
 
 __all__ = ["CollatorService", "LoadConfig", "RelayChainInterface"]

@@ -38,6 +38,7 @@ class Topic:
     BITFIELD = 2
     FINALITY = 3
     BACKED = 4
+    STATEMENT = 5
 
 
 def request_kinds(slot_s: float) -> list[RequestKind]:

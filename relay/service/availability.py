@@ -74,24 +74,27 @@ class Availability:
     async def _fetch_chunk(self, candidate_hash: bytes, erasure_root: bytes, relay_parent: bytes,
                            backers: list[int]) -> None:
         n = len(self.v.validators)
+        # Ask the backers in turn, round after round, until the bitfield is due.
+        deadline = trio.current_time() + self.v.slot_s / 4
+        others = [b for b in backers if b != self.v.index]
         try:
-            for backer in backers:
-                if backer == self.v.index:
-                    continue
-                try:
-                    raw = await self.v.net.request(self.v.peer_of(backer), Kind.CHUNK,
-                                                   ChunkRequest(candidate_hash, self.v.index))
-                    chunk = decode(raw, ChunkResponse).chunk
-                except (RequestError, DecodeError):
-                    continue
-                if chunk is None:
-                    continue
-                if chunk.index != self.v.index or not chunk_valid(erasure_root, chunk, n):
-                    self.v.net.peers.report(self.v.peer_of(backer), COST_MAJOR)
-                    continue
-                self.own[candidate_hash] = chunk
-                self.relay_parent_of[candidate_hash] = relay_parent
-                return
+            while others and trio.current_time() < deadline:
+                for backer in others:
+                    try:
+                        raw = await self.v.net.request(self.v.peer_of(backer), Kind.CHUNK,
+                                                       ChunkRequest(candidate_hash, self.v.index))
+                        chunk = decode(raw, ChunkResponse).chunk
+                    except (RequestError, DecodeError):
+                        continue
+                    if chunk is None:
+                        continue
+                    if chunk.index != self.v.index or not chunk_valid(erasure_root, chunk, n):
+                        self.v.net.peers.report(self.v.peer_of(backer), COST_MAJOR)
+                        continue
+                    self.own[candidate_hash] = chunk
+                    self.relay_parent_of[candidate_hash] = relay_parent
+                    return
+                await trio.sleep(self.v.slot_s / 60)
         finally:
             self.fetching.discard(candidate_hash)
 

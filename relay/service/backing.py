@@ -17,7 +17,7 @@ Flow for a candidate at relay parent RP on core C (group G = the group backing C
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -27,7 +27,6 @@ from node.net.peerset import (
     COST_INVALID_SIGNATURE,
     COST_MAJOR,
     COST_MALICIOUS,
-    COST_MINOR,
     COST_UNEXPECTED_MESSAGE,
 )
 from node.net.reqresp import RequestError
@@ -67,6 +66,10 @@ if TYPE_CHECKING:
     from relay.service.validator import ValidatorService
 
 
+LEARN_ROUNDS = 3
+MAX_UNPLACED = 1024
+
+
 @dataclass(frozen=True)
 class KnownCollation:
     receipt: CommittedCandidateReceipt
@@ -79,17 +82,19 @@ class Backing:
         self.v = v
         self.tables: dict[bytes, BackingTable] = {}  # by relay parent
         self.declared: dict[PeerId, int] = {}  # collator peer -> para
-        self.adverts: dict[tuple[PeerId, bytes], int] = {}  # (collator, relay parent) -> count
+        self.adverts: dict[tuple[PeerId, bytes], set[bytes]] = {}  # (collator, rp) -> candidates
         self.seconded: dict[bytes, set[bytes]] = {}  # relay parent -> what we seconded there
         self.collations: dict[bytes, KnownCollation] = {}  # candidates we validated
         self.in_progress: set[bytes] = set()
+        # Statements for candidates we cannot place yet (no receipt), by candidate and signer.
+        self.unplaced: dict[bytes, dict[int, SignedStatement]] = {}
         self.published: dict[bytes, int] = {}  # candidate -> votes in our last BACKED gossip
         self.invalid = 0
         self._nursery: trio.Nursery | None = None
         net = v.net
         net.on_direct(Declare, self._on_declare)
         net.on_direct(AdvertiseCollation, self._on_advert)
-        net.on_direct(StatementMessage, self._on_statement)
+        net.gossip.subscribe(Topic.STATEMENT, self._validate_statement, v._noop)
         net.serve(Kind.ATTESTED, self._serve_attested)
         net.serve(Kind.POV, self._serve_pov)
         net.gossip.subscribe(Topic.BACKED, self._validate_backed, v._noop)
@@ -134,6 +139,8 @@ class Backing:
             if h is None or h.number < keep_from:
                 self.tables.pop(rp, None)
                 self.seconded.pop(rp, None)
+        if len(self.unplaced) > MAX_UNPLACED:
+            self.unplaced = {h: held for h, held in self.unplaced.items() if h in self.in_progress}
         for key in [k for k in self.adverts if k[1] not in self.tables
                     and self.v.chain.header(k[1]) is None]:
             del self.adverts[key]
@@ -150,7 +157,10 @@ class Backing:
             self.v.net.peers.report(peer, COST_MALICIOUS)
             return
         if peer in self.declared:
-            self.v.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
+            # The same Declare again is a collator unsure its first one arrived: harmless. A
+            # second para on one connection is not.
+            if self.declared[peer] != msg.para_id:
+                self.v.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
             return
         best = self.v.chain.state(self.v.chain.best_hash)
         if best is None or msg.para_id not in best.para_ids:
@@ -168,11 +178,14 @@ class Backing:
             return  # out of our view: not the collator's fault if it is just ahead of us
         state, number, _ = ctx
         key = (peer, msg.relay_parent)
-        limit = state.config.lookahead
-        if self.adverts.get(key, 0) >= limit:
-            self.v.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
-            return
-        self.adverts[key] = self.adverts.get(key, 0) + 1
+        seen = self.adverts.setdefault(key, set())
+        if msg.candidate_hash not in seen:
+            # Distinct candidates per collator and relay parent are capped by the claim queue;
+            # a repeated advert (a retry after loss) costs nothing.
+            if len(seen) >= state.config.lookahead:
+                self.v.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
+                return
+            seen.add(msg.candidate_hash)
         cq = rt.claim_queue(state)
         ours = [c for c in cores_backed_by(state, self.v.index, number) if para in cq.get(c, [])]
         if not ours:
@@ -199,12 +212,21 @@ class Backing:
                                            FetchCollation(msg.relay_parent, para, msg.candidate_hash))
             response = decode(raw, CollationResponse)
         except (RequestError, DecodeError):
-            self.in_progress.discard(msg.candidate_hash)
+            self._done_with(msg.relay_parent, msg.candidate_hash)
             return
         try:
             await self._second(peer, para, msg, response)
         finally:
-            self.in_progress.discard(msg.candidate_hash)
+            self._done_with(msg.relay_parent, msg.candidate_hash)
+
+    def _done_with(self, relay_parent: bytes, h: bytes) -> None:
+        """A fetch ended; if it left us without the candidate while group members vouch for it,
+        learn it from them instead."""
+        self.in_progress.discard(h)
+        if h in self.collations or not self.unplaced.get(h):
+            return
+        self.in_progress.add(h)
+        self._spawn(self._learn_candidate, relay_parent, h)
 
     async def _second(self, peer: PeerId, para: int, msg: AdvertiseCollation,
                       response: CollationResponse) -> None:
@@ -237,6 +259,7 @@ class Backing:
         self.seconded.setdefault(d.relay_parent, set()).add(h)
         self.v.metrics.seconded.inc()
         self._import(d.relay_parent, signed, committed)
+        self._import_unplaced(d.relay_parent, committed)
         self.v.net.peers.report(peer, BENEFIT_MINOR)
         await self.v.net.send_direct(peer, CollationSeconded(d.relay_parent, signed))
         await self._share(d.relay_parent, committed, signed)
@@ -284,12 +307,11 @@ class Backing:
 
     async def _share(self, relay_parent: bytes, receipt: CommittedCandidateReceipt,
                      signed: SignedStatement) -> None:
-        """Our statement to the rest of the group; the candidate to everyone once backable."""
-        group = self._group_of(receipt) or []
-        for member in group:
-            if member != self.v.index:
-                await self.v.net.send_direct(self.v.peer_of(member),
-                                             StatementMessage(relay_parent, signed))
+        """Our statement to the rest of the group, the candidate to everyone once backable.
+        Statements are gossiped, not sent to the group alone: every validator forwards a
+        well-signed statement, so a lost message has other paths to the group."""
+        await self.v.net.gossip.publish(Topic.STATEMENT,
+                                        encode(StatementMessage(relay_parent, signed)))
         await self._publish_if_backable(relay_parent, receipt.hash())
 
     async def _publish_if_backable(self, relay_parent: bytes, h: bytes) -> None:
@@ -307,75 +329,109 @@ class Backing:
         await self.v.net.gossip.publish(Topic.BACKED, encode(
             AttestedCandidate(entry.receipt, known.pvd, statements)))
 
-    async def _on_statement(self, peer: PeerId, msg: StatementMessage) -> None:
+    def _validate_statement(self, _source: PeerId | None, data: bytes) -> Verdict:
+        msg = decode(data, StatementMessage)
         signed = msg.statement
+        ctx = self._context(msg.relay_parent)
+        if ctx is None:
+            return IGNORE
+        state, number, signing = ctx
         v = signed.validator_index
-        if v >= len(self.v.validators) or self.v.validators[v] != peer:
-            self.v.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
-            return
+        if v >= len(self.v.validators):
+            return reject(COST_MAJOR)
+        if not signed.check(self.v.validators[v], signing):
+            return reject(COST_INVALID_SIGNATURE)
         h = signed.statement.candidate_hash
         table = self._table(msg.relay_parent)
-        if table is None:
-            return
-        entry = table.candidates.get(h)
-        if entry is None:
-            if h not in self.in_progress and self._nursery is not None:
-                self.in_progress.add(h)
-                self._nursery.start_soon(self._learn_candidate, peer, msg)
-            return
-        try:
-            self._import(msg.relay_parent, signed, entry.receipt)
-        except BackingError as exc:
-            self.v.net.peers.report(peer, COST_INVALID_SIGNATURE
-                                    if exc.kind == "InvalidSignature" else COST_MINOR)
-            return
-        await self._publish_if_backable(msg.relay_parent, h)
-
-    async def _learn_candidate(self, peer: PeerId, msg: StatementMessage) -> None:
-        """A statement for a candidate we do not know: fetch it from the sender, validate it if
-        we are in its group, and vouch for it."""
-        rp, h = msg.relay_parent, msg.statement.statement.candidate_hash
-        try:
+        entry = table.candidates.get(h) if table else None
+        if entry is not None:
             try:
-                raw = await self.v.net.request(peer, Kind.ATTESTED, FetchAttested(rp, h))
-                attested = decode(raw, AttestedCandidate)
-            except (RequestError, DecodeError):
-                return
-            receipt = attested.receipt
-            ctx = self._context(rp)
-            group = self._group_of(receipt)
-            if receipt.hash() != h or receipt.descriptor.relay_parent != rp or ctx is None \
-                    or group is None:
-                self.v.net.peers.report(peer, COST_MAJOR)
-                return
-            pvd = attested.persisted_validation_data
-            if pvd.hash() != receipt.descriptor.persisted_validation_data_hash:
-                self.v.net.peers.report(peer, COST_MAJOR)
-                return
-            para = receipt.descriptor.para_id
-            self.v.prospective.introduce_seconded_candidate(para, receipt, pvd)
-            for s in sorted(attested.statements,
-                            key=lambda s: s.statement.kind != StatementKind.SECONDED):
-                try:
-                    self._import(rp, s, receipt)
-                except BackingError:
-                    self.v.net.peers.report(peer, COST_MAJOR)
-                    return
-            if self.v.index in group and h not in self.collations:
-                try:
-                    raw = await self.v.net.request(peer, Kind.POV, FetchPoV(rp, h))
-                    pov = decode(raw, PoVResponse).pov
-                except (RequestError, DecodeError):
-                    return
-                if pov is None or self._validate(receipt.to_plain(), pov, pvd, ctx[0]) is None:
-                    return
-                signed = self._sign(rp, StatementKind.VALID, h)
-                self._import(rp, signed, receipt)
-                await self._share(rp, receipt, signed)
-            else:
-                await self._publish_if_backable(rp, h)
+                self._import(msg.relay_parent, signed, entry.receipt)
+            except BackingError:
+                return IGNORE
+            self._spawn(self._publish_if_backable, msg.relay_parent, h)
+        elif self._same_group(state, number, v):
+            # Groups are disjoint: a statement from our own group is for a core we back.
+            held = self.unplaced.setdefault(h, {})
+            if len(held) < len(self.v.validators):
+                held[v] = signed
+            if h not in self.in_progress:
+                self.in_progress.add(h)
+                self._spawn(self._learn_candidate, msg.relay_parent, h)
+        return ACCEPT
+
+    def _import_unplaced(self, relay_parent: bytes, receipt: CommittedCandidateReceipt) -> None:
+        for s in self.unplaced.pop(receipt.hash(), {}).values():
+            try:
+                self._import(relay_parent, s, receipt)
+            except BackingError:
+                continue
+
+    def _same_group(self, state: RelayState, number: int, other: int) -> bool:
+        mine = cores_backed_by(state, self.v.index, number)
+        return any(other in (backing_group(state, c, number) or []) for c in mine)
+
+    def _spawn(self, fn: Any, *args: Any) -> None:
+        if self._nursery is not None:
+            self._nursery.start_soon(fn, *args)
+
+    async def _learn_candidate(self, rp: bytes, h: bytes) -> None:
+        """Statements from our group for a candidate we do not have: fetch it from the validators
+        that vouched for it (a few rounds: requests get lost), validate it, and vouch too."""
+        try:
+            for _ in range(LEARN_ROUNDS):
+                table = self.tables.get(rp)
+                entry = table.candidates.get(h) if table else None
+                vouchers = set(self.unplaced.get(h, {})) | set(entry.votes if entry else ())
+                for signer in sorted(vouchers - {self.v.index}):
+                    if h in self.collations or await self._learn_from(self.v.peer_of(signer), rp, h):
+                        return
+                await trio.sleep(self.v.slot_s / 30)
         finally:
             self.in_progress.discard(h)
+
+    async def _learn_from(self, peer: PeerId, rp: bytes, h: bytes) -> bool:
+        """True once there is nothing more to do (learned, or the candidate is bad); False when
+        this peer could not help."""
+        try:
+            raw = await self.v.net.request(peer, Kind.ATTESTED, FetchAttested(rp, h))
+            attested = decode(raw, AttestedCandidate)
+        except (RequestError, DecodeError):
+            return False
+        receipt = attested.receipt
+        ctx = self._context(rp)
+        group = self._group_of(receipt)
+        pvd = attested.persisted_validation_data
+        if receipt.hash() != h or receipt.descriptor.relay_parent != rp or ctx is None \
+                or group is None or pvd.hash() != receipt.descriptor.persisted_validation_data_hash:
+            self.v.net.peers.report(peer, COST_MAJOR)
+            return False
+        para = receipt.descriptor.para_id
+        self.v.prospective.introduce_seconded_candidate(para, receipt, pvd)
+        for s in sorted(attested.statements,
+                        key=lambda s: s.statement.kind != StatementKind.SECONDED):
+            try:
+                self._import(rp, s, receipt)
+            except BackingError:
+                self.v.net.peers.report(peer, COST_MAJOR)
+                return False
+        self._import_unplaced(rp, receipt)
+        if self.v.index not in group or h in self.collations:
+            await self._publish_if_backable(rp, h)
+            return True
+        try:
+            raw = await self.v.net.request(peer, Kind.POV, FetchPoV(rp, h))
+            pov = decode(raw, PoVResponse).pov
+        except (RequestError, DecodeError):
+            return False
+        if pov is None:
+            return False
+        if self._validate(receipt.to_plain(), pov, pvd, ctx[0]) is None:
+            return True  # invalid: we never vouch for it
+        signed = self._sign(rp, StatementKind.VALID, h)
+        self._import(rp, signed, receipt)
+        await self._share(rp, receipt, signed)
+        return True
 
     async def _serve_attested(self, _peer: PeerId, payload: bytes) -> bytes | None:
         req = decode(payload, FetchAttested)
