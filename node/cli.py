@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from node import __version__
+from node.cli_sim import sim
 from relay.core.config import ConfigError, HostConfiguration, default_execution_ms
 
 
@@ -21,8 +22,8 @@ def main() -> None:
     """asyncback: a working model of Polkadot's asynchronous backing."""
 
 
-def _host(depth: int, ancestry: int, lookahead: int | None, slot_ms: int, execution_ms: int | None,
-          cores_per_para: int) -> HostConfiguration:
+def make_host(depth: int, ancestry: int, lookahead: int | None, slot_ms: int,
+              execution_ms: int | None) -> HostConfiguration:
     look = lookahead if lookahead is not None else max(1, ancestry + 1)
     host = HostConfiguration(max_candidate_depth=depth, allowed_ancestry_len=ancestry,
                              lookahead=look, slot_ms=slot_ms)
@@ -40,6 +41,22 @@ def print_table(rows: list[list[str]], title: str) -> None:
     for r in rows[1:]:
         table.add_row(*r)
     Console().print(table)
+
+
+def write_outputs(report_path: Path, config: dict[str, Any], records: Any, summary: Any) -> None:
+    """report.json, and timeline.png beside it when matplotlib (the `report` extra) is there."""
+    from node.report import write_report
+
+    write_report(report_path, config, records, summary)
+    click.echo(f"report: {report_path}")
+    try:
+        from node.timeline import render_timeline
+
+        png = render_timeline(records, config, report_path.with_name("timeline.png"))
+    except ModuleNotFoundError:
+        click.echo("timeline: skipped (install the 'report' extra for matplotlib)")
+    else:
+        click.echo(f"timeline: {png}")
 
 
 @main.command()
@@ -68,13 +85,13 @@ def ideal(validators: int, paras: int, cores_per_para: int, max_candidate_depth:
     per-para pipeline figures: the protocol's upper bound, in a second."""
     from node.ideal import IdealConfig, IdealNetwork
     from node.invariants import check_invariants
-    from node.report import summarize, summary_table, write_report
+    from node.report import summarize, summary_table
 
     depth = max_candidate_depth if max_candidate_depth is not None else max(3, 2 * cores_per_para)
     if sync:
         depth, allowed_ancestry_len, lookahead = 0, 0, 1
     try:
-        host = _host(depth, allowed_ancestry_len, lookahead, slot_ms, execution_ms, cores_per_para)
+        host = make_host(depth, allowed_ancestry_len, lookahead, slot_ms, execution_ms)
         cfg = IdealConfig(validators, paras, cores_per_para, relay_blocks, host,
                           blocks_per_relay_parent)
     except ConfigError as exc:
@@ -97,18 +114,7 @@ def ideal(validators: int, paras: int, cores_per_para: int, max_candidate_depth:
     if report_path is not None:
         config: dict[str, Any] = {"mode": "ideal", "validators": validators, "paras": paras,
                                   "cores_per_para": cores_per_para, **host.to_mapping()}
-        write_report(report_path, config, records, summary)
-        click.echo(f"report: {report_path}")
-        try:
-            from node.timeline import render_timeline
-        except ImportError:  # pragma: no cover - matplotlib is the optional `report` extra
-            pass
-        else:
-            try:
-                png = render_timeline(records, config, report_path.with_name("timeline.png"))
-                click.echo(f"timeline: {png}")
-            except ModuleNotFoundError:
-                click.echo("timeline: skipped (install the 'report' extra for matplotlib)")
+        write_outputs(report_path, config, records, summary)
     if problems:
         click.echo("INVARIANT VIOLATIONS:\n" + "\n".join(problems), err=True)
         sys.exit(1)
@@ -132,6 +138,8 @@ def report(report_path: Path, png: Path | None) -> None:
         click.echo(f"timeline: {png}")
     click.echo(json.dumps(summary["paras"], indent=1) if not sys.stdout.isatty() else "")
 
+
+main.add_command(sim)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -23,9 +23,9 @@ from node.invariants import check_invariants
 from node.net.memory import LinkProfile, MemoryNetwork, seed_trio_scheduler
 from node.records import block_record
 from node.report import BlockRecord
-from proto.keys import Keypair
+from proto.keys import Keypair, dev_name
 from proto.messages import FRAME_MAX
-from relay.core.config import HostConfiguration
+from relay.core.config import ConfigError, HostConfiguration
 from relay.service.full_node import RelayNodeService
 from relay.service.validator import ValidatorService
 
@@ -99,11 +99,24 @@ class Simulation:
         self.dev: DevGenesis = dev_genesis(cfg.validators, cfg.paras, cfg.cores_per_para,
                                            cfg.host)
         self.network: MemoryNetwork | None = None
-        self.keys: dict[str, Keypair] = {f"validator-{i}": k for i, k in enumerate(self.dev.keys)}
+        self.validator_names = [dev_name(i) for i in range(len(self.dev.keys))]
+        self.keys: dict[str, Keypair] = dict(zip(self.validator_names, self.dev.keys, strict=True))
         self.keys[OBSERVER] = Keypair.from_name(OBSERVER)
         for pid in self.dev.paras:
             for k in range(cfg.collators_per_para):
                 self.keys[f"collator-{pid}-{k}"] = Keypair.from_name(f"collator-{pid}-{k}")
+        for f in cfg.faults:
+            if f.node not in self.keys:
+                raise ConfigError(f"fault names unknown node {f.node!r} (nodes: "
+                                  f"{', '.join(self.keys)})")
+            if f.restart_at is not None and f.restart_at <= f.at_block:
+                raise ConfigError(f"{f.node}: restart block must follow the kill block")
+        for p in cfg.partitions:
+            unknown = [n for n in p.nodes if n not in self.keys]
+            if unknown:
+                raise ConfigError(f"partition names unknown node(s) {', '.join(unknown)}")
+            if p.heal_at <= p.at_block:
+                raise ConfigError("a partition must heal after it starts")
         self.relay_peers = [k.public for n, k in self.keys.items() if not n.startswith("collator")]
         self.services: dict[str, Any] = {}
         self._scopes: dict[str, trio.CancelScope] = {}
@@ -116,7 +129,7 @@ class Simulation:
         assert self.network is not None
         key = self.keys[name]
         host = self.network.add_host(key.public)
-        if name.startswith("validator"):
+        if name in self.validator_names:
             return ValidatorService(name, key, host, self.dev.relay, self.relay_peers,
                                     epoch=self.epoch)
         if name == OBSERVER:
@@ -141,6 +154,8 @@ class Simulation:
 
     def _kill(self, name: str) -> None:
         assert self.network is not None
+        if name not in self.services:
+            return
         self._scopes[name].cancel()
         service = self.services[name]
         if isinstance(service, CollatorService):
@@ -209,10 +224,12 @@ class Simulation:
         nodes: dict[str, dict[str, Any]] = {}
         for name, s in self.services.items():
             info: dict[str, Any] = {"role": s.role}
+            if isinstance(s, RelayNodeService):
+                info.update(best=s.chain.best.number, finalized=s.chain.finalized.number)
             if isinstance(s, ValidatorService):
                 info.update(authored=s.authored, seconded=len(
                     [h for hs in s.backing.seconded.values() for h in hs]),
-                    invalid=s.backing.invalid, finalized=s.chain.finalized.number)
+                    invalid=s.backing.invalid)
             if isinstance(s, CollatorService):
                 info.update(built=s.stats.built, advertised=s.stats.advertised,
                             seconded=s.stats.seconded)

@@ -29,6 +29,7 @@ from proto.primitives import Struct
 
 DEFAULT_SEEN_CAPACITY = 65_536
 DEFAULT_SEEN_TTL_S = 600.0
+DEFAULT_FORWARD_FANOUT = 4
 
 
 class GossipEnvelope(Struct, frozen=True):
@@ -113,10 +114,15 @@ class Gossip:
     def __init__(self, peers: PeerManager, protocol: int, *,
                  seen: SeenCache | None = None,
                  clock: Callable[[], float] | None = None,
-                 fan_out_to: Callable[[PeerId], bool] | None = None) -> None:
+                 fan_out_to: Callable[[PeerId], bool] | None = None,
+                 forward_fanout: int = DEFAULT_FORWARD_FANOUT) -> None:
         self.peers = peers
         # Which connected peers take part in gossip (a relay node does not flood its collators).
         self.fan_out_to = fan_out_to or (lambda _peer: True)
+        # A publisher sends to every peer; a forwarder to `forward_fanout` of them, picked by a
+        # hash of the message and the peer: redundancy against loss without n² frames per message
+        # (deterministic, so a seeded simulation stays a function of its seed).
+        self.forward_fanout = forward_fanout
         self.protocol = protocol
         self.seen = seen or SeenCache()
         self._clock = clock or peers.now
@@ -136,11 +142,14 @@ class Gossip:
         self.seen.check_and_add(blake2_256(body), self._clock())
         return await self._fan_out(body, exclude=None)
 
-    async def _fan_out(self, body: bytes, exclude: PeerId | None) -> int:
+    async def _fan_out(self, body: bytes, exclude: PeerId | None, limit: int | None = None
+                       ) -> int:
+        targets = [p for p in self.peers.connected_peers() if p != exclude and self.fan_out_to(p)]
+        if limit is not None and len(targets) > limit:
+            msg_id = blake2_256(body)
+            targets = sorted(targets, key=lambda p: blake2_256(msg_id + p))[:limit]
         sent = 0
-        for peer in self.peers.connected_peers():
-            if peer == exclude or not self.fan_out_to(peer):
-                continue
+        for peer in targets:
             if await self.peers.send(peer, self.protocol, body):
                 sent += 1
         return sent
@@ -168,4 +177,5 @@ class Gossip:
             return
         self.stats.accepted += 1
         topic.deliver(source, envelope.data)
-        self.stats.forwarded += await self._fan_out(canonical, exclude=source)
+        self.stats.forwarded += await self._fan_out(canonical, exclude=source,
+                                                    limit=self.forward_fanout)

@@ -69,9 +69,12 @@ class RelayNodeService:
         """Hook for validators: their extra tasks."""
 
     async def _keep_connected(self) -> None:
-        """Dial every relay peer we lack, now and once per slot (peers restart, links heal)."""
+        """Dial the relay peers we lack, now and once per slot (peers restart, links heal).
+        Only the lower identity of a pair dials: two nodes dialling each other at the same
+        instant would each refuse the other's connection (one per peer) and end up with none."""
+        me = self.net.peer_id
         while True:
-            for peer in sorted(self.relay_peers):
+            for peer in sorted(p for p in self.relay_peers if p > me):
                 if not self.net.peers.is_connected(peer):
                     await self.net.peers.connect(peer)
             await trio.sleep(self.slot_s)

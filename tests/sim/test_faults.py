@@ -1,0 +1,46 @@
+"""Faults injected in the simulated network and nodes; figures in relay blocks per window."""
+
+from __future__ import annotations
+
+from simruns import NodeFault, PartitionFault, sim_run
+
+
+def test_killing_one_of_five_validators_keeps_finality_and_throughput() -> None:
+    result, summary = sim_run(relay_blocks=40, faults=(NodeFault("charlie", 15),))
+    assert result.problems == []
+    assert summary["finalized_number"] >= 37  # 4 of 5 votes are still more than 2/3
+    for para in ("2000", "2001"):
+        assert summary["paras"][para]["window_min"] >= 9, summary["paras"][para]
+    assert result.nodes["charlie"]["authored"] < result.nodes["alice"]["authored"]
+
+
+def test_ten_percent_message_loss_keeps_twelve_per_window() -> None:
+    result, summary = sim_run(relay_blocks=40, loss=0.1)
+    assert result.problems == []
+    for para in ("2000", "2001"):
+        assert summary["paras"][para]["window_min"] >= 12, summary["paras"][para]
+
+
+def test_killing_a_paras_only_collator_leaves_the_other_para_alone() -> None:
+    result, summary = sim_run(relay_blocks=40, faults=(NodeFault("collator-2000-0", 12),))
+    assert result.problems == []
+    assert summary["paras"]["2001"]["window_min"] == 15
+    after = [i for b in result.records if b.number > 16 for i in b.included if i.para_id == 2000]
+    assert after == []
+
+
+def test_a_restarted_validator_catches_up_from_its_peers() -> None:
+    result, summary = sim_run(relay_blocks=40, faults=(NodeFault("bob", 12, restart_at=18),))
+    assert result.problems == []
+    assert result.nodes["bob"]["best"] >= 38  # re-synced the whole chain by block requests
+    assert result.nodes["bob"]["authored"] >= 2  # and authored again in its slots
+    for para in ("2000", "2001"):
+        assert summary["paras"][para]["window_min"] >= 9
+
+
+def test_a_partitioned_backer_rejoins_after_the_heal() -> None:
+    result, summary = sim_run(relay_blocks=40,
+                              partitions=(PartitionFault(("dave",), 12, 20),))
+    assert result.problems == []
+    assert result.nodes["dave"]["best"] >= 38
+    assert summary["finalized_number"] >= 37
