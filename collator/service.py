@@ -9,6 +9,7 @@ collator never reads relay state it was not given.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -16,12 +17,20 @@ import trio
 
 from collator.core.collation import Collation
 from collator.core.collator_chain import CollatorChain
+from collator.core.para_import import import_para_block
+from collator.core.para_runtime import ParaBlock, read_int
+from collator.core.parachain_system import load_segment
 from collator.core.tx_pool import TxPool, saturating_transfers
+from collator.core.validation import InvalidBlock
 from node.metrics import NodeMetrics
+from node.net.peerset import COST_MAJOR, COST_UNEXPECTED_MESSAGE
+from node.net.reqresp import RequestError
 from node.net.stack import Kind, NetworkStack
 from node.net.transport import Host, PeerId
 from proto.candidate import head_hash
 from proto.codec import decode, encode
+from proto.errors import DecodeError
+from proto.hashing import blake2_256
 from proto.keys import Keypair
 from proto.messages import (
     AdvertiseCollation,
@@ -29,6 +38,9 @@ from proto.messages import (
     CollationSeconded,
     Declare,
     FetchCollation,
+    FetchParaBlock,
+    ParaBlockAnnounce,
+    ParaBlockResponse,
 )
 from proto.relay_block import RelayHeader
 from relay.core.collator_api import CollationContext
@@ -36,6 +48,7 @@ from relay.core.collator_api import CollationContext
 # Saturating load: transfers offered per core per block, more than any block can take.
 SATURATING_TXS_PER_CORE = 450
 READVERTISE_ATTEMPTS = 3
+MAX_PARA_SYNC = 64  # para blocks fetched in one go (beyond: the relay chain moved on anyway)
 
 
 class RelayChainInterface(Protocol):
@@ -58,6 +71,8 @@ class CollatorStats:
     seconded: int = 0
     served: int = 0
     tx_counts: dict[bytes, int] = field(default_factory=dict)  # candidate -> transactions
+    max_segment: int = 0  # longest unincluded segment any built block carried
+    problems: list[str] = field(default_factory=list)  # invariant violations seen here
 
 
 class CollatorService:
@@ -65,7 +80,8 @@ class CollatorService:
 
     def __init__(self, name: str, key: Keypair, para_id: int, host: Host, chain: CollatorChain,
                  relay: RelayChainInterface, slot_ms: int, *, load: LoadConfig | None = None,
-                 blocks_per_relay_parent: int = 0, log: Any = None) -> None:
+                 blocks_per_relay_parent: int = 0, para_peers: Sequence[PeerId] = (),
+                 author_index: int = 0, log: Any = None) -> None:
         self.name = name
         self.key = key
         self.para_id = para_id
@@ -76,6 +92,14 @@ class CollatorService:
         self.net.gossip.fan_out_to = lambda _peer: False  # a collator relays no relay gossip
         self.net.serve(Kind.COLLATION, self._serve_collation)
         self.net.on_direct(CollationSeconded, self._on_seconded)
+        self.net.on_direct(ParaBlockAnnounce, self._on_para_block)
+        self.net.serve(Kind.PARA_BLOCK, self._serve_para_block)
+        # The other collators of this para; para slots go round all of us by relay slot
+        # (Aura on the parachain), and each block is announced to the others.
+        self.para_peers = [p for p in para_peers if p != key.public]
+        self.author_index = author_index
+        self.authors = len(self.para_peers) + 1
+        self.blocks: dict[bytes, ParaBlock] = {}  # bodies of non-genesis blocks, for peers
         self.net.peers.add_listener(self)
         self.load = load or LoadConfig()
         self.pool = TxPool(capacity=1_000_000)
@@ -125,6 +149,11 @@ class CollatorService:
         if ctx is None or not ctx.target.cores:
             return
         self.chain.note_included(ctx.included_head)
+        await self._sync_to(blake2_256(ctx.included_head))
+        for head in ctx.pending_heads:
+            await self._sync_to(blake2_256(head))
+        if header.slot % self.authors != self.author_index:
+            return  # another collator's para slot
         pending = set(ctx.pending_heads)
         pool = self.pool
         if self.load.saturate:
@@ -141,8 +170,12 @@ class CollatorService:
             self.built[c.candidate_hash] = c
             self.stats.built += 1
             self.stats.tx_counts[c.candidate_hash] = len(c.block.extrinsics)
+            self._check_segment(c)
+            self.blocks[c.block.header.hash()] = c.block
             self.metrics.collations_built.inc()
             await self._advertise(c, ctx.backers.get(c.receipt.descriptor.core_index, ()))
+        for c in built:
+            await self._announce(c.block)
         self._prune(header.number)
 
     async def _advertise(self, c: Collation, backers: tuple[bytes, ...]) -> None:
@@ -176,6 +209,18 @@ class CollatorService:
                 if peer not in acked:
                     await self._advertise_to(peer, advert, redeclare=True)
 
+    def _check_segment(self, c: Collation) -> None:
+        """testing.md: the unincluded segment never exceeds its capacity (the runtime refuses to
+        build past it; this checks that it really did)."""
+        segment, _ = load_segment(c.entries)
+        capacity = read_int(c.entries, b"system:capacity", 0)
+        self.stats.max_segment = max(self.stats.max_segment, len(segment))
+        if len(segment) > capacity:
+            self.stats.problems.append(
+                f"{self.name}: para block #{c.block.header.number} (candidate "
+                f"0x{c.candidate_hash.hex()[:8]}) carries an unincluded segment of "
+                f"{len(segment)} > capacity {capacity}")
+
     def _prune(self, relay_number: int) -> None:
         """Collations whose relay parent fell out of any allowed ancestry are never fetched."""
         horizon = 16
@@ -183,6 +228,70 @@ class CollatorService:
                   if c.pvd.relay_parent_number + horizon < relay_number]:
             del self.built[h]
             self._seconded.pop(h, None)
+
+    # -- para block sync ------------------------------------------------------------------
+
+    async def _announce(self, block: ParaBlock) -> None:
+        msg = ParaBlockAnnounce(self.para_id, encode(block))
+        for peer in self.para_peers:
+            if await self.net.peers.connect(peer):
+                await self.net.send_direct(peer, msg)
+
+    async def _on_para_block(self, peer: PeerId, msg: ParaBlockAnnounce) -> None:
+        if msg.para_id != self.para_id or peer not in self.para_peers:
+            self.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
+            return
+        block = decode(msg.block, ParaBlock)
+        if not self._import(peer, block) and self._nursery is not None:
+            self._nursery.start_soon(self._sync_to, block.header.parent_hash, peer, block)
+
+    def _import(self, peer: PeerId, block: ParaBlock) -> bool:
+        try:
+            known = import_para_block(self.chain.chain, block)
+        except InvalidBlock:
+            self.net.peers.report(peer, COST_MAJOR)
+            return True  # nothing more to do with it
+        if known:
+            self.blocks.setdefault(block.header.hash(), block)
+        return known
+
+    async def _sync_to(self, target: bytes, source: PeerId | None = None,
+                       then: ParaBlock | None = None) -> None:
+        """Fetch `target` and whatever ancestors of it we lack from our para peers, import them
+        oldest first, then `then` (a block that was waiting for `target`)."""
+        fetched: list[ParaBlock] = []
+        want = target
+        peers = [source] if source is not None else []
+        peers += [p for p in self.para_peers if p != source]
+        while want not in self.chain.chain and len(fetched) < MAX_PARA_SYNC:
+            block = await self._fetch_para_block(want, peers)
+            if block is None:
+                return
+            fetched.append(block)
+            want = block.header.parent_hash
+        for block in [*reversed(fetched), *([then] if then is not None else [])]:
+            if not self._import(source or b"", block):
+                return
+
+    async def _fetch_para_block(self, block_hash: bytes, peers: list[PeerId]) -> ParaBlock | None:
+        for peer in peers:
+            if not await self.net.peers.connect(peer):
+                continue
+            try:
+                raw = await self.net.request(peer, Kind.PARA_BLOCK,
+                                             FetchParaBlock(self.para_id, block_hash))
+                body = decode(raw, ParaBlockResponse).block
+                block = decode(body, ParaBlock) if body is not None else None
+            except (RequestError, DecodeError):
+                continue
+            if block is not None and block.header.hash() == block_hash:
+                return block
+        return None
+
+    async def _serve_para_block(self, _peer: PeerId, payload: bytes) -> bytes | None:
+        req = decode(payload, FetchParaBlock)
+        block = self.blocks.get(req.block_hash) if req.para_id == self.para_id else None
+        return encode(ParaBlockResponse(encode(block) if block is not None else None))
 
     # -- serving ----------------------------------------------------------------------------
 

@@ -134,12 +134,15 @@ class Simulation:
                                     epoch=self.epoch)
         if name == OBSERVER:
             return RelayNodeService(name, host, self.dev.relay, self.relay_peers)
-        _, pid_s, _ = name.split("-")
+        _, pid_s, index_s = name.split("-")
         pid = int(pid_s)
         load = LoadConfig(self.cfg.saturate, self.cfg.tx_rate)
+        peers = [self.keys[f"collator-{pid}-{k}"].public
+                 for k in range(self.cfg.collators_per_para)]
         return CollatorService(name, key, pid, host, self.dev.paras[pid].new_chain(),
                                self.services[OBSERVER], self.cfg.host.slot_ms, load=load,
-                               blocks_per_relay_parent=self.cfg.blocks_per_relay_parent)
+                               blocks_per_relay_parent=self.cfg.blocks_per_relay_parent,
+                               para_peers=peers, author_index=int(index_s))
 
     async def _start(self, nursery: trio.Nursery, name: str) -> None:
         service = self.services[name] = self._make(name)
@@ -221,6 +224,9 @@ class Simulation:
                    for h in chain.chain_to(best)][: self.cfg.relay_blocks]
         host = self.cfg.host
         problems = check_invariants(records, host.allowed_ancestry_len, host.max_candidate_depth)
+        for s in self.services.values():
+            if isinstance(s, CollatorService):
+                problems += s.stats.problems
         nodes: dict[str, dict[str, Any]] = {}
         for name, s in self.services.items():
             info: dict[str, Any] = {"role": s.role}
@@ -232,7 +238,7 @@ class Simulation:
                     invalid=s.backing.invalid)
             if isinstance(s, CollatorService):
                 info.update(built=s.stats.built, advertised=s.stats.advertised,
-                            seconded=s.stats.seconded)
+                            seconded=s.stats.seconded, max_segment=s.stats.max_segment)
             nodes[name] = info
         return SimResult(records, problems, sorted(self.dev.paras),
                          trio.current_time() - self.epoch, nodes, segment_lengths)

@@ -23,6 +23,7 @@ from proto.primitives import (
     MAX_LIST,
     U32,
     U64,
+    Blob,
     BlockNumber,
     Hash,
     HeadData,
@@ -180,16 +181,36 @@ class Pong(Struct, frozen=True, tag=20):
     nonce: U64
 
 
+class ParaBlockAnnounce(Struct, frozen=True, tag=21):
+    """A para block, to the other collators of its para (they re-execute it). The block is the
+    para runtime's encoding, decoded strictly by the receiver."""
+
+    para_id: ParaId
+    block: Blob
+
+
+class FetchParaBlock(Struct, frozen=True, tag=22):
+    para_id: ParaId
+    block_hash: Hash
+
+
+class ParaBlockResponse(Struct, frozen=True, tag=23):
+    block: Blob | None
+
+
 WireMessage = (
     Declare | AdvertiseCollation | FetchCollation | CollationResponse | CollationSeconded
     | StatementMessage | FetchAttested | AttestedCandidate | FetchPoV | PoVResponse
     | BitfieldMessage | BlockAnnounce | BlockRequest | BlockResponse | ChunkRequest
-    | ChunkResponse | FinalityVoteMessage | PeerExchange | Ping | Pong
+    | ChunkResponse | FinalityVoteMessage | PeerExchange | Ping | Pong | ParaBlockAnnounce
+    | FetchParaBlock | ParaBlockResponse
 )
 
 PROTOCOL_OF: dict[type, Protocol] = {
     FetchCollation: Protocol.REQUEST, FetchAttested: Protocol.REQUEST, FetchPoV: Protocol.REQUEST,
     BlockRequest: Protocol.REQUEST, ChunkRequest: Protocol.REQUEST,
+    FetchParaBlock: Protocol.REQUEST, ParaBlockResponse: Protocol.POV_RESPONSE,
+    ParaBlockAnnounce: Protocol.DIRECT,
     CollationResponse: Protocol.POV_RESPONSE, PoVResponse: Protocol.POV_RESPONSE,
     AttestedCandidate: Protocol.RESPONSE, ChunkResponse: Protocol.RESPONSE,
     BlockResponse: Protocol.BLOCKS,

@@ -29,6 +29,7 @@ class Kind:
     ATTESTED = 3
     POV = 4
     CHUNK = 5
+    PARA_BLOCK = 6
 
 
 class Topic:
@@ -54,6 +55,8 @@ def request_kinds(slot_s: float) -> list[RequestKind]:
                     max_inbound_per_peer=8),
         RequestKind(Kind.CHUNK, Protocol.RESPONSE, 256, 64 * KIB, slot_s / 6,
                     max_inbound_per_peer=16),
+        RequestKind(Kind.PARA_BLOCK, Protocol.POV_RESPONSE, 256, pov_max, slot_s / 6,
+                    max_inbound_per_peer=4),
     ]
 
 

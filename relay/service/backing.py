@@ -106,7 +106,16 @@ class Backing:
     # -- peers ----------------------------------------------------------------------------------
 
     def peer_connected(self, peer: PeerId) -> None:
-        pass
+        if peer not in self.v.relay_peers:
+            self._spawn(self._expect_declare, peer)
+
+    async def _expect_declare(self, peer: PeerId) -> None:
+        """A peer that is not a relay node must declare itself a collator within a sixth of a slot
+        (polkadot's 1 s at 6 s) or be dropped: idle connections cost us slots."""
+        await trio.sleep(self.v.slot_s / 6)
+        if self.v.net.peers.is_connected(peer) and peer not in self.declared:
+            self.v.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
+            await self.v.net.peers.disconnect(peer)
 
     def peer_disconnected(self, peer: PeerId) -> None:
         self.declared.pop(peer, None)

@@ -44,3 +44,20 @@ def test_a_partitioned_backer_rejoins_after_the_heal() -> None:
     assert result.problems == []
     assert result.nodes["dave"]["best"] >= 38
     assert summary["finalized_number"] >= 37
+
+
+def test_two_collators_take_turns_and_sync_each_others_blocks() -> None:
+    result, summary = sim_run(relay_blocks=30, collators_per_para=2)
+    assert result.problems == []
+    for para in ("2000", "2001"):
+        assert summary["paras"][para]["window_min"] == 15
+        built = [result.nodes[f"collator-{para}-{k}"]["built"] for k in (0, 1)]
+        assert min(built) >= 13, built  # para Aura: alternate relay slots, on each other's blocks
+
+
+def test_a_restarted_collator_resyncs_the_para_chain_from_its_peer() -> None:
+    result, summary = sim_run(relay_blocks=40, collators_per_para=2,
+                              faults=(NodeFault("collator-2000-1", 14, restart_at=20),))
+    assert result.problems == []
+    assert summary["paras"]["2000"]["window_min"] >= 12  # only its turns while down are lost
+    assert result.nodes["collator-2000-1"]["built"] >= 8  # built again after the restart

@@ -49,3 +49,11 @@ def test_second_core_with_one_block_per_relay_parent_still_gives_a_block_per_rel
                               relay_blocks=40, host={"max_candidate_depth": 4})
     assert result.problems == []
     assert 14 <= _para(summary, 2000)["window_min"] <= _para(summary, 2000)["window_max"] <= 15
+
+
+def test_twelve_cores_for_one_para_with_24_validators() -> None:
+    # One 15-block window after warm-up: 26 relay blocks (the heaviest run of the suite).
+    result, summary = sim_run(validators=24, paras=1, cores_per_para=12, relay_blocks=26,
+                              host={"max_candidate_depth": 24})
+    assert result.problems == []
+    assert _para(summary, 2000)["window_min"] >= 175

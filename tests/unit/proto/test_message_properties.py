@@ -40,8 +40,11 @@ from proto.messages import (
     Declare,
     FetchAttested,
     FetchCollation,
+    FetchParaBlock,
     FetchPoV,
     FinalityVoteMessage,
+    ParaBlockAnnounce,
+    ParaBlockResponse,
     PeerAddress,
     PeerExchange,
     Ping,
@@ -126,6 +129,9 @@ MESSAGES: dict[type, st.SearchStrategy[typing.Any]] = {
     PeerExchange: st.builds(PeerExchange, st.lists(peers, max_size=5)),
     Ping: st.builds(Ping, u64),
     Pong: st.builds(Pong, u64),
+    ParaBlockAnnounce: st.builds(ParaBlockAnnounce, u32, small),
+    FetchParaBlock: st.builds(FetchParaBlock, u32, h32),
+    ParaBlockResponse: st.builds(ParaBlockResponse, st.none() | small),
 }
 messages = st.one_of(*MESSAGES.values())
 
