@@ -154,6 +154,8 @@ class CollatorService:
             await self._sync_to(blake2_256(head))
         if header.slot % self.authors != self.author_index:
             return  # another collator's para slot
+        if self.chain.included_hash not in self.chain.chain:
+            return  # the para moved on without us and no peer could fill the gap
         pending = set(ctx.pending_heads)
         pool = self.pool
         if self.load.saturate:

@@ -17,6 +17,7 @@ from typing import Any
 import trio
 import trio.testing
 
+from collator.core.collator_chain import CollatorChain
 from collator.service import CollatorService, LoadConfig
 from node.devnet import DevGenesis, dev_genesis
 from node.invariants import check_invariants
@@ -121,6 +122,7 @@ class Simulation:
         self.services: dict[str, Any] = {}
         self._scopes: dict[str, trio.CancelScope] = {}
         self.tx_counts: dict[bytes, int] = {}
+        self._para_chains: dict[str, CollatorChain] = {}
         self.epoch = 0.0
 
     # -- nodes ----------------------------------------------------------------------------------
@@ -139,7 +141,9 @@ class Simulation:
         load = LoadConfig(self.cfg.saturate, self.cfg.tx_rate)
         peers = [self.keys[f"collator-{pid}-{k}"].public
                  for k in range(self.cfg.collators_per_para)]
-        return CollatorService(name, key, pid, host, self.dev.paras[pid].new_chain(),
+        # A restarted collator reopens its chain store (what issue 4 keeps on disk).
+        chain = self._para_chains.setdefault(name, self.dev.paras[pid].new_chain())
+        return CollatorService(name, key, pid, host, chain,
                                self.services[OBSERVER], self.cfg.host.slot_ms, load=load,
                                blocks_per_relay_parent=self.cfg.blocks_per_relay_parent,
                                para_peers=peers, author_index=int(index_s))

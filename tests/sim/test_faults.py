@@ -61,3 +61,13 @@ def test_a_restarted_collator_resyncs_the_para_chain_from_its_peer() -> None:
     assert result.problems == []
     assert summary["paras"]["2000"]["window_min"] >= 12  # only its turns while down are lost
     assert result.nodes["collator-2000-1"]["built"] >= 8  # built again after the restart
+
+
+def test_a_restarted_sole_collator_resumes_backing_within_five_relay_blocks() -> None:
+    result, _ = sim_run(relay_blocks=30, faults=(NodeFault("collator-2000-0", 12, restart_at=18),))
+    assert result.problems == []
+    resumed = [b.number for b in result.records if 18 < b.number <= 23
+               for x in b.backed if x.para_id == 2000]
+    assert resumed, "no candidate of para 2000 backed within 5 relay blocks of the restart"
+    numbers = [i.para_number for b in result.records for i in b.included if i.para_id == 2000]
+    assert numbers == sorted(set(numbers))  # no para block number produced twice
