@@ -27,6 +27,7 @@ from node.net.peerset import COST_MAJOR, COST_UNEXPECTED_MESSAGE
 from node.net.reqresp import RequestError
 from node.net.stack import Kind, NetworkStack
 from node.net.transport import Host, PeerId
+from node.storage import NodeStore
 from proto.candidate import head_hash
 from proto.codec import decode, encode
 from proto.errors import DecodeError
@@ -81,7 +82,8 @@ class CollatorService:
     def __init__(self, name: str, key: Keypair, para_id: int, host: Host, chain: CollatorChain,
                  relay: RelayChainInterface, slot_ms: int, *, load: LoadConfig | None = None,
                  blocks_per_relay_parent: int = 0, para_peers: Sequence[PeerId] = (),
-                 author_index: int = 0, log: Any = None) -> None:
+                 author_index: int = 0, log: Any = None, store: NodeStore | None = None
+                 ) -> None:
         self.name = name
         self.key = key
         self.para_id = para_id
@@ -100,6 +102,9 @@ class CollatorService:
         self.author_index = author_index
         self.authors = len(self.para_peers) + 1
         self.blocks: dict[bytes, ParaBlock] = {}  # bodies of non-genesis blocks, for peers
+        self.store = store
+        if store is not None:
+            self._restore(store)
         self.net.peers.add_listener(self)
         self.load = load or LoadConfig()
         self.pool = TxPool(capacity=1_000_000)
@@ -149,6 +154,8 @@ class CollatorService:
         if ctx is None or not ctx.target.cores:
             return
         self.chain.note_included(ctx.included_head)
+        if self.store is not None and self.chain.included_hash in self.blocks:
+            self.store.set_para_included(self.para_id, self.chain.included_hash)
         await self._sync_to(blake2_256(ctx.included_head))
         for head in ctx.pending_heads:
             await self._sync_to(blake2_256(head))
@@ -174,6 +181,7 @@ class CollatorService:
             self.stats.tx_counts[c.candidate_hash] = len(c.block.extrinsics)
             self._check_segment(c)
             self.blocks[c.block.header.hash()] = c.block
+            self._persist(c.block)
             self.metrics.collations_built.inc()
             await self._advertise(c, ctx.backers.get(c.receipt.descriptor.core_index, ()))
         for c in built:
@@ -231,6 +239,30 @@ class CollatorService:
             del self.built[h]
             self._seconded.pop(h, None)
 
+    # -- persistence ----------------------------------------------------------------------
+
+    def _restore(self, store: NodeStore) -> None:
+        """Re-import the para blocks this collator had before it stopped, re-executing each (a
+        stored block is not trusted blindly), so it resumes on its own unincluded segment and
+        never builds a second block at a number it already built."""
+        for rec in store.para_blocks(self.para_id):
+            try:
+                block = decode(rec.encoded_header, ParaBlock)
+                if import_para_block(self.chain.chain, block):
+                    self.blocks[block.header.hash()] = block
+            except (DecodeError, InvalidBlock):
+                continue
+        included = store.para_included(self.para_id)
+        if included is not None and included.hash in self.chain.chain:
+            self.chain.included_hash = included.hash
+
+    def _persist(self, block: ParaBlock) -> None:
+        if self.store is None:
+            return
+        h = block.header
+        self.store.put_para_block(self.para_id, h.number, h.hash(), h.parent_hash, encode(block),
+                                  encode(self.chain.chain.state(h.hash())))
+
     # -- para block sync ------------------------------------------------------------------
 
     async def _announce(self, block: ParaBlock) -> None:
@@ -253,8 +285,9 @@ class CollatorService:
         except InvalidBlock:
             self.net.peers.report(peer, COST_MAJOR)
             return True  # nothing more to do with it
-        if known:
-            self.blocks.setdefault(block.header.hash(), block)
+        if known and block.header.hash() not in self.blocks:
+            self.blocks[block.header.hash()] = block
+            self._persist(block)
         return known
 
     async def _sync_to(self, target: bytes, source: PeerId | None = None,

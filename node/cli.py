@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from node import __version__
+from node.cli_nodes import COMMANDS
 from node.cli_sim import sim
 from relay.core.config import ConfigError, HostConfiguration, default_execution_ms
 
@@ -140,6 +141,8 @@ def report(report_path: Path, png: Path | None) -> None:
 
 
 main.add_command(sim)
+for _command in COMMANDS:
+    main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

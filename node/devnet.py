@@ -13,10 +13,11 @@ from collator.core.collator_chain import CollatorChain
 from collator.core.para_chain import ParaChain
 from collator.core.para_runtime import ParaHeader
 from collator.core.pvf import genesis_state
+from node.chainspec import ChainSpec, dev_validators
 from proto.keys import Keypair, dev_name
 from proto.relay_block import RelayHeader
 from relay.core import runtime as rt
-from relay.core.config import HostConfiguration, ParaGenesis
+from relay.core.config import ConfigError, HostConfiguration, ParaGenesis
 from relay.core.state import RelayState
 
 FIRST_PARA_ID = 2000
@@ -39,6 +40,7 @@ class DevGenesis:
     keys: tuple[Keypair, ...]
     relay: tuple[RelayHeader, RelayState]
     paras: dict[int, ParaSetup]
+    registered: tuple[ParaGenesis, ...]  # as the relay genesis (and a chain spec) lists them
 
     @property
     def host(self) -> HostConfiguration:
@@ -61,4 +63,33 @@ def dev_genesis(validators: int, paras: int, cores_per_para: int, host: HostConf
         setups[pid] = ParaSetup(pid, tuple(range(core, core + cores_per_para)), entries, header)
         core += cores_per_para
     relay = rt.genesis(rt.RelayGenesis(tuple(k.public for k in keys), tuple(registered), host))
-    return DevGenesis(keys, relay, setups)
+    return DevGenesis(keys, relay, setups, tuple(registered))
+
+
+def dev_spec(validators: int, paras: int, cores_per_para: int, host: HostConfiguration,
+             name: str = "asyncback-local") -> ChainSpec:
+    """A chain spec for a dev network: validators alice, bob, ... and paras from 2000."""
+    dev = dev_genesis(validators, paras, cores_per_para, host)
+    return ChainSpec(name, "local", dev_validators(validators), dev.registered, host)
+
+
+def relay_genesis(spec: ChainSpec) -> tuple[RelayHeader, RelayState]:
+    return rt.genesis(rt.RelayGenesis(tuple(v.public for v in spec.validators), spec.paras,
+                                      spec.host))
+
+
+def para_setup(spec: ChainSpec, para_id: int) -> ParaSetup:
+    """A collator's genesis for `para_id`, checked against the head the chain spec registers;
+    `ConfigError` if the para is not in the spec or its runtime would start elsewhere."""
+    para = next((p for p in spec.paras if p.para_id == para_id), None)
+    if para is None:
+        raise ConfigError(f"para {para_id} is not in the chain spec (paras: "
+                          f"{', '.join(str(p.para_id) for p in spec.paras) or 'none'})")
+    host = spec.host
+    entries = genesis_state(para_id, para.effective_velocity(), para.effective_capacity(host),
+                            host.slot_ms, para.effective_execution_ms(host))
+    header = genesis_header(para_id, entries)
+    if header.head_data() != para.genesis_head:
+        raise ConfigError(f"para {para_id}: the chain spec's genesis head is not this runtime's")
+    first = sum(p.cores for p in spec.paras[: spec.paras.index(para)])
+    return ParaSetup(para_id, tuple(range(first, first + para.cores)), entries, header)

@@ -163,10 +163,19 @@ class FinalityVoteMessage(Struct, frozen=True, tag=17):
     vote: FinalityVote
 
 
+class PeerRole(IntEnum):
+    RELAY_NODE = 0
+    VALIDATOR = 1
+    COLLATOR = 2
+
+
 class PeerAddress(Struct, frozen=True):
+    """Where a node listens, and what it is (relay nodes join relay gossip; collators do not)."""
+
     identity: PublicKey
     host: Annotated[str, msgspec.Meta(max_length=253)]
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)]
+    role: Annotated[int, msgspec.Meta(ge=0, le=2)]
 
 
 class PeerExchange(Struct, frozen=True, tag=18):

@@ -17,8 +17,16 @@ Relay nodes (full nodes and validators)
       type is CandidateBacked | CandidateIncluded | CandidateTimedOut
   parachain_backingState(para_id, at?) -> {constraints: {...}, pendingAvailability: [
       {candidateHash, relayParentNumber, coreIndex, paraHead, paraNumber}]} | null
+  parachain_collationContext(para_id, at?, max_cores?) -> {context: hex} | null
+      what a collator building at relay block `at` needs (relay.core.collator_api): the
+      `CollationContext` msgpack-encoded (msgspec, lossless), 0x-hex; null when the para is not
+      registered there. `max_cores` 0 or omitted: every core the para holds there.
+  chain_getHeaderRaw(hash?) -> hex | null     the header's canonical encoding (proto.codec), 0x-hex
   chain_subscribeNewHeads / chain_unsubscribeNewHeads            (WebSocket only)
       pushes {"method": "chain_newHead", "params": {"subscription": id, "result": Header}}
+  chain_subscribeNewHeadsRaw / chain_unsubscribeNewHeadsRaw      (WebSocket only)
+      the same heads as encoded headers (as chain_getHeaderRaw), pushed as "chain_newHeadRaw":
+      what a collator in another process decodes back into the very `RelayHeader`
   chain_subscribeFinalizedHeads / chain_unsubscribeFinalizedHeads (WebSocket only)
       pushes "chain_finalizedHead"; every finalized block once, in order
   Both subscriptions start with the current head, as Substrate's do. New heads are the node's
@@ -71,11 +79,12 @@ from node.rpc.views import (
     relay_block_json,
     relay_header_json,
 )
-from proto.codec import decode
+from proto.codec import decode, encode
 from proto.errors import DecodeError
 from proto.hashing import blake2_256
 from proto.relay_block import RelayHeader
 from relay.core import runtime as rt
+from relay.core.collator_api import CollationContext, collation_context
 from relay.core.relay_chain import RelayChain
 from relay.core.state import RelayState
 from relay.service.full_node import RelayNodeService
@@ -176,12 +185,17 @@ class RelayRpc:
             "parachain_claimQueue": Method(self.claim_queue, (AT,)),
             "parachain_events": Method(self.events, (Param("block_hash", block_hash),)),
             "parachain_backingState": Method(self.backing_state, (PARA_ID, AT)),
+            "parachain_collationContext": Method(
+                self.collation_context, (PARA_ID, AT, Param("max_cores", u32))),
+            "chain_getHeaderRaw": Method(self.get_header_raw, (Param("hash", block_hash),)),
         })
         subscriptions = {
             "chain_subscribeNewHeads": Subscription(
                 "chain_newHead", "chain_unsubscribeNewHeads", self.feed_new_heads),
             "chain_subscribeFinalizedHeads": Subscription(
                 "chain_finalizedHead", "chain_unsubscribeFinalizedHeads", self.feed_finalized),
+            "chain_subscribeNewHeadsRaw": Subscription(
+                "chain_newHeadRaw", "chain_unsubscribeNewHeadsRaw", self.feed_new_heads_raw),
         }
         return RpcMethods(methods, subscriptions)
 
@@ -203,6 +217,10 @@ class RelayRpc:
     def get_header(self, h: bytes | None) -> dict[str, Any] | None:
         header = self.chain.header(h if h is not None else self.chain.best_hash)
         return relay_header_json(header) if header is not None else None
+
+    def get_header_raw(self, h: bytes | None) -> str | None:
+        header = self.chain.header(h if h is not None else self.chain.best_hash)
+        return relay_header_raw(header) if header is not None else None
 
     def get_block(self, h: bytes | None) -> dict[str, Any] | None:
         h = h if h is not None else self.chain.best_hash
@@ -270,19 +288,37 @@ class RelayRpc:
                    for p in bs.pending_availability]
         return {"constraints": plain_json(bs.constraints), "pendingAvailability": pending}
 
+    def collation_context(self, para_id: int, at: bytes | None, max_cores: int | None
+                          ) -> dict[str, str] | None:
+        # The node's own `collation_context` is a coroutine and methods here are synchronous;
+        # both are the same pure function of the block's post-state and header.
+        h = at if at is not None else self.chain.best_hash
+        state = self._state_at(h)
+        header = self.chain.header(h)
+        if header is None:  # a block with a state has a header; refuse rather than assume
+            raise RpcError(STATE_UNAVAILABLE, "State unavailable: unknown block", hex0x(h))
+        ctx = collation_context(state, header, para_id, max_cores or 0)
+        return collation_context_json(ctx) if ctx is not None else None
+
     # -- subscriptions --------------------------------------------------------------------------
 
     async def feed_new_heads(self, emit: Emit) -> None:
+        await self._feed_heads(emit, relay_header_json)
+
+    async def feed_new_heads_raw(self, emit: Emit) -> None:
+        await self._feed_heads(emit, relay_header_raw)
+
+    async def _feed_heads(self, emit: Emit, view: Callable[[RelayHeader], Any]) -> None:
         heads = self.node.watch_heads(HEAD_WATCH_BUFFER)
         # Closing our end makes the node drop this watcher at its next send.
         with heads:
             last = self.chain.best
-            emit(relay_header_json(last))
+            emit(view(last))
             async for header in heads:
                 # The node announces a change of best block; a head already sent as the
                 # current one when the feed started is not news.
                 if header != last:
-                    emit(relay_header_json(header))
+                    emit(view(header))
                     last = header
 
     async def feed_finalized(self, emit: Emit) -> None:
@@ -305,6 +341,17 @@ class RelayRpc:
             out.append(header)
             header = self.chain.header(header.parent_hash)
         return out[::-1]
+
+
+def relay_header_raw(header: RelayHeader) -> str:
+    return hex0x(encode(header))
+
+
+def collation_context_json(ctx: CollationContext) -> dict[str, str]:
+    """The context msgpack-encoded as msgspec encodes dataclasses and structs (int dict keys
+    and tuples survive; `node.rpc.relay_interface.decode_collation_context` is the inverse).
+    Wrapped in an object so fields can be added beside it without breaking clients."""
+    return {"context": hex0x(encode(ctx))}
 
 
 class CollatorRpc:

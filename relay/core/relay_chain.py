@@ -142,6 +142,17 @@ class RelayChain:
             self._prune_states()
         return newly
 
+    def restore_finalized(self, block_hash: bytes) -> bool:
+        """Finality this node had reached before a restart (from its own store): the votes that
+        proved it are gone, the fact is not. False if the block is unknown or off our chain."""
+        tree = self.tree
+        if block_hash not in tree or not tree.is_descendant(block_hash, tree.finalized):
+            return False
+        tree.finalized = block_hash
+        tree._prune()
+        self._prune_states()
+        return True
+
     def apply_pending_votes(self) -> list[bytes]:
         newly = self.tree.apply_pending_votes()
         if newly:

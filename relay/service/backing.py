@@ -265,6 +265,8 @@ class Backing:
             return  # the chain moved on while we validated
         h = committed.hash()
         signed = self._sign(d.relay_parent, StatementKind.SECONDED, h)
+        if not self._durably_seconded(d.relay_parent, number, signed):
+            return
         self.seconded.setdefault(d.relay_parent, set()).add(h)
         self.v.metrics.seconded.inc()
         self._import(d.relay_parent, signed, committed)
@@ -285,6 +287,19 @@ class Backing:
         self.collations[committed.hash()] = KnownCollation(committed, pvd, pov)
         self.v.availability.store_all(committed.hash(), committed.descriptor.relay_parent, chunks)
         return committed
+
+    def _durably_seconded(self, relay_parent: bytes, number: int, signed: SignedStatement) -> bool:
+        """Write a Seconded to disk before it leaves this node; False if the store holds other
+        Seconded statements at this relay parent up to the limit already (made before a
+        restart): sending this one would be seconding more than allowed."""
+        store, table = self.v.store, self.tables.get(relay_parent)
+        if store is None or table is None:
+            return True
+        raw = encode(signed)
+        previous = store.record_seconded(relay_parent, signed.statement.candidate_hash, raw,
+                                         relay_parent_number=number,
+                                         limit=table.seconding_limit)
+        return previous is None or previous == raw
 
     def _sign(self, relay_parent: bytes, kind: StatementKind, h: bytes) -> SignedStatement:
         ctx = self._context(relay_parent)

@@ -13,11 +13,13 @@ from typing import Any
 
 import trio
 
+from node.metrics import NodeMetrics
 from node.net.gossip import ACCEPT, IGNORE, Verdict, reject
 from node.net.peerset import COST_INVALID_SIGNATURE, COST_MAJOR, COST_MINOR
 from node.net.reqresp import RequestError
 from node.net.stack import Kind, NetworkStack, Topic
 from node.net.transport import Host, PeerId
+from node.storage import NodeStore
 from proto.codec import decode, encode
 from proto.errors import DecodeError
 from proto.messages import BlockRequest, BlockResponse, FinalityVoteMessage
@@ -35,7 +37,8 @@ class RelayNodeService:
     role = "relay-node"
 
     def __init__(self, name: str, host: Host, genesis: tuple[RelayHeader, RelayState],
-                 relay_peers: list[PeerId], *, log: Any = None) -> None:
+                 relay_peers: list[PeerId], *, log: Any = None,
+                 store: NodeStore | None = None) -> None:
         self.name = name
         header, state = genesis
         self.chain = RelayChain(header, state)
@@ -52,7 +55,47 @@ class RelayNodeService:
         self._syncing: set[bytes] = set()
         self._nursery: trio.Nursery | None = None
         self._last_best = header.hash()
+        self._last_finalized = header.hash()
         self.bad_blocks = 0
+        self.metrics = NodeMetrics(self.role, name)
+        self.store = store
+        if store is not None:
+            self._restore(store)
+
+    def add_relay_peer(self, peer: PeerId) -> None:
+        """A relay node learnt of at run time (validators come from the chain spec)."""
+        if peer != self.net.peer_id:
+            self.relay_peers.add(peer)
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def _restore(self, store: NodeStore) -> None:
+        """Re-import what this node had imported before it stopped (re-executing every block:
+        the store is not trusted to hold only valid blocks), then its finalized head."""
+        for _, raw in store.relay_blocks_from(1):
+            try:
+                self.chain.import_block(decode(raw, RelayBlock))
+            except (ValueError, DecodeError) as exc:
+                self._log("stored block skipped", error=str(exc))
+        finalized = store.finalized()
+        if finalized is not None:
+            self.chain.restore_finalized(finalized.hash)
+        self._last_best = self.chain.best_hash
+        self._last_finalized = self.chain.tree.finalized
+
+    def _persist(self, hashes: list[bytes]) -> None:
+        if self.store is None:
+            return
+        for h in hashes:
+            block, header = self.chain.blocks.get(h), self.chain.header(h)
+            if block is not None and header is not None:
+                self.store.put_relay_block(h, header.number, header.parent_hash, encode(block))
+        if self.chain.best.number > 0:
+            self.store.set_best(self.chain.best_hash)
+        finalized = self.chain.finalized
+        if finalized.hash() != self._last_finalized and finalized.number > 0:
+            self.store.set_finalized(finalized.hash(), finalized.number)
+        self._last_finalized = finalized.hash()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -151,6 +194,7 @@ class RelayNodeService:
         async for hashes in self._imported_recv:
             await self.on_imported(hashes)
             self.chain.apply_pending_votes()
+            self._persist(hashes)
             best = self.chain.best_hash
             if best != self._last_best:
                 self._last_best = best

@@ -14,9 +14,9 @@ from typing import Any
 
 import trio
 
-from node.metrics import NodeMetrics
 from node.net.stack import Topic
 from node.net.transport import Host, PeerId
+from node.storage import NodeStore
 from proto.codec import encode
 from proto.keys import Keypair
 from proto.messages import FinalityVoteMessage
@@ -36,8 +36,8 @@ class ValidatorService(RelayNodeService):
 
     def __init__(self, name: str, key: Keypair, host: Host,
                  genesis: tuple[RelayHeader, RelayState], relay_peers: list[PeerId], *,
-                 log: Any = None, epoch: float = 0.0) -> None:
-        super().__init__(name, host, genesis, relay_peers, log=log)
+                 log: Any = None, epoch: float = 0.0, store: NodeStore | None = None) -> None:
+        super().__init__(name, host, genesis, relay_peers, log=log, store=store)
         self.key = key
         state = genesis[1]
         if key.public not in state.validators:
@@ -45,7 +45,6 @@ class ValidatorService(RelayNodeService):
         self.index = state.validators.index(key.public)
         self.validators = state.validators
         self.epoch = epoch
-        self.metrics = NodeMetrics(self.role, name)
         self.prospective = ProspectiveParachains()
         self.backing = Backing(self)
         self.availability = Availability(self)
@@ -59,8 +58,8 @@ class ValidatorService(RelayNodeService):
         self.backing.start(nursery)
         self.availability.start(nursery)
         nursery.start_soon(self._author_loop)
-        # The genesis block is the first leaf.
-        await self.on_imported([self.chain.genesis.hash()])
+        # The best block (genesis, or what a restart re-imported) is the first leaf.
+        await self.on_imported([self.chain.best_hash])
 
     # -- leaves ---------------------------------------------------------------------------------
 

@@ -105,7 +105,7 @@ blocks = st.builds(RelayBlock, headers, st.builds(
 chunks = st.builds(ErasureChunk, st.binary(max_size=200), u32, st.lists(h32, max_size=6))
 votes = st.builds(FinalityVote, h32, u32, u32, u32, sig64)
 hosts = st.text(st.characters(codec="utf-8"), max_size=40)
-peers = st.builds(PeerAddress, h32, hosts, st.integers(1, 65535))
+peers = st.builds(PeerAddress, h32, hosts, st.integers(1, 65535), st.integers(0, 2))
 
 MESSAGES: dict[type, st.SearchStrategy[typing.Any]] = {
     Declare: st.builds(Declare.sign, st.just(KEY), u32, h32),
@@ -228,7 +228,7 @@ def test_declare_cannot_be_replayed_to_another_peer(para_id: int, peer: bytes,
     encode_message(Ping(5)) + b"\x00",                          # trailing bytes
     b"\x81\x13\x05",                                            # a map with an int key
     b"\x92\xa2\xff\xfe\x05",                                    # invalid UTF-8 as the tag
-    encode_message(PeerExchange([PeerAddress(KEY.public, "ab", 30333)])).replace(
+    encode_message(PeerExchange([PeerAddress(KEY.public, "ab", 30333, 0)])).replace(
         b"\xa2ab", b"\xa2\xff\xfe"),                              # invalid UTF-8 in a host
     b"\xc1",                                                    # the never-used byte
     b"\x92\x63\x00",                                            # unknown tag 99

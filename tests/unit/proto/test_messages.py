@@ -35,7 +35,7 @@ def test_round_trips() -> None:
               AdvertiseCollation(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32),
               BlockRequest(b"\x04" * 32, 3, 16), ChunkRequest(b"\x05" * 32, 2),
               ChunkResponse(chunks[2]), ChunkResponse(None),
-              PeerExchange([PeerAddress(VALIDATOR.public, "127.0.0.1", 30333)]), Ping(7)):
+              PeerExchange([PeerAddress(VALIDATOR.public, "127.0.0.1", 30333, 1)]), Ping(7)):
         assert decode_message(encode_message(m)) == m
         assert len(encode_message(m)) <= FRAME_MAX[protocol_of(m)]
     assert protocol_of(ChunkRequest(b"\x05" * 32, 2)) is Protocol.REQUEST

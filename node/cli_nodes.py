@@ -1,0 +1,222 @@
+"""The node commands: `asyncback genesis | keygen | validator | relay-node | collator | health`.
+
+Substrate's flag names where they exist (`--chain`, `--name`, `--base-path`, `--port`,
+`--rpc-port`, `--prometheus-port`, `--bootnodes`, `--relay-chain-rpc-url`); every option also from
+an `ASYNCBACK_<COMMAND>_<OPTION>` environment variable. Bad configuration exits with status 1 and
+one line naming the problem; SIGTERM or Ctrl-C shuts a node down cleanly (status 0).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from relay.core.config import ConfigError
+
+
+def fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def load_key(name: str, key_file: Path | None) -> Any:
+    from proto.keys import Keypair
+
+    if key_file is None:
+        return Keypair.from_name(name)  # dev networks: keys derive from names
+    try:
+        doc = json.loads(key_file.read_text())
+        return Keypair(bytes.fromhex(str(doc["secret_seed"]).removeprefix("0x")))
+    except FileNotFoundError:
+        fail(f"node key file {key_file} does not exist")
+    except (ValueError, KeyError, TypeError):
+        fail(f"node key file {key_file} is not a key written by `asyncback keygen`")
+    raise AssertionError("unreachable")
+
+
+def node_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--chain", "chain", required=True,
+                     type=click.Path(path_type=Path), help="Chain spec (asyncback genesis)."),
+        click.option("--name", required=True, help="Node name; dev keys derive from it."),
+        click.option("--node-key-file", type=click.Path(path_type=Path), default=None,
+                     help="Key written by `asyncback keygen` (default: the dev key of --name)."),
+        click.option("--base-path", type=click.Path(path_type=Path), default=None,
+                     help="Data directory (default: ./data/NAME)."),
+        click.option("--listen-host", default="127.0.0.1", show_default=True),
+        click.option("--public-host", default=None, help="Address peers dial (default: listen)."),
+        click.option("--port", default=30333, show_default=True, help="p2p port (0: any)."),
+        click.option("--rpc-port", default=9944, show_default=True, help="JSON-RPC HTTP+WS."),
+        click.option("--prometheus-port", default=9615, show_default=True),
+        click.option("--no-rpc", is_flag=True), click.option("--no-prometheus", is_flag=True),
+        click.option("--bootnodes", multiple=True,
+                     help="HOST:PORT or 0xIDENTITY@HOST:PORT; comma-separated or repeated."),
+        click.option("--log-level", default="info", show_default=True),
+        click.option("--log-format", type=click.Choice(["json", "console"]), default=None,
+                     help="Default: console on a TTY, JSON otherwise."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def run_role(role: str, opts: dict[str, Any], **extra: Any) -> None:
+    import trio
+
+    from node.chainspec import load_spec
+    from node.logging import configure
+    from node.runner import NodeConfig, run_node
+    from node.storage import StorageError
+
+    configure(opts["log_level"], opts["log_format"])
+    try:
+        spec = load_spec(opts["chain"])
+    except ConfigError as exc:
+        fail(str(exc))
+    bootnodes = tuple(b for item in opts["bootnodes"] for b in item.split(",") if b.strip())
+    cfg = NodeConfig(
+        role, spec, opts["name"], load_key(opts["name"], opts["node_key_file"]),
+        opts["base_path"] or Path("data") / opts["name"], opts["listen_host"], opts["port"],
+        None if opts["no_rpc"] else opts["rpc_port"],
+        None if opts["no_prometheus"] else opts["prometheus_port"], bootnodes,
+        opts["public_host"], **extra)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(run_node, cfg)
+            with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    break
+
+    try:
+        trio.run(main)
+    except ConfigError as exc:
+        fail(str(exc))
+    except StorageError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot listen: {exc.strerror or exc} (is a port in use?)")
+    except BaseExceptionGroup as group:
+        first = group.exceptions[0] if group.exceptions else group
+        while isinstance(first, BaseExceptionGroup) and first.exceptions:
+            first = first.exceptions[0]
+        if isinstance(first, (ConfigError, StorageError)):
+            fail(str(first))
+        if isinstance(first, OSError):
+            fail(f"cannot listen: {first.strerror or first} (is a port in use?)")
+        raise
+
+
+@click.command()
+@node_options
+def validator(**opts: Any) -> None:
+    """Run a relay-chain validator: authors in its slots, backs, signs availability."""
+    run_role("validator", opts)
+
+
+@click.command("relay-node")
+@node_options
+def relay_node(**opts: Any) -> None:
+    """Run a relay full node: follows and re-executes the chain, serves RPC to collators."""
+    run_role("relay-node", opts)
+
+
+@click.command()
+@node_options
+@click.option("--para-id", type=int, required=True)
+@click.option("--relay-chain-rpc-url", required=True, help="ws://HOST:PORT of a relay node.")
+@click.option("--tx-rate", type=float, default=None,
+              help="Synthetic transactions per second (default: a saturated pool).")
+@click.option("--blocks-per-relay-parent", default=0, show_default=True)
+def collator(para_id: int, relay_chain_rpc_url: str, tx_rate: float | None,
+             blocks_per_relay_parent: int, **opts: Any) -> None:
+    """Run a parachain collator attached to a relay node."""
+    run_role("collator", opts, para_id=para_id, relay_rpc_url=relay_chain_rpc_url,
+             tx_rate=tx_rate, blocks_per_relay_parent=blocks_per_relay_parent)
+
+
+@click.command()
+@click.option("--validators", default=4, show_default=True)
+@click.option("--paras", default=2, show_default=True)
+@click.option("--cores-per-para", default=1, show_default=True)
+@click.option("--max-candidate-depth", default=None, type=int)
+@click.option("--allowed-ancestry-len", default=2, show_default=True)
+@click.option("--lookahead", default=None, type=int)
+@click.option("--slot-ms", default=6000, show_default=True)
+@click.option("--execution-ms", default=None, type=int)
+@click.option("--sync", "sync", is_flag=True, help="Sync backing: depth 0, ancestry 0.")
+@click.option("--name", default="asyncback-local", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Write here (default: standard output).")
+def genesis(validators: int, paras: int, cores_per_para: int, max_candidate_depth: int | None,
+            allowed_ancestry_len: int, lookahead: int | None, slot_ms: int,
+            execution_ms: int | None, sync: bool, name: str, out: Path | None) -> None:
+    """Write a chain spec: dev validators (alice, bob, ...), paras from 2000 with their genesis
+    heads, and the host configuration."""
+    from node.cli import make_host
+    from node.devnet import dev_spec
+
+    depth = max_candidate_depth if max_candidate_depth is not None else max(3, 2 * cores_per_para)
+    if sync:
+        depth, allowed_ancestry_len, lookahead = 0, 0, 1
+    try:
+        host = make_host(depth, allowed_ancestry_len, lookahead, slot_ms, execution_ms)
+        spec = dev_spec(validators, paras, cores_per_para, host, name)
+    except ConfigError as exc:
+        fail(str(exc))
+    text = json.dumps(spec.to_json(), indent=2) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        click.echo(f"chain spec: {out}", err=True)
+
+
+@click.command()
+@click.option("--name", default=None, help="Derive the dev key of this name instead of a random one.")
+@click.option("--out", type=click.Path(path_type=Path), default=None)
+def keygen(name: str | None, out: Path | None) -> None:
+    """Make an Ed25519 node key (JSON: public key and secret seed)."""
+    from proto.keys import Keypair
+
+    key = Keypair.from_name(name) if name else Keypair(secrets.token_bytes(32))
+    doc = {"public": "0x" + key.public.hex(), "secret_seed": "0x" + key.seed.hex()}
+    text = json.dumps(doc, indent=2) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        out.chmod(0o600)
+        click.echo(f"public 0x{key.public.hex()}", err=True)
+
+
+@click.command()
+@click.option("--rpc-url", default="http://127.0.0.1:9944", show_default=True)
+@click.option("--timeout", default=3.0, show_default=True)
+def health(rpc_url: str, timeout: float) -> None:
+    """Exit 0 when the node answers, is not syncing and has peers (if it should)."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "system_health", "params": []})
+    req = urllib.request.Request(rpc_url, body.encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            result = json.loads(resp.read())["result"]
+    except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+        fail(f"{rpc_url} did not answer system_health: {exc}")
+    ok = not result.get("isSyncing") and (result.get("peers", 0) > 0
+                                          or not result.get("shouldHavePeers", True))
+    click.echo(json.dumps(result))
+    sys.exit(0 if ok else 1)
+
+
+COMMANDS = (genesis, keygen, validator, relay_node, collator, health)

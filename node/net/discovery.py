@@ -1,0 +1,122 @@
+"""Finding peers on a TCP network: bootnodes, then peer exchange.
+
+A bootnode is `HOST:PORT` (its identity is learnt from the authenticated handshake) or
+`0xIDENTITY@HOST:PORT`. Every node tells each peer it connects to where it listens and what it is,
+along with the addresses it knows, and repeats that once per slot, so a node that joins late is
+learnt by everyone within a slot. Addresses go into the host's address book; relay nodes learnt
+this way join the relay gossip (`on_relay_peer`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from node.net.peerset import COST_UNEXPECTED_MESSAGE
+from node.net.stack import NetworkStack
+from node.net.tcp import TcpHost
+from node.net.transport import PeerId, TransportError
+from proto.messages import PeerAddress, PeerExchange, PeerRole
+
+MAX_SHARED = 64  # addresses per exchange (the message allows more; nobody needs them)
+
+
+def parse_bootnode(spec: str) -> tuple[PeerId | None, str, int]:
+    """`HOST:PORT` or `0xIDENTITY@HOST:PORT`; `ValueError` with a message naming the problem."""
+    identity: PeerId | None = None
+    address = spec.strip()
+    if "@" in address:
+        ident, address = address.split("@", 1)
+        try:
+            identity = bytes.fromhex(ident.removeprefix("0x"))
+        except ValueError:
+            raise ValueError(f"bootnode {spec!r}: identity is not hex") from None
+        if len(identity) != 32:
+            raise ValueError(f"bootnode {spec!r}: identity must be 32 bytes")
+    host, sep, port_s = address.rpartition(":")
+    if not sep or not host or not port_s.isdigit() or not 0 < int(port_s) < 65536:
+        raise ValueError(f"bootnode {spec!r}: expected HOST:PORT")
+    return identity, host, int(port_s)
+
+
+class Discovery:
+    def __init__(self, net: NetworkStack, host: TcpHost, me: PeerAddress, slot_s: float,
+                 bootnodes: list[str], on_relay_peer: Callable[[PeerId], None] | None = None,
+                 log: Any = None) -> None:
+        self.net = net
+        self.host = host
+        self.me = me
+        self.slot_s = slot_s
+        self.bootnodes = [parse_bootnode(b) for b in bootnodes]
+        self.on_relay_peer = on_relay_peer or (lambda _peer: None)
+        self.known: dict[PeerId, PeerAddress] = {}
+        self.log = log
+        self._nursery: trio.Nursery | None = None
+        net.on_direct(PeerExchange, self._on_exchange)
+        net.peers.add_listener(self)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            while True:
+                await self._bootstrap()
+                for peer in self.net.peers.connected_peers():
+                    await self._share(peer)
+                await trio.sleep(self.slot_s)
+
+    async def _bootstrap(self) -> None:
+        """Dial every bootnode we are not connected to (they may start after us)."""
+        for identity, host, port in self.bootnodes:
+            if identity is not None:
+                if identity == self.me.identity:
+                    continue
+                self.host.add_address(identity, host, port)
+                await self.net.peers.connect(identity)
+                continue
+            if any(addr == (host, port) and self.net.peers.is_connected(peer)
+                   for peer, addr in self.host.addresses.items()):
+                continue
+            try:
+                conn = await self.host.dial_address(host, port)
+            except TransportError:
+                continue
+            remote = conn.remote
+            await conn.aclose()  # learnt who it is; the peer manager owns real connections
+            if remote != self.me.identity:
+                self.host.add_address(remote, host, port)
+                await self.net.peers.connect(remote)
+
+    def peer_connected(self, peer: PeerId) -> None:
+        if self._nursery is not None:
+            self._nursery.start_soon(self._share, peer)
+
+    def peer_disconnected(self, peer: PeerId) -> None:
+        pass
+
+    async def _share(self, peer: PeerId) -> None:
+        others = [a for p, a in sorted(self.known.items()) if p != peer][: MAX_SHARED - 1]
+        await self.net.send_direct(peer, PeerExchange([self.me, *others]))
+
+    async def _on_exchange(self, peer: PeerId, msg: PeerExchange) -> None:
+        if len(msg.peers) > MAX_SHARED:
+            self.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
+            return
+        for i, addr in enumerate(msg.peers):
+            if addr.identity == self.me.identity:
+                continue
+            # The first entry is the sender itself: its listen address, vouched by the link.
+            if i == 0 and addr.identity != peer:
+                self.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
+                return
+            new = addr.identity not in self.known
+            self.known[addr.identity] = addr
+            if addr.identity not in self.host.addresses or i == 0:
+                self.host.add_address(addr.identity, addr.host, addr.port)
+            if addr.role != PeerRole.COLLATOR:
+                self.on_relay_peer(addr.identity)
+            if new and self.log is not None:
+                self.log.info("peer discovered", peer="0x" + addr.identity.hex()[:16],
+                              address=f"{addr.host}:{addr.port}", role=addr.role)

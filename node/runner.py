@@ -1,0 +1,147 @@
+"""One node process: a validator, relay full node or collator over the authenticated TCP
+transport, with its sqlite store, JSON-RPC, Prometheus endpoint and structured logs.
+
+The services are the very ones the simulator runs; what differs is the host (TCP instead of the
+in-memory network), the clock (wall time: slot k starts at k × slot length since the Unix epoch, as
+Aura counts slots, so separate processes agree on whose slot it is), discovery (bootnodes and peer
+exchange) and the collator's relay-chain interface (JSON-RPC over WebSocket to its relay node).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from collator.service import CollatorService, LoadConfig
+from node.chainspec import ChainSpec
+from node.devnet import para_setup, relay_genesis
+from node.logging import bind_node, get_logger
+from node.metrics_server import serve_metrics
+from node.net.discovery import Discovery
+from node.net.tcp import TcpHost
+from node.storage import NodeStore
+from proto.keys import Keypair
+from proto.messages import FRAME_MAX, PeerAddress, PeerRole
+from relay.core.config import ConfigError
+from relay.service.full_node import RelayNodeService
+from relay.service.validator import ValidatorService
+
+ROLES = ("validator", "relay-node", "collator")
+
+
+@dataclass
+class NodeConfig:
+    role: str
+    spec: ChainSpec
+    name: str
+    key: Keypair
+    base_path: Path
+    listen_host: str = "127.0.0.1"
+    port: int = 30333
+    rpc_port: int | None = 9944
+    prometheus_port: int | None = 9615
+    bootnodes: tuple[str, ...] = ()
+    public_host: str | None = None  # the address peers should dial; default: listen_host
+    para_id: int = 0  # collators
+    relay_rpc_url: str = ""  # collators
+    tx_rate: float | None = None  # collators; None: a saturated pool
+    blocks_per_relay_parent: int = 0  # collators
+
+
+@dataclass
+class RunningNode:
+    service: Any
+    host: TcpHost
+    ports: dict[str, int] = field(default_factory=dict)
+
+
+def _open_store(cfg: NodeConfig) -> NodeStore:
+    cfg.base_path.mkdir(parents=True, exist_ok=True)
+    return NodeStore(cfg.base_path / "node.sqlite")
+
+
+def _build(cfg: NodeConfig, host: TcpHost, store: NodeStore, log: Any) -> tuple[Any, Any]:
+    """The service, and (for collators) the relay-chain interface task to run before it."""
+    spec = cfg.spec
+    if cfg.role == "collator":
+        from node.rpc.relay_interface import RpcRelayInterface
+
+        if not cfg.relay_rpc_url:
+            raise ConfigError("a collator needs --relay-chain-rpc-url")
+        setup = para_setup(spec, cfg.para_id)
+        relay = RpcRelayInterface(cfg.relay_rpc_url)
+        load = LoadConfig(cfg.tx_rate is None, cfg.tx_rate or 0.0)
+        service = CollatorService(cfg.name, cfg.key, cfg.para_id, host, setup.new_chain(), relay,
+                                  spec.host.slot_ms, load=load,
+                                  blocks_per_relay_parent=cfg.blocks_per_relay_parent,
+                                  log=log, store=store)
+        return service, relay
+    genesis = relay_genesis(spec)
+    validators = [v.public for v in spec.validators]
+    if cfg.role == "validator":
+        if spec.validator_index(cfg.key.public) is None:
+            raise ConfigError(f"{cfg.name}: this key (0x{cfg.key.public.hex()[:16]}…) is not a "
+                              f"validator of chain {spec.name!r}")
+        # Wall-clock slots: (trio time - epoch) is the Unix time.
+        epoch = trio.current_time() - time.time()
+        return ValidatorService(cfg.name, cfg.key, host, genesis, validators, log=log,
+                                epoch=epoch, store=store), None
+    return RelayNodeService(cfg.name, host, genesis, validators, log=log, store=store), None
+
+
+async def _refresh_metrics(service: Any) -> None:
+    metrics = service.metrics
+    while True:
+        metrics.peers.set(len(service.net.peers.connected_peers()))
+        if isinstance(service, RelayNodeService):
+            metrics.block_height.labels("best").set(service.chain.best.number)
+            metrics.block_height.labels("finalized").set(service.chain.finalized.number)
+        await trio.sleep(1.0)
+
+
+async def run_node(cfg: NodeConfig, *,
+                   task_status: trio.TaskStatus[RunningNode] = trio.TASK_STATUS_IGNORED) -> None:
+    """Run until cancelled. Raises `ConfigError` or `OSError` (a port in use) before starting."""
+    if cfg.role not in ROLES:
+        raise ConfigError(f"unknown role {cfg.role!r}")
+    bind_node(cfg.name, role=cfg.role)
+    log = get_logger()
+    store = _open_store(cfg)
+    try:
+        caps = {int(k): v for k, v in FRAME_MAX.items()}
+        host = TcpHost(cfg.key, cfg.spec.genesis_id(), caps)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(partial(host.run, cfg.listen_host, cfg.port))
+            assert host.port is not None
+            service, relay = _build(cfg, host, store, log)
+            running = RunningNode(service, host, {"p2p": host.port})
+            if relay is not None:
+                nursery.start_soon(relay.run)
+            role = {"validator": PeerRole.VALIDATOR, "relay-node": PeerRole.RELAY_NODE,
+                    "collator": PeerRole.COLLATOR}[cfg.role]
+            me = PeerAddress(cfg.key.public, cfg.public_host or cfg.listen_host, host.port, role)
+            on_relay = service.add_relay_peer if isinstance(service, RelayNodeService) else None
+            discovery = Discovery(service.net, host, me, cfg.spec.host.slot_ms / 1000,
+                                  list(cfg.bootnodes), on_relay, log=log)
+            await nursery.start(service.run)
+            await nursery.start(discovery.run)
+            if cfg.rpc_port is not None:
+                from node.rpc.server import serve_rpc
+
+                running.ports["rpc"] = await nursery.start(
+                    partial(serve_rpc, service, cfg.listen_host, cfg.rpc_port, log=log))
+            if cfg.prometheus_port is not None:
+                running.ports["prometheus"] = await nursery.start(
+                    partial(serve_metrics, service.metrics.exposition, cfg.listen_host,
+                            cfg.prometheus_port))
+            nursery.start_soon(_refresh_metrics, service)
+            log.info("node started", identity="0x" + cfg.key.public.hex(),
+                     base_path=str(cfg.base_path), **running.ports)
+            task_status.started(running)
+    finally:
+        store.close()
