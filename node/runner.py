@@ -127,7 +127,8 @@ async def run_node(cfg: NodeConfig, *,
             me = PeerAddress(cfg.key.public, cfg.public_host or cfg.listen_host, host.port, role)
             on_relay = service.add_relay_peer if isinstance(service, RelayNodeService) else None
             discovery = Discovery(service.net, host, me, cfg.spec.host.slot_ms / 1000,
-                                  list(cfg.bootnodes), on_relay, log=log)
+                                  list(cfg.bootnodes), on_relay, log=log,
+                                  validators=frozenset(v.public for v in cfg.spec.validators))
             await nursery.start(service.run)
             await nursery.start(discovery.run)
             if cfg.rpc_port is not None:

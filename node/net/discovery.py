@@ -44,7 +44,7 @@ def parse_bootnode(spec: str) -> tuple[PeerId | None, str, int]:
 class Discovery:
     def __init__(self, net: NetworkStack, host: TcpHost, me: PeerAddress, slot_s: float,
                  bootnodes: list[str], on_relay_peer: Callable[[PeerId], None] | None = None,
-                 log: Any = None) -> None:
+                 log: Any = None, validators: frozenset[PeerId] = frozenset()) -> None:
         self.net = net
         self.host = host
         self.me = me
@@ -52,6 +52,8 @@ class Discovery:
         self.bootnodes = [parse_bootnode(b) for b in bootnodes]
         self.on_relay_peer = on_relay_peer or (lambda _peer: None)
         self.known: dict[PeerId, PeerAddress] = {}
+        # The chain spec's roster: only these may be announced as validators.
+        self.validators = validators
         self.log = log
         self._nursery: trio.Nursery | None = None
         net.on_direct(PeerExchange, self._on_exchange)
@@ -111,6 +113,9 @@ class Discovery:
             if i == 0 and addr.identity != peer:
                 self.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
                 return
+            if addr.role == PeerRole.VALIDATOR and addr.identity not in self.validators:
+                self.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
+                continue  # claims a validator seat the chain spec does not give it
             new = addr.identity not in self.known
             self.known[addr.identity] = addr
             if addr.identity not in self.host.addresses or i == 0:

@@ -107,6 +107,8 @@ class Availability:
         bits = availability_bits(state, self.own.__contains__)
         ctx = SigningContext(rt.session_index_for_child(state), h)
         signed = SignedAvailabilityBitfield.sign(self.v.key, bits, ctx, self.v.index)
+        signed = decode(self.v.sign_once("bitfield", h, encode(signed), header.number),
+                        SignedAvailabilityBitfield)
         self.bitfields.setdefault(h, {})[self.v.index] = signed
         self.v.metrics.bitfields_signed.inc()
         await self.v.net.gossip.publish(Topic.BITFIELD, encode(BitfieldMessage(h, signed)))

@@ -17,12 +17,13 @@ import trio
 from node.net.stack import Topic
 from node.net.transport import Host, PeerId
 from node.storage import NodeStore
-from proto.codec import encode
+from proto.codec import decode, encode
 from proto.keys import Keypair
 from proto.messages import FinalityVoteMessage
 from proto.relay_block import ParachainsInherentData, RelayHeader
 from proto.statements import FinalityVote
 from relay.core import runtime as rt
+from relay.core.block_tree import BlockTreeError
 from relay.core.prospective.view import ProspectiveParachains
 from relay.core.provisioner import select_candidates
 from relay.core.state import RelayState
@@ -102,9 +103,24 @@ class ValidatorService(RelayNodeService):
         state = self.chain.state(header.hash())
         session = state.session_index if state is not None else 0
         vote = FinalityVote.sign(self.key, header.hash(), header.number, session, self.index)
-        self.chain.note_vote(vote)
+        # Never two votes at one height (a restart on another fork would be an equivocation):
+        # what was signed before is what goes out.
+        vote = decode(self.sign_once("finality", header.number.to_bytes(8, "big"), encode(vote),
+                                     None), FinalityVote)
+        try:
+            self.chain.note_vote(vote)
+        except BlockTreeError:
+            return
         self.metrics.block_height.labels("finalized").set(self.chain.finalized.number)
         await self.net.gossip.publish(Topic.FINALITY, encode(FinalityVoteMessage(vote)))
+
+    def sign_once(self, kind: str, key: bytes, payload: bytes, number: int | None) -> bytes:
+        """`payload`, written to the store before it is sent; or, if this validator signed
+        something else under (kind, key) before a restart, that earlier payload."""
+        if self.store is None:
+            return payload
+        previous = self.store.record_signed(kind, key, payload, relay_parent_number=number)
+        return payload if previous is None else previous
 
     # -- authoring ------------------------------------------------------------------------------
 
