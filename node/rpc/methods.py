@@ -203,7 +203,7 @@ class RelayRpc:
 
     def health(self) -> dict[str, Any]:
         # The service exposes no sync flag; its set of in-flight catch-up requests is the truth.
-        syncing = bool(getattr(self.node, "_syncing", ()))
+        syncing = self.node.is_syncing
         return {"peers": len(self.node.net.peers.connected_peers()), "isSyncing": syncing,
                 "shouldHavePeers": True}
 

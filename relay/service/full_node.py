@@ -31,6 +31,7 @@ from relay.core.relay_chain import RelayChain
 from relay.core.state import RelayState
 
 SYNC_BATCH = 128
+SIGNED_KEEP_BELOW_FINALIZED = 64
 
 
 class RelayNodeService:
@@ -61,6 +62,11 @@ class RelayNodeService:
         self.store = store
         if store is not None:
             self._restore(store)
+
+    @property
+    def is_syncing(self) -> bool:
+        """True while this node is fetching missing blocks from a peer."""
+        return bool(self._syncing)
 
     def add_relay_peer(self, peer: PeerId) -> None:
         """A relay node learnt of at run time (validators come from the chain spec)."""
@@ -95,6 +101,9 @@ class RelayNodeService:
         finalized = self.chain.finalized
         if finalized.hash() != self._last_finalized and finalized.number > 0:
             self.store.set_finalized(finalized.hash(), finalized.number)
+            # What was signed for relay parents far below finality can never be asked for again.
+            if finalized.number > SIGNED_KEEP_BELOW_FINALIZED:
+                self.store.prune_below(finalized.number - SIGNED_KEEP_BELOW_FINALIZED)
         self._last_finalized = finalized.hash()
 
     # -- lifecycle --------------------------------------------------------------------------
