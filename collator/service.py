@@ -20,7 +20,7 @@ from collator.core.collator_chain import CollatorChain
 from collator.core.para_import import import_para_block
 from collator.core.para_runtime import ParaBlock, read_int
 from collator.core.parachain_system import load_segment
-from collator.core.tx_pool import TxPool, saturating_transfers
+from collator.core.tx_pool import TxPool, saturated_pool
 from collator.core.validation import InvalidBlock
 from node.metrics import NodeMetrics
 from node.net.peerset import COST_MAJOR, COST_UNEXPECTED_MESSAGE
@@ -46,8 +46,6 @@ from proto.messages import (
 from proto.relay_block import RelayHeader
 from relay.core.collator_api import CollationContext
 
-# Saturating load: transfers offered per core per block, more than any block can take.
-SATURATING_TXS_PER_CORE = 450
 READVERTISE_ATTEMPTS = 3
 MAX_PARA_SYNC = 64  # para blocks fetched in one go (beyond: the relay chain moved on anyway)
 
@@ -168,10 +166,7 @@ class CollatorService:
         if self.load.saturate:
             parent = self.chain.best(pending, ctx.target.min_relay_parent_number,
                                      ctx.target.max_depth)
-            pool = TxPool(capacity=10**6)
-            for x in saturating_transfers(self.chain.chain.state(parent),
-                                          SATURATING_TXS_PER_CORE * len(ctx.target.cores)):
-                pool.submit(x)
+            pool = saturated_pool(self.chain.chain.state(parent), len(ctx.target.cores))
         built = self.chain.collate(ctx.target, pool, pending)
         if not self.load.saturate and self.chain.included_hash in self.chain.chain:
             self.pool.prune(self.chain.chain.state(self.chain.included_hash))

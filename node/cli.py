@@ -13,7 +13,7 @@ import click
 from node import __version__
 from node.cli_nodes import COMMANDS
 from node.cli_sim import sim
-from relay.core.config import ConfigError, HostConfiguration, default_execution_ms
+from relay.core.config import ConfigError, HostConfiguration, default_execution_ms, sync_backing
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"],
@@ -23,13 +23,24 @@ def main() -> None:
     """asyncback: a working model of Polkadot's asynchronous backing."""
 
 
-def make_host(depth: int, ancestry: int, lookahead: int | None, slot_ms: int,
-              execution_ms: int | None) -> HostConfiguration:
+def make_host(max_candidate_depth: int | None, ancestry: int, lookahead: int | None,
+              slot_ms: int, execution_ms: int | None, *, cores_per_para: int = 1,
+              sync: bool = False) -> HostConfiguration:
+    """The host configuration the command-line options describe: depth defaults to 3 (2 per
+    core for elastic scaling), `sync` is depth 0 / ancestry 0 / lookahead 1, the execution
+    budget defaults to the slot's share. `ConfigError` for values the configuration refuses."""
+    depth = max_candidate_depth if max_candidate_depth is not None else max(3, 2 * cores_per_para)
     look = lookahead if lookahead is not None else max(1, ancestry + 1)
     host = HostConfiguration(max_candidate_depth=depth, allowed_ancestry_len=ancestry,
                              lookahead=look, slot_ms=slot_ms)
+    if sync:
+        host = sync_backing(host)
     budget = execution_ms if execution_ms is not None else default_execution_ms(host)
     return host.replace(backing_execution_timeout_ms=budget)
+
+
+def backing_mode(host: HostConfiguration) -> str:
+    return "sync" if host.max_candidate_depth == 0 and host.allowed_ancestry_len == 0 else "async"
 
 
 def print_table(rows: list[list[str]], title: str) -> None:
@@ -88,11 +99,9 @@ def ideal(validators: int, paras: int, cores_per_para: int, max_candidate_depth:
     from node.invariants import check_invariants
     from node.report import summarize, summary_table
 
-    depth = max_candidate_depth if max_candidate_depth is not None else max(3, 2 * cores_per_para)
-    if sync:
-        depth, allowed_ancestry_len, lookahead = 0, 0, 1
     try:
-        host = make_host(depth, allowed_ancestry_len, lookahead, slot_ms, execution_ms)
+        host = make_host(max_candidate_depth, allowed_ancestry_len, lookahead, slot_ms,
+                         execution_ms, cores_per_para=cores_per_para, sync=sync)
         cfg = IdealConfig(validators, paras, cores_per_para, relay_blocks, host,
                           blocks_per_relay_parent)
     except ConfigError as exc:
@@ -106,8 +115,8 @@ def ideal(validators: int, paras: int, cores_per_para: int, max_candidate_depth:
     elapsed = time.perf_counter() - started
     summary = summarize(records, net.collators, segment_lengths=net.segment_lengths)
     problems = check_invariants(records, host.allowed_ancestry_len, host.max_candidate_depth)
-    mode = "sync" if depth == 0 and allowed_ancestry_len == 0 else "async"
-    title = (f"ideal network, {mode} backing: depth {depth}, ancestry {allowed_ancestry_len}, "
+    title = (f"ideal network, {backing_mode(host)} backing: depth {host.max_candidate_depth}, "
+             f"ancestry {host.allowed_ancestry_len}, "
              f"{cores_per_para} core(s)/para, {relay_blocks} relay blocks in {elapsed:.1f} s")
     print_table(summary_table(summary), title)
     click.echo(f"finalized #{summary['finalized_number']} of #{summary['best_number']}; "

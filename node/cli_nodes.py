@@ -166,11 +166,9 @@ def genesis(validators: int, paras: int, cores_per_para: int, max_candidate_dept
     from node.cli import make_host
     from node.devnet import dev_spec
 
-    depth = max_candidate_depth if max_candidate_depth is not None else max(3, 2 * cores_per_para)
-    if sync:
-        depth, allowed_ancestry_len, lookahead = 0, 0, 1
     try:
-        host = make_host(depth, allowed_ancestry_len, lookahead, slot_ms, execution_ms)
+        host = make_host(max_candidate_depth, allowed_ancestry_len, lookahead, slot_ms,
+                         execution_ms, cores_per_para=cores_per_para, sync=sync)
         spec = dev_spec(validators, paras, cores_per_para, host, name)
     except ConfigError as exc:
         fail(str(exc))

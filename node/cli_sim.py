@@ -72,19 +72,17 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
         report_path: Path | None) -> None:
     """Run validators, a relay node and collators in one process over a simulated network in
     virtual time (hundreds of relay blocks in seconds, deterministic from --seed)."""
-    from node.cli import make_host, print_table, write_outputs
+    from node.cli import backing_mode, make_host, print_table, write_outputs
     from node.report import summarize, summary_table
     from node.sim import NodeFault, PartitionFault, SimConfig, run_sim
 
     if tx_rate is not None and saturate:
         raise click.UsageError("--tx-rate and --saturate exclude each other")
-    depth = max_candidate_depth if max_candidate_depth is not None else max(3, 2 * cores_per_para)
-    if sync:
-        depth, allowed_ancestry_len, lookahead = 0, 0, 1
     faults = [NodeFault(*parse_kill(k)) for k in kills]
     cuts = [PartitionFault(*parse_partition(p)) for p in partitions]
     try:
-        host = make_host(depth, allowed_ancestry_len, lookahead, slot_ms, execution_ms)
+        host = make_host(max_candidate_depth, allowed_ancestry_len, lookahead, slot_ms,
+                         execution_ms, cores_per_para=cores_per_para, sync=sync)
         cfg = SimConfig(validators, paras, collators_per_para, cores_per_para, host, relay_blocks,
                         seed, tx_rate is None, tx_rate or 0.0, blocks_per_relay_parent,
                         latency_ms, jitter_ms, loss, faults, cuts)
@@ -94,9 +92,9 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
         raise click.UsageError(str(exc)) from None
     elapsed = time.perf_counter() - started
     summary = summarize(result.records, result.para_ids, segment_lengths=result.segment_lengths)
-    mode = "sync" if depth == 0 and allowed_ancestry_len == 0 else "async"
-    title = (f"sim, {mode} backing: {validators} validators, depth {depth}, ancestry "
-             f"{allowed_ancestry_len}, {cores_per_para} core(s)/para, seed {seed}: "
+    title = (f"sim, {backing_mode(host)} backing: {validators} validators, depth "
+             f"{host.max_candidate_depth}, ancestry {host.allowed_ancestry_len}, "
+             f"{cores_per_para} core(s)/para, seed {seed}: "
              f"{len(result.records)} relay blocks, {result.virtual_seconds:.0f} s virtual in "
              f"{elapsed:.1f} s")
     print_table(summary_table(summary), title)

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from collator.core.collation import Collation, RelayParentData
-from collator.core.collator_chain import CollationTarget, CollatorChain
-from collator.core.pvf import InvalidBlock, validate_candidate
-from collator.core.relay_view import relay_proof_keys
-from collator.core.tx_pool import TxPool, saturating_transfers
+from collator.core.collation import Collation
+from collator.core.collator_chain import CollatorChain
+from collator.core.tx_pool import saturated_pool
 from node.devnet import dev_genesis
 from node.records import block_record
 from node.report import BlockRecord
-from proto.availability import chunk_valid, make_chunks
-from proto.candidate import AvailableData, head_hash
+from proto.availability import ErasureChunk, chunk_valid
+from proto.candidate import head_hash
 from proto.keys import Keypair
-from proto.relay_block import ParachainsInherentData, RelayHeader
+from proto.relay_block import ParachainsInherentData, RelayBlock, RelayHeader
 from proto.statements import (
     CompactStatement,
     FinalityVote,
@@ -35,11 +33,13 @@ from proto.statements import (
 )
 from relay.core import runtime as rt
 from relay.core.backing_table import BackingTable
+from relay.core.candidate_validation import CollationInvalid, validate_collation
 from relay.core.chain_store import ChainStore
+from relay.core.collator_api import collation_context
 from relay.core.config import HostConfiguration
 from relay.core.prospective.fragment_chain import HypotheticalCandidate
 from relay.core.prospective.view import ProspectiveParachains
-from relay.core.provisioner import availability_bits, select_candidates
+from relay.core.provisioner import availability_bits, backing_group, select_candidates
 from relay.core.state import RelayState
 
 
@@ -85,6 +85,7 @@ class IdealNetwork:
         self.head: RelayHeader = relay_genesis
         self.validators = [Validator(i, k) for i, k in enumerate(self.keys)]
         self.records: list[BlockRecord] = []
+        self.blocks: list[RelayBlock] = []  # the best chain's blocks, as authored
         self.tx_counts: dict[bytes, int] = {}
         self.segment_lengths: dict[int, list[int]] = {p: [] for p in self.collators}
         self.finalized = 0
@@ -99,21 +100,14 @@ class IdealNetwork:
         """The collator's turn at the new leaf: build on the best unincluded parent, one block
         per core the para holds at the front of the claim queue (capped by
         `blocks_per_relay_parent`), from a saturated pool."""
-        state, leaf = self.state, self.head
-        cq = rt.claim_queue(state)
-        cores = sorted(c for c, q in cq.items() if q and q[0] == col.para_id)
-        cores = cores[: self.cfg.blocks_per_relay_parent or len(cores)]
-        proof = rt.state_proof(state, relay_proof_keys(col.para_id))
-        target = CollationTarget(
-            RelayParentData(leaf.hash(), leaf.number, leaf.state_root, proof), tuple(cores),
-            state.session_index, len(self.validators), state.config.max_pov_size,
-            state.number - state.config.allowed_ancestry_len, state.config.max_candidate_depth + 1)
-        col.chain.note_included(state.paras.heads[col.para_id])
-        pending = {p.commitments_head for p in state.inclusion.pending.get(col.para_id, [])}
+        ctx = collation_context(self.state, self.head, col.para_id,
+                                self.cfg.blocks_per_relay_parent)
+        if ctx is None:
+            return []
+        target, pending = ctx.target, set(ctx.pending_heads)
+        col.chain.note_included(ctx.included_head)
         parent = col.chain.best(pending, target.min_relay_parent_number, target.max_depth)
-        pool = TxPool(capacity=10**6)
-        for x in saturating_transfers(col.chain.chain.state(parent), 450 * max(1, len(cores))):
-            pool.submit(x)
+        pool = saturated_pool(col.chain.chain.state(parent), len(target.cores))
         built = col.chain.collate(target, pool, pending)
         for c in built:
             col.built[c.candidate_hash] = c
@@ -125,10 +119,9 @@ class IdealNetwork:
     def _back(self, c: Collation) -> None:
         state, leaf = self.state, self.head
         core = c.receipt.descriptor.core_index
-        gi = state.scheduler.group_assigned_to_core(core, leaf.number + 1)
-        if gi is None:
+        group = backing_group(state, core, leaf.number)
+        if not group:
             return
-        group = state.scheduler.groups[gi]
         seconder = self.validators[group[0]]
         d = c.receipt.descriptor
         hypo = HypotheticalCandidate(c.candidate_hash, d.para_id, d.relay_parent,
@@ -140,20 +133,20 @@ class IdealNetwork:
         if pvd != c.pvd:
             return
         ctx = SigningContext(state.session_index, d.relay_parent)
-        root, chunks = make_chunks(AvailableData(c.pov, c.pvd), len(self.validators))
-        if root != d.erasure_root:
-            return
-        statements = []
+        statements: list[SignedStatement] = []
+        chunks: list[ErasureChunk] = []
         for i, v in enumerate(group):
-            try:
-                commitments = validate_candidate(c.pvd, c.pov)  # each backer re-executes
-            except InvalidBlock:
-                continue
-            if commitments.hash() != c.receipt.commitments.hash():
+            try:  # each backer re-executes, with the checks the validator service makes
+                _, chunks = validate_collation(c.receipt.to_plain(), c.pov, c.pvd,
+                                               len(self.validators),
+                                               state.config.execution_timeout_ms)
+            except CollationInvalid:
                 continue
             kind = StatementKind.SECONDED if i == 0 else StatementKind.VALID
             statements.append(SignedStatement.sign(self.keys[v], CompactStatement(
                 kind, c.candidate_hash), ctx, v))
+        if not statements:
+            return
         for val in self.validators:
             if not val.prospective.introduce_seconded_candidate(d.para_id, c.receipt, c.pvd):
                 continue
@@ -198,6 +191,7 @@ class IdealNetwork:
                 imported, _ = rt.import_block(leaf, self.store.states[leaf.hash()], block)
                 assert imported.number == state.number
         self.store.add(block.header, state)
+        self.blocks.append(block)
         self.head = block.header
         self._finality(block.header)
         self._record(block.header, events)

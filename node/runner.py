@@ -113,8 +113,7 @@ async def run_node(cfg: NodeConfig, *,
     log = get_logger()
     store = _open_store(cfg)
     try:
-        caps = {int(k): v for k, v in FRAME_MAX.items()}
-        host = TcpHost(cfg.key, cfg.spec.genesis_id(), caps)
+        host = TcpHost(cfg.key, cfg.spec.genesis_id(), FRAME_MAX)
         async with trio.open_nursery() as nursery:
             await nursery.start(partial(host.run, cfg.listen_host, cfg.port))
             assert host.port is not None

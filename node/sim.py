@@ -175,7 +175,7 @@ class Simulation:
         cfg = self.cfg
         profile = LinkProfile(latency_s=cfg.latency_ms / 1000, jitter_s=cfg.jitter_ms / 1000,
                               loss=cfg.loss)
-        self.network = MemoryNetwork(random.Random(cfg.seed), {int(k): v for k, v in FRAME_MAX.items()}, default=profile,
+        self.network = MemoryNetwork(random.Random(cfg.seed), FRAME_MAX, default=profile,
                                      record_trace=False)
         segment_lengths: dict[int, list[int]] = {p: [] for p in self.dev.paras}
         async with trio.open_nursery() as nursery:

@@ -50,7 +50,7 @@ class Protocol(IntEnum):
     DIRECT = 6  # notifications to one peer, never forwarded (collator protocol, statements)
 
 
-FRAME_MAX = {
+FRAME_MAX: dict[int, int] = {  # by Protocol (an IntEnum, so plain ints key it too)
     Protocol.GOSSIP: 128 * KIB,
     Protocol.REQUEST: 1 * KIB,
     Protocol.RESPONSE: 128 * KIB,

@@ -71,6 +71,18 @@ class TxPool:
             isinstance(x, Transfer) and x.nonce < read_int(entries, nonce_key(x.sender))))
 
 
+SATURATING_TXS_PER_CORE = 450  # transfers offered per block: more than any block takes
+
+
+def saturated_pool(entries: dict[bytes, bytes], cores: int) -> TxPool:
+    """A pool holding more valid transfers than `cores` blocks built in a row on `entries` can
+    take: the saturating load of the seed-table runs."""
+    pool = TxPool(capacity=10**6)
+    for x in saturating_transfers(entries, SATURATING_TXS_PER_CORE * max(1, cores)):
+        pool.submit(x)
+    return pool
+
+
 def saturating_transfers(entries: dict[bytes, bytes], count: int) -> list[Extrinsic]:
     """Enough valid transfers to fill any block, derived from the parent's nonces."""
     nonces = [read_int(entries, nonce_key(i)) for i in range(N_ACCOUNTS)]

@@ -56,7 +56,7 @@ from proto.messages import (
 from proto.relay_block import RelayHeader
 from proto.statements import CompactStatement, SignedStatement, SigningContext, StatementKind
 from relay.core import runtime as rt
-from relay.core.backing_table import BackingError, BackingTable
+from relay.core.backing_table import BackingError, BackingTable, CandidateVotes
 from relay.core.candidate_validation import CollationInvalid, validate_collation
 from relay.core.prospective.fragment_chain import HypotheticalCandidate
 from relay.core.provisioner import backing_group, cores_backed_by
@@ -329,6 +329,15 @@ class Backing:
             self.v.prospective.candidate_backed(receipt.descriptor.para_id, receipt.hash())
         return new
 
+    def _import_all(self, relay_parent: bytes, statements: list[SignedStatement],
+                    receipt: CommittedCandidateReceipt) -> bool:
+        """Seconded statements first (a Valid needs its candidate in the table); True if any
+        was new. The first refused statement's `BackingError` stops the import."""
+        new = False
+        for s in sorted(statements, key=lambda s: s.statement.kind != StatementKind.SECONDED):
+            new = self._import(relay_parent, s, receipt) or new
+        return new
+
     async def _share(self, relay_parent: bytes, receipt: CommittedCandidateReceipt,
                      signed: SignedStatement) -> None:
         """Our statement to the rest of the group, the candidate to everyone once backable.
@@ -349,9 +358,7 @@ class Backing:
         if self.published.get(h, 0) >= len(entry.votes):
             return
         self.published[h] = len(entry.votes)
-        statements = [entry.votes[m] for m in entry.group if m in entry.votes]
-        await self.v.net.gossip.publish(Topic.BACKED, encode(
-            AttestedCandidate(entry.receipt, known.pvd, statements)))
+        await self.v.net.gossip.publish(Topic.BACKED, encode(_attested(entry, known.pvd)))
 
     def _validate_statement(self, _source: PeerId | None, data: bytes) -> Verdict:
         msg = decode(data, StatementMessage)
@@ -432,13 +439,11 @@ class Backing:
             return False
         para = receipt.descriptor.para_id
         self.v.prospective.introduce_seconded_candidate(para, receipt, pvd)
-        for s in sorted(attested.statements,
-                        key=lambda s: s.statement.kind != StatementKind.SECONDED):
-            try:
-                self._import(rp, s, receipt)
-            except BackingError:
-                self.v.net.peers.report(peer, COST_MAJOR)
-                return False
+        try:
+            self._import_all(rp, attested.statements, receipt)
+        except BackingError:
+            self.v.net.peers.report(peer, COST_MAJOR)
+            return False
         self._import_unplaced(rp, receipt)
         if self.v.index not in group or h in self.collations:
             await self._publish_if_backable(rp, h)
@@ -463,8 +468,7 @@ class Backing:
         entry = table.candidates.get(req.candidate_hash) if table else None
         if known is None or entry is None:
             return None
-        statements = [entry.votes[m] for m in entry.group if m in entry.votes]
-        return encode(AttestedCandidate(known.receipt, known.pvd, statements))
+        return encode(_attested(entry, known.pvd))
 
     async def _serve_pov(self, _peer: PeerId, payload: bytes) -> bytes | None:
         req = decode(payload, FetchPoV)
@@ -483,17 +487,14 @@ class Backing:
             return IGNORE
         if pvd.hash() != receipt.descriptor.persisted_validation_data_hash:
             return reject(COST_MAJOR)
-        new = False
-        for s in sorted(attested.statements,
-                        key=lambda s: s.statement.kind != StatementKind.SECONDED):
-            try:
-                new = self._import(rp, s, receipt) or new
-            except BackingError as exc:
-                if exc.kind == "InvalidSignature":
-                    return reject(COST_INVALID_SIGNATURE)
-                if exc.kind in ("NotInGroup", "DoubleVote"):
-                    return reject(COST_MAJOR)
-                return IGNORE
+        try:
+            new = self._import_all(rp, attested.statements, receipt)
+        except BackingError as exc:
+            if exc.kind == "InvalidSignature":
+                return reject(COST_INVALID_SIGNATURE)
+            if exc.kind in ("NotInGroup", "DoubleVote"):
+                return reject(COST_MAJOR)
+            return IGNORE
         table = self.tables[rp]
         state = self.v.chain.state(rp)
         assert state is not None
@@ -503,3 +504,10 @@ class Backing:
         if self.v.prospective.introduce_seconded_candidate(para, receipt, pvd):
             self.v.prospective.candidate_backed(para, receipt.hash())
         return ACCEPT if new else IGNORE
+
+
+def _attested(entry: CandidateVotes, pvd: PersistedValidationData) -> AttestedCandidate:
+    """A candidate with its statements, in group order: what the BACKED gossip and the
+    FetchAttested response carry."""
+    return AttestedCandidate(entry.receipt, pvd,
+                             [entry.votes[m] for m in entry.group if m in entry.votes])

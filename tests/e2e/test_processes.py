@@ -130,9 +130,8 @@ class Impostor:
 
 async def impersonate(cluster: Cluster, victim: str, port: int) -> BaseException | None:
     genesis_id = load_spec(cluster.spec).genesis_id()
-    caps = {int(k): v for k, v in FRAME_MAX.items()}
     host = TcpHost(Impostor(Keypair.from_name(victim), Keypair.from_name("mallory")), genesis_id,
-                   caps)
+                   FRAME_MAX)
     try:
         await host.dial_address("127.0.0.1", port)
     except HandshakeRefused as exc:

@@ -36,7 +36,7 @@ class Bench:
 @pytest.fixture
 async def bench(autojump_clock: trio.abc.Clock) -> AsyncIterator[Bench]:
     dev = dev_genesis(3, 1, 1, HostConfiguration())
-    net = MemoryNetwork(random.Random(5), {int(k): v for k, v in FRAME_MAX.items()})
+    net = MemoryNetwork(random.Random(5), FRAME_MAX)
     async with trio.open_nursery() as nursery:
         await nursery.start(net.run)
         key = dev.keys[0]

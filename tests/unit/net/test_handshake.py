@@ -4,13 +4,13 @@ with handshake messages or records is detected. No sockets, no clock, fixed ephe
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from hypothesis import given
 from hypothesis import strategies as st
+from net_fixtures import Impostor
 
 from node.chainspec import ChainSpec, dev_validators
 from node.net import handshake as hs
@@ -49,21 +49,6 @@ MALLORY = Keypair.from_name("mallory")
 def secret(label: str) -> bytes:
     """A fixed ephemeral secret: the handshake takes its randomness from the caller."""
     return blake2_256(b"ephemeral/" + label.encode())
-
-
-@dataclass(frozen=True)
-class Impostor:
-    """Claims `claimed`'s public key but can only sign with its own key."""
-
-    claimed: Keypair
-    real: Keypair
-
-    @property
-    def public(self) -> bytes:
-        return self.claimed.public
-
-    def sign(self, domain: bytes, payload: bytes) -> bytes:
-        return self.real.sign(domain, payload)
 
 
 def dialer(key: object = ALICE, genesis: bytes = GENESIS, label: str = "d",

@@ -9,12 +9,11 @@ import secrets
 import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 import pytest
 import trio
 import trio.testing
-from net_fixtures import CAPS, GOSSIP, REQUEST
+from net_fixtures import CAPS, GOSSIP, REQUEST, Impostor
 
 from node.chainspec import ChainSpec, dev_validators
 from node.net.handshake import (
@@ -49,19 +48,6 @@ ALICE, BOB, CHARLIE = (Keypair.from_name(n) for n in ("alice", "bob", "charlie")
 MALLORY = Keypair.from_name("mallory")
 LOCALHOST = "127.0.0.1"
 SAFETY_S = 10  # a hung test fails instead of blocking the suite; never an expected duration
-
-
-@dataclass(frozen=True)
-class Impostor:
-    claimed: Keypair
-    real: Keypair
-
-    @property
-    def public(self) -> bytes:
-        return self.claimed.public
-
-    def sign(self, domain: bytes, payload: bytes) -> bytes:
-        return self.real.sign(domain, payload)
 
 
 @asynccontextmanager

@@ -39,7 +39,6 @@ from proto.keys import Keypair
 from proto.messages import FRAME_MAX
 from proto.relay_block import RelayBlock
 from proto.statements import FinalityVote
-from relay.core import runtime as rt
 from relay.core.config import HostConfiguration
 from relay.core.events import EventKind
 from relay.service.full_node import RelayNodeService
@@ -65,27 +64,11 @@ class IdealRun:
 
 @functools.cache
 def ideal_run() -> IdealRun:
-    """The ideal network's relay blocks (captured as its author builds them) and the collator's
-    chain at the end. Deterministic, so one run serves every test."""
-    built: list[RelayBlock] = []
-    real_build = rt.build_block
-
-    def capture(*args: Any, **kwargs: Any) -> Any:
-        out = real_build(*args, **kwargs)
-        built.append(out[0])
-        return out
-
-    rt.build_block = capture
-    try:
-        net = IdealNetwork(IdealConfig(validators=VALIDATORS, paras=1, relay_blocks=IDEAL_BLOCKS))
-        net.run()
-    finally:
-        rt.build_block = real_build
-    return IdealRun(built, net.collators[PARA].chain, net.keys)
-
-
-def frame_caps() -> dict[int, int]:
-    return {int(k): v for k, v in FRAME_MAX.items()}
+    """The ideal network's relay blocks and the collator's chain at the end. Deterministic, so
+    one run serves every test."""
+    net = IdealNetwork(IdealConfig(validators=VALIDATORS, paras=1, relay_blocks=IDEAL_BLOCKS))
+    net.run()
+    return IdealRun(net.blocks, net.collators[PARA].chain, net.keys)
 
 
 # -- fixtures ---------------------------------------------------------------------------------------
@@ -123,7 +106,7 @@ class RelayFixture:
 
 @pytest.fixture
 async def relay(nursery: trio.Nursery) -> RelayFixture:
-    network = MemoryNetwork(random.Random(0), frame_caps(), record_trace=False)
+    network = MemoryNetwork(random.Random(0), FRAME_MAX, record_trace=False)
     await nursery.start(network.run)
     genesis = dev_genesis(VALIDATORS, 1, 1, HostConfiguration()).relay
     key_a, key_b = Keypair.from_name("relay-a"), Keypair.from_name("relay-b")
@@ -154,7 +137,7 @@ class NoRelay:
 
 @pytest.fixture
 async def collator(nursery: trio.Nursery) -> tuple[CollatorService, int]:
-    network = MemoryNetwork(random.Random(0), frame_caps(), record_trace=False)
+    network = MemoryNetwork(random.Random(0), FRAME_MAX, record_trace=False)
     key = Keypair.from_name("collator-2000-0")
     service = CollatorService("collator-2000-0", key, PARA, network.add_host(key.public),
                               ideal_run().collator_chain, NoRelay(), 6000)
@@ -615,7 +598,7 @@ async def test_live_network_heads_and_events(nursery: trio.Nursery) -> None:
     head's events, its blocks carry the para's backed and then included candidates."""
     host = HostConfiguration(slot_ms=1000)
     dev = dev_genesis(VALIDATORS, 1, 1, host)
-    network = MemoryNetwork(random.Random(1), frame_caps(), record_trace=False)
+    network = MemoryNetwork(random.Random(1), FRAME_MAX, record_trace=False)
     await nursery.start(network.run)
     relay_key = Keypair.from_name("relay-0")
     peers = [k.public for k in dev.keys] + [relay_key.public]

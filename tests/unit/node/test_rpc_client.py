@@ -41,7 +41,6 @@ from proto.keys import Keypair
 from proto.messages import FRAME_MAX
 from proto.relay_block import RelayBlock, RelayHeader
 from proto.relay_state import StateProof, StateProofEntry
-from relay.core import runtime as rt
 from relay.core.collator_api import CollationContext
 from relay.core.config import HostConfiguration
 from relay.service.full_node import RelayNodeService
@@ -56,20 +55,9 @@ GUARD_S = 20  # hang guard only
 def ideal_blocks() -> list[RelayBlock]:
     """The relay blocks the ideal network's authors build (it backs and includes PARA's
     candidates, so the contexts carry pending heads). Deterministic: built once."""
-    built: list[RelayBlock] = []
-    real_build = rt.build_block
-
-    def capture(*args: Any, **kwargs: Any) -> Any:
-        out = real_build(*args, **kwargs)
-        built.append(out[0])
-        return out
-
-    rt.build_block = capture
-    try:
-        IdealNetwork(IdealConfig(validators=VALIDATORS, paras=1, relay_blocks=IDEAL_BLOCKS)).run()
-    finally:
-        rt.build_block = real_build
-    return built
+    net = IdealNetwork(IdealConfig(validators=VALIDATORS, paras=1, relay_blocks=IDEAL_BLOCKS))
+    net.run()
+    return net.blocks
 
 
 @dataclass
@@ -90,8 +78,7 @@ class Relay:
 
 @pytest.fixture
 async def relay(nursery: trio.Nursery) -> Relay:
-    caps = {int(k): v for k, v in FRAME_MAX.items()}
-    network = MemoryNetwork(random.Random(0), caps, record_trace=False)
+    network = MemoryNetwork(random.Random(0), FRAME_MAX, record_trace=False)
     await nursery.start(network.run)
     genesis = dev_genesis(VALIDATORS, 1, 1, HostConfiguration()).relay
     key = Keypair.from_name("relay-a")
