@@ -6,6 +6,7 @@ both start from the very same chain.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from collator.core.collation import genesis_header
@@ -13,7 +14,7 @@ from collator.core.collator_chain import CollatorChain
 from collator.core.para_chain import ParaChain
 from collator.core.para_runtime import ParaHeader
 from collator.core.pvf import genesis_state
-from node.chainspec import ChainSpec, dev_validators
+from node.chainspec import ChainSpec, ValidatorEntry
 from proto.keys import Keypair, dev_name
 from proto.relay_block import RelayHeader
 from relay.core import runtime as rt
@@ -69,8 +70,31 @@ def dev_genesis(validators: int, paras: int, cores_per_para: int, host: HostConf
 def dev_spec(validators: int, paras: int, cores_per_para: int, host: HostConfiguration,
              name: str = "asyncback-local") -> ChainSpec:
     """A chain spec for a dev network: validators alice, bob, ... and paras from 2000."""
-    dev = dev_genesis(validators, paras, cores_per_para, host)
-    return ChainSpec(name, "local", dev_validators(validators), dev.registered, host)
+    return network_spec(tuple(dev_name(i) for i in range(validators)),
+                        tuple((FIRST_PARA_ID + k, cores_per_para) for k in range(paras)),
+                        host, name)
+
+
+def network_spec(validator_names: Sequence[str], paras: Sequence[tuple[int, int]],
+                 host: HostConfiguration, name: str = "asyncback-local") -> ChainSpec:
+    """A chain spec for named validators (keys derive from the names) and `(para_id, cores)`
+    pairs, cores assigned in the order the paras are listed. `ConfigError` for a para id
+    listed twice or a configuration the relay genesis refuses."""
+    ids = [pid for pid, _ in paras]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("a para id is listed twice")
+    if len(set(validator_names)) != len(validator_names):
+        raise ConfigError("a validator name is listed twice")
+    registered = []
+    for pid, cores in paras:
+        pg = ParaGenesis(pid, cores=cores)
+        entries = genesis_state(pid, pg.effective_velocity(), pg.effective_capacity(host),
+                                host.slot_ms, pg.effective_execution_ms(host))
+        registered.append(ParaGenesis(pid, genesis_header(pid, entries).head_data(), cores=cores))
+    validators = tuple(ValidatorEntry(n, Keypair.from_name(n).public) for n in validator_names)
+    spec = ChainSpec(name, "local", validators, tuple(registered), host)
+    relay_genesis(spec)  # the relay genesis checks the configuration against the paras
+    return spec
 
 
 def relay_genesis(spec: ChainSpec) -> tuple[RelayHeader, RelayState]:

@@ -1,0 +1,1 @@
+"""Networks of real asyncback processes: the description (`spec`), and the launcher."""
