@@ -109,6 +109,7 @@ class CollatorService:
         self.blocks_per_relay_parent = blocks_per_relay_parent
         self.log = log
         self.metrics = NodeMetrics(self.role, name)
+        self.net.log_handler_failures(log, name, self.metrics.handler_errors)
         self.stats = CollatorStats()
         self.built: dict[bytes, Collation] = {}
         self._declared: set[PeerId] = set()

@@ -59,6 +59,7 @@ class RelayNodeService:
         self._last_finalized = header.hash()
         self.bad_blocks = 0
         self.metrics = NodeMetrics(self.role, name)
+        self.net.log_handler_failures(log, name, self.metrics.handler_errors)
         self.store = store
         if store is not None:
             self._restore(store)
