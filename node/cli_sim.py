@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -59,7 +60,10 @@ def parse_partition(spec: str) -> tuple[tuple[str, ...], int, int]:
 @click.option("--loss", default=0.0, show_default=True, help="Message loss probability per link.")
 @click.option("--kill", "kills", multiple=True, metavar="NODE@BLOCK[:RESTART]",
               help="Kill a node (alice, relay-0, collator-2000-0, ...) when the chain reaches "
-                   "BLOCK; restart it with empty state at RESTART. Repeatable.")
+                   "BLOCK; restart it with empty state at RESTART (BLOCK 0: the node is not "
+                   "there from the start and joins at RESTART). Repeatable.")
+@click.option("--keep-state", is_flag=True,
+              help="Restarted validators and relay nodes keep what they had stored.")
 @click.option("--partition", "partitions", multiple=True, metavar="NODE,NODE@FROM-TO",
               help="Cut these nodes off from the rest between two relay blocks. Repeatable.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
@@ -68,8 +72,8 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
         max_candidate_depth: int | None, allowed_ancestry_len: int, lookahead: int | None,
         slot_ms: int, execution_ms: int | None, relay_blocks: int, blocks_per_relay_parent: int,
         tx_rate: float | None, saturate: bool, sync: bool, seed: int, latency_ms: float,
-        jitter_ms: float, loss: float, kills: tuple[str, ...], partitions: tuple[str, ...],
-        report_path: Path | None) -> None:
+        jitter_ms: float, loss: float, kills: tuple[str, ...], keep_state: bool,
+        partitions: tuple[str, ...], report_path: Path | None) -> None:
     """Run validators, a relay node and collators in one process over a simulated network in
     virtual time (hundreds of relay blocks in seconds, deterministic from --seed)."""
     from node.cli import backing_mode, make_host, print_table, write_outputs
@@ -79,6 +83,8 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
     if tx_rate is not None and saturate:
         raise click.UsageError("--tx-rate and --saturate exclude each other")
     faults = [NodeFault(*parse_kill(k)) for k in kills]
+    if keep_state:
+        faults = [replace(f, keep_state=not f.node.startswith("collator")) for f in faults]
     cuts = [PartitionFault(*parse_partition(p)) for p in partitions]
     try:
         host = make_host(max_candidate_depth, allowed_ancestry_len, lookahead, slot_ms,

@@ -101,6 +101,8 @@ async def _refresh_metrics(service: Any) -> None:
         if isinstance(service, RelayNodeService):
             metrics.block_height.labels("best").set(service.chain.best.number)
             metrics.block_height.labels("finalized").set(service.chain.finalized.number)
+            metrics.block_height.labels("sync_target").set(service.best_seen)
+            metrics.major_syncing.set(1 if service.is_syncing else 0)
         await trio.sleep(1.0)
 
 

@@ -57,8 +57,9 @@ class Availability:
     def on_leaf(self, header: RelayHeader) -> None:
         h = header.hash()
         state = self.v.chain.state(h)
-        if state is None or self._nursery is None:
-            return
+        if state is None or self._nursery is None or self.v.is_history(header.number) \
+                or header.number < self.v.chain.best.number:
+            return  # history being caught up, or a leaf already passed: nothing to sign for it
         for _para, pending in sorted(state.inclusion.pending.items()):
             for p in pending:
                 if p.hash in self.own or p.hash in self.fetching:
@@ -102,7 +103,7 @@ class Availability:
         await trio.sleep(self.v.slot_s / 4)
         h = header.hash()
         state = self.v.chain.state(h)
-        if state is None:
+        if state is None or self.v.is_history(header.number):
             return
         bits = availability_bits(state, self.own.__contains__)
         ctx = SigningContext(rt.session_index_for_child(state), h)

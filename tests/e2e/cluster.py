@@ -20,6 +20,7 @@ from typing import Any
 ASYNCBACK = [sys.executable, "-m", "node.cli"]
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ["alice", "bob", "charlie", "dave", "eve", "ferdie"]
+HANDLER_ERRORS = "substrate_sub_libp2p_handler_errors_total"
 
 
 def free_port() -> int:
@@ -95,6 +96,32 @@ class Cluster:
     def stop(self) -> None:
         for node in self.nodes.values():
             node.kill(signal.SIGTERM)
+
+    # -- no message ended or upset a node ------------------------------------------------------
+
+    def handler_errors(self) -> dict[str, float]:
+        """Per node, messages whose handler failed: the metric of every running node (which must
+        be there), plus the error lines of every log (a restarted node's counter starts again;
+        its log does not)."""
+        out: dict[str, float] = {}
+        for name, node in self.nodes.items():
+            logged = float(sum(1 for line in node.log.read_text(errors="replace").splitlines()
+                               if '"message handler failed"' in line))
+            counted = 0.0
+            if node.alive():
+                url = f"http://127.0.0.1:{node.prometheus}/metrics"
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    text = resp.read().decode()
+                samples = [line for line in text.splitlines()
+                           if line.startswith(HANDLER_ERRORS + "{")]
+                assert samples, f"{name}: no {HANDLER_ERRORS} metric"
+                counted = sum(float(line.rsplit(" ", 1)[1]) for line in samples)
+            out[name] = max(logged, counted)
+        return out
+
+    def assert_no_handler_errors(self) -> None:
+        errors = {name: n for name, n in self.handler_errors().items() if n}
+        assert errors == {}, f"message handlers failed: {errors}"
 
     # -- waiting, in relay blocks -----------------------------------------------------------
 

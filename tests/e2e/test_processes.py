@@ -40,6 +40,7 @@ def async_net(tmp_path: Path) -> Iterator[Cluster]:
     cluster = start_network(tmp_path)
     try:
         yield cluster
+        cluster.assert_no_handler_errors()
     finally:
         cluster.stop()
 
@@ -66,6 +67,7 @@ def test_sync_backing_over_tcp_includes_7_to_8_per_window(tmp_path: Path) -> Non
         included = window(cluster)
         for pid in (2000, 2001):
             assert 7 <= len(included.get(pid, [])) <= 8, (pid, included)
+        cluster.assert_no_handler_errors()
     finally:
         cluster.stop()
 

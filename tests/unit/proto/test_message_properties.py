@@ -1,5 +1,5 @@
-"""Wire properties of every network message: hypothesis builds real structs of each of the 20
-kinds; each round-trips canonically under its own tag, fits its protocol's frame cap, and any
+"""Wire properties of every network message: hypothesis builds real structs of each
+kind; each round-trips canonically under its own tag, fits its protocol's frame cap, and any
 mutation of its frame (bit flips, truncation, extension, random bytes) yields only
 `DecodeError` or a well-formed message, never another exception."""
 
@@ -33,6 +33,7 @@ from proto.messages import (
     BlockAnnounce,
     BlockRequest,
     BlockResponse,
+    ChainStatus,
     ChunkRequest,
     ChunkResponse,
     CollationResponse,
@@ -132,6 +133,7 @@ MESSAGES: dict[type, st.SearchStrategy[typing.Any]] = {
     ParaBlockAnnounce: st.builds(ParaBlockAnnounce, u32, small),
     FetchParaBlock: st.builds(FetchParaBlock, u32, h32),
     ParaBlockResponse: st.builds(ParaBlockResponse, st.none() | small),
+    ChainStatus: st.builds(ChainStatus, headers, u32, h32),
 }
 messages = st.one_of(*MESSAGES.values())
 
