@@ -149,14 +149,20 @@ class RelayNodeService:
             block, header = self.chain.blocks.get(h), self.chain.header(h)
             if block is not None and header is not None:
                 self.store.put_relay_block(h, header.number, header.parent_hash, encode(block))
-        if self.chain.best.number > 0:
-            self.store.set_best(self.chain.best_hash)
+        # The chain may already hold blocks imported after this batch was queued (two gossiped
+        # blocks before this task ran): a head naming one of them waits for its own batch, as
+        # the store refuses a head it does not hold.
+        best = self.chain.best_hash
+        if self.chain.best.number > 0 and self.store.relay_block_number(best) is not None:
+            self.store.set_best(best)
         finalized = self.chain.finalized
-        if finalized.hash() != self._last_finalized and finalized.number > 0:
-            self.store.set_finalized(finalized.hash(), finalized.number)
-            # What was signed for relay parents far below finality can never be asked for again.
-            if finalized.number > SIGNED_KEEP_BELOW_FINALIZED:
-                self.store.prune_below(finalized.number - SIGNED_KEEP_BELOW_FINALIZED)
+        if finalized.hash() == self._last_finalized or finalized.number == 0 \
+                or self.store.relay_block_number(finalized.hash()) is None:
+            return
+        self.store.set_finalized(finalized.hash(), finalized.number)
+        # What was signed for relay parents far below finality can never be asked for again.
+        if finalized.number > SIGNED_KEEP_BELOW_FINALIZED:
+            self.store.prune_below(finalized.number - SIGNED_KEEP_BELOW_FINALIZED)
         self._last_finalized = finalized.hash()
 
     # -- lifecycle --------------------------------------------------------------------------

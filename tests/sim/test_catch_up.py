@@ -18,6 +18,7 @@ from simruns import NodeFault, sim_run
 from node.devnet import DevGenesis, dev_genesis
 from node.net.memory import MemoryNetwork
 from node.sim import OBSERVER, SimResult
+from node.storage import NodeStore
 from proto.keys import Keypair
 from proto.messages import FRAME_MAX, ChainStatus
 from proto.relay_block import ParachainsInherentData, RelayBlock
@@ -158,3 +159,26 @@ def test_a_peer_finalized_on_another_chain_is_an_error_naming_height_and_hashes(
     assert kw["number"] == 2
     assert kw["ours"] == "0x" + ours[1].header.hash().hex()
     assert kw["theirs"] == "0x" + theirs[1].header.hash().hex()
+
+
+def test_a_head_imported_before_its_batch_is_persisted_waits_for_its_batch() -> None:
+    """Two blocks imported before the import task runs (a 300 ms slot under load): persisting the
+    first batch must not name the second, unstored block as the best head (the store refuses it,
+    and the node used to exit on that)."""
+    dev = dev_genesis(5, 0, 1, HostConfiguration())
+    first, second = _chain(dev, 2)
+
+    async def main() -> None:
+        network = MemoryNetwork(random.Random(0), FRAME_MAX)
+        key = Keypair.from_name("relay-x")
+        with NodeStore(":memory:") as store:
+            node = RelayNodeService("relay-x", network.add_host(key.public), dev.relay,
+                                    [k.public for k in dev.keys], store=store)
+            node.chain.import_block(first)
+            node.chain.import_block(second)
+            node._persist([first.header.hash()])
+            assert store.best() is None  # #2 is not stored yet
+            node._persist([second.header.hash()])
+            assert store.best() == (second.header.hash(), 2)
+
+    trio.run(main)
