@@ -46,6 +46,14 @@ def _wrap(value: Any, token: trio.lowlevel.TrioToken) -> Any:
     return value
 
 
+def _unwrap(args: tuple[Any, ...], kwargs: dict[str, Any]
+            ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Arguments as the loop side wants them: a handle passed back is the handle itself."""
+    def one(v: Any) -> Any:
+        return object.__getattribute__(v, "_target") if isinstance(v, Blocking) else v
+    return tuple(one(a) for a in args), {k: one(v) for k, v in kwargs.items()}
+
+
 class Blocking:
     """`target`'s attributes and methods, used from another thread than its trio loop's."""
 
@@ -58,12 +66,15 @@ class Blocking:
         value = trio.from_thread.run_sync(getattr, self._target, name, trio_token=token)
         if inspect.iscoroutinefunction(value):
             def call_async(*args: Any, **kwargs: Any) -> Any:
+                args, kwargs = _unwrap(args, kwargs)
+
                 async def run() -> Any:
                     return await value(*args, **kwargs)
                 return _wrap(trio.from_thread.run(run, trio_token=token), token)
             return call_async
         if callable(value) and not isinstance(value, type):
             def call(*args: Any, **kwargs: Any) -> Any:
+                args, kwargs = _unwrap(args, kwargs)
                 return _wrap(trio.from_thread.run_sync(lambda: value(*args, **kwargs),
                                                        trio_token=token), token)
             return call

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,13 @@ class _LogWatch:
         self.path = path
         self.offset = path.stat().st_size if path.exists() else 0
         self._partial = b""
+        self.recent: deque[bytes] = deque(maxlen=LOG_TAIL_LINES)
+
+    def tail(self) -> str:
+        """The last lines read, and a last line without its newline yet."""
+        self.new_lines()
+        lines = [*self.recent, self._partial] if self._partial else list(self.recent)
+        return b"\n".join(lines).decode(errors="replace").strip()
 
     def new_lines(self) -> list[bytes]:
         try:
@@ -90,6 +98,7 @@ class _LogWatch:
             return []
         self.offset += len(data)
         *lines, self._partial = (self._partial + data).split(b"\n")
+        self.recent.extend(lines)
         return lines
 
 
@@ -265,9 +274,8 @@ class NodeHandle:
                     return None
                 code = self.proc.poll()
                 if code is not None:
-                    tail = b"\n".join(watch.new_lines()) + b"\n" + watch._partial
-                    return (f"exited with status {code} before it started: "
-                            f"{tail.decode(errors='replace').strip()[-300:]}")
+                    last = watch.tail().splitlines()[-1:] or ["(nothing logged)"]
+                    return f"exited with status {code} before it started: {last[0][-300:]}"
                 await trio.sleep(POLL_S)
         await self.stop()
         return f"did not start within {timeout_s:.0f} s"
