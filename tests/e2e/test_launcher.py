@@ -14,11 +14,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from node.cli import make_host
 from node.cluster import (
     Cluster,
     NetworkSpec,
@@ -29,14 +27,17 @@ from node.cluster import (
     process_alive,
 )
 from node.cluster.ports import PortAllocator
+from relay.core.config import HostConfiguration, sync_backing
 
 WARMUP, WINDOW = 10, 15
 SYNC_TARGET = range(7, 9)  # testing.md: 7-8 per window with sync backing, never more
 PARENT_DEATH_S = 5.0  # the bound the issue sets for nodes to follow a SIGKILLed launcher
 
 
-def host(**kw: Any) -> Any:
-    return make_host(None, 2, None, 1000, None, **kw)
+def host(sync: bool = False) -> HostConfiguration:
+    """1 s slots, async backing (depth 3, ancestry 2) or sync backing."""
+    config = HostConfiguration(slot_ms=1000)
+    return sync_backing(config) if sync else config
 
 
 def pids(run_dir: Path) -> dict[str, int]:
@@ -117,10 +118,10 @@ async def test_a_port_taken_after_the_check_is_retried_and_a_failing_body_stops_
 
 LAUNCHER = """
 import sys
-from node.cli import make_host
 from node.cluster import SyncCluster, default_network
+from relay.core.config import HostConfiguration
 
-net = default_network(make_host(None, 2, None, 1000, None), validators=2, paras=1)
+net = default_network(HostConfiguration(slot_ms=1000), validators=2, paras=1)
 with SyncCluster(net, sys.argv[1]) as cluster:
     cluster["bob"].pause()  # a stopped node must die too
     print("running", flush=True)

@@ -23,11 +23,11 @@ import pytest
 import trio
 
 from node.chainspec import load_spec
-from node.cli import make_host
 from node.cluster import NodeCrashed, SyncCluster, default_network, process_alive
 from node.net.tcp import HandshakeRefused, TcpHost
 from proto.keys import Keypair
 from proto.messages import FRAME_MAX
+from relay.core.config import HostConfiguration
 
 WARMUP, WINDOW = 10, 15
 ASYNC_TARGET = range(14, 16)  # testing.md: >= 14 per window in processes; never more than 15
@@ -37,7 +37,7 @@ UNDER_FAULT = range(9, 16)  # testing.md: one of five validators down
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     run_dir = tmp_path_factory.mktemp("network")
-    with SyncCluster(default_network(make_host(None, 2, None, 1000, None)), run_dir) as net:
+    with SyncCluster(default_network(HostConfiguration(slot_ms=1000)), run_dir) as net:
         yield net
     # Teardown left nothing behind: every pid network.json lists has exited.
     doc = json.loads((run_dir / "network.json").read_text())

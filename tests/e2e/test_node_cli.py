@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from node.cli import make_host
 from node.cluster import default_network
 from node.cluster.launcher import LAUNCH, node_environment
+from relay.core.config import HostConfiguration
 
 
 @pytest.mark.parametrize("problem", ["unknown key", "port in use", "missing file"])
 def test_bad_configuration_exits_nonzero_with_one_line(tmp_path: Path, problem: str) -> None:
     spec = tmp_path / "chain-spec.json"
-    chain = default_network(make_host(None, 2, None, 1000, None), validators=4).chain_spec()
+    chain = default_network(HostConfiguration(slot_ms=1000), validators=4).chain_spec()
     spec.write_text(json.dumps(chain.to_json()))
     port_args: list[str] = []
     blocker = socket.socket()
