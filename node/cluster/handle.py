@@ -5,8 +5,8 @@ Lifecycle. `start` spawns `asyncback <role>` (see `process.spawn`) and returns o
 log says "node started" with the ports it was given: listeners bound, services running. A node
 whose port was taken between the launcher's check and its own bind exits with "cannot listen";
 on a first start the handle draws fresh ports and tries again (`PORT_ATTEMPTS` times). `restart`
-keeps the ports and base path (peers and attached collators know them), so a port taken while the
-node was down fails the restart with `NodeFailed` naming it.
+keeps the ports and base path (peers and attached collators know them): a port another program
+took while the node was down is tried again a few times, then fails the restart (`NodeFailed`).
 
 Crashed or deliberately down. A node that exits by itself has crashed (`crashed`); one the test
 stopped through this handle (`kill`, `restart`, teardown) has not, even while it is down. Signals

@@ -16,8 +16,9 @@ start in three rounds (the first validator; the other relay nodes; the collators
 round in parallel, each round once every node of the one before has logged "node started"; a
 node whose port was taken meanwhile is started again on fresh ports. Entering returns when every
 node has started: listening and running, not yet producing or synced (wait for that in relay
-blocks). If any node fails to start, everything started is stopped and `NodeFailed` says which
-node and why, with the end of its log.
+blocks). If a node fails to start, everything started is stopped and `NodeFailed` says which
+node and why, with the end of its log (several failures in one round: one `ClusterError` listing
+them).
 
 `run_dir/network.json` lists every node (name, role, pid, para id, ports, RPC/WS/Prometheus URLs,
 log and base path, p2p identity), with the launcher's pid and the cluster's `state`
@@ -29,9 +30,12 @@ a paused node), up to `stop_timeout_s`, then SIGKILL; it returns when all are re
 leaves the run directory (logs, data, network.json) in place. It runs even when the body was
 cancelled. If the launcher itself is killed, the kernel kills the nodes (see `process`).
 
-Guarantees and limits: ports do not clash with another cluster started from this machine (see
-`ports`) and are retried if another program takes one; nodes run on 127.0.0.1 only; the
-"native" provider only (a "docker" NetworkSpec is refused); Linux for the parent-death watch.
+Guarantees and limits: ports never clash with another `Cluster` on this machine, in this process
+or another (see `ports`); a port another program takes between the check and the node's bind is
+replaced on a first start, but not on a restart (the node keeps its ports). Nodes listen on
+127.0.0.1 only; the "native" provider only (a "docker" NetworkSpec is refused); the parent-death
+watch needs Linux. Two collators for one para are not coordinated by the node processes (each
+authors every slot), so `add_collator` is for a para that has no collator running.
 `Cluster` is not thread-safe: use it from the trio loop that entered it, or through `SyncCluster`.
 """
 
@@ -72,6 +76,9 @@ def node_environment() -> dict[str, str]:
 
 
 class Cluster(RelayChainWaits):
+    """A network of processes started from `spec` under `run_dir` (see the module docstring);
+    waits and assertions from `RelayChainWaits` read the `observer` by default."""
+
     def __init__(self, spec: NetworkSpec, run_dir: Path | str, *,
                  startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
                  stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S,
