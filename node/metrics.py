@@ -7,6 +7,7 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+HANDLER_LANES = ("gossip", "direct", "request", "frame")
 LATENCY_BUCKETS = (0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 18, 24, 36)
 
 
@@ -61,6 +62,19 @@ class NodeMetrics:
         )
         self.decode_errors = Counter(
             "asyncback_decode_errors_total", "Inbound frames that failed to decode", registry=r
+        )
+        # Substrate's network metrics live under substrate_sub_libp2p_*; this one is ours (no
+        # handler of a Substrate node can throw), named to sit beside them.
+        self.handler_errors = Counter(
+            "substrate_sub_libp2p_handler_errors_total",
+            "Peer messages whose handler failed with an unexpected error (logged, peer charged)",
+            ["protocol"], registry=r,
+        )
+        for lane in HANDLER_LANES:  # present at 0 from the start: an absent metric is no proof
+            self.handler_errors.labels(lane)
+        self.major_syncing = Gauge(
+            "substrate_sub_libp2p_is_major_syncing",
+            "Whether the node is performing a major sync or not", registry=r,
         )
         self.node_roles.set({"relay-node": 1, "validator": 4, "collator": 8}.get(role, 0))
         self.start_time.set(time.time() if start_time is None else start_time)

@@ -94,6 +94,9 @@ class SimResult:
     virtual_seconds: float
     nodes: dict[str, dict[str, Any]]  # per node: role and counters worth reporting
     segment_lengths: dict[int, list[int]]
+    # Per node, messages whose handler raised (every incarnation of a restarted node); any is
+    # also a problem: no message may make a handler fail.
+    handler_errors: dict[str, int] = field(default_factory=dict)
 
 
 class Simulation:
@@ -124,6 +127,7 @@ class Simulation:
         self.services: dict[str, Any] = {}
         self._scopes: dict[str, trio.CancelScope] = {}
         self.tx_counts: dict[bytes, int] = {}
+        self.handler_errors: dict[str, int] = {}  # of killed incarnations
         self._para_chains: dict[str, CollatorChain] = {}
         self.epoch = 0.0
 
@@ -169,6 +173,7 @@ class Simulation:
         service = self.services[name]
         if isinstance(service, CollatorService):
             self.tx_counts.update(service.stats.tx_counts)
+        self.handler_errors[name] = self.handler_errors.get(name, 0) + service.net.handler_errors
         self.network.kill(self.keys[name].public)
 
     # -- run ------------------------------------------------------------------------------------
@@ -242,6 +247,10 @@ class Simulation:
         for s in self.services.values():
             if isinstance(s, CollatorService):
                 problems += s.stats.problems
+        handler_errors = {name: self.handler_errors.get(name, 0) + s.net.handler_errors
+                          for name, s in self.services.items()}
+        problems += [f"{name}: {n} message(s) made a handler fail"
+                     for name, n in handler_errors.items() if n]
         nodes: dict[str, dict[str, Any]] = {}
         for name, s in self.services.items():
             info: dict[str, Any] = {"role": s.role}
@@ -256,7 +265,7 @@ class Simulation:
                             seconded=s.stats.seconded, max_segment=s.stats.max_segment)
             nodes[name] = info
         return SimResult(records, problems, sorted(self.dev.paras),
-                         trio.current_time() - self.epoch, nodes, segment_lengths)
+                         trio.current_time() - self.epoch, nodes, segment_lengths, handler_errors)
 
 
 def run_sim(cfg: SimConfig) -> SimResult:

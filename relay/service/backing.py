@@ -485,6 +485,8 @@ class Backing:
 
     def _validate_backed(self, _source: PeerId | None, data: bytes) -> Verdict:
         attested = decode(data, AttestedCandidate)
+        if not attested.statements:
+            return reject(COST_MAJOR)  # never sent by an honest node: backed means votes
         receipt, pvd = attested.receipt, attested.persisted_validation_data
         rp = receipt.descriptor.relay_parent
         if self._context(rp) is None or self._group_of(receipt) is None:
@@ -499,10 +501,9 @@ class Backing:
             if exc.kind in (BackingErrorKind.NotInGroup, BackingErrorKind.DoubleVote):
                 return reject(COST_MAJOR)
             return IGNORE
-        table = self.tables[rp]
-        state = self.v.chain.state(rp)
-        assert state is not None
-        if not table.is_backable(receipt.hash(), state.config.minimum_backing_votes):
+        table, state = self.tables.get(rp), self.v.chain.state(rp)
+        if table is None or state is None \
+                or not table.is_backable(receipt.hash(), state.config.minimum_backing_votes):
             return IGNORE
         para = receipt.descriptor.para_id
         if self.v.prospective.introduce_seconded_candidate(para, receipt, pvd):
