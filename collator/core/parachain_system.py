@@ -16,8 +16,6 @@ from typing import Any
 from collator.core.consensus_hook import BlockInvalid, FixedVelocityConsensusHook, RelaySlotInfo
 from collator.core.outbound_messages import select_outbound
 from collator.core.para_runtime import (
-    HORIZONTAL_QUEUE_KEY,
-    UPWARD_QUEUE_KEY,
     Extrinsic,
     ExtrinsicError,
     ParaHeader,
@@ -30,6 +28,22 @@ from collator.core.para_runtime import (
 )
 from collator.core.relay_view import read_relay_view
 from collator.core.segment_lifecycle import UnincludedSegment
+from collator.core.storage_keys import (
+    CAPACITY_KEY,
+    CODE_KEY,
+    HANDLED_KEY,
+    HORIZONTAL_QUEUE_KEY,
+    LAST_RELAY_KEY,
+    NUMBER_KEY,
+    PENDING_CODE_KEY,
+    RELAY_SLOT_MS_KEY,
+    SEGMENT_KEY,
+    SLOT_INFO_KEY,
+    TRACKER_KEY,
+    UPWARD_QUEUE_KEY,
+    VELOCITY_KEY,
+    WEIGHT_LIMIT_KEY,
+)
 from collator.core.unincluded_segment import (
     Ancestor,
     GoAhead,
@@ -46,15 +60,6 @@ from proto.relay_state import (
     state_root,
 )
 from proto.ump_signals import SelectCore, UmpSignal, with_signals
-
-SEGMENT_KEY = b"parachain_system:unincluded_segment"
-TRACKER_KEY = b"parachain_system:aggregated_segment"
-SLOT_INFO_KEY = b"aura_ext:relay_slot_info"
-LAST_RELAY_KEY = b"parachain_system:last_relay_block_number"
-HANDLED_KEY = b"parachain_system:handled_messages"
-PENDING_CODE_KEY = b"system:pending_code"
-CODE_KEY = b"system:code"
-
 
 # -- segment storage codec ------------------------------------------------------------------
 
@@ -95,9 +100,9 @@ def store_segment(entries: dict[bytes, bytes], segment: list[Ancestor], tracker:
 
 
 def hook_of(entries: dict[bytes, bytes]) -> FixedVelocityConsensusHook:
-    return FixedVelocityConsensusHook(read_int(entries, b"system:velocity", 1),
-                                      read_int(entries, b"system:capacity", 1),
-                                      read_int(entries, b"system:relay_slot_ms", 6000))
+    return FixedVelocityConsensusHook(read_int(entries, VELOCITY_KEY, 1),
+                                      read_int(entries, CAPACITY_KEY, 1),
+                                      read_int(entries, RELAY_SLOT_MS_KEY, 6000))
 
 
 def slot_info_of(entries: dict[bytes, bytes]) -> RelaySlotInfo | None:
@@ -165,7 +170,7 @@ def execute_block(
     entries[HANDLED_KEY] = encode(handled)
     watermark = max([m.message.sent_at for m in new_hrmp], default=pvd.relay_parent_number)
     # transactions
-    limit = read_int(entries, b"system:weight_limit", 0)
+    limit = read_int(entries, WEIGHT_LIMIT_KEY, 0)
     weight = 0
     new_code: bytes | None = None
     for x in extrinsics:
@@ -199,7 +204,7 @@ def execute_block(
     store_segment(entries, list(segment.ancestors), segment.tracker)
     entries[LAST_RELAY_KEY] = encode(pvd.relay_parent_number)
     number = parent_header.number + 1
-    entries[b"system:number"] = encode(number)
+    entries[NUMBER_KEY] = encode(number)
     header = ParaHeader(para_id, number, parent_header.hash(), state_root(entries),
                         extrinsics_root(extrinsics), pvd.relay_parent_number, view.relay_slot,
                         core_selector)
