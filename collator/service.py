@@ -239,7 +239,7 @@ class CollatorService:
         never builds a second block at a number it already built."""
         for rec in store.para_blocks(self.para_id):
             try:
-                block = decode(rec.encoded_header, ParaBlock)
+                block = decode(rec.encoded_block, ParaBlock)
                 if import_para_block(self.chain.chain, block):
                     self.blocks[block.header.hash()] = block
             except (DecodeError, InvalidBlock):
