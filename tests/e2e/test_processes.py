@@ -7,12 +7,12 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import trio
 from cluster import NAMES, Cluster
+from impostor import Impostor
 
 from node.chainspec import load_spec
 from node.net.tcp import HandshakeRefused, TcpHost
@@ -111,21 +111,6 @@ def test_hostile_bytes_on_a_validators_p2p_port_do_not_stop_the_chain(async_net:
     before = async_net.best_number(relay)
     async_net.wait_for_block(relay, before + 3)
     assert alice.alive()
-
-
-@dataclass(frozen=True)
-class Impostor:
-    """Claims a validator's identity, signs with another key."""
-
-    claimed: Keypair
-    real: Keypair
-
-    @property
-    def public(self) -> bytes:
-        return self.claimed.public
-
-    def sign(self, domain: bytes, payload: bytes) -> bytes:
-        return self.real.sign(domain, payload)
 
 
 async def impersonate(cluster: Cluster, victim: str, port: int) -> BaseException | None:
