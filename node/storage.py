@@ -5,7 +5,10 @@ What a node must find again after a crash or a restart:
 * relay chain: every imported block (replayed in number order on restart), the best head and the
   finalized head (the finalized number never decreases and never leaves its chain);
 * what a validator signed, written *before* it is sent, so a restarted validator re-sends the same
-  statement instead of seconding a second candidate at one relay parent (slashing protection);
+  statement instead of seconding a second candidate at one relay parent, and signs no second
+  bitfield at one relay parent nor a second finality vote at one height (slashing protection);
+  records at relay parents below a rising bound are pruned (`prune_below`), and signing below it
+  is refused;
 * a collator's parachain chain and the head the relay chain last included, from which the
   unincluded segment is recomputed.
 
@@ -16,7 +19,8 @@ write that was acknowledged survives a crash or power loss. Opening a store runs
 
 The API is synchronous on purpose: writes are a few small rows, and the trio services call it
 directly from the event loop (a call never awaits, so a cancellation cannot split a transaction).
-The special path ":memory:" gives a non-durable store for in-process simulations.
+The special path ":memory:" gives a non-durable store (for tests; the simulator keeps its state in
+the services and needs no store).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ class RelayParentData:
     hash: bytes
     number: int
     storage_root: bytes
-    proof: StateProof  # of `parachain_system.relay_proof_keys(para_id)` at this block
+    proof: StateProof  # of `relay_view.relay_proof_keys(para_id)` at this block
 
 
 @dataclass(frozen=True)

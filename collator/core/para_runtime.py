@@ -1,6 +1,7 @@
 """The parachain runtime's state and transactions: dev accounts with balances and nonces, and
 transactions whose cost is a deterministic weight, so blocks fill to a weight limit that follows
-the execution budget (0.5 s for sync backing, 2 s for async: a quarter of the blockspace).
+the para's execution budget (by default the host's backing timeout: 2 s of a 6 s slot for async
+backing, 0.5 s for sync, a quarter of the blockspace). Its storage keys are in `storage_keys`.
 
 Head data is the canonical encoding of `ParaHeader`; a block's hash is the hash of its head data.
 """
