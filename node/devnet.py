@@ -1,7 +1,8 @@
 """A development network's genesis: validators with keys derived from dev names, parachains
 with their runtime genesis (velocity and capacity from their cores, the execution budget from the
-slot), and the relay genesis that registers them. Shared by the ideal driver and the simulator so
-both start from the very same chain.
+slot), and the relay genesis that registers them. Shared by the ideal driver, the simulator and the
+chain specs real processes start from (`asyncback genesis` writes one, `node/runner.py` reads it
+back through `relay_genesis` and `para_setup`), so all of them start from the very same chain.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """A whole testnet in one process: validator, relay-node and collator services over the in-memory
 network, in virtual time (`trio.testing.MockClock`), deterministic from a seed.
 
-The services are the same code that runs over TCP; only the `Host` differs. Faults are injected in
-the network (latency, jitter, loss, a partition) or by killing and restarting a node when the
-observed chain reaches a given relay block. The run's record is the best chain of the observer
-(the relay full node the collators attach to), checked against the invariants.
+The services are the same code that runs over TCP; what differs is the `Host`, the clock and the
+store (there is none: a restarted relay node or validator starts empty and syncs from its peers, a
+restarted collator keeps its para chain in memory). Faults are injected in the network (latency,
+jitter, loss, a partition) or by killing and restarting a node when the observed chain reaches a
+given relay block. The run's record is the best chain of the observer (the relay full node the
+collators attach to), checked against the invariants.
 """
 
 from __future__ import annotations

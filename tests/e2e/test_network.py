@@ -15,12 +15,12 @@ import signal
 import socket
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
+from impostor import Impostor
 
 from node.chainspec import load_spec
 from node.cluster import NodeCrashed, SyncCluster, default_network, process_alive
@@ -144,21 +144,6 @@ def test_a_node_that_exits_by_itself_is_reported_as_crashed(cluster: Any) -> Non
     collator.restart()
     assert cluster.crashed() == []
     cluster.wait_para_height(2001, cluster.para_height(2001) + 2)
-
-
-@dataclass(frozen=True)
-class Impostor:
-    """Claims a validator's identity, signs with another key."""
-
-    claimed: Keypair
-    real: Keypair
-
-    @property
-    def public(self) -> bytes:
-        return self.claimed.public
-
-    def sign(self, domain: bytes, payload: bytes) -> bytes:
-        return self.real.sign(domain, payload)
 
 
 async def impersonate(chain_spec: Path, victim: str, port: int) -> BaseException | None:
