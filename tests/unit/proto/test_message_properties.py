@@ -1,5 +1,4 @@
-"""Wire properties of every network message: hypothesis builds real structs of each of the 20
-kinds; each round-trips canonically under its own tag, fits its protocol's frame cap, and any
+"""Wire properties of every network message: hypothesis builds real structs of each kind; each round-trips canonically under its own tag, fits its protocol's frame cap, and any
 mutation of its frame (bit flips, truncation, extension, random bytes) yields only
 `DecodeError` or a well-formed message, never another exception."""
 
@@ -12,6 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from proto.approvals import (
+    IndirectAssignmentCert,
+    IndirectSignedApprovalVote,
+    RelayVRFDelay,
+    RelayVRFModulo,
+    SignedAssignment,
+)
 from proto.availability import ErasureChunk
 from proto.candidate import (
     CandidateCommitments,
@@ -22,12 +28,16 @@ from proto.candidate import (
     PersistedValidationData,
     PoV,
 )
+from proto.disputes import DisputeStatementKind, SignedDisputeStatement, UncheckedDisputeMessage
 from proto.errors import DecodeError
 from proto.framing import FrameDecoder, frame
 from proto.keys import Keypair
 from proto.messages import (
     FRAME_MAX,
+    MAX_APPROVAL_BATCH,
     AdvertiseCollation,
+    ApprovalsMessage,
+    AssignmentsMessage,
     AttestedCandidate,
     BitfieldMessage,
     BlockAnnounce,
@@ -38,6 +48,8 @@ from proto.messages import (
     CollationResponse,
     CollationSeconded,
     Declare,
+    DisputeRequest,
+    DisputeResponse,
     FetchAttested,
     FetchCollation,
     FetchParaBlock,
@@ -104,6 +116,12 @@ blocks = st.builds(RelayBlock, headers, st.builds(
     ParachainsInherentData, st.lists(bitfields, max_size=2), st.lists(backed, max_size=2), h32))
 chunks = st.builds(ErasureChunk, st.binary(max_size=200), u32, st.lists(h32, max_size=6))
 votes = st.builds(FinalityVote, h32, u32, u32, u32, sig64)
+certs = st.one_of(st.builds(RelayVRFModulo, u32), st.builds(RelayVRFDelay, u32))
+assignments = st.builds(SignedAssignment, st.builds(IndirectAssignmentCert, h32, u32, certs), u32,
+                        sig64)
+approvals = st.builds(IndirectSignedApprovalVote, h32, u32, u32, sig64)
+dispute_votes = st.builds(SignedDisputeStatement, st.sampled_from(list(DisputeStatementKind)), h32,
+                          u32, u32, st.none() | h32, sig64)
 hosts = st.text(st.characters(codec="utf-8"), max_size=40)
 peers = st.builds(PeerAddress, h32, hosts, st.integers(1, 65535), st.integers(0, 2))
 
@@ -132,6 +150,11 @@ MESSAGES: dict[type, st.SearchStrategy[typing.Any]] = {
     ParaBlockAnnounce: st.builds(ParaBlockAnnounce, u32, small),
     FetchParaBlock: st.builds(FetchParaBlock, u32, h32),
     ParaBlockResponse: st.builds(ParaBlockResponse, st.none() | small),
+    AssignmentsMessage: st.builds(AssignmentsMessage, st.lists(assignments, max_size=4)),
+    ApprovalsMessage: st.builds(ApprovalsMessage, st.lists(approvals, max_size=4)),
+    DisputeRequest: st.builds(DisputeRequest, st.builds(UncheckedDisputeMessage, plain, u32,
+                                                        dispute_votes, dispute_votes)),
+    DisputeResponse: st.just(DisputeResponse()),
 }
 messages = st.one_of(*MESSAGES.values())
 
@@ -205,11 +228,26 @@ def test_a_stream_of_messages_survives_any_chunking(batch: list[WireMessage],
 
 def test_largest_requests_fit_the_request_cap() -> None:
     top = 2**32 - 1
-    for m in (FetchCollation(b"\xff" * 32, top, b"\xff" * 32), FetchAttested(b"\xff" * 32, b"\xff" * 32),
-              FetchPoV(b"\xff" * 32, b"\xff" * 32), BlockRequest(b"\xff" * 32, top, 128),
-              ChunkRequest(b"\xff" * 32, top)):
+    h = b"\xff" * 32
+    receipt = CandidateReceipt(CandidateDescriptor(top, h, 255, top, top, h, h, h, h, h), h)
+    vote = SignedDisputeStatement(DisputeStatementKind.BACKING_VALID, h, top, top, h, b"\xff" * 64)
+    for m in (FetchCollation(h, top, h), FetchAttested(h, h), FetchPoV(h, h),
+              BlockRequest(h, top, 128), ChunkRequest(h, top),
+              DisputeRequest(UncheckedDisputeMessage(receipt, top, vote, vote))):
         assert protocol_of(m) is Protocol.REQUEST
         assert len(encode_message(m)) <= FRAME_MAX[Protocol.REQUEST]
+
+
+def test_full_approval_batches_fit_the_gossip_cap() -> None:
+    top, h, sig = 2**32 - 1, b"\xff" * 32, b"\xff" * 64
+    full = [AssignmentsMessage([SignedAssignment(IndirectAssignmentCert(h, top, RelayVRFDelay(top)),
+                                                 top, sig)] * MAX_APPROVAL_BATCH),
+            ApprovalsMessage([IndirectSignedApprovalVote(h, top, top, sig)] * MAX_APPROVAL_BATCH)]
+    for m in full:
+        assert protocol_of(m) is Protocol.GOSSIP
+        assert len(encode_message(m)) <= FRAME_MAX[Protocol.GOSSIP]
+    with pytest.raises(DecodeError):  # one more than a batch holds
+        decode_message(encode_message(ApprovalsMessage(full[1].approvals * 2)))
 
 
 @settings(max_examples=50, deadline=None)
