@@ -168,8 +168,9 @@ def should_trigger_assignment(entry: ApprovalEntry, required: RequiredTranches,
 
 
 class ApprovalVoting:
-    def __init__(self, own_public: bytes | None = None) -> None:
-        self.own_public = own_public
+    def __init__(self, key: Keypair | None = None) -> None:
+        self.key = key  # this validator's session key; None on a node that does not check
+        self.own_public = key.public if key is not None else None
         self.blocks: dict[bytes, BlockEntry] = {}
         self.approvals: dict[bytes, set[int]] = {}  # candidate hash → validators that approved
 
@@ -269,9 +270,10 @@ class ApprovalVoting:
 
     # -- own work ----------------------------------------------------------------------------------
 
-    def process_tick(self, tick_now: int, key: Keypair | None = None) -> TickOutcome:
+    def process_tick(self, tick_now: int) -> TickOutcome:
         """Re-count every block not yet approved at `tick_now`: what became approved, and this
-        validator's assignments that are now due (signed with `key`, imported as its own)."""
+        validator's assignments that are now due (signed, imported as its own)."""
+        key = self.key
         out = TickOutcome()
         for block in sorted(self.blocks.values(), key=lambda b: (b.number, b.block_hash)):
             if block.approved and not any(_tranche_zero_pending(c) for c in block.candidates):
@@ -316,15 +318,15 @@ class ApprovalVoting:
         cert = IndirectAssignmentCert(block.block_hash, ours.validator_index, ours.cert)
         return SignedAssignment.sign(key, cert, index)
 
-    def issue_approval(self, block_hash: bytes, candidate_index: int,
-                       key: Keypair) -> IndirectSignedApprovalVote:
+    def issue_approval(self, block_hash: bytes, candidate_index: int) -> IndirectSignedApprovalVote:
         """Sign and import this validator's approval after it re-executed the candidate."""
+        key = self.key
         block = self.blocks.get(block_hash)
         if block is None or not 0 <= candidate_index < len(block.candidates):
             raise ApprovalVotingError("approval for a candidate this node does not track")
         entry = block.candidates[candidate_index]
         ours = entry.our_assignment
-        if ours is None or not entry.triggered:
+        if key is None or ours is None or not entry.triggered:
             raise ApprovalVotingError(f"no triggered assignment for candidate {candidate_index} "
                                       f"of block #{block.number}")
         vote = IndirectSignedApprovalVote.sign(key, block_hash, candidate_index,
