@@ -9,6 +9,7 @@ from node import __version__
 from node.cli.ideal import ideal, report
 from node.cli.nodes import COMMANDS
 from node.cli.sim import sim
+from node.cli.sweep import sweep
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"],
@@ -18,5 +19,5 @@ def main() -> None:
     """asyncback: a working model of Polkadot's asynchronous backing."""
 
 
-for _command in (ideal, report, sim, *COMMANDS):
+for _command in (ideal, report, sim, sweep, *COMMANDS):
     main.add_command(_command)
