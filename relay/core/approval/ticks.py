@@ -12,6 +12,10 @@ TICKS_PER_SLOT = 12
 # An assignment for a tranche this many ticks beyond now is held back (`TooFarInFuture`), not
 # imported: polkadot's `TICK_TOO_FAR_IN_FUTURE`, 10 s of 500 ms ticks.
 TICK_TOO_FAR_IN_FUTURE = 20
+# A candidate counts as approved by its required tranches only once the last assignment counted
+# is this many ticks old, so an assignment still in flight to other nodes is not overtaken
+# (polkadot's `APPROVAL_DELAY`).
+APPROVAL_DELAY = 2
 
 
 def tick_of(now_ms: int, slot_ms: int) -> int:

@@ -43,7 +43,12 @@ from relay.core.approval.criteria import (
     compute_assignments,
     relay_vrf_story,
 )
-from relay.core.approval.ticks import TICK_TOO_FAR_IN_FUTURE, no_show_duration, slot_start_tick
+from relay.core.approval.ticks import (
+    APPROVAL_DELAY,
+    TICK_TOO_FAR_IN_FUTURE,
+    no_show_duration,
+    slot_start_tick,
+)
 from relay.core.block_tree import BlockTree
 from relay.core.errors import NamedError
 
@@ -282,7 +287,7 @@ class ApprovalVoting:
             tranche_now = max(0, tick_now - block.block_tick)
             for index, entry in enumerate(block.candidates):
                 required = self._required(block, entry, tranche_now)
-                if not entry.approved and self._approved(block, entry, required):
+                if not entry.approved and self._approved(block, entry, required, tick_now):
                     entry.approved = True
                     out.approved_candidates.append((block.block_hash, entry.candidate_hash))
                 ours = entry.our_assignment
@@ -303,11 +308,14 @@ class ApprovalVoting:
                                    no_show_duration(s.no_show_slots), s.needed_approvals,
                                    s.n_validators).required
 
-    def _approved(self, block: BlockEntry, entry: ApprovalEntry,
-                  required: RequiredTranches) -> bool:
+    def _approved(self, block: BlockEntry, entry: ApprovalEntry, required: RequiredTranches,
+                  tick_now: int) -> bool:
         check = check_approval(entry.tranches, self.approvals[entry.candidate_hash],
                                block.session.n_validators, required)
-        return isinstance(check, Approved | ApprovedOneThird)
+        if isinstance(check, Approved):
+            last = check.last_assignment_tick
+            return last is None or last <= tick_now - APPROVAL_DELAY
+        return isinstance(check, ApprovedOneThird)
 
     def _trigger(self, block: BlockEntry, index: int, entry: ApprovalEntry, key: Keypair,
                  tick_now: int) -> SignedAssignment:

@@ -5,7 +5,7 @@ view when its own assignment is due, as `process_tick` does):
 - safety: a candidate is never approved with fewer than `needed_approvals` approvals from
   validators assigned to it, unless more than a third of all validators approved;
 - liveness: with every checker honest, it is approved within `n_delay_tranches` ticks plus the
-  slowest approval; with some checkers no-shows but more than a third of all validators honest
+  slowest approval and `APPROVAL_DELAY`; with some checkers no-shows but more than a third of all validators honest
   checkers, it is still approved, within a bound of a no-show period per no-show.
 """
 
@@ -29,7 +29,7 @@ from relay.core.approval.criteria import (
     compute_assignments,
     relay_vrf_story,
 )
-from relay.core.approval.ticks import no_show_duration, slot_start_tick
+from relay.core.approval.ticks import APPROVAL_DELAY, no_show_duration, slot_start_tick
 from relay.core.approval.voting import (
     ApprovalEntry,
     ApprovalVoting,
@@ -138,7 +138,7 @@ def test_with_all_checkers_honest_approval_comes_within_the_delay_tranches(sc: d
     sc = {**sc, "no_shows": set()}
     assume(_viable(sc, len(sc["checkers"])))
     s = sc["session"]
-    bound = s.n_delay_tranches + max(sc["delays"].values()) + 1
+    bound = s.n_delay_tranches + max(sc["delays"].values()) + APPROVAL_DELAY
     at, problems = run(sc, bound + 1)
     assert problems == [] and at is not None and at <= bound
 

@@ -22,6 +22,7 @@ from relay.core.approval.criteria import (
     relay_vrf_story,
 )
 from relay.core.approval.ticks import (
+    APPROVAL_DELAY,
     TICK_TOO_FAR_IN_FUTURE,
     TICKS_PER_SLOT,
     no_show_duration,
@@ -162,7 +163,7 @@ def test_approvals_need_an_assignment_and_a_signature_over_candidate_and_session
     assert av.check_and_import_approval(approval(v)) is ApprovalCheckResult.AcceptedDuplicate
 
 
-def test_candidate_is_approved_by_needed_approvals_from_assigned_checkers() -> None:
+def test_candidate_is_approved_by_needed_approvals_from_assigned_checkers_after_a_delay() -> None:
     av = voting()
     first, second = checkers_by_tranche()[:2]
     tick = T0 + assignment_of(second).tranche
@@ -171,7 +172,9 @@ def test_candidate_is_approved_by_needed_approvals_from_assigned_checkers() -> N
     av.check_and_import_approval(approval(first))
     assert av.process_tick(tick).approved_candidates == []
     av.check_and_import_approval(approval(second))
-    out = av.process_tick(tick)
+    # not before the last assignment counted is APPROVAL_DELAY ticks old
+    assert av.process_tick(tick + APPROVAL_DELAY - 1).approved_candidates == []
+    out = av.process_tick(tick + APPROVAL_DELAY)
     assert out.approved_candidates == [(BLOCK, CANDIDATES[0].candidate_hash)]
     assert out.approved_blocks == [] and not av.is_approved(BLOCK)  # candidate 1 is not yet
 
@@ -246,7 +249,8 @@ def test_a_no_show_pulls_in_the_next_tranche() -> None:
     out = av.process_tick(due)
     assert [w.candidate_index for w in out.work if w.candidate_index == 0] == [0]
     av.issue_approval(BLOCK, 0)
-    assert (BLOCK, CANDIDATES[0].candidate_hash) in av.process_tick(due).approved_candidates
+    approved = av.process_tick(due + APPROVAL_DELAY).approved_candidates
+    assert (BLOCK, CANDIDATES[0].candidate_hash) in approved
 
 
 def test_an_approval_counts_on_another_fork_only_where_its_validator_is_assigned() -> None:
