@@ -1,5 +1,4 @@
-"""Wire properties of every network message: hypothesis builds real structs of each of the 20
-kinds; each round-trips canonically under its own tag, fits its protocol's frame cap, and any
+"""Wire properties of every network message: hypothesis builds real structs of each kind; each round-trips canonically under its own tag, fits its protocol's frame cap, and any
 mutation of its frame (bit flips, truncation, extension, random bytes) yields only
 `DecodeError` or a well-formed message, never another exception."""
 
@@ -13,13 +12,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from wire_strategies import KEY, MESSAGES, h32, messages, u32
 
+from proto.approvals import (
+    IndirectAssignmentCert,
+    IndirectSignedApprovalVote,
+    RelayVRFDelay,
+    SignedAssignment,
+)
+from proto.candidate import CandidateDescriptor, CandidateReceipt
+from proto.disputes import DisputeStatementKind, SignedDisputeStatement, UncheckedDisputeMessage
 from proto.errors import DecodeError
 from proto.framing import FrameDecoder, frame
 from proto.messages import (
     FRAME_MAX,
+    MAX_APPROVAL_BATCH,
+    ApprovalsMessage,
+    AssignmentsMessage,
     BlockRequest,
     ChunkRequest,
     Declare,
+    DisputeRequest,
     FetchAttested,
     FetchCollation,
     FetchPoV,
@@ -103,11 +114,26 @@ def test_a_stream_of_messages_survives_any_chunking(batch: list[WireMessage],
 
 def test_largest_requests_fit_the_request_cap() -> None:
     top = 2**32 - 1
-    for m in (FetchCollation(b"\xff" * 32, top, b"\xff" * 32), FetchAttested(b"\xff" * 32, b"\xff" * 32),
-              FetchPoV(b"\xff" * 32, b"\xff" * 32), BlockRequest(b"\xff" * 32, top, 128),
-              ChunkRequest(b"\xff" * 32, top)):
+    h = b"\xff" * 32
+    receipt = CandidateReceipt(CandidateDescriptor(top, h, 255, top, top, h, h, h, h, h), h)
+    vote = SignedDisputeStatement(DisputeStatementKind.BACKING_VALID, h, top, top, h, b"\xff" * 64)
+    for m in (FetchCollation(h, top, h), FetchAttested(h, h), FetchPoV(h, h),
+              BlockRequest(h, top, 128), ChunkRequest(h, top),
+              DisputeRequest(UncheckedDisputeMessage(receipt, top, vote, vote))):
         assert protocol_of(m) is Protocol.REQUEST
         assert len(encode_message(m)) <= FRAME_MAX[Protocol.REQUEST]
+
+
+def test_full_approval_batches_fit_the_gossip_cap() -> None:
+    top, h, sig = 2**32 - 1, b"\xff" * 32, b"\xff" * 64
+    full = [AssignmentsMessage([SignedAssignment(IndirectAssignmentCert(h, top, RelayVRFDelay(top)),
+                                                 top, sig)] * MAX_APPROVAL_BATCH),
+            ApprovalsMessage([IndirectSignedApprovalVote(h, top, top, sig)] * MAX_APPROVAL_BATCH)]
+    for m in full:
+        assert protocol_of(m) is Protocol.GOSSIP
+        assert len(encode_message(m)) <= FRAME_MAX[Protocol.GOSSIP]
+    with pytest.raises(DecodeError):  # one more than a batch holds
+        decode_message(encode_message(ApprovalsMessage(full[1].approvals * 2)))
 
 
 @settings(max_examples=50, deadline=None)

@@ -12,6 +12,13 @@ import typing
 
 from hypothesis import strategies as st
 
+from proto.approvals import (
+    IndirectAssignmentCert,
+    IndirectSignedApprovalVote,
+    RelayVRFDelay,
+    RelayVRFModulo,
+    SignedAssignment,
+)
 from proto.availability import ErasureChunk
 from proto.candidate import (
     CandidateCommitments,
@@ -22,9 +29,12 @@ from proto.candidate import (
     PersistedValidationData,
     PoV,
 )
+from proto.disputes import DisputeStatementKind, SignedDisputeStatement, UncheckedDisputeMessage
 from proto.keys import Keypair
 from proto.messages import (
     AdvertiseCollation,
+    ApprovalsMessage,
+    AssignmentsMessage,
     AttestedCandidate,
     BitfieldMessage,
     BlockAnnounce,
@@ -35,6 +45,8 @@ from proto.messages import (
     CollationResponse,
     CollationSeconded,
     Declare,
+    DisputeRequest,
+    DisputeResponse,
     FetchAttested,
     FetchCollation,
     FetchParaBlock,
@@ -98,6 +110,12 @@ chunks = st.builds(ErasureChunk, st.binary(max_size=200), u32, st.lists(h32, max
 votes = st.builds(FinalityVote, h32, u32, u32, u32, sig64)
 hosts = st.text(st.characters(codec="utf-8"), max_size=40)
 peers = st.builds(PeerAddress, h32, hosts, st.integers(1, 65535), st.integers(0, 2))
+certs = st.one_of(st.builds(RelayVRFModulo, u32), st.builds(RelayVRFDelay, u32))
+assignments = st.builds(SignedAssignment, st.builds(IndirectAssignmentCert, h32, u32, certs), u32,
+                        sig64)
+approvals = st.builds(IndirectSignedApprovalVote, h32, u32, u32, sig64)
+dispute_votes = st.builds(SignedDisputeStatement, st.sampled_from(list(DisputeStatementKind)), h32,
+                          u32, u32, st.none() | h32, sig64)
 
 MESSAGES: dict[type, st.SearchStrategy[typing.Any]] = {
     Declare: st.builds(Declare.sign, st.just(KEY), u32, h32),
@@ -124,5 +142,10 @@ MESSAGES: dict[type, st.SearchStrategy[typing.Any]] = {
     ParaBlockAnnounce: st.builds(ParaBlockAnnounce, u32, small),
     FetchParaBlock: st.builds(FetchParaBlock, u32, h32),
     ParaBlockResponse: st.builds(ParaBlockResponse, st.none() | small),
+    AssignmentsMessage: st.builds(AssignmentsMessage, st.lists(assignments, max_size=4)),
+    ApprovalsMessage: st.builds(ApprovalsMessage, st.lists(approvals, max_size=4)),
+    DisputeRequest: st.builds(DisputeRequest, st.builds(UncheckedDisputeMessage, plain, u32,
+                                                        dispute_votes, dispute_votes)),
+    DisputeResponse: st.just(DisputeResponse()),
 }
 messages = st.one_of(*MESSAGES.values())
