@@ -36,9 +36,9 @@ from node.zombienet.zndsl import (
     Reports,
     Sleep,
     Step,
-    TestFile,
     Timed,
     ZndslError,
+    ZndslFile,
 )
 
 
@@ -103,7 +103,7 @@ def parse_series(key: str) -> tuple[str, dict[str, str]]:
     return m.group(1), dict(_LABEL.findall(m.group(2) or ""))
 
 
-def check_names(test: TestFile, nodes: Sequence[str], groups: Mapping[str, Sequence[str]]
+def check_names(test: ZndslFile, nodes: Sequence[str], groups: Mapping[str, Sequence[str]]
                 ) -> None:
     """Every node a line names exists in the network (before it is started)."""
     for line, name in test.node_names():
@@ -142,7 +142,7 @@ class LogScanner:
         self.offset += end
 
 
-class TestRunner:
+class ZndslRunner:
     def __init__(self, nodes: Mapping[str, NodeHandle], groups: Mapping[str, Sequence[str]],
                  *, scale: float = 1.0, poll_s: float = 0.25) -> None:
         self.nodes, self.groups = nodes, groups
@@ -155,7 +155,7 @@ class TestRunner:
             return [self.nodes[n] for n in self.groups[name]]
         raise ZndslError(f"no node or group {name!r}")
 
-    async def run(self, test: TestFile, *, fail_fast: bool = False,
+    async def run(self, test: ZndslFile, *, fail_fast: bool = False,
                   on_result: Callable[[LineResult], None] | None = None) -> list[LineResult]:
         results: list[LineResult] = []
         failed = False

@@ -198,7 +198,7 @@ class Sleep(Step):
 
 
 @dataclass(frozen=True)
-class TestFile:
+class ZndslFile:
     path: Path
     network: str  # as written, relative to the test file
     description: str | None = None
@@ -244,7 +244,7 @@ FORMS: list[tuple[re.Pattern[str], str]] = [(re.compile(rf"^{p}$"), kind) for p,
 ]]
 
 
-def parse_file(path: str | Path) -> TestFile:
+def parse_file(path: str | Path) -> ZndslFile:
     path = Path(path)
     try:
         text = path.read_text()
@@ -255,7 +255,7 @@ def parse_file(path: str | Path) -> TestFile:
     return parse(text, path)
 
 
-def parse(text: str, path: Path) -> TestFile:
+def parse(text: str, path: Path) -> ZndslFile:
     headers: dict[str, tuple[int, str]] = {}
     steps: list[Step] = []
     for number, raw in enumerate(text.splitlines(), 1):
@@ -278,7 +278,7 @@ def parse(text: str, path: Path) -> TestFile:
         steps.append(_step(line, number, fail))
     if "Network" not in headers:
         raise ZndslError(f"{path}: no Network header (Network: ./network.toml)")
-    return TestFile(path, headers["Network"][1],
+    return ZndslFile(path, headers["Network"][1],
                     headers.get("Description", (0, None))[1],
                     headers.get("Creds", (0, None))[1], tuple(steps))
 
