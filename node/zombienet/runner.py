@@ -216,7 +216,7 @@ class ZndslRunner:
             if now >= deadline:
                 failing = [n.name for n, p in outcomes if not p.ok]
                 return LineResult(step.line, step.text, False, shown, now - started,
-                                  f"not met within {step.within_s * self.scale:g} s"
+                                  f"not met within {step.within_s * self.scale:.3g} s"
                                   + (f" on {', '.join(failing)}" if len(nodes) > 1 else ""))
             await trio.sleep(min(self.poll_s, deadline - now))
 
