@@ -21,6 +21,10 @@ class NodeMetrics:
         self.peers = Gauge(
             "substrate_sub_libp2p_peers_count", "Number of connected peers", registry=r
         )
+        self.major_syncing = Gauge(
+            "substrate_sub_libp2p_is_major_syncing", "Whether the node is catching up (1) or "
+            "not (0)", registry=r,
+        )
         self.start_time = Gauge(
             "process_start_time_seconds", "Start time of the process since unix epoch", registry=r
         )
@@ -62,7 +66,8 @@ class NodeMetrics:
         self.decode_errors = Counter(
             "asyncback_decode_errors_total", "Inbound frames that failed to decode", registry=r
         )
-        self.node_roles.set({"relay-node": 1, "validator": 4, "collator": 8}.get(role, 0))
+        # Substrate's role bits: FULL 1, AUTHORITY 4 (a collator runs as an authority too).
+        self.node_roles.set({"relay-node": 1, "validator": 4, "collator": 4}.get(role, 0))
         self.start_time.set(time.time() if start_time is None else start_time)
         self.name = name
 

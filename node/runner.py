@@ -101,6 +101,10 @@ async def _refresh_metrics(service: Any) -> None:
         if isinstance(service, RelayNodeService):
             metrics.block_height.labels("best").set(service.chain.best.number)
             metrics.block_height.labels("finalized").set(service.chain.finalized.number)
+            metrics.major_syncing.set(1 if service.is_syncing else 0)
+        else:  # a collator catches up until it holds the para block the relay chain included
+            known = service.chain.included_hash in service.chain.chain
+            metrics.major_syncing.set(0 if known else 1)
         await trio.sleep(1.0)
 
 
