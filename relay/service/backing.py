@@ -61,7 +61,7 @@ from proto.network import (
 from proto.relay_block import RelayHeader
 from proto.statements import CompactStatement, SignedStatement, SigningContext, StatementKind
 from relay.core import runtime as rt
-from relay.core.backing_table import BackingError, BackingTable, CandidateVotes
+from relay.core.backing_table import BackingError, BackingErrorKind, BackingTable, CandidateVotes
 from relay.core.candidate_validation import CollationInvalid, validate_collation
 from relay.core.prospective.fragment_chain import HypotheticalCandidate
 from relay.core.provisioner import backing_group, cores_backed_by
@@ -494,9 +494,9 @@ class Backing:
         try:
             new = self._import_all(rp, attested.statements, receipt)
         except BackingError as exc:
-            if exc.kind == "InvalidSignature":
+            if exc.kind == BackingErrorKind.InvalidSignature:
                 return reject(COST_INVALID_SIGNATURE)
-            if exc.kind in ("NotInGroup", "DoubleVote"):
+            if exc.kind in (BackingErrorKind.NotInGroup, BackingErrorKind.DoubleVote):
                 return reject(COST_MAJOR)
             return IGNORE
         table = self.tables[rp]
