@@ -14,8 +14,9 @@ The marker takes the network as `asyncback sim`'s flags do (`validators`, `paras
 `collators_per_para`, `cores_per_para`, `full_nodes`, `max_candidate_depth`,
 `allowed_ancestry_len`, `lookahead`, `slot_ms`, `execution_ms`, `sync`, `tx_rate`,
 `blocks_per_relay_parent`), or a zombienet network file (a path relative to the test file;
-`slot_ms` then runs it at that slot), or a `NetworkSpec` (`spec=`). Without the marker: the
-default network at 1 s slots. The fixture is a `SyncCluster` proxy: `Cluster`'s methods, called
+`slot_ms` runs it at that slot), or a `NetworkSpec` (`spec=`). Slots are 1 s unless `slot_ms`
+says otherwise (waits count relay blocks, so a test means the same at any slot). Without the
+marker: the default network (five validators, a full node, two paras). The fixture is a `SyncCluster` proxy: `Cluster`'s methods, called
 from a plain test function, block until done.
 
 The run directory (logs, data, `network.json`) is kept under pytest's temporary directory, or
@@ -85,7 +86,8 @@ def network_from_marker(marker: pytest.Mark | None, test_dir: Path) -> NetworkSp
             if extra:
                 raise pytest.UsageError(f"{MARKER}: with a network file only slot_ms applies, "
                                         f"not {', '.join(extra)}")
-            return read_network(test_dir / str(args[0]), slot_ms=kwargs.get("slot_ms")).spec
+            return read_network(test_dir / str(args[0]),
+                                slot_ms=kwargs.get("slot_ms", DEFAULT_SLOT_MS)).spec
         cores = kwargs.get("cores_per_para", 1)
         host = make_host(kwargs.get("max_candidate_depth"), kwargs.get("allowed_ancestry_len", 2),
                          kwargs.get("lookahead"), kwargs.get("slot_ms", DEFAULT_SLOT_MS),

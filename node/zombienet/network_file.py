@@ -22,7 +22,7 @@ What the file sets:
   which asyncback does at genesis; both false leaves it unregistered); `num_cores`
   (zombienet-sdk: cores assigned to the para); collators from `[parachains.collator]`,
   `[[parachains.collators]]` and `[[parachains.collator_groups]]` (`count`);
-- `[settings]`: `timeout` (seconds to spawn the network), `provider` (`native`, or `docker`/
+- `[settings]`: `timeout` (seconds a node may take to start), `provider` (`native`, or `docker`/
   `podman` for asyncback's docker provider; zombienet's default `kubernetes` runs natively).
 
 asyncback's own settings, one table:
