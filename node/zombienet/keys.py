@@ -46,6 +46,10 @@ class UnknownKeyError(ValueError):
     """A key zombienet does not define; the message is its full path."""
 
 
+class ShapeError(ValueError):
+    """A table where an array of tables belongs, or the other way round."""
+
+
 def _keys(kind: str, names: str) -> dict[str, Spec]:
     return dict.fromkeys(names.split(), kind)
 
@@ -142,7 +146,7 @@ def check_keys(doc: Mapping[str, Any], schema: Mapping[str, Spec] = NETWORK,
     """Walk `doc` against `schema`. Returns the ignored keys' paths, with array positions
     written `[]` so each key is listed once however many nodes carry it. Raises
     `UnknownKeyError` naming the first key zombienet does not define (`relaychain.nodes[2].x`),
-    or `TypeError` (message: the path) where a table or an array of tables was expected."""
+    or `ShapeError` where a table or an array of tables was expected."""
     ignored: list[str] = []
     _walk(doc, schema, path, "", ignored)
     return sorted(dict.fromkeys(ignored))
@@ -159,10 +163,10 @@ def _walk(doc: Mapping[str, Any], schema: Mapping[str, Spec], path: str, generic
             ignored.append(gen)
         elif isinstance(spec, Tables):
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-                raise TypeError(f"{here} must be an array of tables ([[{here}]])")
+                raise ShapeError(f"{here} must be an array of tables ([[{here}]])")
             for i, item in enumerate(value):
                 _walk(item, spec.item, f"{here}[{i}]", f"{gen}[]", ignored)
         elif isinstance(spec, Mapping):
             if not isinstance(value, dict):
-                raise TypeError(f"{here} must be a table ([{here}])")
+                raise ShapeError(f"{here} must be a table ([{here}])")
             _walk(value, spec, here, gen, ignored)

@@ -56,7 +56,7 @@ import jinja2
 
 from node.cluster.spec import NetworkSpec, NodeSpec, ParaSpec
 from node.zombienet.host_config import HostConfigKeyError, find_config, host_overrides, outside
-from node.zombienet.keys import UnknownKeyError, check_keys
+from node.zombienet.keys import ShapeError, UnknownKeyError, check_keys
 from relay.core.config import ConfigError, HostConfiguration
 
 POLKADOT_SLOT_MS = 6000
@@ -65,6 +65,10 @@ PROVIDERS = {"native": "native", "docker": "docker", "podman": "docker", "kubern
 
 class NetworkFileError(ConfigError):
     """A network file that cannot be read; one line naming the file and the key."""
+
+
+class Invalid(ValueError):
+    """A value the file gives that asyncback cannot use; the message names its key."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ def read_network(path: str | Path, env: Mapping[str, str] = os.environ, *,
         return _Reader(doc, slot_ms).network(tuple(ignored))
     except UnknownKeyError as exc:
         raise NetworkFileError(f"{path}: unknown key {exc}") from None
-    except (TypeError, HostConfigKeyError, ConfigError) as exc:
+    except (Invalid, ShapeError, HostConfigKeyError, ConfigError) as exc:
         raise NetworkFileError(f"{path}: {exc}") from None
 
 
@@ -139,7 +143,7 @@ def _int(value: Any, where: str, minimum: int = 0) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)  # zombienet's `count` may be a string
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise TypeError(f"{where} must be an integer of at least {minimum}, got {value!r}")
+        raise Invalid(f"{where} must be an integer of at least {minimum}, got {value!r}")
     return value
 
 
@@ -151,7 +155,7 @@ def _flag(table: Mapping[str, Any], names: tuple[str, ...], default: bool, where
             if isinstance(value, str) and value.lower() in ("true", "false"):
                 return value.lower() == "true"
             if not isinstance(value, bool):
-                raise TypeError(f"{where}.{name} must be true or false, got {value!r}")
+                raise Invalid(f"{where}.{name} must be true or false, got {value!r}")
             return value
     return default
 
@@ -159,7 +163,7 @@ def _flag(table: Mapping[str, Any], names: tuple[str, ...], default: bool, where
 def _name(table: Mapping[str, Any], where: str, default: str | None = None) -> str:
     value = table.get("name", default)
     if not isinstance(value, str) or not value.strip():
-        raise TypeError(f"{where}.name is required (a non-empty string)")
+        raise Invalid(f"{where}.name is required (a non-empty string)")
     return "-".join(value.split())
 
 
@@ -205,10 +209,10 @@ class _Reader:
         timeout = settings.get("timeout")
         if timeout is not None and (not isinstance(timeout, int | float)
                                     or isinstance(timeout, bool) or timeout <= 0):
-            raise TypeError(f"settings.timeout must be a positive number, got {timeout!r}")
+            raise Invalid(f"settings.timeout must be a positive number, got {timeout!r}")
         chain = relay.get("chain", "rococo-local")
         if not isinstance(chain, str) or not chain:
-            raise TypeError("relaychain.chain must be a non-empty string")
+            raise Invalid("relaychain.chain must be a non-empty string")
         spec = NetworkSpec(host, tuple(validators), tuple(full_nodes), tuple(paras),
                            name=chain, provider=provider,
                            groups=self.names.node_groups(self.explicit_groups))
@@ -220,7 +224,7 @@ class _Reader:
     def provider(self, settings: Mapping[str, Any]) -> str:
         name = settings.get("provider", "native")
         if name not in PROVIDERS:
-            raise TypeError(f"settings.provider must be one of {', '.join(PROVIDERS)}, "
+            raise Invalid(f"settings.provider must be one of {', '.join(PROVIDERS)}, "
                             f"got {name!r}")
         if name == "kubernetes":
             self.notes.append("settings.provider = kubernetes: runs natively (asyncback's "
@@ -253,17 +257,17 @@ class _Reader:
         for i, para in enumerate(self.doc.get("parachains", [])):
             where = f"parachains[{i}]"
             if "id" not in para:
-                raise TypeError(f"{where}.id is required")
+                raise Invalid(f"{where}.id is required")
             para_id = _int(para["id"], f"{where}.id")
             if para_id in seen:
-                raise TypeError(f"{where}.id: para {para_id} is listed twice")
+                raise Invalid(f"{where}.id: para {para_id} is listed twice")
             seen.add(para_id)
             paras.append(ParaSpec(para_id, self.cores(para, para_id, where),
                                   tuple(self.collators(para, para_id, where)),
                                   self.registered(para, para_id, where)))
         unknown = sorted(set(map(str, self.own_cores())) - {str(p) for p in seen})
         if unknown:
-            raise TypeError(f"asyncback.cores names para(s) the file does not define: "
+            raise Invalid(f"asyncback.cores names para(s) the file does not define: "
                             f"{', '.join(unknown)}")
         return paras
 
@@ -278,11 +282,11 @@ class _Reader:
     def own_cores(self) -> dict[int, int]:
         table = self.own.get("cores", {})
         if not isinstance(table, Mapping):
-            raise TypeError("asyncback.cores must be a table of para id = cores")
+            raise Invalid("asyncback.cores must be a table of para id = cores")
         out = {}
         for key, value in table.items():
             if not str(key).isdigit():
-                raise TypeError(f"asyncback.cores.{key}: keys are para ids")
+                raise Invalid(f"asyncback.cores.{key}: keys are para ids")
             out[int(key)] = _int(value, f"asyncback.cores.{key}", 1)
         return out
 
@@ -298,7 +302,7 @@ class _Reader:
         tx_rate = self.own.get("tx_rate")
         if tx_rate is not None and (not isinstance(tx_rate, int | float)
                                     or isinstance(tx_rate, bool) or tx_rate < 0):
-            raise TypeError(f"asyncback.tx_rate must be a non-negative number, got {tx_rate!r}")
+            raise Invalid(f"asyncback.tx_rate must be a non-negative number, got {tx_rate!r}")
         per_rp = _int(self.own.get("blocks_per_relay_parent", 0),
                       "asyncback.blocks_per_relay_parent")
 
@@ -313,7 +317,7 @@ class _Reader:
         out = []
         singles = [(f"{where}.collator", para["collator"])] if "collator" in para else []
         if "collator" in para and not isinstance(para["collator"], Mapping):
-            raise TypeError(f"{where}.collator must be a table")
+            raise Invalid(f"{where}.collator must be a table")
         singles += [(f"{where}.collators[{k}]", c) for k, c in enumerate(para.get("collators", []))]
         for at, table in singles:
             out.append(collator(self.names.unique(_name(table, at, "collator")), table, at))
@@ -330,7 +334,7 @@ class _Reader:
         cfg_path = "relaychain.genesis"
         genesis = relay.get("genesis", {})
         if not isinstance(genesis, Mapping):
-            raise TypeError("relaychain.genesis must be a table")
+            raise Invalid("relaychain.genesis must be a table")
         found = find_config(genesis, "relaychain.genesis")
         if found is not None:
             cfg_path, config = found
@@ -347,7 +351,7 @@ class _Reader:
         claimed = sum(p.cores for p in paras if p.registered)
         if host.num_cores and host.num_cores != claimed:
             if host.num_cores < claimed:
-                raise TypeError(f"{cfg_path}.num_cores is {host.num_cores} but the paras claim "
+                raise Invalid(f"{cfg_path}.num_cores is {host.num_cores} but the paras claim "
                                 f"{claimed} cores")
             self.notes.append(f"num_cores {host.num_cores}: the paras claim {claimed}; the "
                               f"other cores are left out (give a para more with "
