@@ -32,6 +32,7 @@ from relay.service.full_node import RelayNodeService
 from relay.service.validator import ValidatorService
 
 OBSERVER = "relay-0"
+STALL_SLOTS_PER_BLOCK = 4
 
 
 @dataclass(frozen=True)
@@ -189,18 +190,27 @@ class Simulation:
             observer: RelayNodeService = self.services[OBSERVER]
             heads = observer.watch_heads(buffer=1024)
             last = 0
-            async for header in heads:
-                for n in range(last + 1, header.number + 1):
-                    await self._apply_faults(nursery, n)
-                last = max(last, header.number)
-                state = observer.chain.state(header.hash())
-                if state is not None:
-                    for pid in segment_lengths:
-                        segment_lengths[pid].append(len(state.inclusion.pending.get(pid, [])))
-                if header.number >= cfg.relay_blocks:
-                    break
+            # A chain that stops (more than a third of the validators gone) must end the run,
+            # not spin virtual time forever: four slots per block is far beyond any healthy run.
+            with trio.move_on_after(STALL_SLOTS_PER_BLOCK * cfg.relay_blocks
+                                    * cfg.host.slot_ms / 1000) as deadline:
+                async for header in heads:
+                    for n in range(last + 1, header.number + 1):
+                        await self._apply_faults(nursery, n)
+                    last = max(last, header.number)
+                    state = observer.chain.state(header.hash())
+                    if state is not None:
+                        for pid in segment_lengths:
+                            segment_lengths[pid].append(len(state.inclusion.pending.get(pid, [])))
+                    if header.number >= cfg.relay_blocks:
+                        break
             nursery.cancel_scope.cancel()
-        return self._result(segment_lengths)
+        result = self._result(segment_lengths)
+        if deadline.cancelled_caught:
+            result.problems.append(f"stalled: the observed chain reached #{last} of "
+                                   f"#{cfg.relay_blocks} in {deadline.deadline - self.epoch:.0f} "
+                                   f"virtual seconds")
+        return result
 
     async def _apply_faults(self, nursery: trio.Nursery, number: int) -> None:
         assert self.network is not None
