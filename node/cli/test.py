@@ -84,7 +84,7 @@ def test(zndsl: Path, slot_ms: int | None, network_path: Path | None, run_dir: P
 
 
 async def _run(script: Any, network: Any, run_dir: Path, fail_fast: bool) -> dict[str, Any]:
-    from node.cluster.launcher import Cluster, ClusterError
+    from node.cluster import Cluster, ClusterError
     from node.zombienet.runner import LineResult, ZndslRunner
 
     def show(r: LineResult) -> None:
