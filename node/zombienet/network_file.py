@@ -225,7 +225,7 @@ class _Reader:
         name = settings.get("provider", "native")
         if name not in PROVIDERS:
             raise Invalid(f"settings.provider must be one of {', '.join(PROVIDERS)}, "
-                            f"got {name!r}")
+                          f"got {name!r}")
         if name == "kubernetes":
             self.notes.append("settings.provider = kubernetes: runs natively (asyncback's "
                               "providers are native and docker)")
@@ -268,7 +268,7 @@ class _Reader:
         unknown = sorted(set(map(str, self.own_cores())) - {str(p) for p in seen})
         if unknown:
             raise Invalid(f"asyncback.cores names para(s) the file does not define: "
-                            f"{', '.join(unknown)}")
+                          f"{', '.join(unknown)}")
         return paras
 
     def registered(self, para: Mapping[str, Any], para_id: int, where: str) -> bool:
@@ -352,7 +352,7 @@ class _Reader:
         if host.num_cores and host.num_cores != claimed:
             if host.num_cores < claimed:
                 raise Invalid(f"{cfg_path}.num_cores is {host.num_cores} but the paras claim "
-                                f"{claimed} cores")
+                              f"{claimed} cores")
             self.notes.append(f"num_cores {host.num_cores}: the paras claim {claimed}; the "
                               f"other cores are left out (give a para more with "
                               f"[asyncback.cores])")
