@@ -112,6 +112,17 @@ async def _refresh_metrics(service: Any) -> None:
         if isinstance(service, RelayNodeService):
             metrics.block_height.labels("best").set(service.chain.best.number)
             metrics.block_height.labels("finalized").set(service.chain.finalized.number)
+            metrics.major_syncing.set(1 if service.is_syncing else 0)
+        else:  # a collator: its para chain's heights, as a cumulus node reports them
+            chain = service.chain
+            known = chain.included_hash in chain.chain
+            # it catches up until it holds the para block the relay chain included
+            metrics.major_syncing.set(0 if known else 1)
+            metrics.block_height.labels("best").set(
+                max(header.number for _, header in chain.chain.blocks.values()))
+            if known:  # the included block: collators do not follow relay finality
+                metrics.block_height.labels("finalized").set(
+                    chain.chain.header(chain.included_hash).number)
         await trio.sleep(1.0)
 
 

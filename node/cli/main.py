@@ -10,6 +10,7 @@ from node.cli.ideal import ideal, report
 from node.cli.nodes import COMMANDS
 from node.cli.sim import sim
 from node.cli.sweep import sweep
+from node.cli.test import test
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"],
@@ -19,5 +20,5 @@ def main() -> None:
     """asyncback: a working model of Polkadot's asynchronous backing."""
 
 
-for _command in (ideal, report, sim, sweep, *COMMANDS):
+for _command in (ideal, report, sim, sweep, test, *COMMANDS):
     main.add_command(_command)
