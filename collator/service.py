@@ -20,14 +20,9 @@ from collator.core.collator_chain import CollatorChain
 from collator.core.para_import import import_para_block
 from collator.core.para_runtime import ParaBlock, read_int
 from collator.core.parachain_system import load_segment
+from collator.core.storage_keys import CAPACITY_KEY
 from collator.core.tx_pool import TxPool, saturated_pool
 from collator.core.validation import InvalidBlock
-from node.metrics import NodeMetrics
-from node.net.peerset import COST_MAJOR, COST_UNEXPECTED_MESSAGE
-from node.net.reqresp import RequestError
-from node.net.stack import Kind, NetworkStack
-from node.net.transport import Host, PeerId
-from node.storage import NodeStore
 from proto.candidate import head_hash
 from proto.codec import decode, encode
 from proto.errors import DecodeError
@@ -43,6 +38,8 @@ from proto.messages import (
     ParaBlockAnnounce,
     ParaBlockResponse,
 )
+from proto.network import COST_MAJOR, COST_UNEXPECTED_MESSAGE, Kind, PeerId, RequestError
+from proto.ports import Metrics, Network, ParaStore
 from proto.relay_block import RelayHeader
 from relay.core.collator_api import CollationContext
 
@@ -77,18 +74,18 @@ class CollatorStats:
 class CollatorService:
     role = "collator"
 
-    def __init__(self, name: str, key: Keypair, para_id: int, host: Host, chain: CollatorChain,
-                 relay: RelayChainInterface, slot_ms: int, *, load: LoadConfig | None = None,
-                 blocks_per_relay_parent: int = 0, para_peers: Sequence[PeerId] = (),
-                 author_index: int = 0, log: Any = None, store: NodeStore | None = None
-                 ) -> None:
+    def __init__(self, name: str, key: Keypair, para_id: int, net: Network, metrics: Metrics,
+                 chain: CollatorChain, relay: RelayChainInterface, slot_ms: int, *,
+                 load: LoadConfig | None = None, blocks_per_relay_parent: int = 0,
+                 para_peers: Sequence[PeerId] = (), author_index: int = 0, log: Any = None,
+                 store: ParaStore | None = None) -> None:
         self.name = name
         self.key = key
         self.para_id = para_id
         self.chain = chain
         self.relay = relay
         self.slot_s = slot_ms / 1000
-        self.net = NetworkStack(host, self.slot_s)
+        self.net = net
         self.net.gossip.fan_out_to = lambda _peer: False  # a collator relays no relay gossip
         self.net.serve(Kind.COLLATION, self._serve_collation)
         self.net.on_direct(CollationSeconded, self._on_seconded)
@@ -108,8 +105,7 @@ class CollatorService:
         self.pool = TxPool(capacity=1_000_000)
         self.blocks_per_relay_parent = blocks_per_relay_parent
         self.log = log
-        self.metrics = NodeMetrics(self.role, name)
-        self.net.log_handler_failures(log, name, self.metrics.handler_errors)
+        self.metrics = metrics
         self.stats = CollatorStats()
         self.built: dict[bytes, Collation] = {}
         self._declared: set[PeerId] = set()
@@ -219,7 +215,7 @@ class CollatorService:
         """testing.md: the unincluded segment never exceeds its capacity (the runtime refuses to
         build past it; this checks that it really did)."""
         segment, _ = load_segment(c.entries)
-        capacity = read_int(c.entries, b"system:capacity", 0)
+        capacity = read_int(c.entries, CAPACITY_KEY, 0)
         self.stats.max_segment = max(self.stats.max_segment, len(segment))
         if len(segment) > capacity:
             self.stats.problems.append(
@@ -237,13 +233,13 @@ class CollatorService:
 
     # -- persistence ----------------------------------------------------------------------
 
-    def _restore(self, store: NodeStore) -> None:
+    def _restore(self, store: ParaStore) -> None:
         """Re-import the para blocks this collator had before it stopped, re-executing each (a
         stored block is not trusted blindly), so it resumes on its own unincluded segment and
         never builds a second block at a number it already built."""
         for rec in store.para_blocks(self.para_id):
             try:
-                block = decode(rec.encoded_header, ParaBlock)
+                block = decode(rec.encoded_block, ParaBlock)
                 if import_para_block(self.chain.chain, block):
                     self.blocks[block.header.hash()] = block
             except (DecodeError, InvalidBlock):

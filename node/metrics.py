@@ -22,6 +22,10 @@ class NodeMetrics:
         self.peers = Gauge(
             "substrate_sub_libp2p_peers_count", "Number of connected peers", registry=r
         )
+        self.major_syncing = Gauge(
+            "substrate_sub_libp2p_is_major_syncing", "Whether the node is catching up (1) or "
+            "not (0)", registry=r,
+        )
         self.start_time = Gauge(
             "process_start_time_seconds", "Start time of the process since unix epoch", registry=r
         )
@@ -72,11 +76,8 @@ class NodeMetrics:
         )
         for lane in HANDLER_LANES:  # present at 0 from the start: an absent metric is no proof
             self.handler_errors.labels(lane)
-        self.major_syncing = Gauge(
-            "substrate_sub_libp2p_is_major_syncing",
-            "Whether the node is performing a major sync or not", registry=r,
-        )
-        self.node_roles.set({"relay-node": 1, "validator": 4, "collator": 8}.get(role, 0))
+        # Substrate's role bits: FULL 1, AUTHORITY 4 (a collator runs as an authority too).
+        self.node_roles.set({"relay-node": 1, "validator": 4, "collator": 4}.get(role, 0))
         self.start_time.set(time.time() if start_time is None else start_time)
         self.name = name
 

@@ -1,6 +1,7 @@
 """`report.json`: what a run produced (design.md §4), and the per-para summary computed from it.
 
-The same schema comes out of `asyncback ideal`, `sim` and `testnet`: `config`, `relay_blocks` (the
+The same schema comes out of `asyncback ideal` and `sim` (design.md §4 asks it of `testnet` too):
+`config`, `relay_blocks` (the
 best chain, each block with the candidates it backed and included) and `summary`. The summary is
 derived from `relay_blocks` only, so a report can be re-summarised offline (`asyncback report`).
 """

@@ -1,10 +1,12 @@
 """A whole testnet in one process: validator, relay-node and collator services over the in-memory
 network, in virtual time (`trio.testing.MockClock`), deterministic from a seed.
 
-The services are the same code that runs over TCP; only the `Host` differs. Faults are injected in
-the network (latency, jitter, loss, a partition) or by killing and restarting a node when the
-observed chain reaches a given relay block. The run's record is the best chain of the observer
-(the relay full node the collators attach to), checked against the invariants.
+The services are the same code that runs over TCP; what differs is the `Host`, the clock and the
+store (there is none: a restarted relay node or validator starts empty and syncs from its peers, a
+restarted collator keeps its para chain in memory). Faults are injected in the network (latency,
+jitter, loss, a partition) or by killing and restarting a node when the observed chain reaches a
+given relay block. The run's record is the best chain of the observer (the relay full node the
+collators attach to), checked against the invariants.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import trio.testing
 
 from collator.core.collator_chain import CollatorChain
 from collator.service import CollatorService, LoadConfig
+from node import wiring
 from node.devnet import DevGenesis, dev_genesis
 from node.invariants import check_invariants
 from node.net.memory import LinkProfile, MemoryNetwork, seed_trio_scheduler
@@ -33,6 +36,7 @@ from relay.service.full_node import RelayNodeService
 from relay.service.validator import ValidatorService
 
 OBSERVER = "relay-0"
+STALL_SLOTS_PER_BLOCK = 4
 
 
 @dataclass(frozen=True)
@@ -169,10 +173,10 @@ class Simulation:
         host = self.network.add_host(key.public)
         store = self._stores.get(name)
         if name in self.validator_names:
-            return ValidatorService(name, key, host, self.dev.relay, self.relay_peers,
+            return wiring.validator(name, key, host, self.dev.relay, self.relay_peers,
                                     epoch=self.epoch, store=store)
         if name == OBSERVER:
-            return RelayNodeService(name, host, self.dev.relay, self.relay_peers, store=store)
+            return wiring.relay_node(name, host, self.dev.relay, self.relay_peers, store=store)
         _, pid_s, index_s = name.split("-")
         pid = int(pid_s)
         load = LoadConfig(self.cfg.saturate, self.cfg.tx_rate)
@@ -180,7 +184,7 @@ class Simulation:
                  for k in range(self.cfg.collators_per_para)]
         # A restarted collator reopens its chain store (what issue 4 keeps on disk).
         chain = self._para_chains.setdefault(name, self.dev.paras[pid].new_chain())
-        return CollatorService(name, key, pid, host, chain,
+        return wiring.collator(name, key, pid, host, chain,
                                self.services[OBSERVER], self.cfg.host.slot_ms, load=load,
                                blocks_per_relay_parent=self.cfg.blocks_per_relay_parent,
                                para_peers=peers, author_index=int(index_s))
@@ -210,11 +214,21 @@ class Simulation:
     # -- run ------------------------------------------------------------------------------------
 
     async def main(self) -> SimResult:
+        cfg = self.cfg
         async with trio.open_nursery() as nursery:
             await self.boot(nursery)
-            await self.follow(nursery, self.cfg.relay_blocks)
+            # A chain that stops (more than a third of the validators gone) must end the run,
+            # not spin virtual time forever: four slots per block is far beyond any healthy run.
+            with trio.move_on_after(STALL_SLOTS_PER_BLOCK * cfg.relay_blocks
+                                    * cfg.host.slot_ms / 1000) as deadline:
+                await self.follow(nursery, cfg.relay_blocks)
             nursery.cancel_scope.cancel()
-        return self._result()
+        result = self._result()
+        if deadline.cancelled_caught:
+            result.problems.append(f"stalled: the observed chain reached #{self._followed} of "
+                                   f"#{cfg.relay_blocks} in {deadline.deadline - self.epoch:.0f} "
+                                   f"virtual seconds")
+        return result
 
     async def boot(self, nursery: trio.Nursery) -> None:
         """Start the network and every node that is there from the start, in `nursery`."""
@@ -303,8 +317,7 @@ class Simulation:
                 info.update(authored=s.authored, seconded=len(
                     [h for hs in s.backing.seconded.values() for h in hs]),
                     invalid=s.backing.invalid, votes=s.votes_signed,
-                    bitfields=int(s.metrics.registry.get_sample_value(
-                        "polkadot_parachain_bitfields_signed_total") or 0))
+                    bitfields=s.availability.signed)
             if isinstance(s, CollatorService):
                 info.update(built=s.stats.built, advertised=s.stats.advertised,
                             seconded=s.stats.seconded, max_segment=s.stats.max_segment)

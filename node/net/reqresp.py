@@ -27,15 +27,19 @@ import msgspec
 import trio
 
 from node.net.peers import PeerManager
-from node.net.peerset import (
+from proto.codec import decode, encode
+from proto.errors import DecodeError
+from proto.network import (
     COST_MALFORMED_MESSAGE,
     COST_OVERSIZED_FRAME,
     COST_OVERSIZED_RESPONSE,
     COST_UNEXPECTED_MESSAGE,
+    NotConnected,
+    PeerId,
+    RequestRefused,
+    RequestTimeout,
 )
-from node.net.transport import PeerId
-from proto.codec import decode, encode
-from proto.errors import DecodeError
+from proto.ports import RequestHandler
 from proto.primitives import U64, Struct
 
 STATUS_OK = 0
@@ -54,22 +58,6 @@ class ResponseEnvelope(Struct, frozen=True):
     payload: bytes
 
 
-class RequestError(Exception):
-    """A request that produced no usable response."""
-
-
-class RequestTimeout(RequestError):
-    pass
-
-
-class RequestRefused(RequestError):
-    pass
-
-
-class NotConnected(RequestError):
-    pass
-
-
 @dataclass(frozen=True)
 class RequestKind:
     kind: int
@@ -80,7 +68,6 @@ class RequestKind:
     max_inbound_per_peer: int = 1
 
 
-Handler = Callable[[PeerId, bytes], Awaitable[bytes | None]]
 """Serves one request payload; None refuses it. May raise DecodeError on a malformed payload."""
 
 
@@ -105,7 +92,7 @@ class _Pending:
 @dataclass
 class _Served:
     kind: RequestKind
-    handler: Handler | None
+    handler: RequestHandler | None
     in_flight: dict[PeerId, int] = field(default_factory=dict)
 
 
@@ -123,7 +110,7 @@ class RequestResponse:
         peers.register(request_protocol, self._on_request)
         peers.add_listener(self)
 
-    def register(self, kind: RequestKind, handler: Handler | None = None) -> None:
+    def register(self, kind: RequestKind, handler: RequestHandler | None = None) -> None:
         """Declare a request kind; with a handler this node also serves it."""
         if kind.kind in self._kinds:
             raise ValueError(f"request kind {kind.kind} already registered")
@@ -137,7 +124,7 @@ class RequestResponse:
     def is_registered(self, kind: int) -> bool:
         return kind in self._kinds
 
-    def handlers(self) -> dict[int, Handler]:
+    def handlers(self) -> dict[int, RequestHandler]:
         """Each served kind's handler (what a property test feeds directly)."""
         return {k: s.handler for k, s in self._kinds.items() if s.handler is not None}
 
@@ -260,7 +247,12 @@ class RequestResponse:
 
 
 __all__ = [
-    "STATUS_OK", "STATUS_REFUSED", "Handler", "NotConnected", "ReqRespStats", "RequestEnvelope",
-    "RequestError", "RequestKind", "RequestRefused", "RequestResponse", "RequestTimeout",
+    "STATUS_OK",
+    "STATUS_REFUSED",
+    "ReqRespStats",
+    "RequestEnvelope",
+    "RequestHandler",
+    "RequestKind",
+    "RequestResponse",
     "ResponseEnvelope",
 ]

@@ -8,39 +8,44 @@ next block author counts these bitfields toward the availability supermajority.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import trio
 
-from node.net.gossip import ACCEPT, IGNORE, Verdict, reject
-from node.net.peerset import COST_INVALID_SIGNATURE, COST_MAJOR
-from node.net.reqresp import RequestError
-from node.net.stack import Kind, Topic
-from node.net.transport import PeerId
 from proto.availability import ErasureChunk, chunk_valid
 from proto.codec import decode, encode
 from proto.errors import DecodeError
 from proto.messages import BitfieldMessage, ChunkRequest, ChunkResponse
+from proto.network import (
+    ACCEPT,
+    COST_INVALID_SIGNATURE,
+    COST_MAJOR,
+    IGNORE,
+    Kind,
+    PeerId,
+    RequestError,
+    Topic,
+    Verdict,
+    deliver_nothing,
+    reject,
+)
 from proto.relay_block import RelayHeader
 from proto.statements import SignedAvailabilityBitfield, SigningContext
 from relay.core import runtime as rt
 from relay.core.provisioner import availability_bits
-
-if TYPE_CHECKING:
-    from relay.service.validator import ValidatorService
+from relay.service.validator_context import ValidatorContext
 
 
 class Availability:
-    def __init__(self, v: ValidatorService) -> None:
+    def __init__(self, v: ValidatorContext) -> None:
         self.v = v
         self.own: dict[bytes, ErasureChunk] = {}  # candidate -> our chunk
         self.all: dict[bytes, list[ErasureChunk]] = {}  # candidates we backed -> every chunk
         self.relay_parent_of: dict[bytes, bytes] = {}  # candidate -> its relay parent
         self.bitfields: dict[bytes, dict[int, SignedAvailabilityBitfield]] = {}  # by leaf
         self.fetching: set[bytes] = set()
+        self.signed = 0  # bitfields this validator signed
         self._nursery: trio.Nursery | None = None
         v.net.serve(Kind.CHUNK, self._serve_chunk)
-        v.net.gossip.subscribe(Topic.BITFIELD, self._validate_bitfield, v._noop)
+        v.net.gossip.subscribe(Topic.BITFIELD, self._validate_bitfield, deliver_nothing)
 
     def start(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
@@ -112,6 +117,7 @@ class Availability:
                         SignedAvailabilityBitfield)
         self.bitfields.setdefault(h, {})[self.v.index] = signed
         self.v.metrics.bitfields_signed.inc()
+        self.signed += 1
         await self.v.net.gossip.publish(Topic.BITFIELD, encode(BitfieldMessage(h, signed)))
 
     def _validate_bitfield(self, _source: PeerId | None, data: bytes) -> Verdict:

@@ -14,12 +14,11 @@ from typing import Any
 
 import trio
 
-from node.net.stack import Topic
-from node.net.transport import Host, PeerId
-from node.storage import NodeStore
 from proto.codec import decode, encode
 from proto.keys import Keypair
 from proto.messages import FinalityVoteMessage
+from proto.network import PeerId, Topic
+from proto.ports import Metrics, Network, RelayStore
 from proto.relay_block import ParachainsInherentData, RelayHeader
 from proto.statements import FinalityVote
 from relay.core import runtime as rt
@@ -35,10 +34,10 @@ from relay.service.full_node import RelayNodeService
 class ValidatorService(RelayNodeService):
     role = "validator"
 
-    def __init__(self, name: str, key: Keypair, host: Host,
+    def __init__(self, name: str, key: Keypair, net: Network, metrics: Metrics,
                  genesis: tuple[RelayHeader, RelayState], relay_peers: list[PeerId], *,
-                 log: Any = None, epoch: float = 0.0, store: NodeStore | None = None) -> None:
-        super().__init__(name, host, genesis, relay_peers, log=log, store=store)
+                 log: Any = None, epoch: float = 0.0, store: RelayStore | None = None) -> None:
+        super().__init__(name, net, metrics, genesis, relay_peers, log=log, store=store)
         self.key = key
         state = genesis[1]
         if key.public not in state.validators:
@@ -47,8 +46,8 @@ class ValidatorService(RelayNodeService):
         self.validators = state.validators
         self.epoch = epoch
         self.prospective = ProspectiveParachains()
-        self.backing = Backing(self)
         self.availability = Availability(self)
+        self.backing = Backing(self, self.availability)
         self.authored = 0
         self.authored_blocks: list[bytes] = []  # hashes, in authoring order
         self._voted_number = 0
@@ -144,7 +143,7 @@ class ValidatorService(RelayNodeService):
             if self.is_behind or self.is_offline:
                 # Our best is not the chain's head (or we cannot tell yet): a block on it
                 # would be a fork. Substrate skips the slot the same way.
-                self._log("slot skipped while syncing", slot=slot, best=parent.number,
+                self.log_event("slot skipped while syncing", slot=slot, best=parent.number,
                           target=self.best_seen)
                 continue
             await self._author(parent, state, slot)
@@ -156,11 +155,11 @@ class ValidatorService(RelayNodeService):
         inherent = ParachainsInherentData(bitfields, candidates, h)
         block, post, events, filtered = rt.build_block(parent, state, inherent, slot, self.key)
         if filtered:
-            self._log("inherent filtered", number=block.header.number, filtered=filtered)
+            self.log_event("inherent filtered", number=block.header.number, filtered=filtered)
         self.chain.add_authored(block, post, events)
         self.authored += 1
         self.authored_blocks.append(block.header.hash())
-        self._log("block authored", number=block.header.number, slot=slot,
+        self.log_event("block authored", number=block.header.number, slot=slot,
                   hash="0x" + block.header.hash().hex())
         self.notify_imported([block.header.hash()])
         await self.publish_block(block)

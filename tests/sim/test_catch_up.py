@@ -15,6 +15,7 @@ import msgspec
 import trio
 from simruns import NodeFault, sim_run
 
+from node import wiring
 from node.devnet import DevGenesis, dev_genesis
 from node.net.memory import MemoryNetwork
 from node.sim import OBSERVER, SimResult
@@ -109,11 +110,12 @@ class ErrorLog:
         self.errors.append((event, kw))
 
 
-def _node(dev: DevGenesis, log: ErrorLog | None = None) -> RelayNodeService:
+def _node(dev: DevGenesis, log: ErrorLog | None = None, store: NodeStore | None = None
+          ) -> RelayNodeService:
     network = MemoryNetwork(random.Random(0), FRAME_MAX)
     key = Keypair.from_name("relay-x")
-    return RelayNodeService("relay-x", network.add_host(key.public), dev.relay,
-                            [k.public for k in dev.keys], log=log)
+    return wiring.relay_node("relay-x", network.add_host(key.public), dev.relay,
+                             [k.public for k in dev.keys], log=log, store=store)
 
 
 def test_syncing_means_more_than_a_few_blocks_behind_a_sealed_claim() -> None:
@@ -169,11 +171,8 @@ def test_a_head_imported_before_its_batch_is_persisted_waits_for_its_batch() -> 
     first, second = _chain(dev, 2)
 
     async def main() -> None:
-        network = MemoryNetwork(random.Random(0), FRAME_MAX)
-        key = Keypair.from_name("relay-x")
         with NodeStore(":memory:") as store:
-            node = RelayNodeService("relay-x", network.add_host(key.public), dev.relay,
-                                    [k.public for k in dev.keys], store=store)
+            node = _node(dev, store=store)
             node.chain.import_block(first)
             node.chain.import_block(second)
             node._persist([first.header.hash()])

@@ -1,7 +1,7 @@
 """No message ends a node, as a property: every gossip validator, direct-message handler and
 request handler of every role (a validator, the relay node, a collator), as the simulator builds
 them and with the state a running network gave them, is fed arbitrary decodable messages
-(`wire_strategies`: any value the strict decoder accepts, aimed at known relay parents,
+(`aimed_strategies`: any value the strict decoder accepts, aimed at known relay parents,
 candidates and validator signatures as often as not) and answers with a verdict, a response or
 `DecodeError`, never another exception; nor does any task a handler starts die.
 
@@ -20,14 +20,12 @@ from typing import Any
 
 import trio
 import trio.testing
+from aimed_strategies import Known, WireStrategies
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from wire_strategies import Known, WireStrategies
 
 from collator.service import CollatorService
-from node.net.gossip import Verdict
-from node.net.peerset import COST_MAJOR
-from node.net.stack import Kind, NetworkStack, Topic
+from node.net.stack import NetworkStack
 from node.sim import OBSERVER, SimConfig, Simulation
 from proto.codec import encode
 from proto.errors import DecodeError
@@ -45,6 +43,7 @@ from proto.messages import (
     StatementMessage,
     WireMessage,
 )
+from proto.network import COST_MAJOR, Kind, Topic, Verdict
 from proto.relay_block import RelayBlock
 from relay.core import runtime as rt
 from relay.service.full_node import RelayNodeService

@@ -11,16 +11,21 @@ import trio
 import trio.testing
 from prometheus_client import CollectorRegistry, Counter
 
-from node.net.gossip import ACCEPT, Verdict
 from node.net.memory import MemoryNetwork
 from node.net.peers import HandlerFailure
-from node.net.peerset import COST_HANDLER_ERROR
-from node.net.reqresp import RequestRefused
-from node.net.stack import Kind, NetworkStack, Topic
-from node.net.transport import PeerId
+from node.net.stack import NetworkStack
 from proto.codec import encode
 from proto.hashing import blake2_256
 from proto.messages import FRAME_MAX, ChunkRequest, Ping
+from proto.network import (
+    ACCEPT,
+    COST_HANDLER_ERROR,
+    Kind,
+    PeerId,
+    RequestRefused,
+    Topic,
+    Verdict,
+)
 
 BOOM = b"boom"
 

@@ -1,0 +1,55 @@
+"""Hands the services what they run on: a network stack over a `Host` (TCP or in-memory) and a
+metrics registry, so `relay/service` and `collator/service.py` never construct either (they
+name only the interfaces in `proto.ports`). The simulator, the process runner and the tests all
+build services through these three functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from collator.core.collator_chain import CollatorChain
+from collator.service import CollatorService, RelayChainInterface
+from node.metrics import NodeMetrics
+from node.net.stack import NetworkStack
+from node.net.transport import Host
+from proto.keys import Keypair
+from proto.network import PeerId
+from proto.relay_block import RelayHeader
+from relay.core.state import RelayState
+from relay.service.full_node import RelayNodeService
+from relay.service.validator import ValidatorService
+
+Genesis = tuple[RelayHeader, RelayState]
+
+
+def _plumbing(name: str, role: str, host: Host, slot_ms: int, metrics: NodeMetrics | None,
+              log: Any) -> tuple[NetworkStack, NodeMetrics]:
+    """The network stack and metrics of one node, with handler failures logged and counted."""
+    net = NetworkStack(host, slot_ms / 1000)
+    metrics = metrics or NodeMetrics(role, name)
+    net.log_handler_failures(log, name, metrics.handler_errors)
+    return net, metrics
+
+
+def relay_node(name: str, host: Host, genesis: Genesis, relay_peers: list[PeerId], *,
+               metrics: NodeMetrics | None = None, log: Any = None,
+               **kw: Any) -> RelayNodeService:
+    net, m = _plumbing(name, RelayNodeService.role, host, genesis[1].config.slot_ms, metrics, log)
+    return RelayNodeService(name, net, m, genesis, relay_peers, log=log, **kw)
+
+
+def validator(name: str, key: Keypair, host: Host, genesis: Genesis,
+              relay_peers: list[PeerId], *, metrics: NodeMetrics | None = None,
+              log: Any = None, **kw: Any) -> ValidatorService:
+    net, m = _plumbing(name, ValidatorService.role, host, genesis[1].config.slot_ms, metrics, log)
+    return ValidatorService(name, key, net, m, genesis, relay_peers, log=log, **kw)
+
+
+def collator(name: str, key: Keypair, para_id: int, host: Host, chain: CollatorChain,
+             relay: RelayChainInterface, slot_ms: int, *, metrics: NodeMetrics | None = None,
+             para_peers: Sequence[PeerId] = (), log: Any = None, **kw: Any) -> CollatorService:
+    net, m = _plumbing(name, CollatorService.role, host, slot_ms, metrics, log)
+    return CollatorService(name, key, para_id, net, m, chain, relay, slot_ms,
+                           para_peers=para_peers, log=log, **kw)
