@@ -33,6 +33,7 @@ from proto.statements import (
 )
 from relay.core import runtime as rt
 from relay.core.backing_table import BackingTable
+from relay.core.candidate_backing import backing_table, import_statements
 from relay.core.candidate_validation import CollationInvalid, validate_collation
 from relay.core.chain_store import ChainStore
 from relay.core.collator_api import collation_context
@@ -150,12 +151,9 @@ class IdealNetwork:
         for val in self.validators:
             if not val.prospective.introduce_seconded_candidate(d.para_id, c.receipt, c.pvd):
                 continue
-            table = val.tables.setdefault(d.relay_parent, BackingTable(
-                ctx, state.validators, state.config.max_candidate_depth + 1))
-            for s in statements:
-                table.import_statement(s, group, core, c.receipt)
-            if table.is_backable(c.candidate_hash, state.config.minimum_backing_votes):
-                val.prospective.candidate_backed(d.para_id, c.candidate_hash)
+            table = val.tables.setdefault(d.relay_parent, backing_table(ctx, state))
+            import_statements(table, statements, group, c.receipt, val.prospective,
+                              state.config.minimum_backing_votes)
             chunk = chunks[val.index]
             if chunk_valid(d.erasure_root, chunk, len(self.validators)):
                 val.chunks[c.candidate_hash] = chunk.chunk

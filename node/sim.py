@@ -259,9 +259,8 @@ class Simulation:
             if isinstance(s, RelayNodeService):
                 info.update(best=s.chain.best.number, finalized=s.chain.finalized.number)
             if isinstance(s, ValidatorService):
-                info.update(authored=s.authored, seconded=len(
-                    [h for hs in s.backing.seconded.values() for h in hs]),
-                    invalid=s.backing.invalid)
+                info.update(authored=s.authored, seconded=s.backing.seconded_total,
+                            invalid=s.backing.invalid)
             if isinstance(s, CollatorService):
                 info.update(built=s.stats.built, advertised=s.stats.advertised,
                             seconded=s.stats.seconded, max_segment=s.stats.max_segment)
