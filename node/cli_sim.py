@@ -91,7 +91,8 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
     except (ConfigError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
     elapsed = time.perf_counter() - started
-    summary = summarize(result.records, result.para_ids, segment_lengths=result.segment_lengths)
+    summary = summarize(result.records, result.para_ids, segment_lengths=result.segment_lengths,
+                        collator_segment_lengths=result.collator_segment_lengths)
     title = (f"sim, {backing_mode(host)} backing: {validators} validators, depth "
              f"{host.max_candidate_depth}, ancestry {host.allowed_ancestry_len}, "
              f"{cores_per_para} core(s)/para, seed {seed}: "

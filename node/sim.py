@@ -10,7 +10,7 @@ observed chain reaches a given relay block. The run's record is the best chain o
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ from node.records import block_record
 from node.report import BlockRecord
 from proto.keys import Keypair, dev_name
 from proto.messages import FRAME_MAX
+from proto.relay_block import RelayHeader
 from relay.core.config import ConfigError, HostConfiguration
 from relay.service.full_node import RelayNodeService
 from relay.service.validator import ValidatorService
@@ -91,12 +92,19 @@ class SimResult:
     para_ids: list[int]
     virtual_seconds: float
     nodes: dict[str, dict[str, Any]]  # per node: role and counters worth reporting
-    segment_lengths: dict[int, list[int]]
+    segment_lengths: dict[int, list[int]]  # candidates pending availability, per relay block
+    collator_segment_lengths: dict[int, list[int]]  # collators' unincluded segments, likewise
+
+
+HeadHook = Callable[["Simulation", RelayHeader], Awaitable[None]]
 
 
 class Simulation:
-    def __init__(self, cfg: SimConfig) -> None:
+    def __init__(self, cfg: SimConfig, on_head: HeadHook | None = None) -> None:
+        """`on_head` is awaited with each new best head of the observer (in virtual time, before
+        the run's own bookkeeping for it), e.g. to read the nodes over their RPC methods."""
         self.cfg = cfg
+        self.on_head = on_head
         self.dev: DevGenesis = dev_genesis(cfg.validators, cfg.paras, cfg.cores_per_para,
                                            cfg.host)
         self.network: MemoryNetwork | None = None
@@ -124,6 +132,8 @@ class Simulation:
         self.tx_counts: dict[bytes, int] = {}
         self._para_chains: dict[str, CollatorChain] = {}
         self.epoch = 0.0
+        self._finalized_at: dict[int, int] = {}  # block number -> best number when finalized
+        self._finalized_seen = 0
 
     # -- nodes ----------------------------------------------------------------------------------
 
@@ -178,6 +188,7 @@ class Simulation:
         self.network = MemoryNetwork(random.Random(cfg.seed), FRAME_MAX, default=profile,
                                      record_trace=False)
         segment_lengths: dict[int, list[int]] = {p: [] for p in self.dev.paras}
+        collator_segments: dict[int, list[int]] = {p: [] for p in self.dev.paras}
         async with trio.open_nursery() as nursery:
             await nursery.start(self.network.run)
             self.epoch = trio.current_time()
@@ -189,17 +200,32 @@ class Simulation:
             heads = observer.watch_heads(buffer=1024)
             last = 0
             async for header in heads:
+                if self.on_head is not None:
+                    await self.on_head(self, header)
                 for n in range(last + 1, header.number + 1):
                     await self._apply_faults(nursery, n)
                 last = max(last, header.number)
+                for n in range(self._finalized_seen + 1, observer.chain.finalized.number + 1):
+                    self._finalized_at[n] = header.number
+                self._finalized_seen = max(self._finalized_seen, observer.chain.finalized.number)
                 state = observer.chain.state(header.hash())
                 if state is not None:
                     for pid in segment_lengths:
                         segment_lengths[pid].append(len(state.inclusion.pending.get(pid, [])))
+                for pid in collator_segments:
+                    collator_segments[pid].append(self._collator_segment(pid))
                 if header.number >= cfg.relay_blocks:
                     break
             nursery.cancel_scope.cancel()
-        return self._result(segment_lengths)
+        return self._result(segment_lengths, collator_segments)
+
+    def _collator_segment(self, para_id: int) -> int:
+        """The longest unincluded segment among the para's running collators (they sync each
+        other's blocks, so they mostly agree)."""
+        lengths = [len(s.chain.unincluded_segment()) for name, s in self.services.items()
+                   if isinstance(s, CollatorService) and s.para_id == para_id
+                   and not self._scopes[name].cancel_called]
+        return max(lengths, default=0)
 
     async def _apply_faults(self, nursery: trio.Nursery, number: int) -> None:
         assert self.network is not None
@@ -215,7 +241,8 @@ class Simulation:
             if p.heal_at == number:
                 self.network.heal()
 
-    def _result(self, segment_lengths: dict[int, list[int]]) -> SimResult:
+    def _result(self, segment_lengths: dict[int, list[int]],
+                collator_segments: dict[int, list[int]]) -> SimResult:
         observer: RelayNodeService = self.services[OBSERVER]
         chain = observer.chain
         for s in self.services.values():
@@ -226,6 +253,9 @@ class Simulation:
         records = [block_record(h, chain.events.get(h.hash(), []), self.tx_counts,
                                 h.number <= finalized)
                    for h in chain.chain_to(best)][: self.cfg.relay_blocks]
+        for r in records:
+            if r.finalized:
+                r.finalized_at = self._finalized_at.get(r.number)
         host = self.cfg.host
         problems = check_invariants(records, host.allowed_ancestry_len, host.max_candidate_depth)
         for s in self.services.values():
@@ -245,11 +275,12 @@ class Simulation:
                             seconded=s.stats.seconded, max_segment=s.stats.max_segment)
             nodes[name] = info
         return SimResult(records, problems, sorted(self.dev.paras),
-                         trio.current_time() - self.epoch, nodes, segment_lengths)
+                         trio.current_time() - self.epoch, nodes, segment_lengths,
+                         collator_segments)
 
 
-def run_sim(cfg: SimConfig) -> SimResult:
+def run_sim(cfg: SimConfig, on_head: HeadHook | None = None) -> SimResult:
     """Run a simulation to completion; deterministic for a given config (seed included)."""
     seed_trio_scheduler(cfg.seed)
-    sim = Simulation(cfg)
+    sim = Simulation(cfg, on_head)
     return trio.run(sim.main, clock=trio.testing.MockClock(autojump_threshold=0))
