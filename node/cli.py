@@ -13,6 +13,7 @@ import click
 from node import __version__
 from node.cli_nodes import COMMANDS
 from node.cli_sim import sim
+from node.cli_testnet import testnet
 from relay.core.config import ConfigError, HostConfiguration, default_execution_ms, sync_backing
 
 
@@ -151,6 +152,7 @@ def report(report_path: Path, png: Path | None) -> None:
 
 
 main.add_command(sim)
+main.add_command(testnet)
 for _command in COMMANDS:
     main.add_command(_command)
 

@@ -182,8 +182,9 @@ class NetworkObserver:
 
     # -- views ----------------------------------------------------------------------------------
 
-    def window(self, para_id: int, size: int = WINDOW) -> ParaWindow:
-        blocks = self.records[-size:]
+    def window(self, para_id: int, size: int = WINDOW, upto: int | None = None) -> ParaWindow:
+        """The last `size` blocks recorded, or those up to block number `upto`."""
+        blocks = self.records[:upto][-size:]
         backed = [(b.number, x) for b in blocks for x in b.backed if x.para_id == para_id]
         ages = [n - x.relay_parent_number for n, x in backed]
         return ParaWindow(
