@@ -153,7 +153,7 @@ async def run_testnet(spec: NetworkSpec, run_dir: Path, relay_blocks: int | None
             outcome.launched_at = time.monotonic()
             try:
                 async with Cluster(spec, run_dir) as cluster:
-                    echo(f"run directory: {run_dir}")
+                    echo(f"run directory: {cluster.run_dir}")
                     for line in describe_nodes(cluster):
                         echo(line)
                     observer = NetworkObserver(

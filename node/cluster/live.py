@@ -22,7 +22,8 @@ SECONDED_METRIC = "asyncback_collations_seconded_total"
 def block_line(rec: BlockRecord, observer: NetworkObserver, replaced: bool = False) -> str:
     """`#12 0x1a2b3c4d by 2, finalized #10 | 2000: backed #12 included #11 (15/15) | ...`"""
     parts = [f"#{rec.number} {rec.hash[:10]} by {rec.author}"
-             f"{' (replaces a block)' if replaced else ''}, finalized #{observer.finalized_number}"]
+             f"{' (replaces a block)' if replaced else ''}, finalized "
+             f"#{min(rec.number, observer.finalized_number)}"]
     for p in observer.para_ids:
         backed = ",".join(f"#{x.para_number}" for x in rec.backed if x.para_id == p) or "-"
         included = ",".join(f"#{x.para_number}" for x in rec.included if x.para_id == p) or "-"
@@ -62,9 +63,11 @@ def live_table(observer: NetworkObserver, seconded: SecondedCounter, title: str)
 
     table = Table(title=f"{title}\nrelay best #{observer.best_number}, finalized "
                         f"#{observer.finalized_number}",
-                  caption=f"counts over the last {WINDOW} relay blocks")
-    for h in ("para", "seconded", "backed", "included", "pending availability",
-              "unincluded segment", "relay-parent age"):
+                  caption=f"seconded, backed, included: over the last {WINDOW} relay blocks; "
+                          f"pending availability and the collators' unincluded segment: now; "
+                          f"relay-parent age at backing: mean over the window")
+    for h in ("para", "seconded", "backed", "included", "pending avail.", "unincl. segment",
+              "rp age"):
         table.add_column(h, justify="right")
 
     def opt(x: float | None, fmt: str = "{}") -> str:
