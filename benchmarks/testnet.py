@@ -21,8 +21,8 @@ from pathlib import Path
 
 import trio
 
-from node.cli import make_host
-from node.cli_testnet import run_testnet
+from node.cli.common import make_host
+from node.cli.testnet import run_testnet
 from node.cluster.live import LiveView
 from node.cluster.spec import default_network
 

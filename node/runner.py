@@ -17,7 +17,8 @@ from typing import Any
 
 import trio
 
-from collator.service import CollatorService, LoadConfig
+from collator.service import LoadConfig
+from node import wiring
 from node.chainspec import ChainSpec
 from node.devnet import para_setup, relay_genesis
 from node.logging import bind_node, get_logger
@@ -29,7 +30,6 @@ from proto.keys import Keypair
 from proto.messages import FRAME_MAX, PeerAddress, PeerRole
 from relay.core.config import ConfigError
 from relay.service.full_node import RelayNodeService
-from relay.service.validator import ValidatorService
 
 ROLES = ("validator", "relay-node", "collator")
 
@@ -76,7 +76,7 @@ def _build(cfg: NodeConfig, host: TcpHost, store: NodeStore, log: Any) -> tuple[
         setup = para_setup(spec, cfg.para_id)
         relay = RpcRelayInterface(cfg.relay_rpc_url)
         load = LoadConfig(cfg.tx_rate is None, cfg.tx_rate or 0.0)
-        service = CollatorService(cfg.name, cfg.key, cfg.para_id, host, setup.new_chain(), relay,
+        service = wiring.collator(cfg.name, cfg.key, cfg.para_id, host, setup.new_chain(), relay,
                                   spec.host.slot_ms, load=load,
                                   blocks_per_relay_parent=cfg.blocks_per_relay_parent,
                                   log=log, store=store)
@@ -89,9 +89,9 @@ def _build(cfg: NodeConfig, host: TcpHost, store: NodeStore, log: Any) -> tuple[
                               f"validator of chain {spec.name!r}")
         # Wall-clock slots: (trio time - epoch) is the Unix time.
         epoch = trio.current_time() - time.time()
-        return ValidatorService(cfg.name, cfg.key, host, genesis, validators, log=log,
+        return wiring.validator(cfg.name, cfg.key, host, genesis, validators, log=log,
                                 epoch=epoch, store=store), None
-    return RelayNodeService(cfg.name, host, genesis, validators, log=log, store=store), None
+    return wiring.relay_node(cfg.name, host, genesis, validators, log=log, store=store), None
 
 
 async def _refresh_metrics(service: Any) -> None:

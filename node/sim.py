@@ -19,6 +19,7 @@ import trio.testing
 
 from collator.core.collator_chain import CollatorChain
 from collator.service import CollatorService, LoadConfig
+from node import wiring
 from node.devnet import DevGenesis, dev_genesis
 from node.invariants import check_invariants
 from node.net.memory import LinkProfile, MemoryNetwork, seed_trio_scheduler
@@ -142,10 +143,10 @@ class Simulation:
         key = self.keys[name]
         host = self.network.add_host(key.public)
         if name in self.validator_names:
-            return ValidatorService(name, key, host, self.dev.relay, self.relay_peers,
+            return wiring.validator(name, key, host, self.dev.relay, self.relay_peers,
                                     epoch=self.epoch)
         if name == OBSERVER:
-            return RelayNodeService(name, host, self.dev.relay, self.relay_peers)
+            return wiring.relay_node(name, host, self.dev.relay, self.relay_peers)
         _, pid_s, index_s = name.split("-")
         pid = int(pid_s)
         load = LoadConfig(self.cfg.saturate, self.cfg.tx_rate)
@@ -153,7 +154,7 @@ class Simulation:
                  for k in range(self.cfg.collators_per_para)]
         # A restarted collator reopens its chain store (what issue 4 keeps on disk).
         chain = self._para_chains.setdefault(name, self.dev.paras[pid].new_chain())
-        return CollatorService(name, key, pid, host, chain,
+        return wiring.collator(name, key, pid, host, chain,
                                self.services[OBSERVER], self.cfg.host.slot_ms, load=load,
                                blocks_per_relay_parent=self.cfg.blocks_per_relay_parent,
                                para_peers=peers, author_index=int(index_s))

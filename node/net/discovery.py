@@ -14,11 +14,11 @@ from typing import Any
 
 import trio
 
-from node.net.peerset import COST_UNEXPECTED_MESSAGE
 from node.net.stack import NetworkStack
 from node.net.tcp import TcpHost
-from node.net.transport import PeerId, TransportError
+from node.net.transport import TransportError
 from proto.messages import PeerAddress, PeerExchange, PeerRole
+from proto.network import COST_UNEXPECTED_MESSAGE, PeerId
 
 MAX_SHARED = 64  # addresses per exchange (the message allows more; nobody needs them)
 

@@ -64,7 +64,6 @@ import trio
 
 from collator.core.para_runtime import N_ACCOUNTS, Extrinsic, ParaHeader, Transfer
 from collator.service import CollatorService
-from node.net.transport import PeerId
 from node.rpc.errors import (
     INVALID_TRANSACTION,
     METHOD_NOT_FOUND,
@@ -86,6 +85,7 @@ from node.rpc.views import (
 from proto.codec import decode, encode
 from proto.errors import DecodeError
 from proto.hashing import blake2_256
+from proto.network import PeerId
 from proto.relay_block import RelayHeader
 from relay.core import runtime as rt
 from relay.core.collator_api import CollationContext, collation_context

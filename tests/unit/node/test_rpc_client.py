@@ -24,6 +24,7 @@ from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
 
 from collator.core.collation import RelayParentData
 from collator.core.collator_chain import CollationTarget
+from node import wiring
 from node.devnet import dev_genesis
 from node.ideal import IdealConfig, IdealNetwork
 from node.net.memory import MemoryNetwork
@@ -82,7 +83,7 @@ async def relay(nursery: trio.Nursery) -> Relay:
     await nursery.start(network.run)
     genesis = dev_genesis(VALIDATORS, 1, 1, HostConfiguration()).relay
     key = Keypair.from_name("relay-a")
-    node = RelayNodeService("relay-a", network.add_host(key.public), genesis, [key.public])
+    node = wiring.relay_node("relay-a", network.add_host(key.public), genesis, [key.public])
     await nursery.start(node.run)
     fixture = Relay(node)
     await fixture.import_up_to(IMPORTED_AT_START)

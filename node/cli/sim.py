@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from node.cli.common import backing_mode, make_host, network_options, print_table, write_outputs
 from relay.core.config import ConfigError
 
 
@@ -34,26 +35,14 @@ def parse_partition(spec: str) -> tuple[tuple[str, ...], int, int]:
 
 
 @click.command()
-@click.option("--validators", default=5, show_default=True)
-@click.option("--paras", default=2, show_default=True, help="Parachains, ids from 2000.")
+@network_options()
 @click.option("--collators-per-para", default=1, show_default=True)
-@click.option("--cores-per-para", default=1, show_default=True,
-              help="Cores per para (more than one is elastic scaling).")
-@click.option("--max-candidate-depth", default=None, type=int,
-              help="Default: 3, or 2×cores for elastic scaling.")
-@click.option("--allowed-ancestry-len", default=2, show_default=True)
-@click.option("--lookahead", default=None, type=int, help="Default: ancestry + 1.")
-@click.option("--slot-ms", default=6000, show_default=True)
-@click.option("--execution-ms", default=None, type=int,
-              help="Para block budget and backing timeout; default 1/3 of the slot "
-                   "(1/12 when ancestry is 0).")
 @click.option("--relay-blocks", default=40, show_default=True)
 @click.option("--blocks-per-relay-parent", default=0, show_default=True,
               help="Cap on blocks a collator builds per relay parent (0: one per core).")
 @click.option("--tx-rate", default=None, type=float,
               help="Transactions per second per collator (default: a saturated pool).")
 @click.option("--saturate", is_flag=True, help="Keep every pool saturated (the default).")
-@click.option("--sync", "sync", is_flag=True, help="Sync backing: depth 0, ancestry 0.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--latency-ms", default=50.0, show_default=True)
 @click.option("--jitter-ms", default=20.0, show_default=True)
@@ -77,7 +66,6 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
         report_path: Path | None, compare: bool) -> None:
     """Run validators, a relay node and collators in one process over a simulated network in
     virtual time (hundreds of relay blocks in seconds, deterministic from --seed)."""
-    from node.cli import make_host
     from node.compare import ComparedRun, compare_rows, print_compare
     from node.sim import NodeFault, PartitionFault, SimConfig
 
@@ -106,14 +94,13 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
         runs.append(ComparedRun(host, cores_per_para, summary))
     if compare:
         print_compare(compare_rows(runs[0], runs[1]),
-                    f"sync vs async backing, sim, {slot_ms} ms slots: seed and measured")
+                      f"sync vs async backing, sim, {slot_ms} ms slots: seed and measured")
     if failed:
         sys.exit(1)
 
 
 def _run_and_print(cfg: Any, report_path: Path | None) -> tuple[dict[str, Any], bool]:
     """One simulation: its summary table, its report if asked; (summary, invariants held)."""
-    from node.cli import backing_mode, print_table, write_outputs
     from node.report import summarize, summary_table
     from node.sim import run_sim
 

@@ -23,6 +23,7 @@ from typing import Any
 import click
 import trio
 
+from node.cli.common import backing_mode, make_host, network_options, print_table, write_outputs
 from node.cluster.live import LiveView, SecondedCounter, seconded_total
 from node.cluster.observe import RPC_ERRORS, NetworkObserver
 from node.cluster.spec import NetworkSpec, default_network
@@ -192,7 +193,6 @@ def run_config(spec: NetworkSpec, outcome: RunOutcome) -> dict[str, Any]:
 
 def report_outcome(outcome: RunOutcome) -> None:
     """report.json and timeline.png in the run directory, and the summary table."""
-    from node.cli import backing_mode, print_table, write_outputs
     from node.report import summary_table
 
     if outcome.reason == "failed to start":
@@ -234,21 +234,9 @@ def load_network_file(path: Path) -> NetworkSpec:
 @click.command()
 @click.option("-c", "--config", "config_path", default=None,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A zombienet network file (TOML) instead of the flags below.")
-@click.option("--validators", default=5, show_default=True, help="alice, bob, charlie, ...")
-@click.option("--paras", default=2, show_default=True, help="Parachains, ids from 2000.")
+              help="A zombienet network file (TOML) instead of the network options.")
+@network_options()
 @click.option("--collators-per-para", default=1, show_default=True)
-@click.option("--cores-per-para", default=1, show_default=True,
-              help="Cores per para (more than one is elastic scaling).")
-@click.option("--max-candidate-depth", default=None, type=int,
-              help="Default: 3, or 2×cores for elastic scaling.")
-@click.option("--allowed-ancestry-len", default=2, show_default=True)
-@click.option("--lookahead", default=None, type=int, help="Default: ancestry + 1.")
-@click.option("--slot-ms", default=6000, show_default=True)
-@click.option("--execution-ms", default=None, type=int,
-              help="Para block budget and backing timeout; default 1/3 of the slot "
-                   "(1/12 when ancestry is 0).")
-@click.option("--sync", "sync", is_flag=True, help="Sync backing: depth 0, ancestry 0.")
 @click.option("--relay-blocks", default=None, type=click.IntRange(min=1),
               help="Stop after this many relay blocks (default: run until Ctrl-C).")
 @click.option("--run-dir", type=click.Path(path_type=Path), default=None,
@@ -264,7 +252,6 @@ def testnet(config_path: Path | None, validators: int, paras: int, collators_per
             relay_blocks: int | None, run_dir: Path | None, compare: bool) -> None:
     """Run a local testnet of real processes: validators alice..eve, relay full node ferdie,
     paras 2000 and 2001 with a collator each attached to ferdie (by default), until Ctrl-C."""
-    from node.cli import make_host
     from node.compare import ComparedRun, compare_rows, print_compare
 
     if compare and sync:
