@@ -40,6 +40,10 @@ class ComparedRun:
         return max(values) if values else None
 
 
+def _duration(ms: float) -> str:
+    return f"{ms / 1000:g} s" if ms >= 1000 else f"{ms:.0f} ms"
+
+
 def _s(x: float | None, unit: str = "", digits: int = 2) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}{unit}"
 
@@ -56,18 +60,19 @@ def compare_rows(sync: ComparedRun, fast: ComparedRun) -> list[list[str]]:
         rate = per_block(run)
         return _s(run.host.slot_ms / 1000 / rate if rate else None, " s", 1)
 
-    rows.append(["para block time", f"{2 * slot_s / sync.cores_per_para:g} s",
-                 block_time(sync), f"{slot_s / fast.cores_per_para:g} s", block_time(fast)])
+    rows.append(["para block time", _duration(2 * slot_s * 1000 / sync.cores_per_para),
+                 block_time(sync), _duration(slot_s * 1000 / fast.cores_per_para),
+                 block_time(fast)])
     rows.append(["para blocks per relay block", f"{0.5 * sync.cores_per_para:g}",
                  _s(per_block(sync)), f"{1.0 * fast.cores_per_para:g}", _s(per_block(fast))])
 
     def budget(run: ComparedRun) -> str:
         rate, txs = per_block(run), run.mean("txs_per_relay_block")
         fill = f" ({txs / rate:.0f} tx/block)" if rate and txs is not None else ""
-        return f"{run.host.execution_timeout_ms / 1000:g} s{fill}"
+        return f"{_duration(run.host.execution_timeout_ms)}{fill}"
 
-    rows.append(["execution budget", f"{sync.host.slot_ms / 12000:g} s", budget(sync),
-                 f"{fast.host.slot_ms / 3000:g} s", budget(fast)])
+    rows.append(["execution budget", _duration(sync.host.slot_ms / 12), budget(sync),
+                 _duration(fast.host.slot_ms / 3), budget(fast)])
 
     def segment(run: ComparedRun) -> str:
         mean, top = run.mean("collator_unincluded_segment"), run.max("collator_unincluded_segment")

@@ -27,12 +27,12 @@ from node.records import block_record
 from node.report import BlockRecord
 from proto.keys import Keypair, dev_name
 from proto.messages import FRAME_MAX
-from proto.relay_block import RelayHeader
 from relay.core.config import ConfigError, HostConfiguration
 from relay.service.full_node import RelayNodeService
 from relay.service.validator import ValidatorService
 
 OBSERVER = "relay-0"
+POLLS_PER_SLOT = 4  # as often as asyncback testnet polls its nodes
 
 
 @dataclass(frozen=True)
@@ -97,15 +97,16 @@ class SimResult:
     collator_segment_lengths: dict[int, list[int]]  # collators' unincluded segments, likewise
 
 
-HeadHook = Callable[["Simulation", RelayHeader], Awaitable[None]]
+PollHook = Callable[["Simulation"], Awaitable[None]]
 
 
 class Simulation:
-    def __init__(self, cfg: SimConfig, on_head: HeadHook | None = None) -> None:
-        """`on_head` is awaited with each new best head of the observer (in virtual time, before
-        the run's own bookkeeping for it), e.g. to read the nodes over their RPC methods."""
+    def __init__(self, cfg: SimConfig, on_poll: PollHook | None = None) -> None:
+        """`on_poll` is awaited at each of the run's polls (`POLLS_PER_SLOT` a slot, in virtual
+        time, and once at the end, each before the run's own look), e.g. to read the nodes
+        over their RPC methods as `asyncback testnet` does."""
         self.cfg = cfg
-        self.on_head = on_head
+        self.on_poll = on_poll
         self.dev: DevGenesis = dev_genesis(cfg.validators, cfg.paras, cfg.cores_per_para,
                                            cfg.host)
         self.network: MemoryNetwork | None = None
@@ -135,6 +136,8 @@ class Simulation:
         self.epoch = 0.0
         self._finalized_at: dict[int, int] = {}  # block number -> best number when finalized
         self._finalized_seen = 0
+        self._polled_best = 0
+        self._collator_segments: dict[int, list[int]] = {p: [] for p in self.dev.paras}
 
     # -- nodes ----------------------------------------------------------------------------------
 
@@ -189,7 +192,6 @@ class Simulation:
         self.network = MemoryNetwork(random.Random(cfg.seed), FRAME_MAX, default=profile,
                                      record_trace=False)
         segment_lengths: dict[int, list[int]] = {p: [] for p in self.dev.paras}
-        collator_segments: dict[int, list[int]] = {p: [] for p in self.dev.paras}
         async with trio.open_nursery() as nursery:
             await nursery.start(self.network.run)
             self.epoch = trio.current_time()
@@ -199,26 +201,42 @@ class Simulation:
                 await self._start(nursery, name)
             observer: RelayNodeService = self.services[OBSERVER]
             heads = observer.watch_heads(buffer=1024)
+            nursery.start_soon(self._poll_periodically, observer)
             last = 0
             async for header in heads:
-                if self.on_head is not None:
-                    await self.on_head(self, header)
                 for n in range(last + 1, header.number + 1):
                     await self._apply_faults(nursery, n)
                 last = max(last, header.number)
-                for n in range(self._finalized_seen + 1, observer.chain.finalized.number + 1):
-                    self._finalized_at[n] = header.number
-                self._finalized_seen = max(self._finalized_seen, observer.chain.finalized.number)
                 state = observer.chain.state(header.hash())
                 if state is not None:
                     for pid in segment_lengths:
                         segment_lengths[pid].append(len(state.inclusion.pending.get(pid, [])))
-                for pid in collator_segments:
-                    collator_segments[pid].append(self._collator_segment(pid))
                 if header.number >= cfg.relay_blocks:
                     break
+            await self._poll(observer)
             nursery.cancel_scope.cancel()
-        return self._result(segment_lengths, collator_segments)
+        return self._result(segment_lengths)
+
+    async def _poll_periodically(self, observer: RelayNodeService) -> None:
+        while True:
+            await trio.sleep(self.cfg.host.slot_ms / 1000 / POLLS_PER_SLOT)
+            await self._poll(observer)
+
+    async def _poll(self, observer: RelayNodeService) -> None:
+        """What `asyncback testnet` does at each poll of its nodes, so that what happens
+        between blocks is counted alike in both: finality (which moves on votes, between
+        blocks) noted with the best number at the time (`finalized_at`), and, once per new
+        best block, the collators' unincluded segments."""
+        if self.on_poll is not None:
+            await self.on_poll(self)
+        best, finalized = observer.chain.best.number, observer.chain.finalized.number
+        for n in range(self._finalized_seen + 1, finalized + 1):
+            self._finalized_at[n] = best
+        self._finalized_seen = max(self._finalized_seen, finalized)
+        if best > self._polled_best:
+            self._polled_best = best
+            for pid, lengths in self._collator_segments.items():
+                lengths.append(self._collator_segment(pid))
 
     def _collator_segment(self, para_id: int) -> int:
         """The longest unincluded segment among the para's running collators (they sync each
@@ -242,8 +260,7 @@ class Simulation:
             if p.heal_at == number:
                 self.network.heal()
 
-    def _result(self, segment_lengths: dict[int, list[int]],
-                collator_segments: dict[int, list[int]]) -> SimResult:
+    def _result(self, segment_lengths: dict[int, list[int]]) -> SimResult:
         observer: RelayNodeService = self.services[OBSERVER]
         chain = observer.chain
         for s in self.services.values():
@@ -277,11 +294,11 @@ class Simulation:
             nodes[name] = info
         return SimResult(records, problems, sorted(self.dev.paras),
                          trio.current_time() - self.epoch, nodes, segment_lengths,
-                         collator_segments)
+                         self._collator_segments)
 
 
-def run_sim(cfg: SimConfig, on_head: HeadHook | None = None) -> SimResult:
+def run_sim(cfg: SimConfig, on_poll: PollHook | None = None) -> SimResult:
     """Run a simulation to completion; deterministic for a given config (seed included)."""
     seed_trio_scheduler(cfg.seed)
-    sim = Simulation(cfg, on_head)
+    sim = Simulation(cfg, on_poll)
     return trio.run(sim.main, clock=trio.testing.MockClock(autojump_threshold=0))

@@ -29,7 +29,7 @@ def test_sim_compare_prints_the_seed_table_with_measured_figures(tmp_path: Path)
     assert row(text, "para block time") == ["12 s", "12.0 s", "6 s", "6.0 s"]
     assert row(text, "para blocks per relay block") == ["0.5", "0.50", "1", "1.00"]
     sync_budget, async_budget = row(text, "execution budget")[1::2]
-    assert sync_budget.startswith("0.5 s (") and async_budget.startswith("2 s (")
+    assert sync_budget.startswith("500 ms (") and async_budget.startswith("2 s (")
     seed_sync, sync_seg, seed_async, async_seg = row(text, "unincluded segment")
     assert (seed_sync, seed_async) == ("≤ 1", "≤ 4")
     assert sync_seg.endswith("(max 1)") and float(async_seg.split()[0]) > 1.5

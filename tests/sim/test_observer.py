@@ -1,6 +1,7 @@
-"""The RPC observer (node/cluster/observe.py) against a simulated network: polled at every new
-head through the nodes' own RPC methods (called in process, in virtual time), it records the very
-blocks, candidates, transaction counts and finality the simulation reads from the services."""
+"""The RPC observer (node/cluster/observe.py) against a simulated network: polled as `asyncback
+testnet` polls (four times a slot) through the nodes' own RPC methods (called in process, in
+virtual time), it records the very blocks, candidates, transaction counts, finality and
+unincluded segments the simulation reads from its services."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Any
 from node.cluster.observe import NetworkObserver, Rpc
 from node.rpc.methods import RpcMethods
 from node.sim import OBSERVER, NodeFault, SimConfig, Simulation, run_sim
-from proto.relay_block import RelayHeader
 from relay.core.config import HostConfiguration
 
 
@@ -29,7 +29,7 @@ def in_process(sim: Simulation, name: str) -> Rpc:
 def observe(cfg: SimConfig) -> tuple[Any, NetworkObserver]:
     observers: list[NetworkObserver] = []
 
-    async def on_head(sim: Simulation, header: RelayHeader) -> None:
+    async def on_poll(sim: Simulation) -> None:
         if not observers:
             collators = {pid: [in_process(sim, f"collator-{pid}-{k}")
                                for k in range(cfg.collators_per_para)] for pid in sim.dev.paras}
@@ -37,7 +37,7 @@ def observe(cfg: SimConfig) -> tuple[Any, NetworkObserver]:
                                              collators))
         await observers[0].poll()
 
-    result = run_sim(cfg, on_head)
+    result = run_sim(cfg, on_poll)
     return result, observers[0]
 
 
