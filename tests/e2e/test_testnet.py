@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cluster import ROOT
-
+ROOT = Path(__file__).resolve().parents[2]
 TESTNET = [sys.executable, "-m", "node.cli", "testnet", "--slot-ms", "1000"]
 HANG_GUARD_S = 240  # turns a hang into a failure; never a measure of speed
 
@@ -138,3 +137,21 @@ def test_sigkill_to_testnet_takes_every_node_down_within_5_seconds(tmp_path: Pat
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_node_dying_stops_the_testnet_naming_it_and_its_log(tmp_path: Path) -> None:
+    proc, out = launch(tmp_path, "--run-dir", str(tmp_path / "R"))
+    try:
+        wait_for_block(proc, out, 1)
+        network = json.loads((tmp_path / "R" / "network.json").read_text())
+        victim = next(n for n in network["nodes"] if n["name"] == "collator-2001-0")
+        os.kill(victim["pid"], signal.SIGKILL)
+        assert proc.wait(timeout=HANG_GUARD_S) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = " ".join(out.read_text().split())
+    assert (f"node collator-2001-0 (collator) exited with status -9; its log: "
+            f"{victim['log_path']}") in text, text
+    assert (tmp_path / "R" / "report.json").exists()
+    assert not [n for n, pid in node_pids(network).items() if alive(pid)]
