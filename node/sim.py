@@ -33,6 +33,7 @@ from relay.service.validator import ValidatorService
 
 OBSERVER = "relay-0"
 POLLS_PER_SLOT = 4  # as often as asyncback testnet polls its nodes
+STALL_SLOTS_PER_BLOCK = 4
 
 
 @dataclass(frozen=True)
@@ -203,19 +204,28 @@ class Simulation:
             heads = observer.watch_heads(buffer=1024)
             nursery.start_soon(self._poll_periodically, observer)
             last = 0
-            async for header in heads:
-                for n in range(last + 1, header.number + 1):
-                    await self._apply_faults(nursery, n)
-                last = max(last, header.number)
-                state = observer.chain.state(header.hash())
-                if state is not None:
-                    for pid in segment_lengths:
-                        segment_lengths[pid].append(len(state.inclusion.pending.get(pid, [])))
-                if header.number >= cfg.relay_blocks:
-                    break
+            # A chain that stops (more than a third of the validators gone) must end the run,
+            # not spin virtual time forever: four slots per block is far beyond any healthy run.
+            with trio.move_on_after(STALL_SLOTS_PER_BLOCK * cfg.relay_blocks
+                                    * cfg.host.slot_ms / 1000) as deadline:
+                async for header in heads:
+                    for n in range(last + 1, header.number + 1):
+                        await self._apply_faults(nursery, n)
+                    last = max(last, header.number)
+                    state = observer.chain.state(header.hash())
+                    if state is not None:
+                        for pid in segment_lengths:
+                            segment_lengths[pid].append(len(state.inclusion.pending.get(pid, [])))
+                    if header.number >= cfg.relay_blocks:
+                        break
             await self._poll(observer)
             nursery.cancel_scope.cancel()
-        return self._result(segment_lengths)
+        result = self._result(segment_lengths)
+        if deadline.cancelled_caught:
+            result.problems.append(f"stalled: the observed chain reached #{last} of "
+                                   f"#{cfg.relay_blocks} in {deadline.deadline - self.epoch:.0f} "
+                                   f"virtual seconds")
+        return result
 
     async def _poll_periodically(self, observer: RelayNodeService) -> None:
         while True:

@@ -9,6 +9,7 @@ from node import __version__
 from node.cli.ideal import ideal, report
 from node.cli.nodes import COMMANDS
 from node.cli.sim import sim
+from node.cli.sweep import sweep
 from node.cli.testnet import testnet
 
 
@@ -19,5 +20,5 @@ def main() -> None:
     """asyncback: a working model of Polkadot's asynchronous backing."""
 
 
-for _command in (ideal, report, sim, testnet, *COMMANDS):
+for _command in (ideal, report, sim, sweep, testnet, *COMMANDS):
     main.add_command(_command)

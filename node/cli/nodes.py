@@ -130,7 +130,9 @@ def relay_node(**opts: Any) -> None:
 @click.command()
 @node_options
 @click.option("--para-id", type=int, required=True)
-@click.option("--relay-chain-rpc-url", required=True, help="ws://HOST:PORT of a relay node.")
+@click.option("--relay-chain-rpc-url", required=True,
+              help="ws://HOST:PORT of a relay node; its p2p address is learnt from it, so "
+                   "--bootnodes is optional.")
 @click.option("--tx-rate", type=float, default=None,
               help="Synthetic transactions per second (default: a saturated pool).")
 @click.option("--blocks-per-relay-parent", default=0, show_default=True)

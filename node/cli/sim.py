@@ -52,6 +52,9 @@ def parse_partition(spec: str) -> tuple[tuple[str, ...], int, int]:
                    "BLOCK; restart it with empty state at RESTART. Repeatable.")
 @click.option("--partition", "partitions", multiple=True, metavar="NODE,NODE@FROM-TO",
               help="Cut these nodes off from the rest between two relay blocks. Repeatable.")
+@click.option("--random-faults", is_flag=True,
+              help="Draw a fault schedule (kills, restarts, a partition, loss, latency) from "
+                   "--seed instead of the fault options; prints it as a replayable command.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
               help="Write report.json here (and timeline.png beside it); with --compare, "
                    "into sync/ and async/ beside it.")
@@ -63,7 +66,7 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
         slot_ms: int, execution_ms: int | None, relay_blocks: int, blocks_per_relay_parent: int,
         tx_rate: float | None, saturate: bool, sync: bool, seed: int, latency_ms: float,
         jitter_ms: float, loss: float, kills: tuple[str, ...], partitions: tuple[str, ...],
-        report_path: Path | None, compare: bool) -> None:
+        random_faults: bool, report_path: Path | None, compare: bool) -> None:
     """Run validators, a relay node and collators in one process over a simulated network in
     virtual time (hundreds of relay blocks in seconds, deterministic from --seed)."""
     from node.compare import ComparedRun, compare_rows, print_compare
@@ -73,6 +76,8 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
         raise click.UsageError("--tx-rate and --saturate exclude each other")
     if compare and sync:
         raise click.UsageError("--compare runs sync backing itself; drop --sync")
+    if random_faults and (kills or partitions):
+        raise click.UsageError("--random-faults replaces --kill and --partition")
     faults = [NodeFault(*parse_kill(k)) for k in kills]
     cuts = [PartitionFault(*parse_partition(p)) for p in partitions]
     runs: list[ComparedRun] = []
@@ -84,6 +89,11 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
             cfg = SimConfig(validators, paras, collators_per_para, cores_per_para, host,
                             relay_blocks, seed, tx_rate is None, tx_rate or 0.0,
                             blocks_per_relay_parent, latency_ms, jitter_ms, loss, faults, cuts)
+            if random_faults:
+                from node import sweep
+
+                cfg = sweep.random_faults(cfg)
+                click.echo(f"faults: {sweep.replay_command(cfg)}")
         except (ConfigError, ValueError) as exc:
             raise click.UsageError(str(exc)) from None
         path = report_path

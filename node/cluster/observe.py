@@ -17,14 +17,17 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from node.cluster.http import NodeUnreachable
 from node.report import WINDOW, BackedRecord, BlockRecord, IncludedRecord, summarize
 from node.rpc.client import RpcClientError
 from node.rpc.errors import RpcError
 
 Rpc = Callable[[str, list[Any]], Awaitable[Any]]
 
-# What a failed call to a node raises: an error answer, a dropped connection, a refused socket.
-RPC_ERRORS: tuple[type[BaseException], ...] = (RpcError, RpcClientError, OSError)
+# What a failed call to a node raises: an error answer, no answer over HTTP (the launcher's
+# handles), a dropped WebSocket connection, a refused socket.
+RPC_ERRORS: tuple[type[BaseException], ...] = (RpcError, NodeUnreachable, RpcClientError,
+                                               OSError)
 
 BACKED = "CandidateBacked"
 INCLUDED = "CandidateIncluded"

@@ -181,6 +181,7 @@ async def test_system_methods_of_a_relay_node(relay: RelayFixture, http: httpx.A
     assert await call(http, "system_name") == "relay-a"
     assert isinstance(await call(http, "system_version"), str)
     assert await call(http, "system_nodeRoles") == ["Full"]
+    assert await call(http, "system_localListenAddresses") == []  # served without a p2p host
     assert await call(http, "system_health") == {"peers": 1, "isSyncing": False,
                                                  "shouldHavePeers": True}
     # relay-b is not in the validator set
