@@ -93,9 +93,12 @@ def test_the_rpc_observer_records_what_the_nodes_hold(cluster: Any) -> None:
     def rpc(node: Any) -> Any:
         return functools.partial(rpc_call, "127.0.0.1", node.ports["rpc"])
 
+    # (the proxies of SyncCluster are called from outside a trio loop, so before `follow`)
+    relay = rpc(cluster["ferdie"])
+    collators = {p: [rpc(c) for c in cluster.collators(p)] for p in paras}
+
     async def follow(blocks: int) -> NetworkObserver:
-        observer = NetworkObserver(rpc(cluster["ferdie"]), paras,
-                                   {p: [rpc(c) for c in cluster.collators(p)] for p in paras})
+        observer = NetworkObserver(relay, paras, collators)
         await observer.poll()
         target = observer.best_number + blocks
         while observer.best_number < target:
