@@ -46,6 +46,7 @@ def main() -> None:
                       f"launch" if first else "no inclusion")
         paras = outcome.summary.get("paras", {})
         per_window = ", ".join(f"{p}: {s['window_min']}-{s['window_max']}"
+                               if s["window_min"] is not None else f"{p}: n/a (too short)"
                                for p, s in paras.items())
         print(f"run {k + 1}: {opts.slot_ms} ms slots, {len(outcome.records)} relay blocks in "
               f"{wall:.1f} s wall (stopped by {outcome.reason}); {first_text}; launcher CPU "
