@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 import trio
+from click.core import ParameterSource
 
 from node.cli.common import backing_mode, make_host, network_options, print_table, write_outputs
 from node.cluster.live import LiveView, SecondedCounter, seconded_total
@@ -227,8 +228,16 @@ def load_network_file(path: Path) -> NetworkSpec:
         raise click.ClickException(
             "-c network.toml is not yet supported (the zombienet network-file reader is "
             "not part of this build)") from None
-    network: NetworkSpec = load_network(path)
+    try:
+        network: NetworkSpec = load_network(path)
+    except ConfigError as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
     return network
+
+
+NETWORK_OPTIONS = ("validators", "paras", "collators_per_para", "cores_per_para",
+                   "max_candidate_depth", "allowed_ancestry_len", "lookahead", "slot_ms",
+                   "execution_ms", "sync")
 
 
 @click.command()
@@ -258,6 +267,12 @@ def testnet(config_path: Path | None, validators: int, paras: int, collators_per
         raise click.UsageError("--compare runs sync backing itself; drop --sync")
     if compare and config_path is not None:
         raise click.UsageError("--compare builds its two networks from the flags, not -c")
+    if config_path is not None:
+        ctx = click.get_current_context()
+        given = [f"--{name.replace('_', '-')}" for name in NETWORK_OPTIONS
+                 if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT]
+        if given:
+            raise click.UsageError(f"-c describes the network; drop {', '.join(given)}")
 
     def network(sync_run: bool) -> NetworkSpec:
         if config_path is not None:
