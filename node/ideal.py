@@ -89,6 +89,7 @@ class IdealNetwork:
         self.blocks: list[RelayBlock] = []  # the best chain's blocks, as authored
         self.tx_counts: dict[bytes, int] = {}
         self.segment_lengths: dict[int, list[int]] = {p: [] for p in self.collators}
+        self.collator_segment_lengths: dict[int, list[int]] = {p: [] for p in self.collators}
         self.finalized = 0
 
     @property
@@ -193,9 +194,10 @@ class IdealNetwork:
         self.head = block.header
         self._finality(block.header)
         self._record(block.header, events)
-        for pid in self.collators:
+        for pid, col in self.collators.items():
             self.segment_lengths[pid].append(
                 len(state.inclusion.pending.get(pid, [])))
+            self.collator_segment_lengths[pid].append(len(col.chain.unincluded_segment()))
 
     def _finality(self, header: RelayHeader) -> None:
         votes = [FinalityVote.sign(v.key, header.hash(), header.number, self.state.session_index,
@@ -208,6 +210,8 @@ class IdealNetwork:
         self.records.append(block_record(header, events, self.tx_counts, False))
         for r in self.records:
             r.finalized = r.number <= self.finalized
+            if r.finalized and r.finalized_at is None:
+                r.finalized_at = header.number
 
     def run(self) -> list[BlockRecord]:
         for _ in range(self.cfg.relay_blocks):
