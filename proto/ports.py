@@ -176,3 +176,6 @@ class Metrics(Protocol):
 
     @property
     def collations_built(self) -> Counter: ...
+
+    @property
+    def collations_seconded(self) -> Counter: ...

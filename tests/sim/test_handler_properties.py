@@ -97,8 +97,8 @@ def known_to(sim: Simulation) -> Known:
     hashes = sorted(numbers)
     for service in sim.services.values():
         if isinstance(service, ValidatorService):
-            hashes += sorted(service.backing.collations)
-            hashes += sorted(h for t in service.backing.tables.values() for h in t.candidates)
+            for per in service.backing.per_relay_parent.values():
+                hashes += sorted(per.collations) + sorted(per.table.candidates)
             hashes += sorted(service.availability.all)
         if isinstance(service, CollatorService):
             hashes += sorted(service.blocks) + sorted(service.built)
@@ -209,8 +209,9 @@ def test_an_attested_candidate_without_statements_is_rejected_with_a_cost() -> N
 
     async def body(sim: Simulation, nursery: trio.Nursery) -> None:
         alice: ValidatorService = sim.services["alice"]
-        known = alice.backing.collations[min(alice.backing.collations)]
-        assert alice.backing._context(known.receipt.descriptor.relay_parent) is not None
+        known = min((c for per in alice.backing.per_relay_parent.values()
+                     for c in per.collations.values()), key=lambda c: c.receipt.hash())
+        assert alice.chain.state(known.receipt.descriptor.relay_parent) is not None  # known rp
         empty = AttestedCandidate(known.receipt, known.pvd, [])
         assert sim.network is not None
         rogue = NetworkStack(sim.network.add_host(Keypair.from_name("mallory").public), 6.0)
