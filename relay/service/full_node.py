@@ -8,11 +8,13 @@ Each such claim, verified by its author's seal, is a sync target; one task at a 
 highest target's chain forward from our best block in batches, stepping back (doubling the
 distance, never below finality) while a batch does not connect to what we have, so it converges
 from any distance, from genesis, and off a fork above finality. A target the peer cannot deliver
-is dropped. The node is *major syncing* while the best claim is more than `MAJOR_SYNC_GAP` blocks
-above its best (`system_health`'s isSyncing); a validator neither authors nor signs anything while
-any claim is above its best. A peer whose finalized block differs from ours at the same height, or
-whose chain does not connect above our finalized block, is an error in the log naming the height
-and both hashes: that is a chain this node can never join by itself.
+is dropped, as are a peer's claims when it disconnects. The node is *major syncing* while the best
+claim is more than `MAJOR_SYNC_GAP` blocks above its best (`system_health`'s isSyncing). A
+validator authors nothing while any claim is above its best (or before any relay peer has told it
+its chain), and signs nothing (finality votes, bitfields, statements) for a block more than
+`MAJOR_SYNC_GAP` below the best claim. A peer whose finalized block differs from ours at the same
+height, or whose chain does not connect above our finalized block, is an error in the log naming
+the height and both hashes.
 
 Thin shell: every rule lives in `relay.core` (`RelayChain`, the runtime); this module turns
 network input into calls on it and calls' results into network output.

@@ -10,6 +10,7 @@ that block and the backable candidates its prospective view offers (the provisio
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import trio
@@ -30,6 +31,8 @@ from relay.service.availability import Availability
 from relay.service.backing import Backing
 from relay.service.full_node import RelayNodeService
 
+AUTHORED_KEPT = 4096  # authored block hashes remembered (bounded: a node runs for months)
+
 
 class ValidatorService(RelayNodeService):
     role = "validator"
@@ -49,7 +52,8 @@ class ValidatorService(RelayNodeService):
         self.availability = Availability(self)
         self.backing = Backing(self, self.availability)
         self.authored = 0
-        self.authored_blocks: list[bytes] = []  # hashes, in authoring order
+        # The latest blocks authored (hashes, oldest first): what tests check against the chain.
+        self.authored_blocks: deque[bytes] = deque(maxlen=AUTHORED_KEPT)
         self._voted_number = 0
         self.votes_signed = 0
 
@@ -143,8 +147,9 @@ class ValidatorService(RelayNodeService):
             if self.is_behind or self.is_offline:
                 # Our best is not the chain's head (or we cannot tell yet): a block on it
                 # would be a fork. Substrate skips the slot the same way.
-                self.log_event("slot skipped while syncing", slot=slot, best=parent.number,
-                          target=self.best_seen)
+                self.log_event("slot skipped: " + ("waiting for the network" if self.is_offline
+                                                   else "catching up"),
+                               slot=slot, best=parent.number, target=self.best_seen)
                 continue
             await self._author(parent, state, slot)
 
@@ -160,7 +165,7 @@ class ValidatorService(RelayNodeService):
         self.authored += 1
         self.authored_blocks.append(block.header.hash())
         self.log_event("block authored", number=block.header.number, slot=slot,
-                  hash="0x" + block.header.hash().hex())
+                       hash="0x" + block.header.hash().hex())
         self.notify_imported([block.header.hash()])
         await self.publish_block(block)
 
