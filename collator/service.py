@@ -22,12 +22,6 @@ from collator.core.para_runtime import ParaBlock, read_int
 from collator.core.parachain_system import load_segment
 from collator.core.tx_pool import TxPool, saturated_pool
 from collator.core.validation import InvalidBlock
-from node.metrics import NodeMetrics
-from node.net.peerset import COST_MAJOR, COST_UNEXPECTED_MESSAGE
-from node.net.reqresp import RequestError
-from node.net.stack import Kind, NetworkStack
-from node.net.transport import Host, PeerId
-from node.storage import NodeStore
 from proto.candidate import head_hash
 from proto.codec import decode, encode
 from proto.errors import DecodeError
@@ -43,6 +37,8 @@ from proto.messages import (
     ParaBlockAnnounce,
     ParaBlockResponse,
 )
+from proto.network import COST_MAJOR, COST_UNEXPECTED_MESSAGE, Kind, PeerId, RequestError
+from proto.ports import Metrics, Network, ParaStore
 from proto.relay_block import RelayHeader
 from relay.core.collator_api import CollationContext
 
@@ -77,18 +73,18 @@ class CollatorStats:
 class CollatorService:
     role = "collator"
 
-    def __init__(self, name: str, key: Keypair, para_id: int, host: Host, chain: CollatorChain,
-                 relay: RelayChainInterface, slot_ms: int, *, load: LoadConfig | None = None,
-                 blocks_per_relay_parent: int = 0, para_peers: Sequence[PeerId] = (),
-                 author_index: int = 0, log: Any = None, store: NodeStore | None = None
-                 ) -> None:
+    def __init__(self, name: str, key: Keypair, para_id: int, net: Network, metrics: Metrics,
+                 chain: CollatorChain, relay: RelayChainInterface, slot_ms: int, *,
+                 load: LoadConfig | None = None, blocks_per_relay_parent: int = 0,
+                 para_peers: Sequence[PeerId] = (), author_index: int = 0, log: Any = None,
+                 store: ParaStore | None = None) -> None:
         self.name = name
         self.key = key
         self.para_id = para_id
         self.chain = chain
         self.relay = relay
         self.slot_s = slot_ms / 1000
-        self.net = NetworkStack(host, self.slot_s)
+        self.net = net
         self.net.gossip.fan_out_to = lambda _peer: False  # a collator relays no relay gossip
         self.net.serve(Kind.COLLATION, self._serve_collation)
         self.net.on_direct(CollationSeconded, self._on_seconded)
@@ -108,7 +104,7 @@ class CollatorService:
         self.pool = TxPool(capacity=1_000_000)
         self.blocks_per_relay_parent = blocks_per_relay_parent
         self.log = log
-        self.metrics = NodeMetrics(self.role, name)
+        self.metrics = metrics
         self.stats = CollatorStats()
         self.built: dict[bytes, Collation] = {}
         self._declared: set[PeerId] = set()
@@ -236,7 +232,7 @@ class CollatorService:
 
     # -- persistence ----------------------------------------------------------------------
 
-    def _restore(self, store: NodeStore) -> None:
+    def _restore(self, store: ParaStore) -> None:
         """Re-import the para blocks this collator had before it stopped, re-executing each (a
         stored block is not trusted blindly), so it resumes on its own unincluded segment and
         never builds a second block at a number it already built."""

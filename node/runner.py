@@ -17,7 +17,8 @@ from typing import Any
 
 import trio
 
-from collator.service import CollatorService, LoadConfig
+from collator.service import LoadConfig
+from node import wiring
 from node.chainspec import ChainSpec
 from node.devnet import para_setup, relay_genesis
 from node.logging import bind_node, get_logger
@@ -29,7 +30,6 @@ from proto.keys import Keypair
 from proto.messages import FRAME_MAX, PeerAddress, PeerRole
 from relay.core.config import ConfigError
 from relay.service.full_node import RelayNodeService
-from relay.service.validator import ValidatorService
 
 ROLES = ("validator", "relay-node", "collator")
 
@@ -74,9 +74,9 @@ def _build(cfg: NodeConfig, host: TcpHost, store: NodeStore, log: Any) -> tuple[
         if not cfg.relay_rpc_url:
             raise ConfigError("a collator needs --relay-chain-rpc-url")
         setup = para_setup(spec, cfg.para_id)
-        relay = RpcRelayInterface(cfg.relay_rpc_url)
+        relay = RpcRelayInterface(cfg.relay_rpc_url, log=log)
         load = LoadConfig(cfg.tx_rate is None, cfg.tx_rate or 0.0)
-        service = CollatorService(cfg.name, cfg.key, cfg.para_id, host, setup.new_chain(), relay,
+        service = wiring.collator(cfg.name, cfg.key, cfg.para_id, host, setup.new_chain(), relay,
                                   spec.host.slot_ms, load=load,
                                   blocks_per_relay_parent=cfg.blocks_per_relay_parent,
                                   log=log, store=store)
@@ -89,9 +89,14 @@ def _build(cfg: NodeConfig, host: TcpHost, store: NodeStore, log: Any) -> tuple[
                               f"validator of chain {spec.name!r}")
         # Wall-clock slots: (trio time - epoch) is the Unix time.
         epoch = trio.current_time() - time.time()
-        return ValidatorService(cfg.name, cfg.key, host, genesis, validators, log=log,
+        return wiring.validator(cfg.name, cfg.key, host, genesis, validators, log=log,
                                 epoch=epoch, store=store), None
-    return RelayNodeService(cfg.name, host, genesis, validators, log=log, store=store), None
+    return wiring.relay_node(cfg.name, host, genesis, validators, log=log, store=store), None
+
+
+def _learn_relay_address(discovery: Discovery, log: Any, addresses: list[str]) -> None:
+    for problem in discovery.learn_bootnodes(addresses):
+        log.warning("relay node address refused", problem=problem)
 
 
 async def _refresh_metrics(service: Any) -> None:
@@ -119,8 +124,6 @@ async def run_node(cfg: NodeConfig, *,
             assert host.port is not None
             service, relay = _build(cfg, host, store, log)
             running = RunningNode(service, host, {"p2p": host.port})
-            if relay is not None:
-                nursery.start_soon(relay.run)
             role = {"validator": PeerRole.VALIDATOR, "relay-node": PeerRole.RELAY_NODE,
                     "collator": PeerRole.COLLATOR}[cfg.role]
             me = PeerAddress(cfg.key.public, cfg.public_host or cfg.listen_host, host.port, role)
@@ -128,13 +131,18 @@ async def run_node(cfg: NodeConfig, *,
             discovery = Discovery(service.net, host, me, cfg.spec.host.slot_ms / 1000,
                                   list(cfg.bootnodes), on_relay, log=log,
                                   validators=frozenset(v.public for v in cfg.spec.validators))
+            if relay is not None:
+                # The relay node's p2p address comes over its RPC, so --bootnodes is optional.
+                relay.on_listen_addresses = partial(_learn_relay_address, discovery, log)
+                nursery.start_soon(relay.run)
             await nursery.start(service.run)
             await nursery.start(discovery.run)
             if cfg.rpc_port is not None:
                 from node.rpc.server import serve_rpc
 
                 running.ports["rpc"] = await nursery.start(
-                    partial(serve_rpc, service, cfg.listen_host, cfg.rpc_port, log=log))
+                    partial(serve_rpc, service, cfg.listen_host, cfg.rpc_port, log=log,
+                            listen_addresses=[f"0x{me.identity.hex()}@{me.host}:{me.port}"]))
             if cfg.prometheus_port is not None:
                 running.ports["prometheus"] = await nursery.start(
                     partial(serve_metrics, service.metrics.exposition, cfg.listen_host,

@@ -19,6 +19,7 @@ import trio.testing
 
 from collator.core.collator_chain import CollatorChain
 from collator.service import CollatorService, LoadConfig
+from node import wiring
 from node.devnet import DevGenesis, dev_genesis
 from node.invariants import check_invariants
 from node.net.memory import LinkProfile, MemoryNetwork, seed_trio_scheduler
@@ -31,6 +32,7 @@ from relay.service.full_node import RelayNodeService
 from relay.service.validator import ValidatorService
 
 OBSERVER = "relay-0"
+STALL_SLOTS_PER_BLOCK = 4
 
 
 @dataclass(frozen=True)
@@ -132,10 +134,10 @@ class Simulation:
         key = self.keys[name]
         host = self.network.add_host(key.public)
         if name in self.validator_names:
-            return ValidatorService(name, key, host, self.dev.relay, self.relay_peers,
+            return wiring.validator(name, key, host, self.dev.relay, self.relay_peers,
                                     epoch=self.epoch)
         if name == OBSERVER:
-            return RelayNodeService(name, host, self.dev.relay, self.relay_peers)
+            return wiring.relay_node(name, host, self.dev.relay, self.relay_peers)
         _, pid_s, index_s = name.split("-")
         pid = int(pid_s)
         load = LoadConfig(self.cfg.saturate, self.cfg.tx_rate)
@@ -143,7 +145,7 @@ class Simulation:
                  for k in range(self.cfg.collators_per_para)]
         # A restarted collator reopens its chain store (what issue 4 keeps on disk).
         chain = self._para_chains.setdefault(name, self.dev.paras[pid].new_chain())
-        return CollatorService(name, key, pid, host, chain,
+        return wiring.collator(name, key, pid, host, chain,
                                self.services[OBSERVER], self.cfg.host.slot_ms, load=load,
                                blocks_per_relay_parent=self.cfg.blocks_per_relay_parent,
                                para_peers=peers, author_index=int(index_s))
@@ -188,18 +190,27 @@ class Simulation:
             observer: RelayNodeService = self.services[OBSERVER]
             heads = observer.watch_heads(buffer=1024)
             last = 0
-            async for header in heads:
-                for n in range(last + 1, header.number + 1):
-                    await self._apply_faults(nursery, n)
-                last = max(last, header.number)
-                state = observer.chain.state(header.hash())
-                if state is not None:
-                    for pid in segment_lengths:
-                        segment_lengths[pid].append(len(state.inclusion.pending.get(pid, [])))
-                if header.number >= cfg.relay_blocks:
-                    break
+            # A chain that stops (more than a third of the validators gone) must end the run,
+            # not spin virtual time forever: four slots per block is far beyond any healthy run.
+            with trio.move_on_after(STALL_SLOTS_PER_BLOCK * cfg.relay_blocks
+                                    * cfg.host.slot_ms / 1000) as deadline:
+                async for header in heads:
+                    for n in range(last + 1, header.number + 1):
+                        await self._apply_faults(nursery, n)
+                    last = max(last, header.number)
+                    state = observer.chain.state(header.hash())
+                    if state is not None:
+                        for pid in segment_lengths:
+                            segment_lengths[pid].append(len(state.inclusion.pending.get(pid, [])))
+                    if header.number >= cfg.relay_blocks:
+                        break
             nursery.cancel_scope.cancel()
-        return self._result(segment_lengths)
+        result = self._result(segment_lengths)
+        if deadline.cancelled_caught:
+            result.problems.append(f"stalled: the observed chain reached #{last} of "
+                                   f"#{cfg.relay_blocks} in {deadline.deadline - self.epoch:.0f} "
+                                   f"virtual seconds")
+        return result
 
     async def _apply_faults(self, nursery: trio.Nursery, number: int) -> None:
         assert self.network is not None

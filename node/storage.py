@@ -28,7 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import NamedTuple
+
+from proto.ports import Head
 
 # Bump when the schema changes, and teach `_check_schema` to migrate the older version.
 SCHEMA_VERSION = 1
@@ -61,11 +62,6 @@ _SCHEMA = (
 
 class StorageError(Exception):
     """The store cannot be opened, or a write would break one of its invariants."""
-
-
-class Head(NamedTuple):
-    hash: bytes
-    number: int
 
 
 @dataclass(frozen=True)

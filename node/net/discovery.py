@@ -1,7 +1,9 @@
 """Finding peers on a TCP network: bootnodes, then peer exchange.
 
 A bootnode is `HOST:PORT` (its identity is learnt from the authenticated handshake) or
-`0xIDENTITY@HOST:PORT`. Every node tells each peer it connects to where it listens and what it is,
+`0xIDENTITY@HOST:PORT`. Besides the configured ones, a node may be handed bootnodes while it runs
+(`learn_bootnodes`): a collator given only its relay node's RPC URL learns that node's p2p address
+over RPC and dials it like a configured bootnode. Every node tells each peer it connects to where it listens and what it is,
 along with the addresses it knows, and repeats that once per slot, so a node that joins late is
 learnt by everyone within a slot. Addresses go into the host's address book; relay nodes learnt
 this way join the relay gossip (`on_relay_peer`).
@@ -14,11 +16,11 @@ from typing import Any
 
 import trio
 
-from node.net.peerset import COST_UNEXPECTED_MESSAGE
 from node.net.stack import NetworkStack
 from node.net.tcp import TcpHost
-from node.net.transport import PeerId, TransportError
+from node.net.transport import TransportError
 from proto.messages import PeerAddress, PeerExchange, PeerRole
+from proto.network import COST_UNEXPECTED_MESSAGE, PeerId
 
 MAX_SHARED = 64  # addresses per exchange (the message allows more; nobody needs them)
 
@@ -50,12 +52,14 @@ class Discovery:
         self.me = me
         self.slot_s = slot_s
         self.bootnodes = [parse_bootnode(b) for b in bootnodes]
+        self.learnt: list[tuple[PeerId | None, str, int]] = []  # see learn_bootnodes
         self.on_relay_peer = on_relay_peer or (lambda _peer: None)
         self.known: dict[PeerId, PeerAddress] = {}
         # The chain spec's roster: only these may be announced as validators.
         self.validators = validators
         self.log = log
         self._nursery: trio.Nursery | None = None
+        self._wake = trio.Event()  # set when bootnodes are learnt: dial them without a slot's wait
         net.on_direct(PeerExchange, self._on_exchange)
         net.peers.add_listener(self)
 
@@ -67,11 +71,27 @@ class Discovery:
                 await self._bootstrap()
                 for peer in self.net.peers.connected_peers():
                     await self._share(peer)
-                await trio.sleep(self.slot_s)
+                with trio.move_on_after(self.slot_s):
+                    await self._wake.wait()
+                self._wake = trio.Event()
+
+    def learn_bootnodes(self, addresses: list[str]) -> list[str]:
+        """Dial these (in bootnode syntax) from the next round on, in place of those learnt
+        before: the source (a relay node's RPC) may have moved. Returns the addresses refused,
+        each with the reason; the others are kept."""
+        learnt, refused = [], []
+        for address in addresses:
+            try:
+                learnt.append(parse_bootnode(address))
+            except ValueError as exc:
+                refused.append(str(exc))
+        self.learnt = learnt
+        self._wake.set()
+        return refused
 
     async def _bootstrap(self) -> None:
         """Dial every bootnode we are not connected to (they may start after us)."""
-        for identity, host, port in self.bootnodes:
+        for identity, host, port in [*self.bootnodes, *self.learnt]:
             if identity is not None:
                 if identity == self.me.identity:
                     continue

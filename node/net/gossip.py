@@ -15,16 +15,15 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 from typing import Annotated
 
 import msgspec
 
 from node.net.peers import PeerManager
-from node.net.peerset import ReputationChange
-from node.net.transport import PeerId
 from proto.codec import decode, encode
 from proto.hashing import blake2_256
+from proto.network import Action, PeerId
+from proto.ports import GossipDeliver, GossipValidator
 from proto.primitives import Struct
 
 DEFAULT_SEEN_CAPACITY = 65_536
@@ -37,29 +36,7 @@ class GossipEnvelope(Struct, frozen=True):
     data: bytes
 
 
-class Action(Enum):
-    ACCEPT = "accept"
-    IGNORE = "ignore"
-    REJECT = "reject"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    action: Action
-    cost: ReputationChange | None = None
-
-
-ACCEPT = Verdict(Action.ACCEPT)
-IGNORE = Verdict(Action.IGNORE)
-
-
-def reject(cost: ReputationChange) -> Verdict:
-    return Verdict(Action.REJECT, cost)
-
-
 # source is None for a message this node publishes itself.
-Validator = Callable[[PeerId | None, bytes], Verdict]
-Deliver = Callable[[PeerId | None, bytes], None]
 
 
 class SeenCache:
@@ -106,8 +83,8 @@ class GossipStats:
 
 @dataclass(frozen=True)
 class _Topic:
-    validate: Validator
-    deliver: Deliver
+    validate: GossipValidator
+    deliver: GossipDeliver
 
 
 class Gossip:
@@ -130,7 +107,7 @@ class Gossip:
         self.stats = GossipStats()
         peers.register(protocol, self._on_frame)
 
-    def subscribe(self, topic: int, validate: Validator, deliver: Deliver) -> None:
+    def subscribe(self, topic: int, validate: GossipValidator, deliver: GossipDeliver) -> None:
         if topic in self._topics:
             raise ValueError(f"topic {topic} already has a subscriber")
         self._topics[topic] = _Topic(validate, deliver)

@@ -43,10 +43,11 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from node.net.transport import PeerId, TransportError
+from node.net.transport import TransportError
 from proto.errors import DecodeError
 from proto.framing import frame
 from proto.keys import PUBLIC_KEY_LEN, SIGNATURE_LEN, verify
+from proto.network import PeerId
 
 PROTOCOL_VERSION = 1
 MAGIC = b"ABHS"

@@ -41,13 +41,13 @@ from node.net.transport import (
     Frame,
     FrameCaps,
     Host,
-    PeerId,
     WireFrameDecoder,
     encode_wire_frame,
 )
 from proto.codec import encode
 from proto.errors import DecodeError
 from proto.hashing import blake2_256
+from proto.network import PeerId
 
 _U64 = 2.0**64
 

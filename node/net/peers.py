@@ -14,23 +14,23 @@ from typing import Protocol
 
 import trio
 
-from node.net.peerset import (
-    COST_MALFORMED_MESSAGE,
-    COST_OVERSIZED_FRAME,
-    COST_UNEXPECTED_MESSAGE,
-    PeerSet,
-    ReputationChange,
-)
+from node.net.peerset import PeerSet
 from node.net.transport import (
     Connection,
     ConnectionClosed,
     DialError,
     Direction,
     Host,
-    PeerId,
     TransportError,
 )
 from proto.errors import DecodeError, FrameTooLarge
+from proto.network import (
+    COST_MALFORMED_MESSAGE,
+    COST_OVERSIZED_FRAME,
+    COST_UNEXPECTED_MESSAGE,
+    PeerId,
+    ReputationChange,
+)
 
 FrameHandler = Callable[[PeerId, bytes], Awaitable[None]]
 

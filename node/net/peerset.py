@@ -12,36 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from node.net.transport import Direction, PeerId
-
-I32_MIN = -(2**31)
-I32_MAX = 2**31 - 1
-
-
-@dataclass(frozen=True)
-class ReputationChange:
-    value: int
-    reason: str
-
-
-# The magnitudes of polkadot's UnifiedReputationChange; a malicious report is fatal (i32::MIN).
-COST_MINOR = ReputationChange(-100_000, "minor misbehaviour")
-COST_MAJOR = ReputationChange(-300_000, "major misbehaviour")
-COST_MINOR_REPEATED = ReputationChange(-200_000, "repeated minor misbehaviour")
-COST_MAJOR_REPEATED = ReputationChange(-600_000, "repeated major misbehaviour")
-MALICIOUS = ReputationChange(I32_MIN, "malicious")
-COST_MALICIOUS = MALICIOUS
-BENEFIT_MINOR_FIRST = ReputationChange(15_000, "first useful message (minor)")
-BENEFIT_MINOR = ReputationChange(10_000, "useful message (minor)")
-BENEFIT_MAJOR_FIRST = ReputationChange(300_000, "first useful message (major)")
-BENEFIT_MAJOR = ReputationChange(200_000, "useful message (major)")
-
-# Named costs used by the plumbing and by the protocols above it.
-COST_INVALID_SIGNATURE = ReputationChange(I32_MIN, "invalid signature")
-COST_UNEXPECTED_MESSAGE = ReputationChange(COST_MINOR.value, "unexpected message")
-COST_MALFORMED_MESSAGE = ReputationChange(COST_MINOR.value, "malformed message")
-COST_OVERSIZED_FRAME = ReputationChange(COST_MAJOR.value, "oversized frame")
-COST_OVERSIZED_RESPONSE = ReputationChange(COST_MAJOR.value, "oversized response")
+from node.net.transport import Direction
+from proto.network import I32_MAX, I32_MIN, PeerId, ReputationChange
 
 BANNED_THRESHOLD = -1_500_000_000
 # Substrate takes 2 % off every score each second; continuous here, so a score halves in ~34 s

@@ -25,15 +25,19 @@ import msgspec
 import trio
 
 from node.net.peers import PeerManager
-from node.net.peerset import (
+from proto.codec import decode, encode
+from proto.errors import DecodeError
+from proto.network import (
     COST_MALFORMED_MESSAGE,
     COST_OVERSIZED_FRAME,
     COST_OVERSIZED_RESPONSE,
     COST_UNEXPECTED_MESSAGE,
+    NotConnected,
+    PeerId,
+    RequestRefused,
+    RequestTimeout,
 )
-from node.net.transport import PeerId
-from proto.codec import decode, encode
-from proto.errors import DecodeError
+from proto.ports import RequestHandler
 from proto.primitives import U64, Struct
 
 STATUS_OK = 0
@@ -52,22 +56,6 @@ class ResponseEnvelope(Struct, frozen=True):
     payload: bytes
 
 
-class RequestError(Exception):
-    """A request that produced no usable response."""
-
-
-class RequestTimeout(RequestError):
-    pass
-
-
-class RequestRefused(RequestError):
-    pass
-
-
-class NotConnected(RequestError):
-    pass
-
-
 @dataclass(frozen=True)
 class RequestKind:
     kind: int
@@ -78,7 +66,6 @@ class RequestKind:
     max_inbound_per_peer: int = 1
 
 
-Handler = Callable[[PeerId, bytes], Awaitable[bytes | None]]
 """Serves one request payload; None refuses it. May raise DecodeError on a malformed payload."""
 
 
@@ -103,7 +90,7 @@ class _Pending:
 @dataclass
 class _Served:
     kind: RequestKind
-    handler: Handler | None
+    handler: RequestHandler | None
     in_flight: dict[PeerId, int] = field(default_factory=dict)
 
 
@@ -120,7 +107,7 @@ class RequestResponse:
         peers.register(request_protocol, self._on_request)
         peers.add_listener(self)
 
-    def register(self, kind: RequestKind, handler: Handler | None = None) -> None:
+    def register(self, kind: RequestKind, handler: RequestHandler | None = None) -> None:
         """Declare a request kind; with a handler this node also serves it."""
         if kind.kind in self._kinds:
             raise ValueError(f"request kind {kind.kind} already registered")
@@ -247,7 +234,12 @@ class RequestResponse:
 
 
 __all__ = [
-    "STATUS_OK", "STATUS_REFUSED", "Handler", "NotConnected", "ReqRespStats", "RequestEnvelope",
-    "RequestError", "RequestKind", "RequestRefused", "RequestResponse", "RequestTimeout",
+    "STATUS_OK",
+    "STATUS_REFUSED",
+    "ReqRespStats",
+    "RequestEnvelope",
+    "RequestHandler",
+    "RequestKind",
+    "RequestResponse",
     "ResponseEnvelope",
 ]

@@ -9,37 +9,17 @@ message type nobody handles costs the sender like any unexpected message.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import trio
 
 from node.net.gossip import Gossip
 from node.net.peers import PeerManager
-from node.net.peerset import COST_UNEXPECTED_MESSAGE, PeerSet
+from node.net.peerset import PeerSet
 from node.net.reqresp import RequestKind, RequestResponse
-from node.net.transport import Host, PeerId
+from node.net.transport import Host
 from proto.messages import FRAME_MAX, KIB, Protocol, WireMessage, decode_message, encode_message
-
-
-class Kind:
-    """Request kinds (ids on the request lane)."""
-
-    BLOCKS = 1
-    COLLATION = 2
-    ATTESTED = 3
-    POV = 4
-    CHUNK = 5
-    PARA_BLOCK = 6
-
-
-class Topic:
-    """Gossip topics."""
-
-    BLOCK = 1
-    BITFIELD = 2
-    FINALITY = 3
-    BACKED = 4
-    STATEMENT = 5
+from proto.network import COST_UNEXPECTED_MESSAGE, Kind, PeerId
+from proto.ports import DirectHandler
 
 
 def request_kinds(slot_s: float) -> list[RequestKind]:
@@ -60,7 +40,6 @@ def request_kinds(slot_s: float) -> list[RequestKind]:
     ]
 
 
-DirectHandler = Callable[[PeerId, Any], Awaitable[None]]
 
 
 class NetworkStack:

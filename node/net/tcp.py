@@ -49,11 +49,11 @@ from node.net.transport import (
     Frame,
     FrameCaps,
     Host,
-    PeerId,
     WireFrameDecoder,
     encode_wire_frame,
 )
 from proto.errors import DecodeError, FrameTooLarge
+from proto.network import PeerId
 
 DEFAULT_HANDSHAKE_TIMEOUT_S = 5.0
 DEFAULT_MAX_UNAUTHENTICATED = 64

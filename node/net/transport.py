@@ -21,9 +21,7 @@ from typing import NamedTuple
 
 from proto.errors import DecodeError, FrameTooLarge
 from proto.framing import FrameDecoder, frame
-
-PeerId = bytes
-"""A node's identity: its Ed25519 public key bytes."""
+from proto.network import PeerId
 
 FrameCaps = Mapping[int, int]
 """Protocol id -> largest payload (bytes) accepted on that lane."""

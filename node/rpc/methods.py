@@ -6,6 +6,10 @@ Relay nodes (full nodes and validators)
   system_nodeRoles() -> [str]                 ["Authority"] | ["Full"] | ["Collator"]
   system_health() -> {peers, isSyncing, shouldHavePeers}
   system_peers() -> [{peerId, roles}]         roles "AUTHORITY" (in the validator set) | "FULL"
+  system_localListenAddresses() -> [str]      where peers reach this node over p2p, each as
+      `0x<identity>@HOST:PORT` (what `--bootnodes` takes): how a collator given only
+      `--relay-chain-rpc-url` finds its relay node's p2p address. HOST may be an unspecified
+      address (0.0.0.0) when the node listens on all interfaces and was given no public host.
   chain_getHeader(hash?) -> Header | null     best block when `hash` is omitted
   chain_getBlock(hash?) -> {block: {header, extrinsics, parachainsInherent}, justifications}
   chain_getBlockHash(number?) -> hash | null  on the best chain; best hash when omitted
@@ -33,7 +37,8 @@ Relay nodes (full nodes and validators)
   changes of best block: blocks imported together are announced once, as the new best.
 
 Collators
-  system_name, system_version, system_nodeRoles, system_health, system_peers (as above;
+  system_name, system_version, system_nodeRoles, system_health, system_peers,
+  system_localListenAddresses (as above;
   isSyncing while the relay chain's included para block is unknown to the collator)
   para_getHeader(hash?) -> ParaHeader | null  the tip of the unincluded segment when omitted
   para_unincludedSegment() -> {includedHash, blocks: [ParaHeader]}  blocks built on the included
@@ -52,7 +57,7 @@ it is error -32000, as is a block whose state was pruned.
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -60,7 +65,6 @@ import trio
 
 from collator.core.para_runtime import N_ACCOUNTS, Extrinsic, ParaHeader, Transfer
 from collator.service import CollatorService
-from node.net.transport import PeerId
 from node.rpc.errors import (
     INVALID_TRANSACTION,
     METHOD_NOT_FOUND,
@@ -82,6 +86,7 @@ from node.rpc.views import (
 from proto.codec import decode, encode
 from proto.errors import DecodeError
 from proto.hashing import blake2_256
+from proto.network import PeerId
 from proto.relay_block import RelayHeader
 from relay.core import runtime as rt
 from relay.core.collator_api import CollationContext, collation_context
@@ -121,12 +126,18 @@ class RpcMethods:
         self.methods["rpc_methods"] = Method(self._rpc_methods)
 
     @classmethod
-    def for_node(cls, node: Any) -> RpcMethods:
+    def for_node(cls, node: Any, listen_addresses: Sequence[str] = ()) -> RpcMethods:
+        """`listen_addresses`: the node's p2p addresses (`0xID@HOST:PORT`), which only the
+        process that opened the listener knows."""
         if isinstance(node, CollatorService):
-            return CollatorRpc(node).registry()
-        if isinstance(node, RelayNodeService):
-            return RelayRpc(node).registry()
-        raise TypeError(f"no RPC methods for {type(node).__name__}")
+            registry = CollatorRpc(node).registry()
+        elif isinstance(node, RelayNodeService):
+            registry = RelayRpc(node).registry()
+        else:
+            raise TypeError(f"no RPC methods for {type(node).__name__}")
+        addresses = list(listen_addresses)
+        registry.methods["system_localListenAddresses"] = Method(lambda: list(addresses))
+        return registry
 
     def call(self, name: str, params: Any) -> Any:
         method = self.methods.get(name)

@@ -10,6 +10,12 @@ subscribes again; heads announced while it was away are not replayed (the collat
 the newest one only), and the current head the new subscription starts with is passed on only
 if it is not the one passed on last.
 
+On each connection it also asks the relay node where it listens for p2p
+(`system_localListenAddresses`) and hands the addresses to `on_listen_addresses`: that is how a
+collator given only `--relay-chain-rpc-url` finds the relay node to dial (an address on an
+unspecified host, 0.0.0.0 or ::, is rewritten to the RPC URL's host, which is known to reach it).
+A relay node that does not answer the method leaves the collator to its `--bootnodes`.
+
 `collation_context` is one `parachain_collationContext` call. Nothing the relay node sends or
 fails to send reaches the collator as an exception: a lost connection, a timeout, an error
 response or a malformed answer is logged and answered with None, as the in-process node answers
@@ -18,8 +24,10 @@ for a block it does not know.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import trio
 
@@ -32,6 +40,8 @@ from relay.core.collator_api import CollationContext
 
 MAX_HEADER_BYTES = 1024  # an encoded header is ~200 bytes
 MAX_CONTEXT_BYTES = 4 << 20  # a context is mostly its state proof: a few keys' merkle paths
+MAX_LISTEN_ADDRESSES = 16
+UNSPECIFIED_HOSTS = ("0.0.0.0", "::", "[::]")
 HEADS_SUBSCRIPTION_BUFFER = 256  # between the socket and our fan-out, which never waits
 
 
@@ -67,6 +77,26 @@ def decode_collation_context(result: Any) -> CollationContext | None:
         return None
 
 
+def listen_addresses(result: Any, rpc_url: str) -> list[str] | None:
+    """A `system_localListenAddresses` answer as bootnode strings, an unspecified host replaced
+    by the RPC URL's host; None if `result` is not a list of strings. The strings themselves
+    are checked by whoever dials them (`Discovery.learn_bootnodes`)."""
+    if not isinstance(result, list) or len(result) > MAX_LISTEN_ADDRESSES \
+            or not all(isinstance(a, str) and len(a) < 256 for a in result):
+        return None
+    url_host = urlsplit(rpc_url).hostname or "127.0.0.1"
+    if ":" in url_host:
+        url_host = f"[{url_host}]"
+    out = []
+    for address in result:
+        identity, sep, hostport = address.rpartition("@")
+        host, colon, port = hostport.rpartition(":")
+        if colon and host in UNSPECIFIED_HOSTS:
+            hostport = f"{url_host}:{port}"
+        out.append(f"{identity}{sep}{hostport}")
+    return out
+
+
 @dataclass
 class RelayInterfaceStats:
     """Counts for logs and tests."""
@@ -80,8 +110,10 @@ class RelayInterfaceStats:
 class RpcRelayInterface:
     def __init__(self, url: str, *, timeout_s: float = 10.0, retry_min_s: float = 0.1,
                  retry_max_s: float = 5.0, keepalive_s: float | None = 15.0,
-                 log: Any = None) -> None:
+                 log: Any = None,
+                 on_listen_addresses: Callable[[list[str]], None] | None = None) -> None:
         self.url = url
+        self.on_listen_addresses = on_listen_addresses
         self.timeout_s = timeout_s
         self.retry_min_s = retry_min_s
         self.retry_max_s = retry_max_s
@@ -169,6 +201,7 @@ class RpcRelayInterface:
             self._client = client
             self.stats.connections += 1
             self._log("info", "relay rpc connected", url=self.url)
+            await self._learn_listen_addresses(client)
             try:
                 async for result in heads:
                     header = decode_relay_header(result)
@@ -179,6 +212,23 @@ class RpcRelayInterface:
                     self._publish(header)
             finally:
                 self._client = None
+
+    async def _learn_listen_addresses(self, client: RpcClient) -> None:
+        if self.on_listen_addresses is None:
+            return
+        try:
+            result = await client.call("system_localListenAddresses")
+        except RpcError as exc:
+            self._log("warning", "relay node does not tell its p2p address; use --bootnodes",
+                      code=exc.code, message=exc.message)
+            return
+        addresses = listen_addresses(result, self.url)
+        if addresses is None:
+            self.stats.rejected += 1
+            self._log("warning", "relay rpc sent malformed listen addresses")
+            return
+        self._log("info", "relay node p2p address", addresses=addresses)
+        self.on_listen_addresses(addresses)
 
     def _publish(self, header: RelayHeader) -> None:
         if header == self._last_head:
@@ -199,4 +249,4 @@ class RpcRelayInterface:
 
 
 __all__ = ["RelayInterfaceStats", "RpcRelayInterface", "decode_collation_context",
-           "decode_relay_header"]
+           "decode_relay_header", "listen_addresses"]

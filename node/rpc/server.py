@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, cast
@@ -263,10 +264,11 @@ def _port_of(bind: str) -> int:
 
 
 async def serve_rpc(node: Any, host: str, port: int, *, log: Any = None,
+                    listen_addresses: Sequence[str] = (),
                     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve `node`'s RPC on host:port until cancelled; `task_status.started(bound_port)` (so a
-    port of 0 lets the system choose)."""
-    app = RpcApp(RpcMethods.for_node(node), log=log)
+    port of 0 lets the system choose). `listen_addresses` answer `system_localListenAddresses`."""
+    app = RpcApp(RpcMethods.for_node(node, listen_addresses), log=log)
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.websocket_max_message_size = MAX_BODY_BYTES

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from proto.candidate import CommittedCandidateReceipt
 from proto.statements import (
@@ -17,6 +18,17 @@ from proto.statements import (
 )
 from relay.core.errors import NamedError
 from relay.core.inclusion import effective_minimum_backing_votes
+
+
+class BackingErrorKind(StrEnum):
+    """The reference implementation's names for a `BackingError`."""
+
+    DoubleVote = "DoubleVote"
+    ExcessiveSeconded = "ExcessiveSeconded"
+    InvalidSignature = "InvalidSignature"
+    MissingCandidate = "MissingCandidate"
+    NotInGroup = "NotInGroup"
+    UnknownCandidate = "UnknownCandidate"
 
 
 class BackingError(NamedError):
@@ -51,7 +63,7 @@ class BackingTable:
         v = signed.validator_index
         h = signed.statement.candidate_hash
         if v not in group:
-            raise BackingError("NotInGroup", f"validator {v}")
+            raise BackingError(BackingErrorKind.NotInGroup, f"validator {v}")
         entry = self.candidates.get(h)
         previous = entry.votes.get(v) if entry else None
         if previous is not None:
@@ -59,16 +71,16 @@ class BackingTable:
                 return False
             if previous.statement.kind == StatementKind.SECONDED:
                 return False  # a Seconded already counts as this validator's vote
-            raise BackingError("DoubleVote", "Valid before Seconded by the same validator")
+            raise BackingError(BackingErrorKind.DoubleVote, "Valid before Seconded by the same validator")
         if signed.statement.kind == StatementKind.SECONDED:
             if receipt is None or receipt.hash() != h:
-                raise BackingError("MissingCandidate", "a Seconded needs the matching receipt")
+                raise BackingError(BackingErrorKind.MissingCandidate, "a Seconded needs the matching receipt")
             if len(self.seconded_by.get(v, set())) >= self.seconding_limit:
-                raise BackingError("ExcessiveSeconded", f"validator {v}")
+                raise BackingError(BackingErrorKind.ExcessiveSeconded, f"validator {v}")
         elif entry is None:
-            raise BackingError("UnknownCandidate", "Valid for a candidate nobody seconded")
+            raise BackingError(BackingErrorKind.UnknownCandidate, "Valid for a candidate nobody seconded")
         if not signed.check(self.validators[v], self.ctx):
-            raise BackingError("InvalidSignature", f"validator {v}")
+            raise BackingError(BackingErrorKind.InvalidSignature, f"validator {v}")
         if entry is None:
             assert receipt is not None
             entry = self.candidates[h] = CandidateVotes(receipt, core, tuple(group))

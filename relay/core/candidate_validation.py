@@ -8,6 +8,8 @@ Everything is recomputed from the collator's bytes; nothing it claims is taken o
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from collator.core.pvf import InvalidBlock, validate_candidate
 from proto.availability import ErasureChunk, make_chunks
 from proto.candidate import (
@@ -19,6 +21,17 @@ from proto.candidate import (
 )
 from proto.hashing import blake2_256
 from relay.core.errors import NamedError
+
+
+class CollationInvalidKind(StrEnum):
+    """The reference implementation's names for a `CollationInvalid`."""
+
+    CommitmentsHashMismatch = "CommitmentsHashMismatch"
+    ErasureRootMismatch = "ErasureRootMismatch"
+    InvalidBlock = "InvalidBlock"
+    ParaHeadHashMismatch = "ParaHeadHashMismatch"
+    PersistedValidationDataMismatch = "PersistedValidationDataMismatch"
+    PoVHashMismatch = "PoVHashMismatch"
 
 
 class CollationInvalid(NamedError):
@@ -35,18 +48,18 @@ def validate_collation(
     """The committed receipt and every validator's erasure chunk, or `CollationInvalid`."""
     d = receipt.descriptor
     if d.persisted_validation_data_hash != pvd.hash():
-        raise CollationInvalid("PersistedValidationDataMismatch")
+        raise CollationInvalid(CollationInvalidKind.PersistedValidationDataMismatch)
     if d.pov_hash != pov.hash():
-        raise CollationInvalid("PoVHashMismatch")
+        raise CollationInvalid(CollationInvalidKind.PoVHashMismatch)
     try:
         commitments = validate_candidate(pvd, pov, timeout_ms)
     except InvalidBlock as exc:
-        raise CollationInvalid("InvalidBlock", str(exc)) from None
+        raise CollationInvalid(CollationInvalidKind.InvalidBlock, str(exc)) from None
     if commitments.hash() != receipt.commitments_hash:
-        raise CollationInvalid("CommitmentsHashMismatch")
+        raise CollationInvalid(CollationInvalidKind.CommitmentsHashMismatch)
     if d.para_head != blake2_256(commitments.head_data):
-        raise CollationInvalid("ParaHeadHashMismatch")
+        raise CollationInvalid(CollationInvalidKind.ParaHeadHashMismatch)
     root, chunks = make_chunks(AvailableData(pov, pvd), n_validators)
     if root != d.erasure_root:
-        raise CollationInvalid("ErasureRootMismatch")
+        raise CollationInvalid(CollationInvalidKind.ErasureRootMismatch)
     return CommittedCandidateReceipt(d, commitments), chunks

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 
 class NamedError(ValueError):
-    """An error whose `kind` is polkadot-sdk's name for it (`InsufficientBacking`, ...), so tests
+    """An error whose `kind` (a member of its own `...Kind` enum) is polkadot-sdk's name for it (`InsufficientBacking`, ...), so tests
     and logs compare one to one with the reference."""
 
-    def __init__(self, kind: str, detail: str = "") -> None:
+    def __init__(self, kind: StrEnum, detail: str = "") -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
         self.detail = detail

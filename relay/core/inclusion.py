@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from proto.candidate import (
     CandidateCommitments,
@@ -24,6 +25,32 @@ from relay.core.allowed_relay_parents import AllowedRelayParentsTracker, RelayPa
 from relay.core.config import HostConfiguration
 from relay.core.errors import NamedError
 from relay.core.paras import ParasState
+
+
+class InclusionErrorKind(StrEnum):
+    """The reference implementation's names for a `InclusionError`."""
+
+    DisallowedRelayParent = "DisallowedRelayParent"
+    DuplicateCandidate = "DuplicateCandidate"
+    HeadDataTooLarge = "HeadDataTooLarge"
+    HrmpWatermarkMishandling = "HrmpWatermarkMishandling"
+    IncorrectDownwardMessageHandling = "IncorrectDownwardMessageHandling"
+    InsufficientBacking = "InsufficientBacking"
+    InvalidAssignment = "InvalidAssignment"
+    InvalidBacking = "InvalidBacking"
+    InvalidCoreIndex = "InvalidCoreIndex"
+    InvalidDescriptorVersion = "InvalidDescriptorVersion"
+    InvalidGroupIndex = "InvalidGroupIndex"
+    InvalidOutboundHrmp = "InvalidOutboundHrmp"
+    InvalidSessionIndex = "InvalidSessionIndex"
+    InvalidUmpSignals = "InvalidUmpSignals"
+    InvalidUpwardMessages = "InvalidUpwardMessages"
+    InvalidValidationCodeHash = "InvalidValidationCodeHash"
+    NewCodeTooLarge = "NewCodeTooLarge"
+    ParaHeadMismatch = "ParaHeadMismatch"
+    PrematureCodeUpgrade = "PrematureCodeUpgrade"
+    UnscheduledCandidate = "UnscheduledCandidate"
+    ValidationDataHashMismatch = "ValidationDataHashMismatch"
 
 
 class InclusionError(NamedError):
@@ -131,18 +158,18 @@ def check_validation_outputs(
     c = candidate.commitments
     para = candidate.descriptor.para_id
     if len(c.head_data) > config.max_head_data_size:
-        raise InclusionError("HeadDataTooLarge")
+        raise InclusionError(InclusionErrorKind.HeadDataTooLarge)
     if c.new_validation_code is not None:
         if not paras.upgrade_allowed(para, now):
-            raise InclusionError("PrematureCodeUpgrade")
+            raise InclusionError(InclusionErrorKind.PrematureCodeUpgrade)
         if len(c.new_validation_code) > config.max_code_size:
-            raise InclusionError("NewCodeTooLarge")
+            raise InclusionError(InclusionErrorKind.NewCodeTooLarge)
     if c.processed_downward_messages != 0:  # this model keeps no downward queue
-        raise InclusionError("IncorrectDownwardMessageHandling")
+        raise InclusionError(InclusionErrorKind.IncorrectDownwardMessageHandling)
     try:
         upward, _ = split_upward_messages(list(c.upward_messages))
     except InvalidUmpSignals as exc:
-        raise InclusionError("InvalidUpwardMessages", str(exc)) from None
+        raise InclusionError(InclusionErrorKind.InvalidUpwardMessages, str(exc)) from None
     count, size = paras.ump_queue.get(para, (0, 0))
     if (
         len(upward) > config.max_upward_message_num_per_candidate
@@ -150,12 +177,12 @@ def check_validation_outputs(
         or size + sum(len(m) for m in upward) > config.max_upward_queue_size
         or any(len(m) > config.max_upward_message_size for m in upward)
     ):
-        raise InclusionError("InvalidUpwardMessages")
+        raise InclusionError(InclusionErrorKind.InvalidUpwardMessages)
     if c.hrmp_watermark != rp_number:  # no inbound HRMP here: only the relay parent is valid
-        raise InclusionError("HrmpWatermarkMishandling",
+        raise InclusionError(InclusionErrorKind.HrmpWatermarkMishandling,
                              f"watermark {c.hrmp_watermark}, relay parent {rp_number}")
     if c.horizontal_messages:
-        raise InclusionError("InvalidOutboundHrmp", "no HRMP channels are open")
+        raise InclusionError(InclusionErrorKind.InvalidOutboundHrmp, "no HRMP channels are open")
 
 
 def verify_backed_candidate(
@@ -170,16 +197,16 @@ def verify_backed_candidate(
     d = candidate.descriptor
     info = allowed.acquire_info(d.relay_parent, prev_context)
     if info is None:
-        raise InclusionError("DisallowedRelayParent")
+        raise InclusionError(InclusionErrorKind.DisallowedRelayParent)
     if make_pvd(parent_head, info, config).hash() != d.persisted_validation_data_hash:
-        raise InclusionError("ValidationDataHashMismatch")
+        raise InclusionError(InclusionErrorKind.ValidationDataHashMismatch)
     code = paras.code_hash.get(d.para_id)
     if code is None:
-        raise InclusionError("UnscheduledCandidate")
+        raise InclusionError(InclusionErrorKind.UnscheduledCandidate)
     if d.validation_code_hash != code:
-        raise InclusionError("InvalidValidationCodeHash")
+        raise InclusionError(InclusionErrorKind.InvalidValidationCodeHash)
     if d.para_head != blake2_256(candidate.commitments.head_data):
-        raise InclusionError("ParaHeadMismatch")
+        raise InclusionError(InclusionErrorKind.ParaHeadMismatch)
     check_validation_outputs(candidate, info.number, paras, config, now)
     return info
 
@@ -194,16 +221,16 @@ def check_backing_votes(
     """Verify every vote against its group member; return the backers bitfield."""
     bits = list(backed.validator_indices)
     if len(bits) != len(group):
-        raise InclusionError("InvalidBacking", "validator_indices length is not the group size")
+        raise InclusionError(InclusionErrorKind.InvalidBacking, "validator_indices length is not the group size")
     signers = [group[i] for i, b in enumerate(bits) if b]
     if len(signers) != len(backed.validity_votes) or len(backed.validity_votes) > len(group):
-        raise InclusionError("InvalidBacking", "votes do not match validator_indices")
+        raise InclusionError(InclusionErrorKind.InvalidBacking, "votes do not match validator_indices")
     h = backed.candidate.hash()
     for signer, vote in zip(signers, backed.validity_votes, strict=True):
         if not _vote_valid(vote, h, validators[signer], ctx):
-            raise InclusionError("InvalidBacking", f"bad signature of validator {signer}")
+            raise InclusionError(InclusionErrorKind.InvalidBacking, f"bad signature of validator {signer}")
     if len(signers) < effective_minimum_backing_votes(len(group), minimum_backing_votes):
-        raise InclusionError("InsufficientBacking")
+        raise InclusionError(InclusionErrorKind.InsufficientBacking)
     return bits
 
 

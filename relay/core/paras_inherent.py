@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 
 import msgspec
 
@@ -20,6 +20,7 @@ from relay.core.errors import NamedError
 from relay.core.events import CandidateEvent, EventKind
 from relay.core.inclusion import (
     InclusionError,
+    InclusionErrorKind,
     PendingCandidate,
     check_backing_votes,
     verify_backed_candidate,
@@ -33,6 +34,15 @@ CANDIDATE_WEIGHT = 100
 class Mode(Enum):
     CREATE = "create"
     ENTER = "enter"
+
+
+class InherentErrorKind(StrEnum):
+    """The reference implementation's names for a `InherentError`."""
+
+    CandidatesFilteredDuringExecution = "CandidatesFilteredDuringExecution"
+    InherentDataFilteredDuringExecution = "InherentDataFilteredDuringExecution"
+    InherentOverweight = "InherentOverweight"
+    InvalidParentHeader = "InvalidParentHeader"
 
 
 class InherentError(NamedError):
@@ -101,27 +111,27 @@ def _committed_core(state: RelayState, b: BackedCandidate,
     """The core a v2 candidate commits to, checked against its relay parent's claim queue."""
     d = b.candidate.descriptor
     if d.version != 0:
-        raise InclusionError("InvalidDescriptorVersion")
+        raise InclusionError(InclusionErrorKind.InvalidDescriptorVersion)
     if d.session_index != state.session_index:
-        raise InclusionError("InvalidSessionIndex")
+        raise InclusionError(InclusionErrorKind.InvalidSessionIndex)
     try:
         _, signals = split_upward_messages(list(b.candidate.commitments.upward_messages))
     except InvalidUmpSignals as exc:
-        raise InclusionError("InvalidUmpSignals", str(exc)) from None
+        raise InclusionError(InclusionErrorKind.InvalidUmpSignals, str(exc)) from None
     selector = select_core(signals)
     offset = selector.claim_queue_offset if selector is not None else 0
     assigned = sorted(c for c, q in claim_queue.items() if len(q) > offset and q[offset] == d.para_id)
     if not assigned:
-        raise InclusionError("InvalidCoreIndex", "para has no claim at that depth")
+        raise InclusionError(InclusionErrorKind.InvalidCoreIndex, "para has no claim at that depth")
     if selector is not None:
         committed = assigned[selector.core_selector % len(assigned)]
         if committed != d.core_index:
-            raise InclusionError("InvalidCoreIndex", "descriptor core differs from the selected")
+            raise InclusionError(InclusionErrorKind.InvalidCoreIndex, "descriptor core differs from the selected")
     elif len(assigned) == 1:
         if assigned[0] != d.core_index:
-            raise InclusionError("InvalidCoreIndex")
+            raise InclusionError(InclusionErrorKind.InvalidCoreIndex)
     elif d.core_index not in assigned:
-        raise InclusionError("InvalidCoreIndex", "no core selector and core not assigned")
+        raise InclusionError(InclusionErrorKind.InvalidCoreIndex, "no core selector and core not assigned")
     return d.core_index
 
 
@@ -163,12 +173,12 @@ def sanitize_backed_candidates(
             h = b.hash()
             try:
                 if h in seen or h in pending_hashes:
-                    raise InclusionError("DuplicateCandidate")
+                    raise InclusionError(InclusionErrorKind.DuplicateCandidate)
                 info = verify_backed_candidate(b.candidate, head, context, state.allowed,
                                                state.paras, state.config, now)
                 core = _committed_core(state, b, info.claim_queue)
                 if core not in eligible.get(para, []) or core in used or b.core_index != core:
-                    raise InclusionError("UnscheduledCandidate", f"core {core} not free for para")
+                    raise InclusionError(InclusionErrorKind.UnscheduledCandidate, f"core {core} not free for para")
                 gi = state.scheduler.group_assigned_to_core(core, info.number + 1)
                 group = state.scheduler.groups[gi] if gi is not None else []
                 b = _without_disabled(state, b, group)
@@ -199,9 +209,9 @@ def process_candidates(
         info = verify_backed_candidate(c, head, None, state.allowed, state.paras, state.config, now)
         gi = state.scheduler.group_assigned_to_core(core, info.number + 1)
         if gi is None:
-            raise InclusionError("InvalidAssignment")
+            raise InclusionError(InclusionErrorKind.InvalidAssignment)
         if not 0 <= gi < len(state.scheduler.groups) or not state.scheduler.groups[gi]:
-            raise InclusionError("InvalidGroupIndex")
+            raise InclusionError(InclusionErrorKind.InvalidGroupIndex)
         group = state.scheduler.groups[gi]
         backers = check_backing_votes(b, group, state.validators,
                                       SigningContext(state.session_index, c.relay_parent),
@@ -263,7 +273,7 @@ def enter(
 ) -> Processed:
     """Apply the inherent to `state` (mutated: pass a copy). Order of spec §2.5."""
     if data.parent_hash != parent_hash:
-        raise InherentError("InvalidParentHeader")
+        raise InherentError(InherentErrorKind.InvalidParentHeader)
     cfg = state.config
     state.allowed.update(parent_hash, parent_state_root, state.scheduler.snapshot(), now - 1,
                          cfg.allowed_ancestry_len)
@@ -274,7 +284,7 @@ def enter(
     candidates = list(data.backed_candidates)
     if max_weight is not None and inherent_weight(len(bitfields), len(candidates)) > max_weight:
         if mode is Mode.ENTER:
-            raise InherentError("InherentOverweight")
+            raise InherentError(InherentErrorKind.InherentOverweight)
         kept = limit_weight(bitfields, candidates, max_weight, shuffle)
         filtered += [f"candidate 0x{b.hash().hex()[:8]}: weight" for b in candidates if b not in kept]
         candidates = kept
@@ -285,7 +295,7 @@ def enter(
         why = _check_bitfield(state, bf, last, ctx)
         if why is not None:
             if mode is Mode.ENTER:
-                raise InherentError("InherentDataFilteredDuringExecution", why)
+                raise InherentError(InherentErrorKind.InherentDataFilteredDuringExecution, why)
             filtered.append(f"bitfield of validator {bf.validator_index}: {why}")
             continue
         last = bf.validator_index
@@ -304,13 +314,13 @@ def enter(
     session_change = state.session_change_pending(now)
     if session_change and candidates:
         if mode is Mode.ENTER:
-            raise InherentError("CandidatesFilteredDuringExecution", "session change at block end")
+            raise InherentError(InherentErrorKind.CandidatesFilteredDuringExecution, "session change at block end")
         filtered.append(f"{len(candidates)} candidates: session change at the end of the block")
         candidates = []
     sanitized_filtered: list[str] = []
     sanitized = sanitize_backed_candidates(state, candidates, eligible, now, sanitized_filtered)
     if sanitized_filtered and mode is Mode.ENTER:
-        raise InherentError("CandidatesFilteredDuringExecution", "; ".join(sanitized_filtered))
+        raise InherentError(InherentErrorKind.CandidatesFilteredDuringExecution, "; ".join(sanitized_filtered))
     filtered += sanitized_filtered
     events += process_candidates(state, sanitized, now)
     if not session_change:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 
 from proto.candidate import PersistedValidationData
 from proto.codec import encode
@@ -41,6 +41,18 @@ from relay.core.paras import ParasState
 from relay.core.paras_inherent import Mode, enter
 from relay.core.scheduler import GroupRotationInfo, Scheduler, make_groups
 from relay.core.state import RelayState
+
+
+class BlockImportErrorKind(StrEnum):
+    """The reference implementation's names for a `BlockImportError`."""
+
+    BadNumber = "BadNumber"
+    BadSeal = "BadSeal"
+    BodyRootMismatch = "BodyRootMismatch"
+    SlotNotIncreasing = "SlotNotIncreasing"
+    StateRootMismatch = "StateRootMismatch"
+    UnknownParent = "UnknownParent"
+    WrongAuthor = "WrongAuthor"
 
 
 class BlockImportError(NamedError):
@@ -149,9 +161,9 @@ def build_block(
     post-state, its events and why anything was filtered."""
     author = expected_author(parent_state, slot)
     if parent_state.validators[author] != author_key.public:
-        raise BlockImportError("WrongAuthor", f"slot {slot} belongs to validator {author}")
+        raise BlockImportError(BlockImportErrorKind.WrongAuthor, f"slot {slot} belongs to validator {author}")
     if slot <= parent.slot:
-        raise BlockImportError("SlotNotIncreasing")
+        raise BlockImportError(BlockImportErrorKind.SlotNotIncreasing)
     state = parent_state.copy()
     now = parent.number + 1
     processed = enter(state, inherent, parent.hash(), parent.state_root, now, Mode.CREATE,
@@ -170,24 +182,24 @@ def import_block(
     rule is broken. The parent state is never modified."""
     h = block.header
     if h.parent_hash != parent.hash():
-        raise BlockImportError("UnknownParent")
+        raise BlockImportError(BlockImportErrorKind.UnknownParent)
     if h.number != parent.number + 1:
-        raise BlockImportError("BadNumber", f"{h.number} after {parent.number}")
+        raise BlockImportError(BlockImportErrorKind.BadNumber, f"{h.number} after {parent.number}")
     if h.slot <= parent.slot:
-        raise BlockImportError("SlotNotIncreasing")
+        raise BlockImportError(BlockImportErrorKind.SlotNotIncreasing)
     if h.author != expected_author(parent_state, h.slot):
-        raise BlockImportError("WrongAuthor", f"slot {h.slot} belongs to validator "
+        raise BlockImportError(BlockImportErrorKind.WrongAuthor, f"slot {h.slot} belongs to validator "
                                               f"{expected_author(parent_state, h.slot)}")
     if not h.seal_valid(parent_state.validators[h.author]):
-        raise BlockImportError("BadSeal")
+        raise BlockImportError(BlockImportErrorKind.BadSeal)
     if h.body_root != RelayBlock.body_root(block.body):
-        raise BlockImportError("BodyRootMismatch")
+        raise BlockImportError(BlockImportErrorKind.BodyRootMismatch)
     state = parent_state.copy()
     processed = enter(state, block.body, parent.hash(), parent.state_root, h.number, Mode.ENTER,
                       max_weight)
     state.number, state.slot = h.number, h.slot
     if state_root(state_entries(state)) != h.state_root:
-        raise BlockImportError("StateRootMismatch")
+        raise BlockImportError(BlockImportErrorKind.StateRootMismatch)
     return state, processed.events
 
 

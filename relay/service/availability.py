@@ -8,30 +8,34 @@ next block author counts these bitfields toward the availability supermajority.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import trio
 
-from node.net.gossip import ACCEPT, IGNORE, Verdict, reject
-from node.net.peerset import COST_INVALID_SIGNATURE, COST_MAJOR
-from node.net.reqresp import RequestError
-from node.net.stack import Kind, Topic
-from node.net.transport import PeerId
 from proto.availability import ErasureChunk, chunk_valid
 from proto.codec import decode, encode
 from proto.errors import DecodeError
 from proto.messages import BitfieldMessage, ChunkRequest, ChunkResponse
+from proto.network import (
+    ACCEPT,
+    COST_INVALID_SIGNATURE,
+    COST_MAJOR,
+    IGNORE,
+    Kind,
+    PeerId,
+    RequestError,
+    Topic,
+    Verdict,
+    deliver_nothing,
+    reject,
+)
 from proto.relay_block import RelayHeader
 from proto.statements import SignedAvailabilityBitfield, SigningContext
 from relay.core import runtime as rt
 from relay.core.provisioner import availability_bits
-
-if TYPE_CHECKING:
-    from relay.service.validator import ValidatorService
+from relay.service.validator_context import ValidatorContext
 
 
 class Availability:
-    def __init__(self, v: ValidatorService) -> None:
+    def __init__(self, v: ValidatorContext) -> None:
         self.v = v
         self.own: dict[bytes, ErasureChunk] = {}  # candidate -> our chunk
         self.all: dict[bytes, list[ErasureChunk]] = {}  # candidates we backed -> every chunk
@@ -40,7 +44,7 @@ class Availability:
         self.fetching: set[bytes] = set()
         self._nursery: trio.Nursery | None = None
         v.net.serve(Kind.CHUNK, self._serve_chunk)
-        v.net.gossip.subscribe(Topic.BITFIELD, self._validate_bitfield, v._noop)
+        v.net.gossip.subscribe(Topic.BITFIELD, self._validate_bitfield, deliver_nothing)
 
     def start(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery

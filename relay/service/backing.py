@@ -17,21 +17,10 @@ Flow for a candidate at relay parent RP on core C (group G = the group backing C
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
-from node.net.gossip import ACCEPT, IGNORE, Verdict, reject
-from node.net.peerset import (
-    BENEFIT_MINOR,
-    COST_INVALID_SIGNATURE,
-    COST_MAJOR,
-    COST_MALICIOUS,
-    COST_UNEXPECTED_MESSAGE,
-)
-from node.net.reqresp import RequestError
-from node.net.stack import Kind, Topic
-from node.net.transport import PeerId
 from proto.candidate import (
     CandidateReceipt,
     CommittedCandidateReceipt,
@@ -53,18 +42,32 @@ from proto.messages import (
     PoVResponse,
     StatementMessage,
 )
+from proto.network import (
+    ACCEPT,
+    BENEFIT_MINOR,
+    COST_INVALID_SIGNATURE,
+    COST_MAJOR,
+    COST_MALICIOUS,
+    COST_UNEXPECTED_MESSAGE,
+    IGNORE,
+    Kind,
+    PeerId,
+    RequestError,
+    Topic,
+    Verdict,
+    deliver_nothing,
+    reject,
+)
 from proto.relay_block import RelayHeader
 from proto.statements import CompactStatement, SignedStatement, SigningContext, StatementKind
 from relay.core import runtime as rt
-from relay.core.backing_table import BackingError, BackingTable, CandidateVotes
+from relay.core.backing_table import BackingError, BackingErrorKind, BackingTable, CandidateVotes
 from relay.core.candidate_validation import CollationInvalid, validate_collation
 from relay.core.prospective.fragment_chain import HypotheticalCandidate
 from relay.core.provisioner import backing_group, cores_backed_by
 from relay.core.state import RelayState
-
-if TYPE_CHECKING:
-    from relay.service.validator import ValidatorService
-
+from relay.service.availability import Availability
+from relay.service.validator_context import ValidatorContext
 
 LEARN_ROUNDS = 3
 MAX_UNPLACED = 1024
@@ -78,8 +81,9 @@ class KnownCollation:
 
 
 class Backing:
-    def __init__(self, v: ValidatorService) -> None:
+    def __init__(self, v: ValidatorContext, availability: Availability) -> None:
         self.v = v
+        self.availability = availability
         self.tables: dict[bytes, BackingTable] = {}  # by relay parent
         self.declared: dict[PeerId, int] = {}  # collator peer -> para
         self.adverts: dict[tuple[PeerId, bytes], set[bytes]] = {}  # (collator, rp) -> candidates
@@ -94,10 +98,10 @@ class Backing:
         net = v.net
         net.on_direct(Declare, self._on_declare)
         net.on_direct(AdvertiseCollation, self._on_advert)
-        net.gossip.subscribe(Topic.STATEMENT, self._validate_statement, v._noop)
+        net.gossip.subscribe(Topic.STATEMENT, self._validate_statement, deliver_nothing)
         net.serve(Kind.ATTESTED, self._serve_attested)
         net.serve(Kind.POV, self._serve_pov)
-        net.gossip.subscribe(Topic.BACKED, self._validate_backed, v._noop)
+        net.gossip.subscribe(Topic.BACKED, self._validate_backed, deliver_nothing)
         net.peers.add_listener(self)
 
     def start(self, nursery: trio.Nursery) -> None:
@@ -282,10 +286,10 @@ class Backing:
                                                    state.config.execution_timeout_ms)
         except CollationInvalid as exc:
             self.invalid += 1
-            self.v._log("collation invalid", error=str(exc))
+            self.v.log_event("collation invalid", error=str(exc))
             return None
         self.collations[committed.hash()] = KnownCollation(committed, pvd, pov)
-        self.v.availability.store_all(committed.hash(), committed.descriptor.relay_parent, chunks)
+        self.availability.store_all(committed.hash(), committed.descriptor.relay_parent, chunks)
         return committed
 
     def _durably_seconded(self, relay_parent: bytes, number: int, signed: SignedStatement) -> bool:
@@ -490,9 +494,9 @@ class Backing:
         try:
             new = self._import_all(rp, attested.statements, receipt)
         except BackingError as exc:
-            if exc.kind == "InvalidSignature":
+            if exc.kind == BackingErrorKind.InvalidSignature:
                 return reject(COST_INVALID_SIGNATURE)
-            if exc.kind in ("NotInGroup", "DoubleVote"):
+            if exc.kind in (BackingErrorKind.NotInGroup, BackingErrorKind.DoubleVote):
                 return reject(COST_MAJOR)
             return IGNORE
         table = self.tables[rp]

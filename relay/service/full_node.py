@@ -13,16 +13,24 @@ from typing import Any
 
 import trio
 
-from node.metrics import NodeMetrics
-from node.net.gossip import ACCEPT, IGNORE, Verdict, reject
-from node.net.peerset import COST_INVALID_SIGNATURE, COST_MAJOR, COST_MINOR
-from node.net.reqresp import RequestError
-from node.net.stack import Kind, NetworkStack, Topic
-from node.net.transport import Host, PeerId
-from node.storage import NodeStore
 from proto.codec import decode, encode
 from proto.errors import DecodeError
 from proto.messages import BlockRequest, BlockResponse, FinalityVoteMessage
+from proto.network import (
+    ACCEPT,
+    COST_INVALID_SIGNATURE,
+    COST_MAJOR,
+    COST_MINOR,
+    IGNORE,
+    Kind,
+    PeerId,
+    RequestError,
+    Topic,
+    Verdict,
+    deliver_nothing,
+    reject,
+)
+from proto.ports import Metrics, Network, RelayStore
 from proto.relay_block import RelayBlock, RelayHeader
 from relay.core.block_tree import BlockTreeError
 from relay.core.collator_api import CollationContext, collation_context
@@ -37,18 +45,18 @@ SIGNED_KEEP_BELOW_FINALIZED = 64
 class RelayNodeService:
     role = "relay-node"
 
-    def __init__(self, name: str, host: Host, genesis: tuple[RelayHeader, RelayState],
-                 relay_peers: list[PeerId], *, log: Any = None,
-                 store: NodeStore | None = None) -> None:
+    def __init__(self, name: str, net: Network, metrics: Metrics,
+                 genesis: tuple[RelayHeader, RelayState], relay_peers: list[PeerId], *,
+                 log: Any = None, store: RelayStore | None = None) -> None:
         self.name = name
         header, state = genesis
         self.chain = RelayChain(header, state)
         self.slot_s = state.config.slot_ms / 1000
-        self.net = NetworkStack(host, self.slot_s)
-        self.relay_peers = set(relay_peers) - {host.peer_id}
+        self.net = net
+        self.relay_peers = set(relay_peers) - {net.peer_id}
         self.net.gossip.fan_out_to = self.relay_peers.__contains__
-        self.net.gossip.subscribe(Topic.BLOCK, self._validate_block, self._noop)
-        self.net.gossip.subscribe(Topic.FINALITY, self._validate_vote, self._noop)
+        self.net.gossip.subscribe(Topic.BLOCK, self._validate_block, deliver_nothing)
+        self.net.gossip.subscribe(Topic.FINALITY, self._validate_vote, deliver_nothing)
         self.net.serve(Kind.BLOCKS, self._serve_blocks)
         self.log = log
         self._imported_send, self._imported_recv = trio.open_memory_channel[list[bytes]](math.inf)
@@ -58,7 +66,7 @@ class RelayNodeService:
         self._last_best = header.hash()
         self._last_finalized = header.hash()
         self.bad_blocks = 0
-        self.metrics = NodeMetrics(self.role, name)
+        self.metrics = metrics
         self.store = store
         if store is not None:
             self._restore(store)
@@ -75,14 +83,14 @@ class RelayNodeService:
 
     # -- persistence ------------------------------------------------------------------------
 
-    def _restore(self, store: NodeStore) -> None:
+    def _restore(self, store: RelayStore) -> None:
         """Re-import what this node had imported before it stopped (re-executing every block:
         the store is not trusted to hold only valid blocks), then its finalized head."""
         for _, raw in store.relay_blocks_from(1):
             try:
                 self.chain.import_block(decode(raw, RelayBlock))
             except (ValueError, DecodeError) as exc:
-                self._log("stored block skipped", error=str(exc))
+                self.log_event("stored block skipped", error=str(exc))
         finalized = store.finalized()
         if finalized is not None:
             self.chain.restore_finalized(finalized.hash)
@@ -133,9 +141,6 @@ class RelayNodeService:
 
     # -- block import -------------------------------------------------------------------------
 
-    def _noop(self, _source: PeerId | None, _data: bytes) -> None:
-        pass
-
     def _validate_block(self, source: PeerId | None, data: bytes) -> Verdict:
         block = decode(data, RelayBlock)
         try:
@@ -144,7 +149,7 @@ class RelayNodeService:
             return IGNORE  # below finality or on a pruned fork: stale, not malicious
         except ANY_IMPORT_ERROR as exc:
             self.bad_blocks += 1
-            self._log("block rejected", number=block.header.number, error=str(exc))
+            self.log_event("block rejected", number=block.header.number, error=str(exc))
             return reject(COST_MAJOR)
         if outcome.missing_parent is not None:
             if source is not None:
@@ -253,6 +258,6 @@ class RelayNodeService:
             return None
         return collation_context(state, header, para_id, max_cores)
 
-    def _log(self, event: str, **kw: Any) -> None:
+    def log_event(self, event: str, **kw: Any) -> None:
         if self.log is not None:
             self.log.info(event, node=self.name, **kw)

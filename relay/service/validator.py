@@ -14,12 +14,11 @@ from typing import Any
 
 import trio
 
-from node.net.stack import Topic
-from node.net.transport import Host, PeerId
-from node.storage import NodeStore
 from proto.codec import decode, encode
 from proto.keys import Keypair
 from proto.messages import FinalityVoteMessage
+from proto.network import PeerId, Topic
+from proto.ports import Metrics, Network, RelayStore
 from proto.relay_block import ParachainsInherentData, RelayHeader
 from proto.statements import FinalityVote
 from relay.core import runtime as rt
@@ -35,10 +34,10 @@ from relay.service.full_node import RelayNodeService
 class ValidatorService(RelayNodeService):
     role = "validator"
 
-    def __init__(self, name: str, key: Keypair, host: Host,
+    def __init__(self, name: str, key: Keypair, net: Network, metrics: Metrics,
                  genesis: tuple[RelayHeader, RelayState], relay_peers: list[PeerId], *,
-                 log: Any = None, epoch: float = 0.0, store: NodeStore | None = None) -> None:
-        super().__init__(name, host, genesis, relay_peers, log=log, store=store)
+                 log: Any = None, epoch: float = 0.0, store: RelayStore | None = None) -> None:
+        super().__init__(name, net, metrics, genesis, relay_peers, log=log, store=store)
         self.key = key
         state = genesis[1]
         if key.public not in state.validators:
@@ -47,8 +46,8 @@ class ValidatorService(RelayNodeService):
         self.validators = state.validators
         self.epoch = epoch
         self.prospective = ProspectiveParachains()
-        self.backing = Backing(self)
         self.availability = Availability(self)
+        self.backing = Backing(self, self.availability)
         self.authored = 0
         self._voted_number = 0
 
@@ -146,7 +145,7 @@ class ValidatorService(RelayNodeService):
         inherent = ParachainsInherentData(bitfields, candidates, h)
         block, post, events, filtered = rt.build_block(parent, state, inherent, slot, self.key)
         if filtered:
-            self._log("inherent filtered", number=block.header.number, filtered=filtered)
+            self.log_event("inherent filtered", number=block.header.number, filtered=filtered)
         self.chain.add_authored(block, post, events)
         self.authored += 1
         self.notify_imported([block.header.hash()])

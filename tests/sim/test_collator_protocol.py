@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 import trio
 
+from node import wiring
 from node.devnet import dev_genesis
 from node.net.memory import MemoryNetwork
 from node.net.stack import NetworkStack
@@ -40,7 +41,7 @@ async def bench(autojump_clock: trio.abc.Clock) -> AsyncIterator[Bench]:
     async with trio.open_nursery() as nursery:
         await nursery.start(net.run)
         key = dev.keys[0]
-        validator = ValidatorService("alice", key, net.add_host(key.public), dev.relay,
+        validator = wiring.validator("alice", key, net.add_host(key.public), dev.relay,
                                      [k.public for k in dev.keys], epoch=trio.current_time())
         await nursery.start(validator.run)
         rogue_key = Keypair.from_name("rogue")

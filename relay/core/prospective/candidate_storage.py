@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from enum import Enum
+from enum import Enum, StrEnum
 
 from proto.candidate import (
     CandidateCommitments,
@@ -20,8 +20,16 @@ class CandidateState(Enum):
     BACKED = "Backed"
 
 
+class StorageErrorKind(StrEnum):
+    """The reference implementation's names for a `StorageError`."""
+
+    CandidateAlreadyKnown = "CandidateAlreadyKnown"
+    PersistedValidationDataMismatch = "PersistedValidationDataMismatch"
+    ZeroLengthCycle = "ZeroLengthCycle"
+
+
 class StorageError(ValueError):
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: StorageErrorKind) -> None:
         super().__init__(kind)
         self.kind = kind
 
@@ -49,11 +57,11 @@ class CandidateEntry:
     ) -> CandidateEntry:
         d = receipt.descriptor
         if pvd.hash() != d.persisted_validation_data_hash:
-            raise StorageError("PersistedValidationDataMismatch")
+            raise StorageError(StorageErrorKind.PersistedValidationDataMismatch)
         parent = head_hash(pvd.parent_head)
         output = head_hash(receipt.commitments.head_data)
         if parent == output:
-            raise StorageError("ZeroLengthCycle")
+            raise StorageError(StorageErrorKind.ZeroLengthCycle)
         return cls(candidate_hash, d.para_id, parent, output, d.relay_parent, receipt.commitments,
                    pvd, d.pov_hash, d.validation_code_hash, state)
 
@@ -77,7 +85,7 @@ class CandidateStorage:
 
     def add_candidate_entry(self, entry: CandidateEntry) -> None:
         if entry.candidate_hash in self.by_candidate_hash:
-            raise StorageError("CandidateAlreadyKnown")
+            raise StorageError(StorageErrorKind.CandidateAlreadyKnown)
         self.by_candidate_hash[entry.candidate_hash] = entry
         self.by_parent_head.setdefault(entry.parent_head_data_hash, set()).add(entry.candidate_hash)
         self.by_output_head.setdefault(entry.output_head_data_hash, set()).add(entry.candidate_hash)

@@ -13,6 +13,7 @@ import contextlib
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 from proto.candidate import CandidateCommitments, PersistedValidationData, head_hash
@@ -34,10 +35,28 @@ from relay.core.prospective.inclusion_emulator import (
 from relay.core.prospective.scope import Scope
 
 
+class ChainErrorKind(StrEnum):
+    """The reference implementation's names for a `ChainError`."""
+
+    CandidateAlreadyKnown = "CandidateAlreadyKnown"
+    CheckAgainstConstraints = "CheckAgainstConstraints"
+    ComputeConstraints = "ComputeConstraints"
+    Cycle = "Cycle"
+    ForkChoiceRule = "ForkChoiceRule"
+    ForkWithCandidatePendingAvailability = "ForkWithCandidatePendingAvailability"
+    IntroduceBackedCandidate = "IntroduceBackedCandidate"
+    MultiplePaths = "MultiplePaths"
+    PersistedValidationDataMismatch = "PersistedValidationDataMismatch"
+    RelayParentMovedBackwards = "RelayParentMovedBackwards"
+    RelayParentNotInScope = "RelayParentNotInScope"
+    RelayParentPrecedesCandidatePendingAvailability = "RelayParentPrecedesCandidatePendingAvailability"
+    ZeroLengthCycle = "ZeroLengthCycle"
+
+
 class ChainError(ValueError):
     """Why a candidate cannot (yet) be part of this chain; `kind` is the reference's name."""
 
-    def __init__(self, kind: str, detail: Any = None) -> None:
+    def __init__(self, kind: ChainErrorKind, detail: Any = None) -> None:
         super().__init__(kind if detail is None else f"{kind}({detail})")
         self.kind = kind
         self.detail = detail
@@ -202,17 +221,17 @@ class FragmentChain:
 
     def can_add_candidate_as_potential(self, c: Candidate) -> None:
         if self.best_chain.contains(c.candidate_hash) or self.unconnected.contains(c.candidate_hash):
-            raise ChainError("CandidateAlreadyKnown")
+            raise ChainError(ChainErrorKind.CandidateAlreadyKnown)
         self.check_potential(c)
 
     def try_adding_seconded_candidate(self, entry: CandidateEntry) -> None:
         if entry.is_backed:
-            raise ChainError("IntroduceBackedCandidate")
+            raise ChainError(ChainErrorKind.IntroduceBackedCandidate)
         self.can_add_candidate_as_potential(entry)
         try:
             self.unconnected.add_candidate_entry(entry)
         except StorageError as exc:
-            raise ChainError(exc.kind) from None
+            raise ChainError(ChainErrorKind(exc.kind)) from None
 
     def candidate_backed(self, candidate_hash: bytes) -> None:
         """Mark a candidate backed; if it connects, rebuild the best chain from it (re-org)."""
@@ -252,21 +271,21 @@ class FragmentChain:
     def check_potential(self, c: Candidate) -> None:
         """Whether `c` could ever be part of this chain (§3.6, checks in order)."""
         if c.output_head_data_hash is not None and c.output_head_data_hash == c.parent_head_data_hash:
-            raise ChainError("ZeroLengthCycle")
+            raise ChainError(ChainErrorKind.ZeroLengthCycle)
         rp = self.scope.ancestor(c.relay_parent)
         if rp is None:
-            raise ChainError("RelayParentNotInScope",
+            raise ChainError(ChainErrorKind.RelayParentNotInScope,
                              (c.relay_parent, self.scope.earliest_relay_parent().hash))
         earliest_pending = self._earliest_relay_parent_pending_availability()
         if rp.number < earliest_pending.number:
-            raise ChainError("RelayParentPrecedesCandidatePendingAvailability",
+            raise ChainError(ChainErrorKind.RelayParentPrecedesCandidatePendingAvailability,
                              (rp.hash, earliest_pending.hash))
         other = self.best_chain.by_parent_head.get(c.parent_head_data_hash)
         if other is not None:
             if self.scope.get_pending_availability(other) is not None:
-                raise ChainError("ForkWithCandidatePendingAvailability", other)
+                raise ChainError(ChainErrorKind.ForkWithCandidatePendingAvailability, other)
             if other < c.candidate_hash:
-                raise ChainError("ForkChoiceRule", other)
+                raise ChainError(ChainErrorKind.ForkChoiceRule, other)
         parent_hash = self.best_chain.by_output_head.get(c.parent_head_data_hash)
         min_rp_of_parent: int | None = None
         if parent_hash is not None:
@@ -275,7 +294,7 @@ class FragmentChain:
                 constraints = apply_modifications(self.scope.base_constraints,
                                                   parent.cumulative_modifications)
             except ModificationError as exc:
-                raise ChainError("ComputeConstraints", exc) from None
+                raise ChainError(ChainErrorKind.ComputeConstraints, exc) from None
             parent_rp = self.scope.ancestor(parent.relay_parent)
             min_rp_of_parent = parent_rp.number if parent_rp is not None else None
         elif self._required_parent_hash() == c.parent_head_data_hash:
@@ -290,20 +309,20 @@ class FragmentChain:
                 check_against_constraints(rp, constraints, c.commitments, c.validation_code_hash,
                                           c.persisted_validation_data)
             except FragmentValidityError as exc:
-                raise ChainError("CheckAgainstConstraints", exc) from None
+                raise ChainError(ChainErrorKind.CheckAgainstConstraints, exc) from None
         if rp.number < constraints.min_relay_parent_number:
-            raise ChainError("RelayParentMovedBackwards")
+            raise ChainError(ChainErrorKind.RelayParentMovedBackwards)
         if min_rp_of_parent is not None and rp.number < min_rp_of_parent:
-            raise ChainError("RelayParentMovedBackwards")
+            raise ChainError(ChainErrorKind.RelayParentMovedBackwards)
 
     def _required_parent_hash(self) -> bytes:
         return head_hash(self.scope.base_constraints.required_parent)
 
     def _check_cycles_or_invalid_tree(self, output_head_hash: bytes) -> None:
         if output_head_hash in self.best_chain.by_parent_head:
-            raise ChainError("Cycle")
+            raise ChainError(ChainErrorKind.Cycle)
         if output_head_hash in self.best_chain.by_output_head:
-            raise ChainError("MultiplePaths")
+            raise ChainError(ChainErrorKind.MultiplePaths)
 
     def _earliest_relay_parent_pending_availability(self) -> RelayChainBlockInfo:
         for node in reversed(self.best_chain.chain):

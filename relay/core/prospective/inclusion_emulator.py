@@ -12,6 +12,7 @@ import bisect
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from proto.candidate import CandidateCommitments, PersistedValidationData
@@ -81,10 +82,23 @@ class ConstraintModifications:
         )
 
 
+class ModificationErrorKind(StrEnum):
+    """The reference implementation's names for a `ModificationError`."""
+
+    AppliedNonexistentCodeUpgrade = "AppliedNonexistentCodeUpgrade"
+    DisallowedHrmpWatermark = "DisallowedHrmpWatermark"
+    DmpMessagesUnderflow = "DmpMessagesUnderflow"
+    HrmpBytesOverflow = "HrmpBytesOverflow"
+    HrmpMessagesOverflow = "HrmpMessagesOverflow"
+    NoSuchHrmpChannel = "NoSuchHrmpChannel"
+    UmpBytesOverflow = "UmpBytesOverflow"
+    UmpMessagesOverflow = "UmpMessagesOverflow"
+
+
 class ModificationError(ValueError):
     """Modifications that the constraints cannot absorb. `kind` is the reference's variant name."""
 
-    def __init__(self, kind: str, **fields: Any) -> None:
+    def __init__(self, kind: ModificationErrorKind, **fields: Any) -> None:
         detail = ", ".join(f"{k}={v}" for k, v in fields.items())
         super().__init__(f"{kind}({detail})" if detail else kind)
         self.kind = kind
@@ -100,18 +114,18 @@ def _apply(c: Constraints, m: ConstraintModifications) -> Constraints:
         if (pos < len(watermarks) and watermarks[pos] == wm.block_number) or wm.is_head:
             watermarks = watermarks[pos:]
         else:
-            raise ModificationError("DisallowedHrmpWatermark", block_number=wm.block_number)
+            raise ModificationError(ModificationErrorKind.DisallowedHrmpWatermark, block_number=wm.block_number)
     channels = dict(c.hrmp_channels_out)
     for para, out in m.outbound_hrmp.items():
         lim = channels.get(para)
         if lim is None:
-            raise ModificationError("NoSuchHrmpChannel", para_id=para)
+            raise ModificationError(ModificationErrorKind.NoSuchHrmpChannel, para_id=para)
         if out.bytes_submitted > lim.bytes_remaining:
-            raise ModificationError("HrmpBytesOverflow", para_id=para,
+            raise ModificationError(ModificationErrorKind.HrmpBytesOverflow, para_id=para,
                                     bytes_remaining=lim.bytes_remaining,
                                     bytes_submitted=out.bytes_submitted)
         if out.messages_submitted > lim.messages_remaining:
-            raise ModificationError("HrmpMessagesOverflow", para_id=para,
+            raise ModificationError(ModificationErrorKind.HrmpMessagesOverflow, para_id=para,
                                     messages_remaining=lim.messages_remaining,
                                     messages_submitted=out.messages_submitted)
         channels[para] = OutboundHrmpChannelLimitations(
@@ -119,20 +133,20 @@ def _apply(c: Constraints, m: ConstraintModifications) -> Constraints:
             lim.messages_remaining - out.messages_submitted,
         )
     if m.ump_messages_sent > c.ump_remaining:
-        raise ModificationError("UmpMessagesOverflow", messages_remaining=c.ump_remaining,
+        raise ModificationError(ModificationErrorKind.UmpMessagesOverflow, messages_remaining=c.ump_remaining,
                                 messages_submitted=m.ump_messages_sent)
     if m.ump_bytes_sent > c.ump_remaining_bytes:
-        raise ModificationError("UmpBytesOverflow", bytes_remaining=c.ump_remaining_bytes,
+        raise ModificationError(ModificationErrorKind.UmpBytesOverflow, bytes_remaining=c.ump_remaining_bytes,
                                 bytes_submitted=m.ump_bytes_sent)
     if m.dmp_messages_processed > len(c.dmp_remaining_messages):
-        raise ModificationError("DmpMessagesUnderflow",
+        raise ModificationError(ModificationErrorKind.DmpMessagesUnderflow,
                                 messages_remaining=len(c.dmp_remaining_messages),
                                 messages_processed=m.dmp_messages_processed)
     code_hash = c.validation_code_hash
     future = c.future_validation_code
     if m.code_upgrade_applied:
         if future is None:
-            raise ModificationError("AppliedNonexistentCodeUpgrade")
+            raise ModificationError(ModificationErrorKind.AppliedNonexistentCodeUpgrade)
         code_hash, future = future[1], None
     return dataclasses.replace(
         c,
@@ -162,11 +176,27 @@ class RelayChainBlockInfo:
     storage_root: bytes
 
 
+class FragmentValidityErrorKind(StrEnum):
+    """The reference implementation's names for a `FragmentValidityError`."""
+
+    CodeSizeTooLarge = "CodeSizeTooLarge"
+    CodeUpgradeRestricted = "CodeUpgradeRestricted"
+    DmpAdvancementRule = "DmpAdvancementRule"
+    HeadDataTooLarge = "HeadDataTooLarge"
+    HrmpMessagesDescendingOrDuplicate = "HrmpMessagesDescendingOrDuplicate"
+    HrmpMessagesPerCandidateOverflow = "HrmpMessagesPerCandidateOverflow"
+    OutputsInvalid = "OutputsInvalid"
+    PersistedValidationDataMismatch = "PersistedValidationDataMismatch"
+    RelayParentTooOld = "RelayParentTooOld"
+    UmpMessagesPerCandidateOverflow = "UmpMessagesPerCandidateOverflow"
+    ValidationCodeMismatch = "ValidationCodeMismatch"
+
+
 class FragmentValidityError(ValueError):
     """A candidate that does not fit its operating constraints (§3.3); `kind` is the reference
     name (`ValidationCodeMismatch`, `RelayParentTooOld`, ...)."""
 
-    def __init__(self, kind: str, **fields: Any) -> None:
+    def __init__(self, kind: FragmentValidityErrorKind, **fields: Any) -> None:
         detail = ", ".join(f"{k}={v!r}" if isinstance(v, bytes) else f"{k}={v}"
                            for k, v in fields.items())
         super().__init__(f"{kind}({detail})" if detail else kind)
@@ -220,7 +250,7 @@ def modifications_of(
     last_recipient: int | None = None
     for i, msg in enumerate(commitments.horizontal_messages):
         if last_recipient is not None and msg.recipient <= last_recipient:
-            raise FragmentValidityError("HrmpMessagesDescendingOrDuplicate", index=i)
+            raise FragmentValidityError(FragmentValidityErrorKind.HrmpMessagesDescendingOrDuplicate, index=i)
         last_recipient = msg.recipient
         prev = outbound.get(msg.recipient, OutboundHrmpChannelModification())
         outbound[msg.recipient] = OutboundHrmpChannelModification(
@@ -251,40 +281,40 @@ def check_against_constraints(
     `FragmentValidityError`."""
     mods = modifications_of(relay_parent, c, commitments)
     if validation_code_hash != c.validation_code_hash:
-        raise FragmentValidityError("ValidationCodeMismatch", expected=c.validation_code_hash,
+        raise FragmentValidityError(FragmentValidityErrorKind.ValidationCodeMismatch, expected=c.validation_code_hash,
                                     got=validation_code_hash)
     if len(commitments.head_data) > c.max_head_data_size:
-        raise FragmentValidityError("HeadDataTooLarge", max=c.max_head_data_size,
+        raise FragmentValidityError(FragmentValidityErrorKind.HeadDataTooLarge, max=c.max_head_data_size,
                                     got=len(commitments.head_data))
     if relay_parent.number < c.min_relay_parent_number:
-        raise FragmentValidityError("RelayParentTooOld", min=c.min_relay_parent_number,
+        raise FragmentValidityError(FragmentValidityErrorKind.RelayParentTooOld, min=c.min_relay_parent_number,
                                     got=relay_parent.number)
     if commitments.new_validation_code is not None:
         if c.upgrade_restriction:
-            raise FragmentValidityError("CodeUpgradeRestricted")
+            raise FragmentValidityError(FragmentValidityErrorKind.CodeUpgradeRestricted)
         if len(commitments.new_validation_code) > c.max_code_size:
-            raise FragmentValidityError("CodeSizeTooLarge", max=c.max_code_size,
+            raise FragmentValidityError(FragmentValidityErrorKind.CodeSizeTooLarge, max=c.max_code_size,
                                         got=len(commitments.new_validation_code))
     if len(commitments.horizontal_messages) > c.max_hrmp_num_per_candidate:
-        raise FragmentValidityError("HrmpMessagesPerCandidateOverflow",
+        raise FragmentValidityError(FragmentValidityErrorKind.HrmpMessagesPerCandidateOverflow,
                                     messages_allowed=c.max_hrmp_num_per_candidate,
                                     messages_submitted=len(commitments.horizontal_messages))
     expected = PersistedValidationData(c.required_parent, relay_parent.number,
                                        relay_parent.storage_root, c.max_pov_size)
     if pvd != expected:
-        raise FragmentValidityError("PersistedValidationDataMismatch", expected=expected, got=pvd)
+        raise FragmentValidityError(FragmentValidityErrorKind.PersistedValidationDataMismatch, expected=expected, got=pvd)
     if (
         commitments.processed_downward_messages == 0
         and c.dmp_remaining_messages
         and c.dmp_remaining_messages[0] <= relay_parent.number
     ):
-        raise FragmentValidityError("DmpAdvancementRule")
+        raise FragmentValidityError(FragmentValidityErrorKind.DmpAdvancementRule)
     if mods.ump_messages_sent > c.max_ump_num_per_candidate:
-        raise FragmentValidityError("UmpMessagesPerCandidateOverflow",
+        raise FragmentValidityError(FragmentValidityErrorKind.UmpMessagesPerCandidateOverflow,
                                     messages_allowed=c.max_ump_num_per_candidate,
                                     messages_submitted=mods.ump_messages_sent)
     try:
         check_modifications(c, mods)
     except ModificationError as exc:
-        raise FragmentValidityError("OutputsInvalid", error=exc) from None
+        raise FragmentValidityError(FragmentValidityErrorKind.OutputsInvalid, error=exc) from None
     return mods

@@ -18,7 +18,12 @@ from relay.core.prospective.candidate_storage import (
     CandidateStorage,
     StorageError,
 )
-from relay.core.prospective.fragment_chain import ChainError, FragmentChain, HypotheticalCandidate
+from relay.core.prospective.fragment_chain import (
+    ChainError,
+    ChainErrorKind,
+    FragmentChain,
+    HypotheticalCandidate,
+)
 from relay.core.prospective.inclusion_emulator import RelayChainBlockInfo
 from relay.core.prospective.scope import PendingAvailability, Scope, UnexpectedAncestor
 
@@ -171,7 +176,7 @@ class ProspectiveParachains:
                 chain.try_adding_seconded_candidate(entry)
                 added = True
             except ChainError as exc:
-                if exc.kind == "CandidateAlreadyKnown":
+                if exc.kind == ChainErrorKind.CandidateAlreadyKnown:
                     added = True
         return added
 
@@ -202,7 +207,7 @@ class ProspectiveParachains:
             try:
                 chain.can_add_candidate_as_potential(candidate)
             except ChainError as exc:
-                if exc.kind != "CandidateAlreadyKnown":
+                if exc.kind != ChainErrorKind.CandidateAlreadyKnown:
                     continue
             out.append(h)
         return out

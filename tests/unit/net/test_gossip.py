@@ -11,11 +11,19 @@ import trio
 import trio.testing
 from net_fixtures import GOSSIP, Node, make_network
 
-from node.net.gossip import ACCEPT, IGNORE, GossipEnvelope, SeenCache, Verdict, reject
+from node.net.gossip import GossipEnvelope, SeenCache
 from node.net.memory import LinkProfile, MemoryNetwork
-from node.net.peerset import COST_MAJOR, COST_MALFORMED_MESSAGE, MALICIOUS
-from node.net.transport import PeerId
 from proto.codec import encode
+from proto.network import (
+    ACCEPT,
+    COST_MAJOR,
+    COST_MALFORMED_MESSAGE,
+    IGNORE,
+    MALICIOUS,
+    PeerId,
+    Verdict,
+    reject,
+)
 
 TOPIC = 7
 

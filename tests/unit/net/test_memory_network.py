@@ -13,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from net_fixtures import CAPS, GOSSIP, REQUEST, Node, make_network, peer_id
 
-from node.net.gossip import ACCEPT
 from node.net.memory import LinkProfile, MemoryConnection, MemoryNetwork
 from node.net.transport import DialError, Frame, WireFrameDecoder, encode_wire_frame
 from proto.errors import DecodeError, FrameTooLarge
+from proto.network import ACCEPT
 
 N_MESSAGES = 2000
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.net.peerset import (
-    BAN_WINDOW_S,
-    BANNED_THRESHOLD,
+from node.net.peerset import BAN_WINDOW_S, BANNED_THRESHOLD, PeerSet
+from node.net.transport import Direction
+from proto.network import (
     BENEFIT_MAJOR,
     BENEFIT_MINOR,
     COST_INVALID_SIGNATURE,
@@ -18,10 +18,8 @@ from node.net.peerset import (
     COST_MINOR,
     COST_UNEXPECTED_MESSAGE,
     MALICIOUS,
-    PeerSet,
     ReputationChange,
 )
-from node.net.transport import Direction
 
 P, Q, R = b"p" * 32, b"q" * 32, b"r" * 32
 

@@ -9,17 +9,16 @@ import trio.testing
 from net_fixtures import REQUEST, RESPONSE, Node, make_network
 
 from node.net.memory import MemoryNetwork
-from node.net.peerset import COST_MALFORMED_MESSAGE, COST_OVERSIZED_FRAME
-from node.net.reqresp import (
-    RequestEnvelope,
-    RequestKind,
-    RequestRefused,
-    RequestTimeout,
-    ResponseEnvelope,
-)
-from node.net.transport import PeerId
+from node.net.reqresp import RequestEnvelope, RequestKind, ResponseEnvelope
 from proto.codec import decode, encode
 from proto.errors import DecodeError
+from proto.network import (
+    COST_MALFORMED_MESSAGE,
+    COST_OVERSIZED_FRAME,
+    PeerId,
+    RequestRefused,
+    RequestTimeout,
+)
 
 ECHO = RequestKind(kind=1, response_protocol=RESPONSE, max_request_bytes=512,
                    max_response_bytes=4096, timeout_s=2.0, max_inbound_per_peer=2)

@@ -27,6 +27,7 @@ import node.rpc.server as rpc_server
 from collator.core.collator_chain import CollatorChain
 from collator.core.para_runtime import Transfer
 from collator.service import CollatorService
+from node import wiring
 from node.devnet import dev_genesis
 from node.ideal import IdealConfig, IdealNetwork
 from node.net.memory import MemoryNetwork
@@ -42,7 +43,6 @@ from proto.statements import FinalityVote
 from relay.core.config import HostConfiguration
 from relay.core.events import EventKind
 from relay.service.full_node import RelayNodeService
-from relay.service.validator import ValidatorService
 
 VALIDATORS, PARA = 3, 2000
 IDEAL_BLOCKS = 14
@@ -111,8 +111,8 @@ async def relay(nursery: trio.Nursery) -> RelayFixture:
     genesis = dev_genesis(VALIDATORS, 1, 1, HostConfiguration()).relay
     key_a, key_b = Keypair.from_name("relay-a"), Keypair.from_name("relay-b")
     peers = [key_a.public, key_b.public]
-    node = RelayNodeService("relay-a", network.add_host(key_a.public), genesis, peers)
-    peer = RelayNodeService("relay-b", network.add_host(key_b.public), genesis, peers)
+    node = wiring.relay_node("relay-a", network.add_host(key_a.public), genesis, peers)
+    peer = wiring.relay_node("relay-b", network.add_host(key_b.public), genesis, peers)
     await nursery.start(node.run)
     await nursery.start(peer.run)
     with trio.fail_after(GUARD_S):
@@ -139,7 +139,7 @@ class NoRelay:
 async def collator(nursery: trio.Nursery) -> tuple[CollatorService, int]:
     network = MemoryNetwork(random.Random(0), FRAME_MAX, record_trace=False)
     key = Keypair.from_name("collator-2000-0")
-    service = CollatorService("collator-2000-0", key, PARA, network.add_host(key.public),
+    service = wiring.collator("collator-2000-0", key, PARA, network.add_host(key.public),
                               ideal_run().collator_chain, NoRelay(), 6000)
     port = await nursery.start(serve_rpc, service, "127.0.0.1", 0)
     return service, port
@@ -178,6 +178,7 @@ async def test_system_methods_of_a_relay_node(relay: RelayFixture, http: httpx.A
     assert await call(http, "system_name") == "relay-a"
     assert isinstance(await call(http, "system_version"), str)
     assert await call(http, "system_nodeRoles") == ["Full"]
+    assert await call(http, "system_localListenAddresses") == []  # served without a p2p host
     assert await call(http, "system_health") == {"peers": 1, "isSyncing": False,
                                                  "shouldHavePeers": True}
     # relay-b is not in the validator set
@@ -605,13 +606,13 @@ async def test_live_network_heads_and_events(nursery: trio.Nursery) -> None:
     epoch = trio.current_time()
     services: list[Callable[..., Any]] = []
     for i, key in enumerate(dev.keys):
-        v = ValidatorService(f"validator-{i}", key, network.add_host(key.public), dev.relay,
+        v = wiring.validator(f"validator-{i}", key, network.add_host(key.public), dev.relay,
                              peers, epoch=epoch)
         services.append(v.run)
-    relay_node = RelayNodeService("relay-0", network.add_host(relay_key.public), dev.relay, peers)
+    relay_node = wiring.relay_node("relay-0", network.add_host(relay_key.public), dev.relay, peers)
     services.append(relay_node.run)
     col_key = Keypair.from_name("collator-2000-0")
-    col = CollatorService("collator-2000-0", col_key, PARA, network.add_host(col_key.public),
+    col = wiring.collator("collator-2000-0", col_key, PARA, network.add_host(col_key.public),
                           dev.paras[PARA].new_chain(), relay_node, host.slot_ms)
     services.append(col.run)
     for run in services:

@@ -24,6 +24,7 @@ from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
 
 from collator.core.collation import RelayParentData
 from collator.core.collator_chain import CollationTarget
+from node import wiring
 from node.devnet import dev_genesis
 from node.ideal import IdealConfig, IdealNetwork
 from node.net.memory import MemoryNetwork
@@ -82,7 +83,7 @@ async def relay(nursery: trio.Nursery) -> Relay:
     await nursery.start(network.run)
     genesis = dev_genesis(VALIDATORS, 1, 1, HostConfiguration()).relay
     key = Keypair.from_name("relay-a")
-    node = RelayNodeService("relay-a", network.add_host(key.public), genesis, [key.public])
+    node = wiring.relay_node("relay-a", network.add_host(key.public), genesis, [key.public])
     await nursery.start(node.run)
     fixture = Relay(node)
     await fixture.import_up_to(IMPORTED_AT_START)
@@ -383,3 +384,52 @@ async def test_interface_waits_for_the_node_and_survives_its_restarts(
         await until(lambda: not iface.connected)
         assert await iface.collation_context(PARA, relay.node.chain.best_hash) is None
     assert iface.stats.heads == 1 + 3 and iface.stats.rejected == 0
+
+
+# -- the relay node's p2p address, for a collator given only the RPC URL ----------------------
+
+
+async def test_interface_learns_the_relay_nodes_p2p_address(relay: Relay,
+                                                            nursery: trio.Nursery) -> None:
+    identity = "0x" + Keypair.from_name("relay-a").public.hex()
+    port = await nursery.start(functools.partial(
+        serve_rpc, relay.node, "127.0.0.1", 0,
+        listen_addresses=[f"{identity}@0.0.0.0:30333", f"{identity}@10.1.2.3:30334"]))
+    learnt: list[list[str]] = []
+    iface = RpcRelayInterface(ws_url(port), timeout_s=5, on_listen_addresses=learnt.append)
+    heads = iface.watch_heads()
+    await nursery.start(iface.run)
+    await next_head(heads)
+    await until(lambda: bool(learnt))
+    # An address on all interfaces is reached where the RPC was.
+    assert learnt == [[f"{identity}@127.0.0.1:30333", f"{identity}@10.1.2.3:30334"]]
+
+
+async def test_interface_without_or_with_bad_listen_addresses_still_follows_heads(
+        nursery: trio.Nursery) -> None:
+    good, second = ideal_blocks()[0].header, ideal_blocks()[1].header
+    answers: list[str] = []
+
+    async def script(ws: Any, request: dict[str, Any]) -> None:
+        if request["method"] == "chain_subscribeNewHeadsRaw":
+            await ws.send_message(reply(request, "s"))
+            await ws.send_message(notify("s", relay_header_raw(good)))
+        elif request["method"] == "system_localListenAddresses":
+            answers.append(request["method"])
+            if len(answers) == 1:  # a relay node that does not know the method
+                await ws.send_message(json.dumps({"jsonrpc": "2.0", "id": request["id"], "error": {
+                    "code": METHOD_NOT_FOUND, "message": "Method not found"}}))
+                await ws.send_message(notify("s", relay_header_raw(second)))
+                await ws.aclose()  # the interface reconnects
+            else:
+                await ws.send_message(reply(request, [1, "0x12@h:1"]))
+
+    learnt: list[list[str]] = []
+    iface = RpcRelayInterface(ws_url(await scripted_server(nursery, script)), timeout_s=5,
+                              retry_min_s=0.01, on_listen_addresses=learnt.append)
+    heads = iface.watch_heads()
+    await nursery.start(iface.run)
+    assert await next_head(heads) == good
+    assert await next_head(heads) == second  # heads flow past the unknown method
+    await until(lambda: len(answers) == 2 and iface.stats.rejected == 1)
+    assert learnt == [] and iface.stats.connections == 2

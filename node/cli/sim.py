@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from node.cli.common import backing_mode, make_host, network_options, print_table, write_outputs
 from relay.core.config import ConfigError
 
 
@@ -33,26 +34,14 @@ def parse_partition(spec: str) -> tuple[tuple[str, ...], int, int]:
 
 
 @click.command()
-@click.option("--validators", default=5, show_default=True)
-@click.option("--paras", default=2, show_default=True, help="Parachains, ids from 2000.")
+@network_options()
 @click.option("--collators-per-para", default=1, show_default=True)
-@click.option("--cores-per-para", default=1, show_default=True,
-              help="Cores per para (more than one is elastic scaling).")
-@click.option("--max-candidate-depth", default=None, type=int,
-              help="Default: 3, or 2×cores for elastic scaling.")
-@click.option("--allowed-ancestry-len", default=2, show_default=True)
-@click.option("--lookahead", default=None, type=int, help="Default: ancestry + 1.")
-@click.option("--slot-ms", default=6000, show_default=True)
-@click.option("--execution-ms", default=None, type=int,
-              help="Para block budget and backing timeout; default 1/3 of the slot "
-                   "(1/12 when ancestry is 0).")
 @click.option("--relay-blocks", default=40, show_default=True)
 @click.option("--blocks-per-relay-parent", default=0, show_default=True,
               help="Cap on blocks a collator builds per relay parent (0: one per core).")
 @click.option("--tx-rate", default=None, type=float,
               help="Transactions per second per collator (default: a saturated pool).")
 @click.option("--saturate", is_flag=True, help="Keep every pool saturated (the default).")
-@click.option("--sync", "sync", is_flag=True, help="Sync backing: depth 0, ancestry 0.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--latency-ms", default=50.0, show_default=True)
 @click.option("--jitter-ms", default=20.0, show_default=True)
@@ -62,6 +51,9 @@ def parse_partition(spec: str) -> tuple[tuple[str, ...], int, int]:
                    "BLOCK; restart it with empty state at RESTART. Repeatable.")
 @click.option("--partition", "partitions", multiple=True, metavar="NODE,NODE@FROM-TO",
               help="Cut these nodes off from the rest between two relay blocks. Repeatable.")
+@click.option("--random-faults", is_flag=True,
+              help="Draw a fault schedule (kills, restarts, a partition, loss, latency) from "
+                   "--seed instead of the fault options; prints it as a replayable command.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
               help="Write report.json here (and timeline.png beside it).")
 def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: int,
@@ -69,10 +61,9 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
         slot_ms: int, execution_ms: int | None, relay_blocks: int, blocks_per_relay_parent: int,
         tx_rate: float | None, saturate: bool, sync: bool, seed: int, latency_ms: float,
         jitter_ms: float, loss: float, kills: tuple[str, ...], partitions: tuple[str, ...],
-        report_path: Path | None) -> None:
+        random_faults: bool, report_path: Path | None) -> None:
     """Run validators, a relay node and collators in one process over a simulated network in
     virtual time (hundreds of relay blocks in seconds, deterministic from --seed)."""
-    from node.cli import backing_mode, make_host, print_table, write_outputs
     from node.report import summarize, summary_table
     from node.sim import NodeFault, PartitionFault, SimConfig, run_sim
 
@@ -86,6 +77,13 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
         cfg = SimConfig(validators, paras, collators_per_para, cores_per_para, host, relay_blocks,
                         seed, tx_rate is None, tx_rate or 0.0, blocks_per_relay_parent,
                         latency_ms, jitter_ms, loss, faults, cuts)
+        if random_faults:
+            from node import sweep
+
+            if kills or partitions:
+                raise click.UsageError("--random-faults replaces --kill and --partition")
+            cfg = sweep.random_faults(cfg)
+            click.echo(f"faults: {sweep.replay_command(cfg)}")
         started = time.perf_counter()
         result = run_sim(cfg)
     except (ConfigError, ValueError) as exc:

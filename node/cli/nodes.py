@@ -20,12 +20,8 @@ from typing import Any
 
 import click
 
+from node.cli.common import fail, make_host, network_options
 from relay.core.config import ConfigError
-
-
-def fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
 
 
 def load_key(name: str, key_file: Path | None) -> Any:
@@ -134,7 +130,9 @@ def relay_node(**opts: Any) -> None:
 @click.command()
 @node_options
 @click.option("--para-id", type=int, required=True)
-@click.option("--relay-chain-rpc-url", required=True, help="ws://HOST:PORT of a relay node.")
+@click.option("--relay-chain-rpc-url", required=True,
+              help="ws://HOST:PORT of a relay node; its p2p address is learnt from it, so "
+                   "--bootnodes is optional.")
 @click.option("--tx-rate", type=float, default=None,
               help="Synthetic transactions per second (default: a saturated pool).")
 @click.option("--blocks-per-relay-parent", default=0, show_default=True)
@@ -146,15 +144,7 @@ def collator(para_id: int, relay_chain_rpc_url: str, tx_rate: float | None,
 
 
 @click.command()
-@click.option("--validators", default=4, show_default=True)
-@click.option("--paras", default=2, show_default=True)
-@click.option("--cores-per-para", default=1, show_default=True)
-@click.option("--max-candidate-depth", default=None, type=int)
-@click.option("--allowed-ancestry-len", default=2, show_default=True)
-@click.option("--lookahead", default=None, type=int)
-@click.option("--slot-ms", default=6000, show_default=True)
-@click.option("--execution-ms", default=None, type=int)
-@click.option("--sync", "sync", is_flag=True, help="Sync backing: depth 0, ancestry 0.")
+@network_options(validators=4)
 @click.option("--name", default="asyncback-local", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Write here (default: standard output).")
@@ -163,7 +153,6 @@ def genesis(validators: int, paras: int, cores_per_para: int, max_candidate_dept
             execution_ms: int | None, sync: bool, name: str, out: Path | None) -> None:
     """Write a chain spec: dev validators (alice, bob, ...), paras from 2000 with their genesis
     heads, and the host configuration."""
-    from node.cli import make_host
     from node.devnet import dev_spec
 
     try:

@@ -1,0 +1,271 @@
+"""`Cluster`: a network of real `asyncback` processes on this machine, for tests and scripts.
+
+    async with Cluster(default_network(host), run_dir) as cluster:
+        await cluster.wait_para_height(2000, 5)
+        await cluster.assert_para_throughput(15, {2000: range(14, 16), 2001: range(14, 16)})
+        cluster["dave"].pause()
+        await cluster.assert_finality_lag(3)
+
+What entering does: writes the chain spec the `NetworkSpec` implies to `run_dir/chain-spec.json`
+and starts every node as `asyncback <role>` in its own process group, with base path
+`run_dir/data/<name>`, log `run_dir/<name>.log` (JSON lines, appended across restarts) and three
+ports (p2p, RPC, Prometheus) from a `PortAllocator`, each checked free before use. Validators
+and full nodes bootstrap from the first validator; collators are given only the RPC URL of the
+first full node (the first validator if there is none) and learn its p2p address from it. Nodes
+start in three rounds (the first validator; the other relay nodes; the collators), those of a
+round in parallel, each round once every node of the one before has logged "node started"; a
+node whose port was taken meanwhile is started again on fresh ports. Entering returns when every
+node has started: listening and running, not yet producing or synced (wait for that in relay
+blocks). If a node fails to start, everything started is stopped and `NodeFailed` says which
+node and why, with the end of its log (several failures in one round: one `ClusterError` listing
+them).
+
+`run_dir/network.json` lists every node (name, role, pid, para id, ports, RPC/WS/Prometheus URLs,
+log and base path, p2p identity), with the launcher's pid and the cluster's `state`
+("starting", "running", "stopped"). It is rewritten whenever a node is spawned (started,
+restarted, added), so it always holds the current pids, and once more at teardown.
+
+Exiting (or `stop()`) stops every process group the cluster started: SIGTERM (and SIGCONT, for
+a paused node), up to `stop_timeout_s`, then SIGKILL; it returns when all are reaped, and
+leaves the run directory (logs, data, network.json) in place. It runs even when the body was
+cancelled. If the launcher itself is killed, the kernel kills the nodes (see `process`).
+
+Guarantees and limits: ports never clash with another `Cluster` on this machine, in this process
+or another (see `ports`); a port another program takes between the check and the node's bind is
+replaced on a first start, but not on a restart (the node keeps its ports). Nodes listen on
+127.0.0.1 only; the "native" provider only (a "docker" NetworkSpec is refused); the parent-death
+watch needs Linux. Two collators for one para are not coordinated by the node processes (each
+authors every slot), so `add_collator` is for a para that has no collator running.
+`Cluster` is not thread-safe: use it from the trio loop that entered it, or through `SyncCluster`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import trio
+
+from node.cluster.handle import PORT_NAMES, ClusterError, NodeHandle
+from node.cluster.ports import PortAllocator
+from node.cluster.spec import NetworkSpec, NodeSpec
+from node.cluster.waits import RelayChainWaits
+from relay.core.config import ConfigError
+
+# The CLI's documented entry point, independent of how the `node.cli` module is laid out.
+LAUNCH = [sys.executable, "-c", "import sys; from node.cli import main; "
+          "sys.exit(main(prog_name='asyncback'))"]
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_STARTUP_TIMEOUT_S = 60.0
+DEFAULT_STOP_TIMEOUT_S = 10.0
+
+
+def node_environment() -> dict[str, str]:
+    """The launcher's environment minus `ASYNCBACK_*` (a node runs as the spec says, not as a
+    variable left in the shell says), with the package importable from any directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCBACK_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH"))
+                                        if p)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Cluster(RelayChainWaits):
+    """A network of processes started from `spec` under `run_dir` (see the module docstring);
+    waits and assertions from `RelayChainWaits` read the `observer` by default."""
+
+    def __init__(self, spec: NetworkSpec, run_dir: Path | str, *,
+                 startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
+                 stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S,
+                 ports: PortAllocator | None = None, host: str = "127.0.0.1") -> None:
+        if spec.provider != "native":
+            raise ClusterError(f"Cluster starts native processes; provider {spec.provider!r} "
+                               f"is not its")
+        self.spec = spec
+        self.run_dir = Path(run_dir).resolve()
+        self.startup_timeout_s = startup_timeout_s
+        self.stop_timeout_s = stop_timeout_s
+        self.ports = ports or PortAllocator(host)
+        self.host = host
+        self.slot_s = spec.host.slot_ms / 1000
+        self.sync_backing = (spec.host.max_candidate_depth == 0
+                             and spec.host.allowed_ancestry_len == 0)
+        self.nodes: dict[str, NodeHandle] = {}
+        self.state = "new"
+        self._env = node_environment()
+
+    # -- the nodes ------------------------------------------------------------------------------
+
+    @property
+    def chain_spec_path(self) -> Path:
+        return self.run_dir / "chain-spec.json"
+
+    @property
+    def network_json_path(self) -> Path:
+        return self.run_dir / "network.json"
+
+    def __getitem__(self, name: str) -> NodeHandle:
+        return self.nodes[name]
+
+    def __iter__(self) -> Iterator[NodeHandle]:
+        return iter(list(self.nodes.values()))
+
+    def by_role(self, role: str) -> list[NodeHandle]:
+        return [n for n in self.nodes.values() if n.role == role]
+
+    def collators(self, para_id: int | None = None) -> list[NodeHandle]:
+        return [n for n in self.by_role("collator") if para_id is None or n.para_id == para_id]
+
+    @property
+    def observer(self) -> NodeHandle:
+        """The node waits read from and collators attach to: the first full node, else the
+        first validator."""
+        relays = self.by_role("relay-node") or self.by_role("validator")
+        if not relays:
+            raise ClusterError("the cluster has no relay node running")
+        return relays[0]
+
+    def crashed(self) -> list[NodeHandle]:
+        """Nodes that exited without the harness stopping them."""
+        return [n for n in self.nodes.values() if n.crashed]
+
+    # -- starting -------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Cluster:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        if self.state != "new":
+            raise ClusterError(f"a cluster starts once (this one is {self.state})")
+        self.state = "starting"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            chain = self.spec.chain_spec()
+        except ConfigError as exc:
+            raise ClusterError(f"the network's chain spec: {exc}") from None
+        self.chain_spec_path.write_text(json.dumps(chain.to_json(), indent=2) + "\n")
+        first, *other_validators = self.spec.validators
+        rounds = [[first], [*other_validators, *self.spec.full_nodes],
+                  [c for para in self.spec.paras for c in para.collators]]
+        for specs in rounds:
+            await self._start_round([self._handle(s) for s in specs])
+        self.check_crashed()
+        self.state = "running"
+        self.write_network_json()
+
+    async def _start_round(self, handles: list[NodeHandle]) -> None:
+        failures: list[ClusterError] = []
+
+        async def start_one(handle: NodeHandle) -> None:
+            try:
+                await handle.start(self.startup_timeout_s)
+            except ClusterError as exc:
+                failures.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            for handle in handles:
+                nursery.start_soon(start_one, handle)
+        if len(failures) == 1:
+            raise failures[0]
+        if failures:
+            raise ClusterError("\n".join(str(f) for f in failures))
+
+    async def add_collator(self, para_id: int, name: str | None = None, *,
+                           tx_rate: float | None = None, blocks_per_relay_parent: int = 0,
+                           args: tuple[str, ...] = ()) -> NodeHandle:
+        """Start a collator for `para_id` on the running network, attached to the observer;
+        returns once it has started. The name defaults to `collator-<para>-<k>`, the first k
+        not taken."""
+        if self.state != "running":
+            raise ClusterError(f"add_collator needs a running cluster (this one is {self.state})")
+        if name is None:
+            k = 0
+            while f"collator-{para_id}-{k}" in self.nodes:
+                k += 1
+            name = f"collator-{para_id}-{k}"
+        if name in self.nodes:
+            raise ClusterError(f"a node named {name} is already in the cluster")
+        try:
+            spec = NodeSpec(name, "collator", para_id, args, tx_rate, blocks_per_relay_parent)
+        except ConfigError as exc:
+            raise ClusterError(str(exc)) from None
+        handle = self._handle(spec)
+        try:
+            await handle.start(self.startup_timeout_s)
+        finally:
+            self.write_network_json()
+        return handle
+
+    def _handle(self, spec: NodeSpec) -> NodeHandle:
+        handle = NodeHandle(spec, self.host, {p: self.ports.allocate() for p in PORT_NAMES},
+                            self.run_dir / "data" / spec.name, self.run_dir / f"{spec.name}.log",
+                            lambda ports: self._command(spec, ports), self.run_dir, self._env,
+                            self.ports, self.write_network_json)
+        self.nodes[spec.name] = handle
+        return handle
+
+    def _command(self, spec: NodeSpec, ports: Any) -> list[str]:
+        argv = [*LAUNCH, spec.role, "--chain", str(self.chain_spec_path), "--name", spec.name,
+                "--base-path", str(self.run_dir / "data" / spec.name),
+                "--listen-host", self.host, "--port", str(ports["p2p"]),
+                "--rpc-port", str(ports["rpc"]), "--prometheus-port", str(ports["prometheus"]),
+                "--log-format", "json"]
+        if spec.role == "collator":
+            argv += ["--para-id", str(spec.para_id),
+                     "--relay-chain-rpc-url", self.observer.ws_url]
+            if spec.tx_rate is not None:
+                argv += ["--tx-rate", str(spec.tx_rate)]
+            if spec.blocks_per_relay_parent:
+                argv += ["--blocks-per-relay-parent", str(spec.blocks_per_relay_parent)]
+        else:
+            first = self.nodes[self.spec.validators[0].name]
+            if first.name != spec.name:
+                argv += ["--bootnodes", first.bootnode]
+        return [*argv, *spec.args]
+
+    # -- network.json ---------------------------------------------------------------------------
+
+    def network_json(self) -> dict[str, Any]:
+        return {
+            "name": self.spec.name, "state": self.state, "launcher_pid": os.getpid(),
+            "run_dir": str(self.run_dir), "chain_spec": str(self.chain_spec_path),
+            "slot_ms": self.spec.host.slot_ms,
+            "nodes": [n.to_json() for n in self.nodes.values()],
+        }
+
+    def write_network_json(self) -> None:
+        """Atomically (a reader never sees half a file)."""
+        tmp = self.network_json_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.network_json(), indent=2) + "\n")
+        tmp.replace(self.network_json_path)
+
+    # -- stopping -------------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Stop every node (SIGTERM, then SIGKILL after `stop_timeout_s`) and release the ports.
+        Shielded from cancellation: it finishes even when the body was cancelled."""
+        if self.state in ("new", "stopped"):
+            self.state = "stopped"
+            return
+        with trio.CancelScope(shield=True):
+            async with trio.open_nursery() as nursery:
+                for node in self.nodes.values():
+                    nursery.start_soon(node.stop, self.stop_timeout_s)
+            self.state = "stopped"
+            self.ports.close()
+            if self.run_dir.exists():
+                self.write_network_json()

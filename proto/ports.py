@@ -1,0 +1,173 @@
+"""What the trio services are handed, as typing Protocols: the network stack they send and
+receive through, the store they persist to, the metrics they update.
+
+The services (`relay/service`, `collator/service.py`) name only these; `node/` supplies the
+implementations (`node.net.stack.NetworkStack` over TCP or the in-memory network,
+`node.storage.NodeStore`, `node.metrics.NodeMetrics`) and mypy checks them against these shapes
+where `node/wiring.py` hands them over. Typing only: nothing here runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
+
+from proto.network import PeerId, ReputationChange, Verdict
+
+GossipValidator = Callable[[PeerId | None, bytes], Verdict]
+GossipDeliver = Callable[[PeerId | None, bytes], None]
+RequestHandler = Callable[[PeerId, bytes], Awaitable[bytes | None]]
+DirectHandler = Callable[[PeerId, Any], Awaitable[None]]
+
+
+# -- network ------------------------------------------------------------------------------------
+
+
+class PeerListener(Protocol):
+    def peer_connected(self, peer: PeerId) -> None: ...
+
+    def peer_disconnected(self, peer: PeerId) -> None: ...
+
+
+class Peers(Protocol):
+    def connected_peers(self) -> list[PeerId]: ...
+
+    def is_connected(self, peer: PeerId) -> bool: ...
+
+    async def connect(self, peer: PeerId) -> bool: ...
+
+    async def disconnect(self, peer: PeerId) -> None: ...
+
+    def report(self, peer: PeerId, change: ReputationChange) -> None: ...
+
+    def add_listener(self, listener: PeerListener) -> None: ...
+
+
+class GossipBus(Protocol):
+    fan_out_to: Callable[[PeerId], bool]
+
+    def subscribe(self, topic: int, validate: GossipValidator, deliver: GossipDeliver) -> None: ...
+
+    async def publish(self, topic: int, data: bytes) -> int: ...
+
+
+class RequestLimits(Protocol):
+    @property
+    def max_response_bytes(self) -> int: ...
+
+
+class Network(Protocol):
+    """One node's network: peers, flood gossip, request/response and direct messages."""
+
+    @property
+    def peers(self) -> Peers: ...
+
+    @property
+    def gossip(self) -> GossipBus: ...
+
+    @property
+    def peer_id(self) -> PeerId: ...
+
+    @property
+    def kinds(self) -> Mapping[int, RequestLimits]: ...
+
+    def serve(self, kind: int, handler: RequestHandler) -> None: ...
+
+    def on_direct(self, message_type: type, handler: DirectHandler) -> None: ...
+
+    async def send_direct(self, peer: PeerId, message: Any) -> bool: ...
+
+    async def request(self, peer: PeerId, kind: int, message: Any) -> bytes: ...
+
+    async def run(self, *, task_status: Any = ...) -> None: ...
+
+
+# -- storage ------------------------------------------------------------------------------------
+
+
+class Head(NamedTuple):
+    hash: bytes
+    number: int
+
+
+class StoredParaBlock(Protocol):
+    @property
+    def encoded_header(self) -> bytes: ...
+
+
+class RelayStore(Protocol):
+    """What a relay node persists: its blocks and heads, and what it signed (never twice)."""
+
+    def put_relay_block(self, hash: bytes, number: int, parent_hash: bytes,
+                        encoded_block: bytes) -> None: ...
+
+    def relay_blocks_from(self, number: int) -> Iterator[tuple[bytes, bytes]]: ...
+
+    def set_best(self, hash: bytes) -> None: ...
+
+    def set_finalized(self, hash: bytes, number: int) -> None: ...
+
+    def finalized(self) -> Head | None: ...
+
+    def prune_below(self, number: int) -> int: ...
+
+    def record_signed(self, kind: str, key: bytes, payload: bytes, *,
+                      relay_parent_number: int | None = None) -> bytes | None: ...
+
+    def record_seconded(self, relay_parent: bytes, candidate_hash: bytes, statement: bytes, *,
+                        relay_parent_number: int | None = None,
+                        limit: int = 1) -> bytes | None: ...
+
+
+class ParaStore(Protocol):
+    """What a collator persists: the para blocks it built or imported, and the included head."""
+
+    def put_para_block(self, para_id: int, number: int, hash: bytes, parent_hash: bytes,
+                       encoded_header: bytes, encoded_entries: bytes) -> None: ...
+
+    def para_blocks(self, para_id: int, from_number: int = 0) -> Sequence[StoredParaBlock]: ...
+
+    def set_para_included(self, para_id: int, hash: bytes) -> None: ...
+
+    def para_included(self, para_id: int) -> Head | None: ...
+
+
+# -- metrics ------------------------------------------------------------------------------------
+
+
+class Counter(Protocol):
+    def inc(self, amount: float = 1) -> None: ...
+
+
+class Gauge(Protocol):
+    def set(self, value: float) -> None: ...
+
+
+class Histogram(Protocol):
+    def observe(self, amount: float) -> None: ...
+
+
+class LabelledGauge(Protocol):
+    def labels(self, *values: Any) -> Gauge: ...
+
+
+class Metrics(Protocol):
+    """The Prometheus families the services update (polkadot's names, see node/metrics.py)."""
+
+    @property
+    def block_height(self) -> LabelledGauge: ...
+
+    @property
+    def prospective_candidates(self) -> LabelledGauge: ...
+
+    @property
+    def seconded(self) -> Counter: ...
+
+    @property
+    def signed_statements(self) -> Counter: ...
+
+    @property
+    def bitfields_signed(self) -> Counter: ...
+
+    @property
+    def collations_built(self) -> Counter: ...

@@ -1,0 +1,54 @@
+"""Discovery over real TCP hosts on 127.0.0.1: bootnodes learnt while running (what a collator
+given only its relay node's RPC URL does) are dialled at once, not a slot later, and malformed
+ones are refused with the reason. The slot is a minute, so a connection within the hang guard can
+only come from the learnt address being dialled straight away."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import trio
+
+from node.chainspec import ChainSpec, dev_validators
+from node.net.discovery import Discovery
+from node.net.stack import NetworkStack
+from node.net.tcp import TcpHost
+from proto.keys import Keypair
+from proto.messages import FRAME_MAX, PeerAddress, PeerRole
+
+SPEC = ChainSpec(name="test", id="test", validators=dev_validators(2), paras=())
+SLOT_S = 60.0
+GUARD_S = 10  # a hung test fails instead of blocking the suite; never an expected duration
+
+
+async def start_node(nursery: trio.Nursery, name: str, role: PeerRole
+                     ) -> tuple[TcpHost, NetworkStack, Discovery]:
+    key = Keypair.from_name(name)
+    host = TcpHost(key, SPEC.genesis_id(), FRAME_MAX)
+    await nursery.start(partial(host.run, "127.0.0.1", 0))
+    assert host.port is not None
+    net = NetworkStack(host, SLOT_S)
+    discovery = Discovery(net, host, PeerAddress(key.public, "127.0.0.1", host.port, role),
+                          SLOT_S, [], validators=frozenset(v.public for v in SPEC.validators))
+    await nursery.start(net.run)
+    await nursery.start(discovery.run)
+    return host, net, discovery
+
+
+async def test_learnt_bootnodes_are_dialled_at_once_and_bad_ones_refused() -> None:
+    with trio.fail_after(GUARD_S):
+        async with trio.open_nursery() as nursery:
+            relay, _, _ = await start_node(nursery, "alice", PeerRole.VALIDATOR)
+            _, collator_net, discovery = await start_node(nursery, "collator-2000-0",
+                                                          PeerRole.COLLATOR)
+            refused = discovery.learn_bootnodes(
+                ["nonsense", "0x1234@127.0.0.1:1",
+                 f"0x{relay.peer_id.hex()}@127.0.0.1:{relay.port}"])
+            assert refused == ["bootnode 'nonsense': expected HOST:PORT",
+                               "bootnode '0x1234@127.0.0.1:1': identity must be 32 bytes"]
+            while not collator_net.peers.is_connected(relay.peer_id):
+                await trio.sleep(0.01)
+            # The relay side learns the collator's listen address from its peer exchange.
+            while Keypair.from_name("collator-2000-0").public not in relay.addresses:
+                await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
