@@ -75,7 +75,7 @@ def _derived_depth(cores: int) -> int:
 def genesis_parameters(net: NetworkSpec) -> list[Parameter]:
     """The `asyncback genesis` settings as environment variables; `ConfigError` when the network
     is not one `asyncback genesis --validators N --paras N ...` makes."""
-    from node.cli import make_host
+    from node.cli.common import make_host
 
     names = [v.name for v in net.validators]
     if names != [dev_name(i) for i in range(len(names))]:
@@ -328,7 +328,7 @@ def env_example(net: NetworkSpec, extras: Sequence[Extra] = ()) -> str:
         "# `docker stack deploy` reads none: export them in the shell). Every line shows the",
         "# default; uncomment to change.",
         "",
-        f"# ASYNCBACK_IMAGE=asyncback:dev        # image to run (scripts/build-image makes it)",
+        "# ASYNCBACK_IMAGE=asyncback:dev        # image to run (scripts/build-image makes it)",
         "# HEALTHCHECK_INTERVAL=10s             # how often `asyncback health` runs",
         "",
         "# Chain spec (made once by the genesis service; change them only with `down -v`):",
