@@ -153,6 +153,7 @@ class DockerNode:
     rpc_index: int  # position among the nodes whose RPC is published (all but validators)
     relay_node: str  # collators: the full node whose RPC they attach to
     bootnodes: tuple[str, ...]
+    para_bootnodes: tuple[str, ...] = ()  # collators: the other collators of the para
 
     @property
     def name(self) -> str:
@@ -173,6 +174,8 @@ class DockerNode:
                 args += ["--tx-rate", str(n.tx_rate)]
             if n.blocks_per_relay_parent:
                 args += ["--blocks-per-relay-parent", str(n.blocks_per_relay_parent)]
+            if self.para_bootnodes:
+                args += ["--para-bootnodes", ",".join(self.para_bootnodes)]
         return [*args, *n.args]
 
     def ports(self) -> list[tuple[str, int, int]]:
@@ -206,7 +209,14 @@ def docker_nodes(net: NetworkSpec, extras: Sequence[Extra] = ()) -> list[DockerN
                            if b != node.name][:2])
             boots = tuple(dict.fromkeys(boots))
         rpc_index = sum(1 for d in out if d.spec.role != "validator")
-        out.append(DockerNode(node, i, rpc_index, relay, boots))
+        # The other collators of its para that run whenever it runs (an extra node started
+        # later finds the others; they learn it from its first block).
+        extra_names = {e.node.name for e in extras}
+        para = tuple(f"{c.name}:{P2P}" for c in collators
+                     if c.para_id == node.para_id and c.name != node.name
+                     and (c.name not in extra_names or node.name in extra_names)) \
+            if node.role == "collator" else ()
+        out.append(DockerNode(node, i, rpc_index, relay, boots, para))
     return out
 
 
@@ -295,7 +305,10 @@ def swarm_file(net: NetworkSpec) -> dict[str, Any]:
             by_para.setdefault(d.spec.para_id or 0, []).append(d)
     for pid, ds in by_para.items():
         service = f"collator-{pid}"
-        args = ds[0].args("/tmp/spec.json", name="$$NODE_NAME", public_host="$$(hostname -i)")
+        # The service name resolves to every replica: each finds the others through it.
+        one = DockerNode(ds[0].spec, ds[0].index, ds[0].rpc_index, ds[0].relay_node,
+                         ds[0].bootnodes, (f"{service}:{P2P}",))
+        args = one.args("/tmp/spec.json", name="$$NODE_NAME", public_host="$$(hostname -i)")
         args[args.index("--base-path") + 1] = f"{DATA_DIR}/$$NODE_NAME"
         services[service] = {
             "image": IMAGE,

@@ -48,7 +48,9 @@ def parse_bootnode(spec: str) -> tuple[PeerId | None, str, int]:
 class Discovery:
     def __init__(self, net: NetworkStack, host: TcpHost, me: PeerAddress, slot_s: float,
                  bootnodes: list[str], on_relay_peer: Callable[[PeerId], None] | None = None,
-                 log: Any = None, validators: frozenset[PeerId] = frozenset()) -> None:
+                 log: Any = None, validators: frozenset[PeerId] = frozenset(),
+                 para_bootnodes: list[str] | None = None,
+                 on_para_peer: Callable[[PeerId], None] | None = None) -> None:
         self.net = net
         self.host = host
         self.me = me
@@ -56,6 +58,11 @@ class Discovery:
         self.bootnodes = [parse_bootnode(b) for b in bootnodes]
         self.learnt: list[tuple[PeerId | None, str, int]] = []  # see learn_bootnodes
         self.pinned: set[PeerId] = set()  # reached through a configured bootnode address
+        # Collators of the same para (`--para-bootnodes`): dialled like bootnodes, and whoever
+        # answers there is handed to `on_para_peer`, every round (the collator forgets a para
+        # peer whose connection went).
+        self.para_bootnodes = [parse_bootnode(b) for b in para_bootnodes or ()]
+        self.on_para_peer = on_para_peer or (lambda _peer: None)
         self.on_relay_peer = on_relay_peer or (lambda _peer: None)
         self.known: dict[PeerId, PeerAddress] = {}
         # The chain spec's roster: only these may be announced as validators.
@@ -96,24 +103,33 @@ class Discovery:
         """Dial every bootnode we are not connected to (they may start after us)."""
         configured = [(b, True) for b in self.bootnodes]
         for (identity, host, port), pin in [*configured, *((b, False) for b in self.learnt)]:
-            if identity is not None:
-                if identity == self.me.identity:
-                    continue
-                self._note_address(identity, host, port, pin)
-                await self.net.peers.connect(identity)
-                continue
-            if any(addr == (host, port) and self.net.peers.is_connected(peer)
-                   for peer, addr in self.host.addresses.items()):
-                continue
-            try:
-                conn = await self.host.dial_address(host, port)
-            except TransportError:
-                continue
-            remote = conn.remote
-            await conn.aclose()  # learnt who it is; the peer manager owns real connections
-            if remote != self.me.identity:
-                self._note_address(remote, host, port, pin)
-                await self.net.peers.connect(remote)
+            await self._dial_bootnode(identity, host, port, pin)
+        for identity, host, port in self.para_bootnodes:
+            peer = await self._dial_bootnode(identity, host, port, True)
+            if peer is not None:
+                self.on_para_peer(peer)
+
+    async def _dial_bootnode(self, identity: PeerId | None, host: str, port: int, pin: bool
+                             ) -> PeerId | None:
+        """Connect to a bootnode unless already connected; its identity when connected."""
+        if identity is not None:
+            if identity == self.me.identity:
+                return None
+            self._note_address(identity, host, port, pin)
+            return identity if await self.net.peers.connect(identity) else None
+        for peer, addr in self.host.addresses.items():
+            if addr == (host, port) and self.net.peers.is_connected(peer):
+                return peer
+        try:
+            conn = await self.host.dial_address(host, port)
+        except TransportError:
+            return None
+        remote = conn.remote
+        await conn.aclose()  # learnt who it is; the peer manager owns real connections
+        if remote == self.me.identity:
+            return None
+        self._note_address(remote, host, port, pin)
+        return remote if await self.net.peers.connect(remote) else None
 
     def _note_address(self, peer: PeerId, host: str, port: int, pin: bool) -> None:
         """An address the operator configured is the one to dial, whatever the peer or others
