@@ -51,7 +51,8 @@ from proto.relay_block import RelayHeader
 from relay.core.collator_api import CollationContext
 
 READVERTISE_ATTEMPTS = 3
-MAX_PARA_SYNC = 64  # para blocks fetched in one go (beyond: the relay chain moved on anyway)
+MAX_PARA_SYNC = 64  # para blocks fetched per sync call; a longer gap is closed over several
+MAX_PARA_BACKLOG = 4096  # fetched blocks kept while their ancestors are still being fetched
 
 
 class RelayChainInterface(Protocol):
@@ -104,6 +105,9 @@ class CollatorService:
         self.para_peers = [p for p in para_peers if p != key.public]
         self.author_index = author_index  # None: the round is learnt (see the module doc)
         self.blocks: dict[bytes, ParaBlock] = {}  # bodies of non-genesis blocks, for peers
+        # Blocks fetched from para peers whose ancestors are still missing: a collator that
+        # joins a para far from genesis closes the gap MAX_PARA_SYNC blocks per relay block.
+        self._backlog: dict[bytes, ParaBlock] = {}
         self.store = store
         if store is not None:
             self._restore(store)
@@ -317,18 +321,29 @@ class CollatorService:
     async def _sync_to(self, target: bytes, source: PeerId | None = None,
                        then: ParaBlock | None = None) -> None:
         """Fetch `target` and whatever ancestors of it we lack from our para peers, import them
-        oldest first, then `then` (a block that was waiting for `target`)."""
-        fetched: list[ParaBlock] = []
+        oldest first, then `then` (a block that was waiting for `target`). At most MAX_PARA_SYNC
+        fetches per call: what was fetched is kept, and the next call goes on from there."""
+        path: list[ParaBlock] = []
         want = target
         peers = [source] if source is not None else []
         peers += [p for p in self.para_peers if p != source]
-        while want not in self.chain.chain and len(fetched) < MAX_PARA_SYNC:
-            block = await self._fetch_para_block(want, peers)
+        fetches = 0
+        while want not in self.chain.chain:
+            block = self._backlog.get(want)
             if block is None:
-                return
-            fetched.append(block)
+                if fetches == MAX_PARA_SYNC:
+                    return
+                block = await self._fetch_para_block(want, peers)
+                fetches += 1
+                if block is None:
+                    return
+                if len(self._backlog) >= MAX_PARA_BACKLOG:
+                    self._backlog.clear()  # a gap this long is not closing: start over
+                self._backlog[want] = block
+            path.append(block)
             want = block.header.parent_hash
-        for block in [*reversed(fetched), *([then] if then is not None else [])]:
+        for block in [*reversed(path), *([then] if then is not None else [])]:
+            self._backlog.pop(block.header.hash(), None)
             if not self._import(source or b"", block):
                 return
 

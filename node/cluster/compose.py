@@ -40,8 +40,12 @@ NETWORK = "asyncback"
 P2P, RPC, PROMETHEUS = 30333, 9944, 9615  # inside every container
 SPEC_DIR = "/spec"
 DATA_DIR = "/data"
-HEALTH = {"test": ["CMD", "asyncback", "health"], "interval": "${HEALTHCHECK_INTERVAL:-10s}",
-          "timeout": "5s", "retries": 3, "start_period": "120s"}
+HEALTH_TEST = ["CMD", "asyncback", "health"]
+HEALTH: dict[str, Any] = {"test": HEALTH_TEST, "interval": "${HEALTHCHECK_INTERVAL:-10s}",
+                          "timeout": "5s", "retries": 3, "start_period": "120s"}
+# Swarm lists a task in its service's DNS only once it is healthy, so there a node without peers
+# yet must count as healthy (or none would ever find another).
+SWARM_HEALTH = {**HEALTH, "test": [*HEALTH_TEST, "--ignore-peers"]}
 SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -287,7 +291,7 @@ def swarm_file(net: NetworkSpec) -> dict[str, Any]:
             "environment": genesis_env,
             "volumes": [f"{d.name}-data:{DATA_DIR}"],
             "networks": [NETWORK],
-            "healthcheck": dict(HEALTH),
+            "healthcheck": dict(SWARM_HEALTH),
             "deploy": {
                 "endpoint_mode": "dnsrr",
                 "placement": {"constraints": [
@@ -316,7 +320,7 @@ def swarm_file(net: NetworkSpec) -> dict[str, Any]:
             "environment": {**genesis_env, "NODE_NAME": f"collator-{pid}-{{{{.Task.Slot}}}}"},
             "volumes": [f"{service}-data:{DATA_DIR}"],
             "networks": [NETWORK],
-            "healthcheck": dict(HEALTH),
+            "healthcheck": dict(SWARM_HEALTH),
             "deploy": {
                 "endpoint_mode": "dnsrr",
                 "replicas": len(ds),
