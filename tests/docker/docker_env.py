@@ -32,12 +32,22 @@ SLOT_MS = 1000
 STARTUP_S = 240  # containers up and healthy; a network that never comes up fails here
 
 
+def compose_command() -> list[str]:
+    """`docker-compose` (1.29 on these machines), else the `docker compose` plugin (v2)."""
+    if shutil.which("docker-compose") is not None:
+        return ["docker-compose"]
+    if shutil.which("docker") is not None and subprocess.run(
+            ["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    pytest.fail("neither docker-compose nor the docker compose plugin is installed: the docker "
+                "tests need one")
+
+
 def require_docker() -> None:
-    """Fail (never skip) when Docker or docker-compose is missing or the daemon is down."""
-    for tool in ("docker", "docker-compose"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} is not installed: the docker tests need Docker Engine and "
-                        "docker-compose")
+    """Fail (never skip) when Docker or Compose is missing or the daemon is down."""
+    if shutil.which("docker") is None:
+        pytest.fail("docker is not installed: the docker tests need Docker Engine")
+    compose_command()
     out = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
                          capture_output=True, text=True)
     if out.returncode != 0:
@@ -152,11 +162,16 @@ class ComposeProject:
 
     def compose(self, *args: str, check: bool = True, timeout: float = 600
                 ) -> subprocess.CompletedProcess[str]:
-        return run("docker-compose", "-p", self.name, *args, env=self.env, check=check,
+        return run(*compose_command(), "-p", self.name, *args, env=self.env, check=check,
                    timeout=timeout)
 
     def container(self, service: str) -> str:
-        return f"{self.name}_{service}_1"
+        """The service's container id (v1 and v2 name containers differently; labels agree)."""
+        out = run("docker", "ps", "-a", "-q", "--filter",
+                  f"label=com.docker.compose.project={self.name}", "--filter",
+                  f"label=com.docker.compose.service={service}")
+        ids = out.stdout.split()
+        return ids[0] if ids else "absent"
 
     def health(self, service: str) -> str:
         out = run("docker", "inspect", "--format", "{{.State.Health.Status}}",

@@ -5,7 +5,7 @@ for every profile and parameter set the README shows, `docker stack config` for 
 from __future__ import annotations
 
 import pytest
-from docker_env import ROOT, require_docker, run
+from docker_env import ROOT, compose_command, require_docker, run
 
 from node.cluster.compose import root_files
 
@@ -25,7 +25,7 @@ def test_root_file_is_the_generators_output(name: str) -> None:
 ])
 def test_docker_compose_accepts_the_file(args: list[str], env: dict[str, str]) -> None:
     require_docker()
-    out = run("docker-compose", *args, "config", env=env)
+    out = run(*compose_command(), *args, "config", env=env)
     for key, value in env.items():
         if key not in ("PARAS",):
             assert value in out.stdout  # interpolated where the file reads it

@@ -104,7 +104,11 @@ def test_an_attached_collator_gets_its_candidates_backed_within_5_relay_blocks(
     project.wait_healthy(["collator-2000-1"])
 
 
-def test_down_leaves_no_container_network_or_volume(testnet: Network) -> None:
+def test_no_node_crashed_and_down_leaves_no_container_network_or_volume(
+        testnet: Network) -> None:
+    # A crash would hide behind `restart: unless-stopped`: count the restarts.
+    restarts = {n: testnet.project.restarts(n) for n in [*NODES, "collator-2000-1"]}
+    assert set(restarts.values()) == {0}, restarts
     testnet.project.down()
     left = leftovers(f"com.docker.compose.project={testnet.project.name}")
     assert left == {"containers": [], "networks": [], "volumes": []}, left
