@@ -28,6 +28,7 @@ from collator.core.collator_chain import CollatorChain
 from collator.core.para_import import import_para_block
 from collator.core.para_runtime import ParaBlock, read_int
 from collator.core.parachain_system import load_segment
+from collator.core.storage_keys import CAPACITY_KEY
 from collator.core.tx_pool import TxPool, saturated_pool
 from collator.core.validation import InvalidBlock
 from proto.candidate import head_hash
@@ -243,7 +244,7 @@ class CollatorService:
         """testing.md: the unincluded segment never exceeds its capacity (the runtime refuses to
         build past it; this checks that it really did)."""
         segment, _ = load_segment(c.entries)
-        capacity = read_int(c.entries, b"system:capacity", 0)
+        capacity = read_int(c.entries, CAPACITY_KEY, 0)
         self.stats.max_segment = max(self.stats.max_segment, len(segment))
         if len(segment) > capacity:
             self.stats.problems.append(
@@ -267,7 +268,7 @@ class CollatorService:
         never builds a second block at a number it already built."""
         for rec in store.para_blocks(self.para_id):
             try:
-                block = decode(rec.encoded_header, ParaBlock)
+                block = decode(rec.encoded_block, ParaBlock)
                 if import_para_block(self.chain.chain, block):
                     self.blocks[block.header.hash()] = block
             except (DecodeError, InvalidBlock):
@@ -382,6 +383,8 @@ class CollatorService:
         h = msg.statement.statement.candidate_hash
         if h in self.built:
             self.stats.seconded += 1
+            if h not in self._seconded:
+                self.metrics.collations_seconded.inc()
             self._seconded.setdefault(h, set()).add(peer)
 
 

@@ -16,7 +16,7 @@ from proto.hashing import blake2_256
 from proto.keys import Keypair, dev_name
 from relay.core.config import ConfigError, HostConfiguration, ParaGenesis, para_from_mapping
 
-SPEC_KEYS = {"name", "id", "validators", "paras", "genesis"}
+SPEC_KEYS = {"name", "id", "validators", "paras", "genesis", "collators"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,13 @@ class ChainSpec:
     validators: tuple[ValidatorEntry, ...]
     paras: tuple[ParaGenesis, ...]
     host: HostConfiguration = field(default_factory=HostConfiguration)
+    # Per para, the collators that take turns authoring its blocks (the parachain's Aura
+    # authorities, by relay slot). A para listed here admits only these collators; a para not
+    # listed has one collator, which authors every slot.
+    collators: Mapping[int, tuple[ValidatorEntry, ...]] = field(default_factory=dict)
+
+    def para_authors(self, para_id: int) -> tuple[ValidatorEntry, ...]:
+        return tuple(self.collators.get(para_id, ()))
 
     def validator_index(self, public: bytes) -> int | None:
         for i, v in enumerate(self.validators):
@@ -56,6 +63,12 @@ class ChainSpec:
                 for p in self.paras
             ],
             "genesis": self.host.to_mapping(),
+            # Only when set, so the specs (and genesis ids) of networks without them stay as
+            # they were.
+            **({"collators": {str(pid): [{"name": c.name, "public": "0x" + c.public.hex()}
+                                         for c in entries]
+                              for pid, entries in sorted(self.collators.items())}}
+               if self.collators else {}),
         }
 
     def save(self, path: Path) -> None:
@@ -74,31 +87,56 @@ def spec_from_json(data: Mapping[str, Any]) -> ChainSpec:
     unknown = sorted(set(data) - SPEC_KEYS)
     if unknown:
         raise ConfigError(f"unknown key(s) in chain spec: {', '.join(unknown)}")
-    validators = []
-    for i, v in enumerate(data.get("validators", [])):
-        extra = sorted(set(v) - {"name", "public"})
-        if extra:
-            raise ConfigError(f"unknown key(s) in validator {i}: {', '.join(extra)}")
-        try:
-            public = bytes.fromhex(str(v["public"]).removeprefix("0x"))
-        except (KeyError, ValueError):
-            raise ConfigError(f"validator {i}: 'public' must be a hex Ed25519 key") from None
-        if len(public) != 32:
-            raise ConfigError(f"validator {i}: 'public' must be 32 bytes")
-        validators.append(ValidatorEntry(str(v.get("name", dev_name(i))), public))
+    validators = [_key_entry(v, f"validator {i}", dev_name(i))
+                  for i, v in enumerate(data.get("validators", []))]
     if not validators:
         raise ConfigError("chain spec lists no validators")
     paras = tuple(para_from_mapping(p) for p in data.get("paras", []))
     ids = [p.para_id for p in paras]
     if len(set(ids)) != len(ids):
         raise ConfigError("chain spec lists a para id twice")
+    collators = _para_collators(data.get("collators", {}), {p.para_id for p in paras})
     return ChainSpec(
         name=str(data.get("name", "asyncback-local")),
         id=str(data.get("id", "local")),
         validators=tuple(validators),
         paras=paras,
         host=HostConfiguration.from_mapping(data.get("genesis", {})),
+        collators=collators,
     )
+
+
+def _key_entry(v: Any, what: str, default_name: str) -> ValidatorEntry:
+    if not isinstance(v, Mapping):
+        raise ConfigError(f"{what} must be an object with 'name' and 'public'")
+    extra = sorted(set(v) - {"name", "public"})
+    if extra:
+        raise ConfigError(f"unknown key(s) in {what}: {', '.join(extra)}")
+    try:
+        public = bytes.fromhex(str(v["public"]).removeprefix("0x"))
+    except (KeyError, ValueError):
+        raise ConfigError(f"{what}: 'public' must be a hex Ed25519 key") from None
+    if len(public) != 32:
+        raise ConfigError(f"{what}: 'public' must be 32 bytes")
+    return ValidatorEntry(str(v.get("name", default_name)), public)
+
+
+def _para_collators(data: Any, para_ids: set[int]) -> dict[int, tuple[ValidatorEntry, ...]]:
+    if not isinstance(data, Mapping):
+        raise ConfigError("chain spec 'collators' must map para ids to lists of collators")
+    out = {}
+    for key, entries in data.items():
+        try:
+            pid = int(key)
+        except ValueError:
+            raise ConfigError(f"chain spec 'collators': {key!r} is not a para id") from None
+        if pid not in para_ids:
+            raise ConfigError(f"chain spec 'collators' names para {pid}, which it does not list")
+        if not isinstance(entries, list) or not entries:
+            raise ConfigError(f"chain spec 'collators' of para {pid} must be a non-empty list")
+        out[pid] = tuple(_key_entry(c, f"collator {i} of para {pid}", f"collator-{pid}-{i}")
+                         for i, c in enumerate(entries))
+    return out
 
 
 def load_spec(path: Path) -> ChainSpec:

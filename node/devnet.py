@@ -1,12 +1,13 @@
 """A development network's genesis: validators with keys derived from dev names, parachains
 with their runtime genesis (velocity and capacity from their cores, the execution budget from the
-slot), and the relay genesis that registers them. Shared by the ideal driver and the simulator so
-both start from the very same chain.
+slot), and the relay genesis that registers them. Shared by the ideal driver, the simulator and the
+chain specs real processes start from (`asyncback genesis` writes one, `node/runner.py` reads it
+back through `relay_genesis` and `para_setup`), so all of them start from the very same chain.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from collator.core.collation import genesis_header
@@ -76,10 +77,12 @@ def dev_spec(validators: int, paras: int, cores_per_para: int, host: HostConfigu
 
 
 def network_spec(validator_names: Sequence[str], paras: Sequence[tuple[int, int]],
-                 host: HostConfiguration, name: str = "asyncback-local") -> ChainSpec:
+                 host: HostConfiguration, name: str = "asyncback-local",
+                 collators: Mapping[int, Sequence[str]] | None = None) -> ChainSpec:
     """A chain spec for named validators (keys derive from the names) and `(para_id, cores)`
-    pairs, cores assigned in the order the paras are listed. `ConfigError` for a para id
-    listed twice or a configuration the relay genesis refuses."""
+    pairs, cores assigned in the order the paras are listed; `collators` names each para's
+    authoring collators (keys from the names too). `ConfigError` for a para id listed twice or
+    a configuration the relay genesis refuses."""
     ids = [pid for pid, _ in paras]
     if len(set(ids)) != len(ids):
         raise ConfigError("a para id is listed twice")
@@ -92,7 +95,9 @@ def network_spec(validator_names: Sequence[str], paras: Sequence[tuple[int, int]
                                 host.slot_ms, pg.effective_execution_ms(host))
         registered.append(ParaGenesis(pid, genesis_header(pid, entries).head_data(), cores=cores))
     validators = tuple(ValidatorEntry(n, Keypair.from_name(n).public) for n in validator_names)
-    spec = ChainSpec(name, "local", validators, tuple(registered), host)
+    authors = {pid: tuple(ValidatorEntry(n, Keypair.from_name(n).public) for n in names)
+               for pid, names in (collators or {}).items() if names}
+    spec = ChainSpec(name, "local", validators, tuple(registered), host, authors)
     relay_genesis(spec)  # the relay genesis checks the configuration against the paras
     return spec
 

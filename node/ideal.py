@@ -33,6 +33,7 @@ from proto.statements import (
 )
 from relay.core import runtime as rt
 from relay.core.backing_table import BackingTable
+from relay.core.candidate_backing import backing_table, import_statements
 from relay.core.candidate_validation import CollationInvalid, validate_collation
 from relay.core.chain_store import ChainStore
 from relay.core.collator_api import collation_context
@@ -88,6 +89,7 @@ class IdealNetwork:
         self.blocks: list[RelayBlock] = []  # the best chain's blocks, as authored
         self.tx_counts: dict[bytes, int] = {}
         self.segment_lengths: dict[int, list[int]] = {p: [] for p in self.collators}
+        self.collator_segment_lengths: dict[int, list[int]] = {p: [] for p in self.collators}
         self.finalized = 0
 
     @property
@@ -150,12 +152,9 @@ class IdealNetwork:
         for val in self.validators:
             if not val.prospective.introduce_seconded_candidate(d.para_id, c.receipt, c.pvd):
                 continue
-            table = val.tables.setdefault(d.relay_parent, BackingTable(
-                ctx, state.validators, state.config.max_candidate_depth + 1))
-            for s in statements:
-                table.import_statement(s, group, core, c.receipt)
-            if table.is_backable(c.candidate_hash, state.config.minimum_backing_votes):
-                val.prospective.candidate_backed(d.para_id, c.candidate_hash)
+            table = val.tables.setdefault(d.relay_parent, backing_table(ctx, state))
+            import_statements(table, statements, group, c.receipt, val.prospective,
+                              state.config.minimum_backing_votes)
             chunk = chunks[val.index]
             if chunk_valid(d.erasure_root, chunk, len(self.validators)):
                 val.chunks[c.candidate_hash] = chunk.chunk
@@ -195,9 +194,10 @@ class IdealNetwork:
         self.head = block.header
         self._finality(block.header)
         self._record(block.header, events)
-        for pid in self.collators:
+        for pid, col in self.collators.items():
             self.segment_lengths[pid].append(
                 len(state.inclusion.pending.get(pid, [])))
+            self.collator_segment_lengths[pid].append(len(col.chain.unincluded_segment()))
 
     def _finality(self, header: RelayHeader) -> None:
         votes = [FinalityVote.sign(v.key, header.hash(), header.number, self.state.session_index,
@@ -210,6 +210,8 @@ class IdealNetwork:
         self.records.append(block_record(header, events, self.tx_counts, False))
         for r in self.records:
             r.finalized = r.number <= self.finalized
+            if r.finalized and r.finalized_at is None:
+                r.finalized_at = header.number
 
     def run(self) -> list[BlockRecord]:
         for _ in range(self.cfg.relay_blocks):

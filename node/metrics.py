@@ -7,6 +7,7 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+HANDLER_LANES = ("gossip", "direct", "request", "frame")
 LATENCY_BUCKETS = (0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 18, 24, 36)
 
 
@@ -20,6 +21,10 @@ class NodeMetrics:
         self.node_roles = Gauge("substrate_node_roles", "The roles the node is running as", registry=r)
         self.peers = Gauge(
             "substrate_sub_libp2p_peers_count", "Number of connected peers", registry=r
+        )
+        self.major_syncing = Gauge(
+            "substrate_sub_libp2p_is_major_syncing", "Whether the node is catching up (1) or "
+            "not (0)", registry=r,
         )
         self.start_time = Gauge(
             "process_start_time_seconds", "Start time of the process since unix epoch", registry=r
@@ -55,6 +60,11 @@ class NodeMetrics:
         self.collations_built = Counter(
             "polkadot_parachain_collations_generated_total", "Collations built", registry=r
         )
+        self.collations_seconded = Counter(
+            "asyncback_collations_seconded_total",
+            "Collations this collator built that a validator seconded (each counted once)",
+            registry=r,
+        )
         self.reputation_changes = Counter(
             "asyncback_peer_reputation_changes_total", "Reputation changes applied", ["kind"],
             registry=r,
@@ -62,7 +72,17 @@ class NodeMetrics:
         self.decode_errors = Counter(
             "asyncback_decode_errors_total", "Inbound frames that failed to decode", registry=r
         )
-        self.node_roles.set({"relay-node": 1, "validator": 4, "collator": 8}.get(role, 0))
+        # Substrate's network metrics live under substrate_sub_libp2p_*; this one is ours (no
+        # handler of a Substrate node can throw), named to sit beside them.
+        self.handler_errors = Counter(
+            "substrate_sub_libp2p_handler_errors_total",
+            "Peer messages whose handler failed with an unexpected error (logged, peer charged)",
+            ["protocol"], registry=r,
+        )
+        for lane in HANDLER_LANES:  # present at 0 from the start: an absent metric is no proof
+            self.handler_errors.labels(lane)
+        # Substrate's role bits: FULL 1, AUTHORITY 4 (a collator runs as an authority too).
+        self.node_roles.set({"relay-node": 1, "validator": 4, "collator": 4}.get(role, 0))
         self.start_time.set(time.time() if start_time is None else start_time)
         self.name = name
 

@@ -77,8 +77,14 @@ def _build(cfg: NodeConfig, host: TcpHost, store: NodeStore, log: Any) -> tuple[
         setup = para_setup(spec, cfg.para_id)
         relay = RpcRelayInterface(cfg.relay_rpc_url, log=log)
         load = LoadConfig(cfg.tx_rate is None, cfg.tx_rate or 0.0)
+        authors = [c.public for c in spec.para_authors(cfg.para_id)]
+        if authors and cfg.key.public not in authors:
+            names = ", ".join(c.name for c in spec.para_authors(cfg.para_id))
+            raise ConfigError(f"{cfg.name} is not a collator of para {cfg.para_id} in the chain "
+                              f"spec (its collators: {names})")
         service = wiring.collator(cfg.name, cfg.key, cfg.para_id, host, setup.new_chain(), relay,
-                                  spec.host.slot_ms, load=load,
+                                  spec.host.slot_ms, load=load, para_peers=authors,
+                                  author_index=authors.index(cfg.key.public) if authors else 0,
                                   blocks_per_relay_parent=cfg.blocks_per_relay_parent,
                                   log=log, store=store)
         return service, relay
@@ -107,6 +113,17 @@ async def _refresh_metrics(service: Any) -> None:
         if isinstance(service, RelayNodeService):
             metrics.block_height.labels("best").set(service.chain.best.number)
             metrics.block_height.labels("finalized").set(service.chain.finalized.number)
+            metrics.major_syncing.set(1 if service.is_syncing else 0)
+        else:  # a collator: its para chain's heights, as a cumulus node reports them
+            chain = service.chain
+            known = chain.included_hash in chain.chain
+            # it catches up until it holds the para block the relay chain included
+            metrics.major_syncing.set(0 if known else 1)
+            metrics.block_height.labels("best").set(
+                max(header.number for _, header in chain.chain.blocks.values()))
+            if known:  # the included block: collators do not follow relay finality
+                metrics.block_height.labels("finalized").set(
+                    chain.chain.header(chain.included_hash).number)
         await trio.sleep(1.0)
 
 

@@ -5,7 +5,10 @@ What a node must find again after a crash or a restart:
 * relay chain: every imported block (replayed in number order on restart), the best head and the
   finalized head (the finalized number never decreases and never leaves its chain);
 * what a validator signed, written *before* it is sent, so a restarted validator re-sends the same
-  statement instead of seconding a second candidate at one relay parent (slashing protection);
+  statement instead of seconding a second candidate at one relay parent, and signs no second
+  bitfield at one relay parent nor a second finality vote at one height (slashing protection);
+  records at relay parents below a rising bound are pruned (`prune_below`), and signing below it
+  is refused;
 * a collator's parachain chain and the head the relay chain last included, from which the
   unincluded segment is recomputed.
 
@@ -16,7 +19,8 @@ write that was acknowledged survives a crash or power loss. Opening a store runs
 
 The API is synchronous on purpose: writes are a few small rows, and the trio services call it
 directly from the event loop (a call never awaits, so a cancellation cannot split a transaction).
-The special path ":memory:" gives a non-durable store for in-process simulations.
+The special path ":memory:" gives a non-durable store (for tests; the simulator keeps its state in
+the services and needs no store).
 """
 
 from __future__ import annotations
@@ -31,8 +35,9 @@ from types import TracebackType
 
 from proto.ports import Head
 
-# Bump when the schema changes, and teach `_check_schema` to migrate the older version.
-SCHEMA_VERSION = 1
+# Bump when the schema changes, and add to `_MIGRATIONS` the statements that bring a store of the
+# previous version up to it.
+SCHEMA_VERSION = 2
 
 # Rows fetched per page by `relay_blocks_from`; bounds memory on a long replay.
 _REPLAY_PAGE = 256
@@ -52,12 +57,23 @@ _SCHEMA = (
     "CREATE TABLE signed (kind TEXT NOT NULL, key BLOB NOT NULL, relay_parent_number INTEGER,"
     " payload BLOB NOT NULL, PRIMARY KEY (kind, key))",
     "CREATE INDEX signed_by_number ON signed (relay_parent_number)",
+    # block is the whole encoded `ParaBlock`; post_state the encoded state after executing it.
     "CREATE TABLE para_blocks (para_id INTEGER NOT NULL, hash BLOB NOT NULL,"
-    " number INTEGER NOT NULL, parent_hash BLOB NOT NULL, header BLOB NOT NULL,"
-    " entries BLOB NOT NULL, PRIMARY KEY (para_id, hash))",
+    " number INTEGER NOT NULL, parent_hash BLOB NOT NULL, block BLOB NOT NULL,"
+    " post_state BLOB NOT NULL, PRIMARY KEY (para_id, hash))",
     "CREATE INDEX para_blocks_by_number ON para_blocks (para_id, number, hash)",
     "CREATE TABLE para_included (para_id INTEGER PRIMARY KEY, hash BLOB NOT NULL)",
 )
+
+# _MIGRATIONS[v]: the statements that turn a store of schema version v into version v + 1. Opening
+# an older store runs every step up to SCHEMA_VERSION in the one transaction that opens it, so a
+# store is either fully migrated or left as it was.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # Version 1 named para_blocks' columns `header` and `entries`; they hold the whole block and
+    # the post-state.
+    1: ("ALTER TABLE para_blocks RENAME COLUMN header TO block",
+        "ALTER TABLE para_blocks RENAME COLUMN entries TO post_state"),
+}
 
 
 class StorageError(Exception):
@@ -70,8 +86,8 @@ class ParaBlockRecord:
     number: int
     hash: bytes
     parent_hash: bytes
-    encoded_header: bytes
-    encoded_entries: bytes
+    encoded_block: bytes
+    encoded_post_state: bytes
 
 
 def _short(h: bytes) -> str:
@@ -164,11 +180,16 @@ class NodeStore:
                 raise StorageError(
                     f"store {self._path} is not an asyncback store (no schema version)")
             version = row[0]
-            if version != SCHEMA_VERSION:
+            if version != SCHEMA_VERSION and version not in _MIGRATIONS:
                 newer = isinstance(version, int) and version > SCHEMA_VERSION
                 raise StorageError(
                     f"store {self._path} has {'newer' if newer else 'unknown'} schema version "
                     f"{version!r}; this build reads version {SCHEMA_VERSION}")
+            while version != SCHEMA_VERSION:
+                for statement in _MIGRATIONS[version]:
+                    c.execute(statement)
+                version += 1
+            c.execute("UPDATE meta SET value=? WHERE key='schema_version'", (version,))
 
     # -- lifetime --------------------------------------------------------------------------------
 
@@ -449,16 +470,17 @@ class NodeStore:
     # -- collator's parachain chain --------------------------------------------------------------
 
     def put_para_block(self, para_id: int, number: int, hash: bytes, parent_hash: bytes,
-                       encoded_header: bytes, encoded_entries: bytes) -> None:
-        """Store a parachain block (built or imported). Idempotent for identical contents. Two
-        blocks at one number (a fork) are both kept: `para_block_at` lets a checker see them."""
+                       encoded_block: bytes, encoded_post_state: bytes) -> None:
+        """Store a parachain block (built or imported): the whole encoded block and the encoded
+        state after executing it. Idempotent for identical contents. Two blocks at one number (a
+        fork) are both kept: `para_block_at` lets a checker see them."""
         if number < 0:
             raise StorageError(f"para {para_id} block {_short(hash)}: negative number {number}")
         with self._write("put_para_block") as c:
-            row = c.execute("SELECT number, parent_hash, header, entries FROM para_blocks"
+            row = c.execute("SELECT number, parent_hash, block, post_state FROM para_blocks"
                             " WHERE para_id=? AND hash=?", (para_id, hash)).fetchone()
             if row is not None:
-                if tuple(row) != (number, parent_hash, encoded_header, encoded_entries):
+                if tuple(row) != (number, parent_hash, encoded_block, encoded_post_state):
                     raise StorageError(f"para {para_id} block {_short(hash)} already stored "
                                        f"with other contents")
                 return
@@ -467,26 +489,27 @@ class NodeStore:
             if parent is not None and parent[0] != number - 1:
                 raise StorageError(f"para {para_id} block {_short(hash)} #{number}: parent "
                                    f"{_short(parent_hash)} is #{parent[0]}")
-            c.execute("INSERT INTO para_blocks VALUES (?, ?, ?, ?, ?, ?)",
-                      (para_id, hash, number, parent_hash, encoded_header, encoded_entries))
+            c.execute("INSERT INTO para_blocks (para_id, hash, number, parent_hash, block,"
+                      " post_state) VALUES (?, ?, ?, ?, ?, ?)",
+                      (para_id, hash, number, parent_hash, encoded_block, encoded_post_state))
 
     def para_blocks(self, para_id: int, from_number: int = 0) -> list[ParaBlockRecord]:
         """Blocks of `para_id` numbered >= `from_number`, by number then hash (parents first)."""
         with self._read("para_blocks") as c:
-            rows = c.execute("SELECT number, hash, parent_hash, header, entries FROM para_blocks"
+            rows = c.execute("SELECT number, hash, parent_hash, block, post_state FROM para_blocks"
                              " WHERE para_id=? AND number >= ? ORDER BY number, hash",
                              (para_id, from_number)).fetchall()
-        return [ParaBlockRecord(para_id, int(n), bytes(h), bytes(p), bytes(hd), bytes(e))
-                for n, h, p, hd, e in rows]
+        return [ParaBlockRecord(para_id, int(n), bytes(h), bytes(p), bytes(b), bytes(st))
+                for n, h, p, b, st in rows]
 
     def para_block(self, para_id: int, hash: bytes) -> ParaBlockRecord | None:
         with self._read("para_block") as c:
-            row = c.execute("SELECT number, parent_hash, header, entries FROM para_blocks"
+            row = c.execute("SELECT number, parent_hash, block, post_state FROM para_blocks"
                             " WHERE para_id=? AND hash=?", (para_id, hash)).fetchone()
         if row is None:
             return None
-        n, p, hd, e = row
-        return ParaBlockRecord(para_id, int(n), bytes(hash), bytes(p), bytes(hd), bytes(e))
+        n, p, b, st = row
+        return ParaBlockRecord(para_id, int(n), bytes(hash), bytes(p), bytes(b), bytes(st))
 
     def para_block_at(self, para_id: int, number: int) -> list[bytes]:
         """Hashes of the stored blocks of `para_id` at `number`, sorted; more than one means that

@@ -24,28 +24,32 @@ from relay.service.validator import ValidatorService
 Genesis = tuple[RelayHeader, RelayState]
 
 
-def _net(host: Host, slot_ms: int) -> NetworkStack:
-    return NetworkStack(host, slot_ms / 1000)
+def _plumbing(name: str, role: str, host: Host, slot_ms: int, metrics: NodeMetrics | None,
+              log: Any) -> tuple[NetworkStack, NodeMetrics]:
+    """The network stack and metrics of one node, with handler failures logged and counted."""
+    net = NetworkStack(host, slot_ms / 1000)
+    metrics = metrics or NodeMetrics(role, name)
+    net.log_handler_failures(log, name, metrics.handler_errors)
+    return net, metrics
 
 
 def relay_node(name: str, host: Host, genesis: Genesis, relay_peers: list[PeerId], *,
-               metrics: NodeMetrics | None = None, **kw: Any) -> RelayNodeService:
-    return RelayNodeService(name, _net(host, genesis[1].config.slot_ms),
-                            metrics or NodeMetrics(RelayNodeService.role, name), genesis,
-                            relay_peers, **kw)
+               metrics: NodeMetrics | None = None, log: Any = None,
+               **kw: Any) -> RelayNodeService:
+    net, m = _plumbing(name, RelayNodeService.role, host, genesis[1].config.slot_ms, metrics, log)
+    return RelayNodeService(name, net, m, genesis, relay_peers, log=log, **kw)
 
 
 def validator(name: str, key: Keypair, host: Host, genesis: Genesis,
               relay_peers: list[PeerId], *, metrics: NodeMetrics | None = None,
-              **kw: Any) -> ValidatorService:
-    return ValidatorService(name, key, _net(host, genesis[1].config.slot_ms),
-                            metrics or NodeMetrics(ValidatorService.role, name), genesis,
-                            relay_peers, **kw)
+              log: Any = None, **kw: Any) -> ValidatorService:
+    net, m = _plumbing(name, ValidatorService.role, host, genesis[1].config.slot_ms, metrics, log)
+    return ValidatorService(name, key, net, m, genesis, relay_peers, log=log, **kw)
 
 
 def collator(name: str, key: Keypair, para_id: int, host: Host, chain: CollatorChain,
              relay: RelayChainInterface, slot_ms: int, *, metrics: NodeMetrics | None = None,
-             para_peers: Sequence[PeerId] = (), **kw: Any) -> CollatorService:
-    return CollatorService(name, key, para_id, _net(host, slot_ms),
-                           metrics or NodeMetrics(CollatorService.role, name), chain, relay,
-                           slot_ms, para_peers=para_peers, **kw)
+             para_peers: Sequence[PeerId] = (), log: Any = None, **kw: Any) -> CollatorService:
+    net, m = _plumbing(name, CollatorService.role, host, slot_ms, metrics, log)
+    return CollatorService(name, key, para_id, net, m, chain, relay, slot_ms,
+                           para_peers=para_peers, log=log, **kw)

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import msgspec
 
+from proto.approvals import IndirectSignedApprovalVote, SignedAssignment
 from proto.availability import ErasureChunk
 from proto.candidate import (
     CandidateReceipt,
@@ -18,6 +19,7 @@ from proto.candidate import (
     PoV,
 )
 from proto.codec import decode, encode
+from proto.disputes import UncheckedDisputeMessage
 from proto.keys import Keypair, verify
 from proto.primitives import (
     MAX_LIST,
@@ -37,6 +39,9 @@ from proto.statements import FinalityVote, SignedAvailabilityBitfield, SignedSta
 
 DECLARE_DOMAIN = b"DCLR"
 KIB = 1024
+# Assignments and approvals travel in batches (polkadot's approval-distribution packs them per
+# peer); 512 of either fit the gossip frame cap with room to spare.
+MAX_APPROVAL_BATCH = 512
 
 
 class Protocol(IntEnum):
@@ -207,12 +212,36 @@ class ParaBlockResponse(Struct, frozen=True, tag=23):
     block: Blob | None
 
 
+class AssignmentsMessage(Struct, frozen=True, tag=24):
+    """Approval distribution: assignments, each signed by the validator it assigns."""
+
+    assignments: Annotated[list[SignedAssignment], msgspec.Meta(max_length=MAX_APPROVAL_BATCH)]
+
+
+class ApprovalsMessage(Struct, frozen=True, tag=25):
+    """Approval distribution: approval votes for candidates the sender was assigned to."""
+
+    approvals: Annotated[list[IndirectSignedApprovalVote],
+                         msgspec.Meta(max_length=MAX_APPROVAL_BATCH)]
+
+
+class DisputeRequest(Struct, frozen=True, tag=26):
+    """Dispute distribution: a dispute raised or joined, sent to every validator."""
+
+    message: UncheckedDisputeMessage
+
+
+class DisputeResponse(Struct, frozen=True, tag=27):
+    """The receiver imported the votes (polkadot's `DisputeResponse::Confirmed`)."""
+
+
 WireMessage = (
     Declare | AdvertiseCollation | FetchCollation | CollationResponse | CollationSeconded
     | StatementMessage | FetchAttested | AttestedCandidate | FetchPoV | PoVResponse
     | BitfieldMessage | BlockAnnounce | BlockRequest | BlockResponse | ChunkRequest
     | ChunkResponse | FinalityVoteMessage | PeerExchange | Ping | Pong | ParaBlockAnnounce
-    | FetchParaBlock | ParaBlockResponse
+    | FetchParaBlock | ParaBlockResponse | AssignmentsMessage | ApprovalsMessage
+    | DisputeRequest | DisputeResponse
 )
 
 PROTOCOL_OF: dict[type, Protocol] = {
@@ -223,6 +252,7 @@ PROTOCOL_OF: dict[type, Protocol] = {
     CollationResponse: Protocol.POV_RESPONSE, PoVResponse: Protocol.POV_RESPONSE,
     AttestedCandidate: Protocol.RESPONSE, ChunkResponse: Protocol.RESPONSE,
     BlockResponse: Protocol.BLOCKS,
+    DisputeRequest: Protocol.REQUEST, DisputeResponse: Protocol.RESPONSE,
 }
 
 

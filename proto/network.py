@@ -66,6 +66,9 @@ COST_UNEXPECTED_MESSAGE = ReputationChange(COST_MINOR.value, "unexpected message
 COST_MALFORMED_MESSAGE = ReputationChange(COST_MINOR.value, "malformed message")
 COST_OVERSIZED_FRAME = ReputationChange(COST_MAJOR.value, "oversized frame")
 COST_OVERSIZED_RESPONSE = ReputationChange(COST_MAJOR.value, "oversized response")
+# A message that made a handler raise: a bug it found or one it aims at. Major, not malicious: an
+# honest peer can trip one of our bugs, and the bug is ours to fix, not a reason to ban it at once.
+COST_HANDLER_ERROR = ReputationChange(COST_MAJOR.value, "message made a handler fail")
 
 
 # -- gossip verdicts ----------------------------------------------------------------------------

@@ -92,7 +92,7 @@ class Head(NamedTuple):
 
 class StoredParaBlock(Protocol):
     @property
-    def encoded_header(self) -> bytes: ...
+    def encoded_block(self) -> bytes: ...
 
 
 class RelayStore(Protocol):
@@ -123,7 +123,7 @@ class ParaStore(Protocol):
     """What a collator persists: the para blocks it built or imported, and the included head."""
 
     def put_para_block(self, para_id: int, number: int, hash: bytes, parent_hash: bytes,
-                       encoded_header: bytes, encoded_entries: bytes) -> None: ...
+                       encoded_block: bytes, encoded_post_state: bytes) -> None: ...
 
     def para_blocks(self, para_id: int, from_number: int = 0) -> Sequence[StoredParaBlock]: ...
 
@@ -171,3 +171,6 @@ class Metrics(Protocol):
 
     @property
     def collations_built(self) -> Counter: ...
+
+    @property
+    def collations_seconded(self) -> Counter: ...

@@ -24,6 +24,7 @@ _U32 = struct.Struct(">I")
 CURRENT_SLOT_KEY = b"babe:current_slot"
 ACTIVE_CONFIG_KEY = b"configuration:active"
 SESSION_INDEX_KEY = b"session:index"
+BLOCK_NUMBER_KEY = b"system:number"
 
 
 def para_head_key(para_id: int) -> bytes:

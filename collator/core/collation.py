@@ -16,6 +16,7 @@ from collator.core.para_runtime import (
     weight_of,
 )
 from collator.core.parachain_system import execute_block
+from collator.core.storage_keys import WEIGHT_LIMIT_KEY
 from collator.core.validation import VALIDATION_CODE_HASH, make_pov
 from proto.availability import erasure_root
 from proto.candidate import (
@@ -36,7 +37,7 @@ class RelayParentData:
     hash: bytes
     number: int
     storage_root: bytes
-    proof: StateProof  # of `parachain_system.relay_proof_keys(para_id)` at this block
+    proof: StateProof  # of `relay_view.relay_proof_keys(para_id)` at this block
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class Collation:
 
 def select_transactions(entries: dict[bytes, bytes], pool: list[Extrinsic]) -> list[Extrinsic]:
     """The longest prefix of `pool` (in order) that fits the block weight limit."""
-    limit = read_int(entries, b"system:weight_limit", 0)
+    limit = read_int(entries, WEIGHT_LIMIT_KEY, 0)
     out, weight = [], 0
     for x in pool:
         if weight + weight_of(x) > limit:

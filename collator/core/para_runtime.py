@@ -1,6 +1,7 @@
 """The parachain runtime's state and transactions: dev accounts with balances and nonces, and
 transactions whose cost is a deterministic weight, so blocks fill to a weight limit that follows
-the execution budget (0.5 s for sync backing, 2 s for async: a quarter of the blockspace).
+the para's execution budget (by default the host's backing timeout: 2 s of a 6 s slot for async
+backing, 0.5 s for sync, a quarter of the blockspace). Its storage keys are in `storage_keys`.
 
 Head data is the canonical encoding of `ParaHeader`; a block's hash is the hash of its head data.
 """
@@ -11,6 +12,20 @@ from typing import Annotated
 
 import msgspec
 
+from collator.core.storage_keys import (
+    CAPACITY_KEY,
+    CODE_KEY,
+    HORIZONTAL_QUEUE_KEY,
+    NUMBER_KEY,
+    PARA_ID_KEY,
+    PENDING_CODE_KEY,
+    RELAY_SLOT_MS_KEY,
+    UPWARD_QUEUE_KEY,
+    VELOCITY_KEY,
+    WEIGHT_LIMIT_KEY,
+    account_key,
+    nonce_key,
+)
 from proto.candidate import PersistedValidationData
 from proto.codec import decode, encode, hash_of
 from proto.errors import DecodeError
@@ -112,32 +127,20 @@ def extrinsics_root(extrinsics: list[Extrinsic]) -> bytes:
     return hash_of(extrinsics) if extrinsics else ZERO_HASH
 
 
-UPWARD_QUEUE_KEY = b"parachain_system:pending_upward_messages"
-HORIZONTAL_QUEUE_KEY = b"parachain_system:pending_horizontal_messages"
-
-
-def account_key(i: int) -> bytes:
-    return b"balances:" + i.to_bytes(4, "big")
-
-
-def nonce_key(i: int) -> bytes:
-    return b"nonces:" + i.to_bytes(4, "big")
-
-
 def genesis_entries(
     para_id: int, velocity: int, capacity: int, relay_slot_ms: int, weight_limit: int,
     code: bytes = b"asyncback-para-runtime-v1",
 ) -> dict[bytes, bytes]:
     """The para's genesis state, with the runtime constants its validation function enforces."""
     e = {account_key(i): encode(GENESIS_BALANCE) for i in range(N_ACCOUNTS)}
-    e[b"system:velocity"] = encode(velocity)
-    e[b"system:capacity"] = encode(capacity)
-    e[b"system:relay_slot_ms"] = encode(relay_slot_ms)
-    e[b"system:weight_limit"] = encode(weight_limit)
-    e[b"system:code"] = code
+    e[VELOCITY_KEY] = encode(velocity)
+    e[CAPACITY_KEY] = encode(capacity)
+    e[RELAY_SLOT_MS_KEY] = encode(relay_slot_ms)
+    e[WEIGHT_LIMIT_KEY] = encode(weight_limit)
+    e[CODE_KEY] = code
     e.update({nonce_key(i): encode(0) for i in range(N_ACCOUNTS)})
-    e[b"system:para_id"] = encode(para_id)
-    e[b"system:number"] = encode(0)
+    e[PARA_ID_KEY] = encode(para_id)
+    e[NUMBER_KEY] = encode(0)
     return e
 
 
@@ -166,7 +169,7 @@ def apply_extrinsic(entries: dict[bytes, bytes], x: Extrinsic) -> None:
         to = read_int(entries, account_key(x.recipient))
         entries[account_key(x.recipient)] = encode(to + x.amount)
     elif isinstance(x, SetCode):
-        entries[b"system:pending_code"] = x.code
+        entries[PENDING_CODE_KEY] = x.code
     elif isinstance(x, SendUpward):
         queue = decode(entries[UPWARD_QUEUE_KEY], list) if UPWARD_QUEUE_KEY in entries else []
         entries[UPWARD_QUEUE_KEY] = encode([*queue, x.data])

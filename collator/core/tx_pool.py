@@ -9,9 +9,9 @@ from collator.core.para_runtime import (
     N_ACCOUNTS,
     Extrinsic,
     Transfer,
-    nonce_key,
     read_int,
 )
+from collator.core.storage_keys import nonce_key
 
 
 class TxPool:

@@ -13,7 +13,8 @@ import msgspec
 
 from collator.core.consensus_hook import BlockInvalid
 from collator.core.para_runtime import WEIGHT_PER_MS, ParaBlock, decode_head, weight_of
-from collator.core.parachain_system import CODE_KEY, execute_block
+from collator.core.parachain_system import execute_block
+from collator.core.storage_keys import CODE_KEY
 from proto.candidate import CandidateCommitments, PersistedValidationData, PoV
 from proto.codec import decode, encode
 from proto.errors import DecodeError

@@ -46,7 +46,8 @@ def ideal(validators: int, paras: int, cores_per_para: int, max_candidate_depth:
         raise click.UsageError(str(exc)) from None
     records = net.run()
     elapsed = time.perf_counter() - started
-    summary = summarize(records, net.collators, segment_lengths=net.segment_lengths)
+    summary = summarize(records, net.collators, segment_lengths=net.segment_lengths,
+                        collator_segment_lengths=net.collator_segment_lengths)
     problems = check_invariants(records, host.allowed_ancestry_len, host.max_candidate_depth)
     title = (f"ideal network, {backing_mode(host)} backing: depth {host.max_candidate_depth}, "
              f"ancestry {host.allowed_ancestry_len}, "

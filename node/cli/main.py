@@ -10,6 +10,8 @@ from node.cli.ideal import ideal, report
 from node.cli.nodes import COMMANDS
 from node.cli.sim import sim
 from node.cli.sweep import sweep
+from node.cli.test import test
+from node.cli.testnet import testnet
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"],
@@ -19,5 +21,5 @@ def main() -> None:
     """asyncback: a working model of Polkadot's asynchronous backing."""
 
 
-for _command in (ideal, report, sim, sweep, *COMMANDS):
+for _command in (ideal, report, sim, sweep, test, testnet, *COMMANDS):
     main.add_command(_command)

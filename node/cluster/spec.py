@@ -90,9 +90,10 @@ class NetworkSpec:
     def chain_spec(self) -> ChainSpec:
         """The chain spec every node of this network starts from; `ConfigError` if the relay
         genesis refuses the configuration."""
+        registered = [p for p in self.paras if p.registered]
         return network_spec(tuple(v.name for v in self.validators),
-                            tuple((p.para_id, p.cores) for p in self.paras if p.registered),
-                            self.host, self.name)
+                            tuple((p.para_id, p.cores) for p in registered), self.host, self.name,
+                            {p.para_id: [c.name for c in p.collators] for p in registered})
 
     def with_host(self, host: HostConfiguration) -> NetworkSpec:
         return replace(self, host=host)

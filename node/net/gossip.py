@@ -8,6 +8,9 @@ consensus-specs' ordered IGNORE/REJECT rules:
 - IGNORE: dropped quietly (not yet useful, out of view), no cost, not forwarded;
 - REJECT: dropped, not forwarded, and the source is charged the verdict's cost.
 An envelope that does not decode raises `DecodeError` to the peer manager, which closes the link.
+Any other exception out of a validator or a subscriber is a handler failure (`PeerManager.
+handler_failed`: logged, counted, the source charged): the message is treated as rejected and the
+node goes on.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import msgspec
 
 from node.net.peers import PeerManager
 from proto.codec import decode, encode
+from proto.errors import DecodeError
 from proto.hashing import blake2_256
 from proto.network import Action, PeerId
 from proto.ports import GossipDeliver, GossipValidator
@@ -104,6 +108,7 @@ class Gossip:
         self.seen = seen or SeenCache()
         self._clock = clock or peers.now
         self._topics: dict[int, _Topic] = {}
+        self.topic_names: dict[int, str] = {}  # for logs (the stack knows its topics' names)
         self.stats = GossipStats()
         peers.register(protocol, self._on_frame)
 
@@ -111,6 +116,13 @@ class Gossip:
         if topic in self._topics:
             raise ValueError(f"topic {topic} already has a subscriber")
         self._topics[topic] = _Topic(validate, deliver)
+
+    def validators(self) -> dict[int, GossipValidator]:
+        """Each subscribed topic's validator (what a property test feeds directly)."""
+        return {t: sub.validate for t, sub in self._topics.items()}
+
+    def topic_name(self, topic: int) -> str:
+        return self.topic_names.get(topic, f"topic {topic}")
 
     async def publish(self, topic: int, data: bytes) -> int:
         """Send our own message to every connected peer; returns how many it went to. Our own
@@ -143,7 +155,14 @@ class Gossip:
         if topic is None:
             self.stats.unknown_topic += 1
             return
-        verdict = topic.validate(source, envelope.data)
+        try:
+            verdict = topic.validate(source, envelope.data)
+        except DecodeError:
+            raise
+        except Exception as exc:
+            self.stats.rejected += 1
+            self.peers.handler_failed("gossip", self.topic_name(envelope.topic), source, exc)
+            return
         if verdict.action is Action.REJECT:
             self.stats.rejected += 1
             if verdict.cost is not None:
@@ -153,6 +172,9 @@ class Gossip:
             self.stats.ignored += 1
             return
         self.stats.accepted += 1
-        topic.deliver(source, envelope.data)
+        try:
+            topic.deliver(source, envelope.data)
+        except Exception as exc:
+            self.peers.handler_failed("gossip", self.topic_name(envelope.topic), source, exc)
         self.stats.forwarded += await self._fan_out(canonical, exclude=source,
                                                     limit=self.forward_fanout)

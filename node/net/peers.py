@@ -5,11 +5,20 @@ A frame handler may raise `proto.errors.DecodeError` (or the transport may, for 
 that peer's connection is closed and its reputation charged, and nothing else happens; every other
 peer keeps being served. At most one connection per peer is kept (a second one is refused), so
 nothing a peer sends is counted twice.
+
+Any other exception out of a handler is a bug the peer's message found (ours, or one a hostile
+peer aims at): it must not end the node. `handler_failed` is the one place such a failure goes,
+whichever layer caught it (this reader, gossip validators, request handlers, direct handlers): it
+is counted per protocol, the peer is charged `COST_HANDLER_ERROR`, the listeners (the service's
+error log and metric) are told, and the node carries on with the next frame.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import trio
@@ -25,6 +34,7 @@ from node.net.transport import (
 )
 from proto.errors import DecodeError, FrameTooLarge
 from proto.network import (
+    COST_HANDLER_ERROR,
     COST_MALFORMED_MESSAGE,
     COST_OVERSIZED_FRAME,
     COST_UNEXPECTED_MESSAGE,
@@ -33,6 +43,22 @@ from proto.network import (
 )
 
 FrameHandler = Callable[[PeerId, bytes], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class HandlerFailure:
+    """An unexpected exception out of the handler of a peer's message."""
+
+    protocol: str  # the lane: "gossip", "direct", "request", "response", "frame"
+    kind: str  # what on that lane: a gossip topic, a message type, a request kind
+    peer: PeerId
+    error: Exception
+
+    def describe(self) -> str:
+        return f"{type(self.error).__name__}: {self.error}"
+
+
+FailureListener = Callable[[HandlerFailure], None]
 
 
 class PeerListener(Protocol):
@@ -53,6 +79,8 @@ class PeerManager:
         self._nursery: trio.Nursery | None = None
         self.refused = 0
         self.malformed = 0
+        self.handler_errors: Counter[str] = Counter()  # by protocol
+        self._failure_listeners: list[FailureListener] = []
 
     @property
     def local_id(self) -> PeerId:
@@ -68,6 +96,20 @@ class PeerManager:
 
     def add_listener(self, listener: PeerListener) -> None:
         self._listeners.append(listener)
+
+    def add_failure_listener(self, listener: FailureListener) -> None:
+        self._failure_listeners.append(listener)
+
+    def handler_failed(self, protocol: str, kind: str, peer: PeerId, error: Exception) -> None:
+        """A handler of `peer`'s message raised something other than `DecodeError`: count it,
+        charge the peer, tell the listeners; the caller goes on with the next message."""
+        self.handler_errors[protocol] += 1
+        failure = HandlerFailure(protocol, kind, peer, error)
+        for listener in self._failure_listeners:
+            # A broken logger must not turn one failure into a crash.
+            with contextlib.suppress(Exception):
+                listener(failure)
+        self.report(peer, COST_HANDLER_ERROR)
 
     def connected_peers(self) -> list[PeerId]:
         return sorted(self._connections)
@@ -124,7 +166,13 @@ class PeerManager:
                 if handler is None:
                     self.report(peer, COST_UNEXPECTED_MESSAGE)
                     continue
-                await handler(peer, frame.body)
+                try:
+                    await handler(peer, frame.body)
+                except DecodeError:
+                    raise
+                except Exception as exc:
+                    # The layers above catch their own with more detail; this is the backstop.
+                    self.handler_failed("frame", f"lane {frame.protocol}", peer, exc)
         except FrameTooLarge:
             self.malformed += 1
             self.report(peer, COST_OVERSIZED_FRAME)

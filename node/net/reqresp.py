@@ -12,7 +12,9 @@ Rules enforced here so protocol handlers never see them:
 - a response that matches no pending request, or exceeds its cap, costs the peer;
 - a request waits at most its timeout (trio time, so virtual under MockClock);
 - an envelope that does not decode, or a handler that raises `DecodeError` on the payload, closes
-  that peer's connection and costs reputation (the peer manager's decoder boundary).
+  that peer's connection and costs reputation (the peer manager's decoder boundary);
+- a handler that raises anything else is a handler failure (`PeerManager.handler_failed`: logged,
+  counted, the peer charged): the request is refused and the node goes on.
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ class RequestResponse:
         self._next_id = 0
         self._nursery: trio.Nursery | None = None
         self.stats = ReqRespStats()
+        self.kind_names: dict[int, str] = {}  # for logs (the stack knows its kinds' names)
         peers.register(request_protocol, self._on_request)
         peers.add_listener(self)
 
@@ -120,6 +123,13 @@ class RequestResponse:
 
     def is_registered(self, kind: int) -> bool:
         return kind in self._kinds
+
+    def handlers(self) -> dict[int, RequestHandler]:
+        """Each served kind's handler (what a property test feeds directly)."""
+        return {k: s.handler for k, s in self._kinds.items() if s.handler is not None}
+
+    def kind_name(self, kind: int) -> str:
+        return self.kind_names.get(kind, f"kind {kind}")
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Hosts the tasks serving inbound requests; must run before requests arrive."""
@@ -213,6 +223,9 @@ class RequestResponse:
                 self.peers.report(peer, COST_MALFORMED_MESSAGE)
                 await self.peers.disconnect(peer)
                 return
+            except Exception as exc:
+                self.peers.handler_failed("request", self.kind_name(envelope.kind), peer, exc)
+                result = None  # refused: the requester need not wait out its timeout
             status, payload = STATUS_OK, result or b""
             if result is None:
                 self.stats.refused += 1

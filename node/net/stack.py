@@ -3,23 +3,31 @@ and direct notifications (one message to one peer, never forwarded: the collator
 statements within a backing group), with the request kinds every asyncback node speaks.
 
 Direct messages are tagged wire messages (`proto.messages`); a handler per message type. A
-message type nobody handles costs the sender like any unexpected message.
+message type nobody handles costs the sender like any unexpected message; a handler that raises
+anything but `DecodeError` is a handler failure (`PeerManager.handler_failed`), and the node goes
+on. `log_handler_failures` gives those failures their error log line and metric.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 
 from node.net.gossip import Gossip
-from node.net.peers import PeerManager
+from node.net.peers import HandlerFailure, PeerManager
 from node.net.peerset import PeerSet
 from node.net.reqresp import RequestKind, RequestResponse
 from node.net.transport import Host
+from proto.errors import DecodeError
 from proto.messages import FRAME_MAX, KIB, Protocol, WireMessage, decode_message, encode_message
-from proto.network import COST_UNEXPECTED_MESSAGE, Kind, PeerId
+from proto.network import COST_UNEXPECTED_MESSAGE, Kind, PeerId, Topic
 from proto.ports import DirectHandler
+
+
+def _names(vocabulary: type) -> dict[int, str]:
+    return {v: k.lower() for k, v in vars(vocabulary).items() if isinstance(v, int)}
 
 
 def request_kinds(slot_s: float) -> list[RequestKind]:
@@ -49,8 +57,32 @@ class NetworkStack:
         self.gossip = Gossip(self.peers, Protocol.GOSSIP)
         self.requests = RequestResponse(self.peers, Protocol.REQUEST)
         self.kinds = {k.kind: k for k in request_kinds(slot_s)}
+        self.gossip.topic_names = _names(Topic)
+        self.requests.kind_names = _names(Kind)
         self._direct: dict[type, DirectHandler] = {}
         self.peers.register(Protocol.DIRECT, self._on_direct)
+
+    def log_handler_failures(self, log: Any, node: str, counter: Any) -> None:
+        """Every handler failure of this stack: one error line (protocol, kind, peer, error) on
+        `log` if there is one, and `counter.labels(protocol).inc()` (a Prometheus counter)."""
+
+        def note(failure: HandlerFailure) -> None:
+            counter.labels(failure.protocol).inc()
+            if log is not None:
+                log.error("message handler failed", node=node, protocol=failure.protocol,
+                          kind=failure.kind, peer="0x" + failure.peer.hex()[:16],
+                          error=failure.describe())
+
+        self.peers.add_failure_listener(note)
+
+    @property
+    def handler_errors(self) -> int:
+        """Handler failures so far (what a simulation asserts is zero)."""
+        return sum(self.peers.handler_errors.values())
+
+    def direct_handlers(self) -> dict[type, DirectHandler]:
+        """Each direct message type's handler (what a property test feeds directly)."""
+        return dict(self._direct)
 
     @property
     def peer_id(self) -> PeerId:
@@ -76,7 +108,12 @@ class NetworkStack:
         if handler is None:
             self.peers.report(peer, COST_UNEXPECTED_MESSAGE)
             return
-        await handler(peer, message)
+        try:
+            await handler(peer, message)
+        except DecodeError:
+            raise
+        except Exception as exc:
+            self.peers.handler_failed("direct", type(message).__name__, peer, exc)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         for kind in self.kinds.values():

@@ -11,7 +11,8 @@ from relay.core.state import RelayState
 
 
 class ChainStore:
-    """The relay blocks every validator has imported, with their post-states (RelayChainInfo)."""
+    """Imported relay blocks with their post-states (RelayChainInfo): one node's in `RelayChain`,
+    every validator's at once in the ideal driver."""
 
     def __init__(self) -> None:
         self.headers: dict[bytes, RelayHeader] = {}

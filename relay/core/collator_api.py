@@ -2,7 +2,9 @@
 block's post-state: where to build (the collation target with the relay-state proof), the para's
 included and pending heads, and who backs each of the para's cores there.
 
-The in-process collator calls this directly; over RPC the same answer travels as JSON.
+A relay node answers a collator in the same process (the simulator) by calling this, the ideal
+driver calls it directly, and over RPC the same answer travels msgpack-encoded in JSON
+(`parachain_collationContext`).
 """
 
 from __future__ import annotations

@@ -40,6 +40,17 @@ class HostConfiguration:
     session_length: int = 0  # relay blocks per session; 0: a single session
     # The PVF backing timeout; also the para blocks' execution budget. 0: `default_execution_ms`.
     backing_execution_timeout_ms: int = 0
+    # Approval checking and disputes (relay/core/approval, relay/core/disputes). The defaults are
+    # the ones polkadot-sdk's local test chain specs (rococo-local, westend-local) carry, made for
+    # networks of a handful of validators; production relay chains raise `needed_approvals` (30
+    # on Polkadot) and the tranche counts with the validator set.
+    needed_approvals: int = 2  # approvals from assigned checkers before a candidate is approved
+    relay_vrf_modulo_samples: int = 2  # RelayVRFModulo draws per validator: its tranche-0 cores
+    n_delay_tranches: int = 25  # RelayVRFDelay spreads checkers over this many tranches (ticks)
+    zeroth_delay_tranche_width: int = 0  # extra delay outcomes folded into tranche 0
+    no_show_slots: int = 2  # an assigned checker silent this many slots is a no-show
+    dispute_period: int = 6  # sessions after which a candidate can no longer be disputed
+    dispute_post_conclusion_acceptance_period: int = 100  # blocks a concluded dispute takes votes
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -56,6 +67,12 @@ class HostConfiguration:
             raise ConfigError("slot_ms must be at least 10")
         if self.group_rotation_frequency < 1:
             raise ConfigError("group_rotation_frequency must be at least 1")
+        if self.needed_approvals < 1:
+            raise ConfigError("needed_approvals must be at least 1")
+        if self.n_delay_tranches < 1:
+            raise ConfigError("n_delay_tranches must be at least 1")
+        if self.no_show_slots < 1:  # polkadot's ZeroNoShowSlots
+            raise ConfigError("no_show_slots must be at least 1")
 
     @property
     def execution_timeout_ms(self) -> int:

@@ -14,6 +14,7 @@ from proto.keys import Keypair
 from proto.relay_block import ParachainsInherentData, RelayBlock, RelayHeader
 from proto.relay_state import (
     ACTIVE_CONFIG_KEY,
+    BLOCK_NUMBER_KEY,
     CURRENT_SLOT_KEY,
     SESSION_INDEX_KEY,
     AbridgedHostConfiguration,
@@ -109,7 +110,7 @@ def state_entries(s: RelayState) -> dict[bytes, bytes]:
         CURRENT_SLOT_KEY: encode(s.slot),
         ACTIVE_CONFIG_KEY: encode(abridged_config(c)),
         SESSION_INDEX_KEY: encode(s.session_index),
-        b"system:number": encode(s.number),
+        BLOCK_NUMBER_KEY: encode(s.number),
         b"session:disabled": encode(sorted(s.disabled)),
         b"scheduler:claim_queue": encode(sorted((k, list(v)) for k, v in s.scheduler.snapshot().items())),
         b"scheduler:groups": encode([s.scheduler.groups, s.scheduler.session_start_block]),

@@ -50,11 +50,11 @@ def alive(run_dir: Path) -> list[str]:
 
 
 def small_network() -> NetworkSpec:
-    """Three validators and no full node (collators attach to alice); para 2000 with a
-    collator, para 2001 registered with none yet."""
+    """Three validators and no full node (collators attach to alice); para 2000 with two
+    collators taking turns, para 2001 registered with none yet."""
     return NetworkSpec(host(), tuple(NodeSpec(n, "validator") for n in ("alice", "bob", "charlie")),
-                       paras=(ParaSpec(2000, collators=(NodeSpec("collator-2000-0", "collator",
-                                                                 2000),)),
+                       paras=(ParaSpec(2000, collators=tuple(
+                           NodeSpec(f"collator-2000-{k}", "collator", 2000) for k in (0, 1))),
                               ParaSpec(2001)), name="small")
 
 
@@ -79,6 +79,11 @@ async def test_two_clusters_side_by_side_sync_backing_and_an_added_collator(tmp_
         await sync.wait_relay_height(WARMUP + WINDOW)
         await sync.assert_para_throughput(WINDOW, {2000: SYNC_TARGET, 2001: SYNC_TARGET})
         await small.wait_para_height(2001, 3)
+        # Para 2000's two collators took turns by relay slot and kept one chain between them.
+        built = [(await small[f"collator-2000-{k}"].metrics()).get(
+            "polkadot_parachain_collations_generated_total", 0.0) for k in (0, 1)]
+        assert all(n > 0 for n in built), built
+        await small.assert_para_chains_consistent()
         assert sync.crashed() == [] and small.crashed() == []
     for run_dir in (sync_dir, small_dir):
         assert alive(run_dir) == []

@@ -9,6 +9,7 @@ from proto.codec import encode
 from proto.hashing import blake2_256
 from proto.relay_state import (
     ACTIVE_CONFIG_KEY,
+    BLOCK_NUMBER_KEY,
     CURRENT_SLOT_KEY,
     RelayDispatchQueueRemaining,
     para_head_key,
@@ -36,7 +37,7 @@ def relay_parent(number: int, slot: int, included_head: bytes, go_ahead: bool = 
         CURRENT_SLOT_KEY: encode(slot),
         para_head_key(PARA): included_head,
         relay_dispatch_queue_key(PARA): encode(RelayDispatchQueueRemaining(*ump)),
-        b"system:number": encode(number),
+        BLOCK_NUMBER_KEY: encode(number),
     }
     if go_ahead:
         state[upgrade_go_ahead_key(PARA)] = encode(1)

@@ -16,14 +16,9 @@ from collator.core.para_runtime import (
     Transfer,
     ValidationInherent,
 )
-from collator.core.parachain_system import (
-    CODE_KEY,
-    HANDLED_KEY,
-    PENDING_CODE_KEY,
-    execute_block,
-    load_segment,
-)
+from collator.core.parachain_system import execute_block, load_segment
 from collator.core.relay_view import relay_proof_keys
+from collator.core.storage_keys import CODE_KEY, HANDLED_KEY, PENDING_CODE_KEY
 from collator.core.unincluded_segment import GoAhead
 from collator.core.validation import InvalidBlock, make_pov, validate_block
 from proto.candidate import PersistedValidationData, PoV

@@ -18,6 +18,7 @@ from collator.core.pvf import (
     run_pvf,
     validate_candidate,
 )
+from collator.core.storage_keys import account_key
 from collator.core.validation import make_pov
 from proto.candidate import PersistedValidationData, PoV
 from proto.codec import decode
@@ -60,7 +61,7 @@ def test_run_pvf_reproduces_the_collation_and_refuses_tampering() -> None:
         pvf(col, PoV(b"\x93garbage"))
     # a witness that is not the parent's state
     richer = dict(entries)
-    richer[b"balances:" + (0).to_bytes(4, "big")] = b"\x00"
+    richer[account_key(0)] = b"\x00"
     with pytest.raises(InvalidBlock, match="parent state"):
         pvf(col, make_pov(richer, col.block))
     # the relay chain's size cap is checked before the PVF runs

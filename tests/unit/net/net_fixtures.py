@@ -1,10 +1,9 @@
 """Shared helpers for the networking tests: a node = host + peer set + peer manager + gossip +
-request/response, on a `MemoryNetwork`; an identity that cannot sign for the key it claims."""
+request/response, on a `MemoryNetwork`."""
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
 import trio
 
@@ -14,7 +13,6 @@ from node.net.peers import PeerManager
 from node.net.peerset import PeerSet
 from node.net.reqresp import RequestResponse
 from proto.hashing import blake2_256
-from proto.keys import Keypair
 
 GOSSIP, REQUEST, RESPONSE = 1, 2, 3
 CAPS = {GOSSIP: 128 * 1024, REQUEST: 1024, RESPONSE: 128 * 1024}
@@ -41,18 +39,3 @@ class Node:
 
 def make_network(seed: int, profile: LinkProfile | None = None) -> MemoryNetwork:
     return MemoryNetwork(random.Random(seed), CAPS, default=profile)
-
-
-@dataclass(frozen=True)
-class Impostor:
-    """Claims `claimed`'s public key but can only sign with its own key."""
-
-    claimed: Keypair
-    real: Keypair
-
-    @property
-    def public(self) -> bytes:
-        return self.claimed.public
-
-    def sign(self, domain: bytes, payload: bytes) -> bytes:
-        return self.real.sign(domain, payload)

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from hypothesis import given
 from hypothesis import strategies as st
-from net_fixtures import Impostor
+from impostor import Impostor
 
 from node.chainspec import ChainSpec, dev_validators
 from node.net import handshake as hs

@@ -13,7 +13,8 @@ from contextlib import asynccontextmanager
 import pytest
 import trio
 import trio.testing
-from net_fixtures import CAPS, GOSSIP, REQUEST, Impostor
+from impostor import Impostor
+from net_fixtures import CAPS, GOSSIP, REQUEST
 
 from node.chainspec import ChainSpec, dev_validators
 from node.net.handshake import (

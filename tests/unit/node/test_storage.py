@@ -272,7 +272,7 @@ def put_para_chain(store: NodeStore, para_id: int, length: int, fork: str = "mai
     hashes = []
     for number in range(start, start + length):
         block = h((para_id, fork, number))
-        store.put_para_block(para_id, number, block, parent, b"hdr%d" % number, b"txs%d" % number)
+        store.put_para_block(para_id, number, block, parent, b"block%d" % number, b"state%d" % number)
         hashes.append(block)
         parent = block
     return hashes
@@ -288,7 +288,7 @@ def test_para_blocks_round_trip_and_survive_a_restart(db: Path) -> None:
         assert [b.hash for b in blocks] == chain
         assert [b.number for b in blocks] == [0, 1, 2, 3]
         assert blocks[2].parent_hash == chain[1]
-        assert (blocks[2].encoded_header, blocks[2].encoded_entries) == (b"hdr2", b"txs2")
+        assert (blocks[2].encoded_block, blocks[2].encoded_post_state) == (b"block2", b"state2")
         assert [b.hash for b in store.para_blocks(2000, from_number=2)] == chain[2:]
         assert len(store.para_blocks(2001)) == 2
         assert store.para_blocks(2002) == []
@@ -311,10 +311,10 @@ def test_para_block_at_detects_a_number_produced_twice(db: Path) -> None:
 def test_put_para_block_is_idempotent_and_refuses_conflicts(db: Path) -> None:
     with NodeStore(db) as store:
         chain = put_para_chain(store, 2000, 2)
-        store.put_para_block(2000, 1, chain[1], chain[0], b"hdr1", b"txs1")
+        store.put_para_block(2000, 1, chain[1], chain[0], b"block1", b"state1")
         assert store.para_block_at(2000, 1) == [chain[1]]
         with pytest.raises(StorageError, match="other contents"):
-            store.put_para_block(2000, 1, chain[1], chain[0], b"hdr1", b"other txs")
+            store.put_para_block(2000, 1, chain[1], chain[0], b"block1", b"other state")
         with pytest.raises(StorageError, match="parent"):
             store.put_para_block(2000, 5, h("x"), chain[1], b"", b"")
         with pytest.raises(StorageError, match="not a stored block of para 2001"):
@@ -365,6 +365,114 @@ def test_refuses_another_schema_version(db: Path, version: object, words: str) -
     with pytest.raises(StorageError, match=words) as err:
         NodeStore(db)
     assert str(db) in str(err.value)
+
+
+# The DDL of schema version 1, as that version created a store (para_blocks named its whole-block
+# column `header` and its post-state column `entries`). Kept verbatim: a store written by that
+# version must open under this one.
+_SCHEMA_V1 = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "CREATE TABLE relay_heads (name TEXT PRIMARY KEY, hash BLOB NOT NULL, number INTEGER NOT NULL)",
+    "CREATE TABLE relay_blocks (hash BLOB PRIMARY KEY, number INTEGER NOT NULL,"
+    " parent_hash BLOB NOT NULL, encoded BLOB NOT NULL)",
+    "CREATE INDEX relay_blocks_by_number ON relay_blocks (number, hash)",
+    "CREATE TABLE seconded (seq INTEGER PRIMARY KEY, relay_parent BLOB NOT NULL,"
+    " relay_parent_number INTEGER NOT NULL, candidate_hash BLOB NOT NULL, statement BLOB NOT NULL,"
+    " UNIQUE (relay_parent, candidate_hash))",
+    "CREATE INDEX seconded_by_number ON seconded (relay_parent_number)",
+    "CREATE TABLE signed (kind TEXT NOT NULL, key BLOB NOT NULL, relay_parent_number INTEGER,"
+    " payload BLOB NOT NULL, PRIMARY KEY (kind, key))",
+    "CREATE INDEX signed_by_number ON signed (relay_parent_number)",
+    "CREATE TABLE para_blocks (para_id INTEGER NOT NULL, hash BLOB NOT NULL,"
+    " number INTEGER NOT NULL, parent_hash BLOB NOT NULL, header BLOB NOT NULL,"
+    " entries BLOB NOT NULL, PRIMARY KEY (para_id, hash))",
+    "CREATE INDEX para_blocks_by_number ON para_blocks (para_id, number, hash)",
+    "CREATE TABLE para_included (para_id INTEGER PRIMARY KEY, hash BLOB NOT NULL)",
+)
+
+
+def _write_v1_store(path: Path) -> dict[str, list[tuple]]:
+    """A store as schema version 1 wrote it, with rows in every table; returns those rows."""
+    rp = [h(("v1", n)) for n in range(3)]
+    rows: dict[str, list[tuple]] = {
+        "meta": [("schema_version", 1), ("pruned_below", 1)],
+        "relay_blocks": [(rp[n], n, rp[n - 1] if n else GENESIS_PARENT, b"relay block %d" % n)
+                         for n in range(3)],
+        "relay_heads": [("best", rp[2], 2), ("finalized", rp[1], 1)],
+        "seconded": [(1, rp[2], 2, h("c"), b"seconded c")],
+        "signed": [("bitfield", rp[2], 2, b"bits"), ("finality", b"\0" * 8, None, b"vote")],
+        "para_blocks": [(2000, h(("p", n)), n, h(("p", n - 1)) if n else GENESIS_PARENT,
+                         b"para block %d" % n, b"post-state %d" % n) for n in range(2)],
+        "para_included": [(2000, h(("p", 0)))],
+    }
+    _raw_store(path, _SCHEMA_V1, rows)
+    return rows
+
+
+def _raw_store(path: Path, schema: tuple[str, ...], rows: dict[str, list[tuple]]) -> None:
+    raw = sqlite3.connect(path)
+    with raw:
+        for statement in schema:
+            raw.execute(statement)
+        for table, table_rows in rows.items():
+            for row in table_rows:
+                raw.execute(f"INSERT INTO {table} VALUES ({', '.join('?' * len(row))})", row)
+    raw.close()
+
+
+def _table_rows(path: Path) -> dict[str, list[tuple]]:
+    raw = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {t: sorted(raw.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+    finally:
+        raw.close()
+
+
+def _columns(path: Path, table: str) -> list[str]:
+    raw = sqlite3.connect(path)
+    try:
+        return [r[1] for r in raw.execute(f"PRAGMA table_info({table})")]
+    finally:
+        raw.close()
+
+
+def test_a_version_1_store_is_migrated_and_keeps_every_row(db: Path) -> None:
+    written = _write_v1_store(db)
+    with NodeStore(db) as store:
+        # every row reads back through the API, the para columns under their new names
+        assert [(b.encoded_block, b.encoded_post_state) for b in store.para_blocks(2000)] == [
+            (b"para block %d" % n, b"post-state %d" % n) for n in range(2)]
+        assert store.para_included(2000) == Head(h(("p", 0)), 0)
+        assert list(store.relay_blocks_from(0)) == [(r[0], r[3]) for r in written["relay_blocks"]]
+        assert (store.best(), store.finalized()) == (Head(h(("v1", 2)), 2), Head(h(("v1", 1)), 1))
+        assert store.seconded_at(h(("v1", 2))) == [(h("c"), b"seconded c")]
+        assert store.signed("bitfield", h(("v1", 2))) == b"bits"
+        assert store.signed("finality", b"\0" * 8) == b"vote"
+        assert store.pruned_below() == 1
+    assert _columns(db, "para_blocks") == [
+        "para_id", "hash", "number", "parent_hash", "block", "post_state"]
+    written["meta"] = [("schema_version", SCHEMA_VERSION), ("pruned_below", 1)]
+    assert _table_rows(db) == {t: sorted(r, key=repr) for t, r in written.items()}
+    # the next open is an ordinary one, and the migrated store takes new writes
+    with NodeStore(db) as store:
+        store.put_para_block(2000, 2, h(("p", 2)), h(("p", 1)), b"para block 2", b"post-state 2")
+        assert [b.number for b in store.para_blocks(2000)] == [0, 1, 2]
+
+
+def test_a_failed_migration_leaves_the_store_as_it_was(db: Path) -> None:
+    """The migration runs in the transaction that opens the store: when a step fails (here on a
+    damaged version-1 store whose para_blocks lacks the `entries` column, after `header` was
+    already renamed) nothing is changed."""
+    damaged = tuple(s.replace(" entries BLOB NOT NULL,", "") for s in _SCHEMA_V1)
+    _raw_store(db, damaged, {"meta": [("schema_version", 1), ("pruned_below", 0)],
+                             "para_blocks": [(2000, h("p0"), 0, GENESIS_PARENT, b"block")]})
+    before = _table_rows(db)
+    with pytest.raises(StorageError, match="entries") as err:
+        NodeStore(db)
+    assert str(db) in str(err.value) and "\n" not in str(err.value)
+    assert _table_rows(db) == before
+    assert _columns(db, "para_blocks") == ["para_id", "hash", "number", "parent_hash", "header"]
 
 
 def test_refuses_a_foreign_sqlite_database(db: Path) -> None:
@@ -464,7 +572,7 @@ def test_committed_writes_survive_a_crash(tmp_path: Path) -> None:
     store.set_best(chain[-1])
     store.set_finalized(chain[15], 15)
     store.record_seconded(chain[19], h("a"), b"A")
-    store.put_para_block(2000, 0, h("p0"), GENESIS_PARENT, b"hdr", b"txs")
+    store.put_para_block(2000, 0, h("p0"), GENESIS_PARENT, b"block", b"state")
     # A second process reading the same files sees every commit while the writer is still open.
     with NodeStore(db) as reader:
         assert reader.finalized() == Head(chain[15], 15)

@@ -7,50 +7,18 @@ import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wire_strategies import blocks, committed, pvds, statements
 
-from proto.candidate import (
-    CandidateCommitments,
-    CandidateDescriptor,
-    CommittedCandidateReceipt,
-    OutboundHrmpMessage,
-    PersistedValidationData,
-)
+from proto.candidate import CommittedCandidateReceipt, PersistedValidationData
 from proto.codec import decode, encode
 from proto.errors import DecodeError, FrameTooLarge
 from proto.framing import FrameDecoder, frame
-from proto.keys import Keypair
-from proto.relay_block import ParachainsInherentData, RelayBlock, RelayHeader
-from proto.statements import (
-    CompactStatement,
-    SignedAvailabilityBitfield,
-    SignedStatement,
-    SigningContext,
-    StatementKind,
-)
+from proto.relay_block import RelayBlock
+from proto.statements import SignedStatement
 
-h32 = st.binary(min_size=32, max_size=32)
-u32 = st.integers(0, 2**32 - 1)
-small = st.binary(max_size=64)
-
-pvds = st.builds(PersistedValidationData, small, u32, h32, u32)
-commitments = st.builds(
-    CandidateCommitments, st.lists(small, max_size=3),
-    st.lists(st.builds(OutboundHrmpMessage, u32, small), max_size=3), st.none() | small, small,
-    u32, u32)
-descriptors = st.builds(CandidateDescriptor, u32, h32, st.integers(0, 255), u32, u32, h32, h32,
-                        h32, h32, h32)
-receipts = st.builds(CommittedCandidateReceipt, descriptors, commitments)
-KEY = Keypair.from_name("alice")
-statements = st.builds(
-    lambda kind, h, i: SignedStatement.sign(KEY, CompactStatement(kind, h), SigningContext(0, h), i),
-    st.sampled_from(list(StatementKind)), h32, st.integers(0, 100))
-headers = st.builds(RelayHeader, h32, u32, st.integers(0, 2**40), u32, h32, h32)
-blocks = st.builds(lambda hd, bits: RelayBlock(hd, ParachainsInherentData(
-    [SignedAvailabilityBitfield.sign(KEY, bits, SigningContext(0, hd.parent_hash), 0)], [],
-    hd.parent_hash)), headers, st.lists(st.booleans(), max_size=16))
 values = st.one_of(
     pvds.map(lambda v: (v, PersistedValidationData)),
-    receipts.map(lambda v: (v, CommittedCandidateReceipt)),
+    committed.map(lambda v: (v, CommittedCandidateReceipt)),
     statements.map(lambda v: (v, SignedStatement)),
     blocks.map(lambda v: (v, RelayBlock)),
 )

@@ -1,5 +1,4 @@
-"""Wire properties of every network message: hypothesis builds real structs of each of the 20
-kinds; each round-trips canonically under its own tag, fits its protocol's frame cap, and any
+"""Wire properties of every network message: hypothesis builds real structs of each kind; each round-trips canonically under its own tag, fits its protocol's frame cap, and any
 mutation of its frame (bit flips, truncation, extension, random bytes) yields only
 `DecodeError` or a well-formed message, never another exception."""
 
@@ -11,129 +10,39 @@ import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wire_strategies import KEY, MESSAGES, h32, messages, u32
 
-from proto.availability import ErasureChunk
-from proto.candidate import (
-    CandidateCommitments,
-    CandidateDescriptor,
-    CandidateReceipt,
-    CommittedCandidateReceipt,
-    OutboundHrmpMessage,
-    PersistedValidationData,
-    PoV,
+from proto.approvals import (
+    IndirectAssignmentCert,
+    IndirectSignedApprovalVote,
+    RelayVRFDelay,
+    SignedAssignment,
 )
+from proto.candidate import CandidateDescriptor, CandidateReceipt
+from proto.disputes import DisputeStatementKind, SignedDisputeStatement, UncheckedDisputeMessage
 from proto.errors import DecodeError
 from proto.framing import FrameDecoder, frame
-from proto.keys import Keypair
 from proto.messages import (
     FRAME_MAX,
-    AdvertiseCollation,
-    AttestedCandidate,
-    BitfieldMessage,
-    BlockAnnounce,
+    MAX_APPROVAL_BATCH,
+    ApprovalsMessage,
+    AssignmentsMessage,
     BlockRequest,
-    BlockResponse,
     ChunkRequest,
-    ChunkResponse,
-    CollationResponse,
-    CollationSeconded,
     Declare,
+    DisputeRequest,
     FetchAttested,
     FetchCollation,
-    FetchParaBlock,
     FetchPoV,
-    FinalityVoteMessage,
-    ParaBlockAnnounce,
-    ParaBlockResponse,
     PeerAddress,
     PeerExchange,
     Ping,
-    Pong,
-    PoVResponse,
     Protocol,
-    StatementMessage,
     WireMessage,
     decode_message,
     encode_message,
     protocol_of,
 )
-from proto.relay_block import ParachainsInherentData, RelayBlock, RelayHeader
-from proto.statements import (
-    AttestationKind,
-    BackedCandidate,
-    CompactStatement,
-    FinalityVote,
-    SignedAvailabilityBitfield,
-    SignedStatement,
-    SigningContext,
-    StatementKind,
-    ValidityAttestation,
-)
-
-KEY = Keypair.from_name("alice")
-h32 = st.binary(min_size=32, max_size=32)
-sig64 = st.binary(min_size=64, max_size=64)
-u32 = st.integers(0, 2**32 - 1)
-u64 = st.integers(0, 2**63 - 1)
-small = st.binary(max_size=48)
-
-pvds = st.builds(PersistedValidationData, small, u32, h32, u32)
-commitments = st.builds(
-    CandidateCommitments, st.lists(small, max_size=3),
-    st.lists(st.builds(OutboundHrmpMessage, u32, small), max_size=2), st.none() | small, small,
-    u32, u32)
-descriptors = st.builds(CandidateDescriptor, u32, h32, st.integers(0, 255), u32, u32, h32, h32,
-                        h32, h32, h32)
-committed = st.builds(CommittedCandidateReceipt, descriptors, commitments)
-plain = st.builds(CandidateReceipt, descriptors, h32)
-povs = st.builds(PoV, st.binary(max_size=256))
-statements = st.one_of(
-    st.builds(lambda kind, h, i: SignedStatement.sign(
-        KEY, CompactStatement(kind, h), SigningContext(0, h), i),
-        st.sampled_from(list(StatementKind)), h32, u32),
-    st.builds(SignedStatement, st.builds(CompactStatement, st.sampled_from(list(StatementKind)),
-                                          h32), u32, sig64))
-bits = st.lists(st.booleans(), max_size=40)
-bitfields = st.builds(SignedAvailabilityBitfield, bits, u32, sig64)
-headers = st.builds(RelayHeader, h32, u32, u64, u32, h32, h32, sig64)
-backed = st.builds(
-    BackedCandidate, committed,
-    st.lists(st.builds(ValidityAttestation, st.sampled_from(list(AttestationKind)), sig64),
-             max_size=3), bits, u32)
-blocks = st.builds(RelayBlock, headers, st.builds(
-    ParachainsInherentData, st.lists(bitfields, max_size=2), st.lists(backed, max_size=2), h32))
-chunks = st.builds(ErasureChunk, st.binary(max_size=200), u32, st.lists(h32, max_size=6))
-votes = st.builds(FinalityVote, h32, u32, u32, u32, sig64)
-hosts = st.text(st.characters(codec="utf-8"), max_size=40)
-peers = st.builds(PeerAddress, h32, hosts, st.integers(1, 65535), st.integers(0, 2))
-
-MESSAGES: dict[type, st.SearchStrategy[typing.Any]] = {
-    Declare: st.builds(Declare.sign, st.just(KEY), u32, h32),
-    AdvertiseCollation: st.builds(AdvertiseCollation, h32, h32, h32),
-    FetchCollation: st.builds(FetchCollation, h32, u32, h32),
-    CollationResponse: st.builds(CollationResponse, plain, povs, st.none() | small),
-    CollationSeconded: st.builds(CollationSeconded, h32, statements),
-    StatementMessage: st.builds(StatementMessage, h32, statements),
-    FetchAttested: st.builds(FetchAttested, h32, h32),
-    AttestedCandidate: st.builds(AttestedCandidate, committed, pvds,
-                                 st.lists(statements, max_size=4)),
-    FetchPoV: st.builds(FetchPoV, h32, h32),
-    PoVResponse: st.builds(PoVResponse, st.none() | povs),
-    BitfieldMessage: st.builds(BitfieldMessage, h32, bitfields),
-    BlockAnnounce: st.builds(BlockAnnounce, headers),
-    BlockRequest: st.builds(BlockRequest, h32, u32, st.integers(1, 128)),
-    BlockResponse: st.builds(BlockResponse, st.lists(blocks, max_size=3)),
-    ChunkRequest: st.builds(ChunkRequest, h32, u32),
-    ChunkResponse: st.builds(ChunkResponse, st.none() | chunks),
-    FinalityVoteMessage: st.builds(FinalityVoteMessage, votes),
-    PeerExchange: st.builds(PeerExchange, st.lists(peers, max_size=5)),
-    Ping: st.builds(Ping, u64),
-    Pong: st.builds(Pong, u64),
-    ParaBlockAnnounce: st.builds(ParaBlockAnnounce, u32, small),
-    FetchParaBlock: st.builds(FetchParaBlock, u32, h32),
-    ParaBlockResponse: st.builds(ParaBlockResponse, st.none() | small),
-}
-messages = st.one_of(*MESSAGES.values())
 
 
 def test_every_wire_message_kind_has_a_strategy_and_a_distinct_tag() -> None:
@@ -205,11 +114,26 @@ def test_a_stream_of_messages_survives_any_chunking(batch: list[WireMessage],
 
 def test_largest_requests_fit_the_request_cap() -> None:
     top = 2**32 - 1
-    for m in (FetchCollation(b"\xff" * 32, top, b"\xff" * 32), FetchAttested(b"\xff" * 32, b"\xff" * 32),
-              FetchPoV(b"\xff" * 32, b"\xff" * 32), BlockRequest(b"\xff" * 32, top, 128),
-              ChunkRequest(b"\xff" * 32, top)):
+    h = b"\xff" * 32
+    receipt = CandidateReceipt(CandidateDescriptor(top, h, 255, top, top, h, h, h, h, h), h)
+    vote = SignedDisputeStatement(DisputeStatementKind.BACKING_VALID, h, top, top, h, b"\xff" * 64)
+    for m in (FetchCollation(h, top, h), FetchAttested(h, h), FetchPoV(h, h),
+              BlockRequest(h, top, 128), ChunkRequest(h, top),
+              DisputeRequest(UncheckedDisputeMessage(receipt, top, vote, vote))):
         assert protocol_of(m) is Protocol.REQUEST
         assert len(encode_message(m)) <= FRAME_MAX[Protocol.REQUEST]
+
+
+def test_full_approval_batches_fit_the_gossip_cap() -> None:
+    top, h, sig = 2**32 - 1, b"\xff" * 32, b"\xff" * 64
+    full = [AssignmentsMessage([SignedAssignment(IndirectAssignmentCert(h, top, RelayVRFDelay(top)),
+                                                 top, sig)] * MAX_APPROVAL_BATCH),
+            ApprovalsMessage([IndirectSignedApprovalVote(h, top, top, sig)] * MAX_APPROVAL_BATCH)]
+    for m in full:
+        assert protocol_of(m) is Protocol.GOSSIP
+        assert len(encode_message(m)) <= FRAME_MAX[Protocol.GOSSIP]
+    with pytest.raises(DecodeError):  # one more than a batch holds
+        decode_message(encode_message(ApprovalsMessage(full[1].approvals * 2)))
 
 
 @settings(max_examples=50, deadline=None)

@@ -1,0 +1,1 @@
+"""Zombienet's test files read by asyncback: network files (TOML) and `.zndsl` tests."""

@@ -1,0 +1,276 @@
+"""The dispute coordinator (polkadot-sdk's dispute-coordinator and the runtime's dispute rules,
+pure): every vote on every candidate that may be disputed, whether it is disputed, what a
+conclusion means for the chain.
+
+- A candidate is disputed once it has votes on both sides. Backing votes come with its inclusion
+  (`note_included`), approvals when they are cast; an explicit invalid vote from a checker or a
+  backer starts the dispute (`DisputeInitiated`). Every validator then re-executes the candidate
+  and votes (`issue_local_statement`); `dispute_message` is what it sends the others.
+- More than two thirds on one side conclude it (`DisputeConcluded`). Invalid: the blocks that
+  included the candidate go with their descendants (`Revert(number)` per including block, the
+  blocks themselves from `revert.blocks_to_revert` over the caller's block tree); whoever voted
+  valid lost: the backers (`ForInvalidBacked`) and approvers (`ForInvalidApproved`). Valid: whoever
+  voted invalid lost (`AgainstValid`). Losers are reported as offences and to be disabled
+  (`disabled_after` keeps at most a byzantine third of the validators disabled, as polkadot's
+  disabling limit does).
+- Finality must not pass a block with a candidate that is disputed and not concluded valid
+  (`undisputed_chain`).
+
+Polkadot reverts a little earlier, once more than a third voted invalid (at least one honest
+validator did); here the revert follows the conclusion, which a third plus the honest rest
+reaches soon after. Handlers check every statement before they count any: a bad one raises
+`DisputeError` and nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from proto.candidate import CandidateReceipt
+from proto.disputes import SignedDisputeStatement, UncheckedDisputeMessage
+from proto.keys import Keypair
+from relay.core.disputes.state import (
+    DisputeFlags,
+    DisputeState,
+    ImportSummary,
+    Vote,
+    byzantine_threshold,
+    import_votes,
+)
+from relay.core.errors import NamedError
+from relay.core.events import (
+    DisputeEvent,
+    DisputeEventKind,
+    DisputeLocation,
+    DisputeResult,
+    OffenceEvent,
+    OffenceKind,
+    RelayEvent,
+)
+
+
+class DisputeErrorKind(StrEnum):
+    AncientDisputeStatement = "AncientDisputeStatement"
+    UnknownSession = "UnknownSession"
+    ValidatorIndexOutOfBounds = "ValidatorIndexOutOfBounds"
+    InvalidSignature = "InvalidSignature"
+    StatementForAnotherCandidate = "StatementForAnotherCandidate"
+
+
+class DisputeError(NamedError):
+    """Dispute statements that cannot be imported (from a peer: report it)."""
+
+
+class DisputeStatus(StrEnum):
+    Active = "Active"
+    Confirmed = "Confirmed"
+    ConcludedFor = "ConcludedFor"
+    ConcludedAgainst = "ConcludedAgainst"
+
+    @property
+    def possibly_invalid(self) -> bool:
+        return self is not DisputeStatus.ConcludedFor
+
+
+@dataclass
+class CandidateVotes:
+    session_index: int
+    candidate_hash: bytes
+    state: DisputeState
+    receipt: CandidateReceipt | None = None
+    valid: dict[int, SignedDisputeStatement] = field(default_factory=dict)
+    invalid: dict[int, SignedDisputeStatement] = field(default_factory=dict)
+    included_in: dict[bytes, int] = field(default_factory=dict)  # block hash → number
+    initiated: bool = False
+
+    @property
+    def status(self) -> DisputeStatus | None:
+        s = self.state
+        if not s.disputed:
+            return None
+        flags = s.flags
+        if DisputeFlags.AGAINST_SUPERMAJORITY in flags:
+            return DisputeStatus.ConcludedAgainst
+        if DisputeFlags.FOR_SUPERMAJORITY in flags:
+            return DisputeStatus.ConcludedFor
+        return DisputeStatus.Confirmed if DisputeFlags.CONFIRMED in flags else DisputeStatus.Active
+
+
+@dataclass
+class DisputeOutcome:
+    """What one import means: events for the relay chain, who lost, what to revert."""
+
+    initiated: bool = False
+    concluded: list[DisputeResult] = field(default_factory=list)
+    events: list[RelayEvent] = field(default_factory=list)
+    offenders: frozenset[int] = frozenset()  # to report and disable
+    revert_from: frozenset[bytes] = frozenset()  # including blocks: `blocks_to_revert` roots
+
+
+def disabled_after(disabled: frozenset[int], offenders: Iterable[int],
+                   n_validators: int) -> frozenset[int]:
+    """`disabled` plus `offenders`, lowest index first, up to a byzantine third of the set."""
+    out = set(disabled)
+    limit = byzantine_threshold(n_validators)
+    for v in sorted(set(offenders) - out):
+        if len(out) >= limit:
+            break
+        out.add(v)
+    return frozenset(out)
+
+
+class DisputeCoordinator:
+    def __init__(self, dispute_period: int, post_conclusion_acceptance_period: int) -> None:
+        self.dispute_period = dispute_period
+        self.post_conclusion_acceptance_period = post_conclusion_acceptance_period
+        self.sessions: dict[int, tuple[bytes, ...]] = {}
+        self.current_session = 0
+        self.candidates: dict[tuple[int, bytes], CandidateVotes] = {}
+
+    # -- sessions and inclusions -------------------------------------------------------------
+
+    def note_session(self, session_index: int, validators: Sequence[bytes]) -> None:
+        """A session's validator set; sessions older than `dispute_period` are forgotten."""
+        self.sessions[session_index] = tuple(validators)
+        self.current_session = max(self.current_session, session_index)
+        oldest = self.current_session - self.dispute_period
+        self.sessions = {s: v for s, v in self.sessions.items() if s >= oldest}
+        self.candidates = {k: c for k, c in self.candidates.items() if k[0] >= oldest}
+
+    def note_included(self, session_index: int, receipt: CandidateReceipt, block_hash: bytes,
+                      block_number: int, backing_votes: Sequence[SignedDisputeStatement],
+                      now: int) -> DisputeOutcome:
+        """A relay block included the candidate; its backing votes count as valid votes. If it was
+        already concluded invalid, this block is to be reverted too."""
+        h = receipt.hash()
+        outcome = self.import_statements(session_index, h, backing_votes, now, receipt)
+        votes = self.candidates[(session_index, h)]
+        votes.included_in[block_hash] = block_number
+        if votes.state.concluded_invalid:
+            outcome.revert_from = outcome.revert_from | {block_hash}
+            outcome.events.append(DisputeEvent(DisputeEventKind.REVERT, session_index, h,
+                                               revert_number=block_number))
+        return outcome
+
+    # -- votes ---------------------------------------------------------------------------------
+
+    def _check(self, session_index: int, candidate_hash: bytes,
+               statements: Sequence[SignedDisputeStatement], now: int) -> tuple[bytes, ...]:
+        K = DisputeErrorKind
+        if session_index < self.current_session - self.dispute_period:
+            raise DisputeError(K.AncientDisputeStatement, f"session {session_index}")
+        validators = self.sessions.get(session_index)
+        if validators is None:
+            raise DisputeError(K.UnknownSession, f"session {session_index}")
+        known = self.candidates.get((session_index, candidate_hash))
+        if known is not None and known.state.concluded_at is not None \
+                and now > known.state.concluded_at + self.post_conclusion_acceptance_period:
+            raise DisputeError(K.AncientDisputeStatement, "the dispute concluded long ago")
+        for s in statements:
+            if s.candidate_hash != candidate_hash or s.session_index != session_index:
+                raise DisputeError(K.StatementForAnotherCandidate, f"validator {s.validator_index}")
+            if not 0 <= s.validator_index < len(validators):
+                raise DisputeError(K.ValidatorIndexOutOfBounds, f"validator {s.validator_index}")
+            if not s.check(validators[s.validator_index]):
+                raise DisputeError(K.InvalidSignature, f"validator {s.validator_index}")
+        return validators
+
+    def import_statements(self, session_index: int, candidate_hash: bytes,
+                          statements: Sequence[SignedDisputeStatement], now: int,
+                          receipt: CandidateReceipt | None = None) -> DisputeOutcome:
+        """Count signed votes on one candidate (`now`: the current relay block number)."""
+        validators = self._check(session_index, candidate_hash, statements, now)
+        if receipt is not None and receipt.hash() != candidate_hash:
+            raise DisputeError(DisputeErrorKind.StatementForAnotherCandidate, "receipt")
+        key = (session_index, candidate_hash)
+        votes = self.candidates.get(key) or CandidateVotes(
+            session_index, candidate_hash, DisputeState(len(validators)))
+        summary = import_votes(votes.state, [Vote(s.validator_index, s.valid, s.kind.is_backing)
+                                             for s in statements], now)
+        # every check passed: write
+        self.candidates[key] = votes
+        votes.state = summary.state
+        if receipt is not None:
+            votes.receipt = receipt
+        for s in statements:
+            (votes.valid if s.valid else votes.invalid).setdefault(s.validator_index, s)
+        return self._outcome(votes, summary)
+
+    def _outcome(self, votes: CandidateVotes, summary: ImportSummary) -> DisputeOutcome:
+        out = DisputeOutcome()
+        s, h = votes.session_index, votes.candidate_hash
+        if votes.state.disputed and not votes.initiated:
+            votes.initiated = out.initiated = True
+            where = DisputeLocation.LOCAL if votes.included_in else DisputeLocation.REMOTE
+            out.events.append(DisputeEvent(DisputeEventKind.INITIATED, s, h, location=where))
+        if DisputeFlags.FOR_SUPERMAJORITY in summary.new_flags:
+            out.concluded.append(DisputeResult.VALID)
+        if DisputeFlags.AGAINST_SUPERMAJORITY in summary.new_flags:
+            out.concluded.append(DisputeResult.INVALID)
+            out.revert_from = frozenset(votes.included_in)
+        for result in out.concluded:
+            out.events.append(DisputeEvent(DisputeEventKind.CONCLUDED, s, h, result=result))
+        if out.revert_from:
+            for number in sorted(set(votes.included_in.values())):
+                out.events.append(DisputeEvent(DisputeEventKind.REVERT, s, h,
+                                               revert_number=number))
+        backers = summary.state.backers
+        for kind, who in ((OffenceKind.ForInvalidBacked, summary.slash_for & backers),
+                          (OffenceKind.ForInvalidApproved, summary.slash_for - backers),
+                          (OffenceKind.AgainstValid, summary.slash_against)):
+            if who:
+                out.events.append(OffenceEvent(kind, s, h, tuple(sorted(who))))
+        out.offenders = summary.slash_for | summary.slash_against
+        return out
+
+    def issue_local_statement(self, key: Keypair, validator_index: int, session_index: int,
+                              candidate_hash: bytes, valid: bool,
+                              now: int) -> tuple[SignedDisputeStatement, DisputeOutcome]:
+        """This validator's own verdict after re-executing the candidate, signed and counted."""
+        statement = SignedDisputeStatement.explicit(key, valid, candidate_hash, session_index,
+                                                    validator_index)
+        return statement, self.import_statements(session_index, candidate_hash, [statement], now)
+
+    def dispute_message(self, session_index: int, candidate_hash: bytes,
+                        own: SignedDisputeStatement) -> UncheckedDisputeMessage | None:
+        """The message to send every validator: `own` vote and one from the other side. None
+        while the receipt or an opposing vote is missing (nothing to dispute yet)."""
+        votes = self.candidates.get((session_index, candidate_hash))
+        if votes is None or votes.receipt is None:
+            return None
+        other = votes.invalid if own.valid else votes.valid
+        if not other:
+            return None
+        counter = other[min(other)]
+        invalid, valid = (counter, own) if own.valid else (own, counter)
+        return UncheckedDisputeMessage(votes.receipt, session_index, invalid, valid)
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def status(self, session_index: int, candidate_hash: bytes) -> DisputeStatus | None:
+        votes = self.candidates.get((session_index, candidate_hash))
+        return votes.status if votes is not None else None
+
+    def has_voted(self, session_index: int, candidate_hash: bytes, validator: int) -> bool:
+        votes = self.candidates.get((session_index, candidate_hash))
+        return votes is not None and (validator in votes.valid or validator in votes.invalid)
+
+    def active_disputes(self) -> list[tuple[int, bytes]]:
+        return sorted(k for k, c in self.candidates.items()
+                      if c.status in (DisputeStatus.Active, DisputeStatus.Confirmed))
+
+    def undisputed_chain(self, base: bytes,
+                         blocks: Sequence[tuple[bytes, int, Sequence[bytes]]]) -> bytes:
+        """The highest of `blocks` (each `(hash, session, included candidate hashes)`, in chain
+        order above `base`) below the first one holding a candidate that is disputed and not
+        concluded valid: how far finality may go (polkadot's `DetermineUndisputedChain`)."""
+        last = base
+        for block_hash, session_index, included in blocks:
+            for h in included:
+                status = self.status(session_index, h)
+                if status is not None and status.possibly_invalid:
+                    return last
+            last = block_hash
+        return last
