@@ -42,7 +42,7 @@ SPEC_DIR = "/spec"
 DATA_DIR = "/data"
 HEALTH_TEST = ["CMD", "asyncback", "health"]
 HEALTH: dict[str, Any] = {"test": HEALTH_TEST, "interval": "${HEALTHCHECK_INTERVAL:-10s}",
-                          "timeout": "5s", "retries": 3, "start_period": "120s"}
+                          "timeout": "10s", "retries": 3, "start_period": "120s"}
 # Swarm lists a task in its service's DNS only once it is healthy, so there a node without peers
 # yet must count as healthy (or none would ever find another).
 SWARM_HEALTH = {**HEALTH, "test": [*HEALTH_TEST, "--ignore-peers"]}
