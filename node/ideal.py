@@ -19,6 +19,7 @@ from collator.core.tx_pool import saturated_pool
 from node.devnet import dev_genesis
 from node.records import block_record
 from node.report import BlockRecord
+from node.run_config import RunConfig
 from proto.availability import ErasureChunk, chunk_valid
 from proto.candidate import head_hash
 from proto.keys import Keypair
@@ -37,22 +38,11 @@ from relay.core.candidate_backing import backing_table, import_statements
 from relay.core.candidate_validation import CollationInvalid, validate_collation
 from relay.core.chain_store import ChainStore
 from relay.core.collator_api import collation_context
-from relay.core.config import HostConfiguration
+from relay.core.config import ConfigError
 from relay.core.prospective.fragment_chain import HypotheticalCandidate
 from relay.core.prospective.view import ProspectiveParachains
 from relay.core.provisioner import availability_bits, backing_group, select_candidates
 from relay.core.state import RelayState
-
-
-@dataclass
-class IdealConfig:
-    validators: int = 5
-    paras: int = 2
-    cores_per_para: int = 1
-    relay_blocks: int = 40
-    host: HostConfiguration = field(default_factory=HostConfiguration)
-    blocks_per_relay_parent: int = 0  # 0: the para's velocity (one per core)
-    first_para_id: int = 2000
 
 
 @dataclass
@@ -73,10 +63,12 @@ class Collator:
 
 
 class IdealNetwork:
-    def __init__(self, cfg: IdealConfig) -> None:
+    def __init__(self, cfg: RunConfig) -> None:
+        if cfg.collators_per_para != 1 or not cfg.saturate:
+            raise ConfigError("the ideal network runs one collator per para with a saturated "
+                              "pool")
         self.cfg = cfg
-        dev = dev_genesis(cfg.validators, cfg.paras, cfg.cores_per_para, cfg.host,
-                          cfg.first_para_id)
+        dev = dev_genesis(cfg.validators, cfg.paras, cfg.cores_per_para, cfg.host)
         self.keys = list(dev.keys)
         self.collators = {pid: Collator(pid, list(p.cores), p.new_chain())
                           for pid, p in dev.paras.items()}

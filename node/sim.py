@@ -27,9 +27,10 @@ from node.invariants import check_invariants
 from node.net.memory import LinkProfile, MemoryNetwork, seed_trio_scheduler
 from node.records import block_record
 from node.report import BlockRecord
+from node.run_config import RunConfig
 from proto.keys import Keypair, dev_name
 from proto.messages import FRAME_MAX
-from relay.core.config import ConfigError, HostConfiguration
+from relay.core.config import ConfigError
 from relay.service.full_node import RelayNodeService
 from relay.service.validator import ValidatorService
 
@@ -57,35 +58,24 @@ class PartitionFault:
     heal_at: int
 
 
-@dataclass
-class SimConfig:
-    validators: int = 5
-    paras: int = 2
-    collators_per_para: int = 1
-    cores_per_para: int = 1
-    host: HostConfiguration = field(default_factory=HostConfiguration)
-    relay_blocks: int = 40
+@dataclass(frozen=True)
+class SimConfig(RunConfig):
+    """A run's shape plus the simulated network: its seed, link profile and faults."""
+
     seed: int = 0
-    saturate: bool = True
-    tx_rate: float = 0.0
-    blocks_per_relay_parent: int = 0
     latency_ms: float = 50.0
     jitter_ms: float = 20.0
     loss: float = 0.0
     faults: Sequence[NodeFault] = ()
     partitions: Sequence[PartitionFault] = ()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, mode: str = "sim") -> dict[str, Any]:
         return {
-            "mode": "sim", "validators": self.validators, "paras": self.paras,
-            "collators_per_para": self.collators_per_para, "cores_per_para": self.cores_per_para,
-            "relay_blocks": self.relay_blocks, "seed": self.seed, "saturate": self.saturate,
-            "tx_rate": self.tx_rate, "blocks_per_relay_parent": self.blocks_per_relay_parent,
+            **super().to_json(mode), "seed": self.seed,
             "latency_ms": self.latency_ms, "jitter_ms": self.jitter_ms, "loss": self.loss,
             "faults": [vars(f) for f in self.faults],
             "partitions": [{"nodes": list(p.nodes), "at_block": p.at_block, "heal_at": p.heal_at}
                            for p in self.partitions],
-            **self.host.to_mapping(),
         }
 
 

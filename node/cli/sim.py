@@ -86,9 +86,13 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
         try:
             host = make_host(max_candidate_depth, allowed_ancestry_len, lookahead, slot_ms,
                              execution_ms, cores_per_para=cores_per_para, sync=sync_run)
-            cfg = SimConfig(validators, paras, collators_per_para, cores_per_para, host,
-                            relay_blocks, seed, tx_rate is None, tx_rate or 0.0,
-                            blocks_per_relay_parent, latency_ms, jitter_ms, loss, faults, cuts)
+            cfg = SimConfig(validators=validators, paras=paras,
+                            collators_per_para=collators_per_para,
+                            cores_per_para=cores_per_para, host=host, relay_blocks=relay_blocks,
+                            blocks_per_relay_parent=blocks_per_relay_parent,
+                            saturate=tx_rate is None, tx_rate=tx_rate or 0.0, seed=seed,
+                            latency_ms=latency_ms, jitter_ms=jitter_ms, loss=loss,
+                            faults=tuple(faults), partitions=tuple(cuts))
             if random_faults:
                 from node import sweep
 

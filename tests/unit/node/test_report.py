@@ -6,8 +6,9 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from node.ideal import IdealConfig, IdealNetwork
+from node.ideal import IdealNetwork
 from node.report import BlockRecord, read_report, summarize, write_report
+from node.run_config import RunConfig
 from node.timeline import render_timeline
 from relay.core.config import HostConfiguration
 
@@ -16,7 +17,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 @functools.cache
 def elastic_run() -> tuple[list[BlockRecord], dict[int, list[int]]]:
-    net = IdealNetwork(IdealConfig(validators=6, paras=1, cores_per_para=3, relay_blocks=30,
+    net = IdealNetwork(RunConfig(validators=6, paras=1, cores_per_para=3, relay_blocks=30,
                                    host=HostConfiguration(max_candidate_depth=6)))
     return net.run(), net.segment_lengths
 

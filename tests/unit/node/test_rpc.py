@@ -29,11 +29,12 @@ from collator.core.para_runtime import ParaBlock, Transfer
 from collator.service import CollatorService
 from node import wiring
 from node.devnet import dev_genesis
-from node.ideal import IdealConfig, IdealNetwork
+from node.ideal import IdealNetwork
 from node.net.memory import MemoryNetwork
 from node.rpc import serve_rpc
 from node.rpc.errors import RpcError
 from node.rpc.protocol import MAX_BATCH, handle_payload
+from node.run_config import RunConfig
 from proto.codec import encode
 from proto.hashing import blake2_256
 from proto.keys import Keypair
@@ -67,7 +68,7 @@ class IdealRun:
 def ideal_run() -> IdealRun:
     """The ideal network's relay blocks and the collator's chain at the end. Deterministic, so
     one run serves every test."""
-    net = IdealNetwork(IdealConfig(validators=VALIDATORS, paras=1, relay_blocks=IDEAL_BLOCKS))
+    net = IdealNetwork(RunConfig(validators=VALIDATORS, paras=1, relay_blocks=IDEAL_BLOCKS))
     net.run()
     para_blocks = {c.block.header.hash(): c.block for c in net.collators[PARA].built.values()}
     return IdealRun(net.blocks, net.collators[PARA].chain, net.keys, para_blocks)
