@@ -10,8 +10,9 @@ from pathlib import Path
 
 from node import wiring
 from node.devnet import dev_genesis
-from node.ideal import IdealConfig, IdealNetwork
+from node.ideal import IdealNetwork
 from node.net.memory import MemoryNetwork
+from node.run_config import RunConfig
 from node.storage import NodeStore
 from proto.keys import Keypair
 from proto.messages import FRAME_MAX
@@ -20,7 +21,7 @@ from relay.core.config import HostConfiguration
 
 
 def test_heads_of_batches_still_queued_are_recorded_with_their_batch(tmp_path: Path) -> None:
-    ideal = IdealNetwork(IdealConfig(validators=3, paras=1, relay_blocks=3))
+    ideal = IdealNetwork(RunConfig(validators=3, paras=1, relay_blocks=3))
     ideal.run()
     genesis = dev_genesis(3, 1, 1, HostConfiguration()).relay
     key = Keypair.from_name("relay-a")
