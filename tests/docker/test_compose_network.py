@@ -25,7 +25,7 @@ from docker_env import (
 NODES = ["alice", "bob", "charlie", "dave", "eve", "ferdie", "collator-2000-0", "collator-2001-0"]
 PARAS = (2000, 2001)
 WINDOW = 15
-WARMUP = 3  # relay blocks after every service is healthy before a window starts
+WARMUP = 5  # relay blocks after every service is healthy before a window starts
 
 
 class Network:
