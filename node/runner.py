@@ -51,6 +51,7 @@ class NodeConfig:
     relay_rpc_url: str = ""  # collators
     tx_rate: float | None = None  # collators; None: a saturated pool
     blocks_per_relay_parent: int = 0  # collators
+    para_bootnodes: tuple[str, ...] = ()  # collators: other collators of the para
 
 
 @dataclass
@@ -147,7 +148,9 @@ async def run_node(cfg: NodeConfig, *,
             on_relay = service.add_relay_peer if isinstance(service, RelayNodeService) else None
             discovery = Discovery(service.net, host, me, cfg.spec.host.slot_ms / 1000,
                                   list(cfg.bootnodes), on_relay, log=log,
-                                  validators=frozenset(v.public for v in cfg.spec.validators))
+                                  validators=frozenset(v.public for v in cfg.spec.validators),
+                                  para_bootnodes=list(cfg.para_bootnodes),
+                                  on_para_peer=getattr(service, "add_para_peer", None))
             if relay is not None:
                 # The relay node's p2p address comes over its RPC, so --bootnodes is optional.
                 relay.on_listen_addresses = partial(_learn_relay_address, discovery, log)
