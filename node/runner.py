@@ -82,9 +82,12 @@ def _build(cfg: NodeConfig, host: TcpHost, store: NodeStore, log: Any) -> tuple[
             names = ", ".join(c.name for c in spec.para_authors(cfg.para_id))
             raise ConfigError(f"{cfg.name} is not a collator of para {cfg.para_id} in the chain "
                               f"spec (its collators: {names})")
+        # A para whose collators the chain spec lists takes turns in that fixed order (its Aura
+        # authorities); otherwise the round is learnt from the collators that show up
+        # (--para-bootnodes, block announcements): see collator/service.py.
         service = wiring.collator(cfg.name, cfg.key, cfg.para_id, host, setup.new_chain(), relay,
                                   spec.host.slot_ms, load=load, para_peers=authors,
-                                  author_index=authors.index(cfg.key.public) if authors else 0,
+                                  author_index=authors.index(cfg.key.public) if authors else None,
                                   blocks_per_relay_parent=cfg.blocks_per_relay_parent,
                                   log=log, store=store)
         return service, relay
