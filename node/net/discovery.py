@@ -77,13 +77,18 @@ class Discovery:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
-            while True:
-                await self._bootstrap()
-                for peer in self.net.peers.connected_peers():
-                    await self._share(peer)
-                with trio.move_on_after(self.slot_s):
-                    await self._wake.wait()
-                self._wake = trio.Event()
+            try:
+                while True:
+                    await self._bootstrap()
+                    for peer in self.net.peers.connected_peers():
+                        await self._share(peer)
+                    with trio.move_on_after(self.slot_s):
+                        await self._wake.wait()
+                    self._wake = trio.Event()
+            finally:
+                # Once this body ends the nursery takes no new task: a peer connecting during
+                # shutdown must not make `peer_connected` raise into the peer manager.
+                self._nursery = None
 
     def learn_bootnodes(self, addresses: list[str]) -> list[str]:
         """Dial these (in bootnode syntax) from the next round on, in place of those learnt
