@@ -7,7 +7,7 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-HANDLER_LANES = ("gossip", "direct", "request", "frame")
+HANDLER_LANES = ("gossip", "direct", "request", "response", "frame")
 LATENCY_BUCKETS = (0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 18, 24, 36)
 
 

@@ -116,6 +116,7 @@ async def _refresh_metrics(service: Any) -> None:
         if isinstance(service, RelayNodeService):
             metrics.block_height.labels("best").set(service.chain.best.number)
             metrics.block_height.labels("finalized").set(service.chain.finalized.number)
+            metrics.block_height.labels("sync_target").set(service.best_seen)
             metrics.major_syncing.set(1 if service.is_syncing else 0)
         else:  # a collator: its para chain's heights, as a cumulus node reports them
             chain = service.chain

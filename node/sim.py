@@ -2,8 +2,9 @@
 network, in virtual time (`trio.testing.MockClock`), deterministic from a seed.
 
 The services are the same code that runs over TCP; what differs is the `Host`, the clock and the
-store (there is none: a restarted relay node or validator starts empty and syncs from its peers, a
-restarted collator keeps its para chain in memory). Faults are injected in the network (latency,
+store (in memory, and only for a node restarted with `keep_state`: otherwise a restarted relay
+node or validator starts empty and syncs from its peers, a restarted collator keeps its para
+chain in memory). Faults are injected in the network (latency,
 jitter, loss, a partition) or by killing and restarting a node when the observed chain reaches a
 given relay block. The run's record is the best chain of the observer (the relay full node the
 collators attach to), checked against the invariants.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import trio
@@ -28,8 +29,10 @@ from node.net.memory import LinkProfile, MemoryNetwork, seed_trio_scheduler
 from node.records import block_record
 from node.report import BlockRecord
 from node.run_config import RunConfig
+from node.storage import NodeStore
 from proto.keys import Keypair, dev_name
 from proto.messages import FRAME_MAX
+from proto.relay_block import RelayHeader
 from relay.core.config import ConfigError
 from relay.service.full_node import RelayNodeService
 from relay.service.validator import ValidatorService
@@ -41,12 +44,25 @@ STALL_SLOTS_PER_BLOCK = 4
 
 @dataclass(frozen=True)
 class NodeFault:
-    """Kill `node` when the observed best block reaches `at_block`; restart it (fresh state,
-    same identity) at `restart_at` if given."""
+    """Kill `node` when the observed best block reaches `at_block`; restart it (same identity) at
+    `restart_at` if given: with empty state, or with what it had stored (`keep_state`, a relay
+    node or validator). `at_block` 0 is a node that is not there from the start and joins, with
+    empty state, at `restart_at`."""
 
     node: str
     at_block: int
     restart_at: int | None = None
+    keep_state: bool = False
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """A node (re)started behind the chain, and when it had caught up (None: never did)."""
+
+    node: str
+    started_at: int  # the observed best block when it started
+    behind: int  # how many blocks its best was below that
+    caught_up_at: int | None = None  # the observed best block when its best reached it
 
 
 @dataclass(frozen=True)
@@ -91,6 +107,11 @@ class SimResult:
     # Per node, messages whose handler raised (every incarnation of a restarted node); any is
     # also a problem: no message may make a handler fail.
     handler_errors: dict[str, int] = field(default_factory=dict)
+    catch_ups: list[CatchUp] = field(default_factory=list)
+    # Per validator, the hashes of the blocks its last incarnation authored.
+    authored: dict[str, list[bytes]] = field(default_factory=dict)
+    # Every relay node's finalized block at the end: (number, hash).
+    finalized: dict[str, tuple[int, bytes]] = field(default_factory=dict)
 
 
 PollHook = Callable[["Simulation"], Awaitable[None]]
@@ -118,6 +139,10 @@ class Simulation:
                                   f"{', '.join(self.keys)})")
             if f.restart_at is not None and f.restart_at <= f.at_block:
                 raise ConfigError(f"{f.node}: restart block must follow the kill block")
+            if f.at_block == 0 and f.restart_at is None:
+                raise ConfigError(f"{f.node}: a node absent from the start needs a join block")
+            if f.keep_state and f.node.startswith("collator"):
+                raise ConfigError(f"{f.node}: keep_state is for relay nodes and validators")
         for p in cfg.partitions:
             unknown = [n for n in p.nodes if n not in self.keys]
             if unknown:
@@ -129,6 +154,14 @@ class Simulation:
         self._scopes: dict[str, trio.CancelScope] = {}
         self.tx_counts: dict[bytes, int] = {}
         self.handler_errors: dict[str, int] = {}  # of killed incarnations
+        # In-memory stores of the nodes restarted with their state, kept across incarnations.
+        self._stores: dict[str, NodeStore] = {f.node: NodeStore(":memory:")
+                                              for f in cfg.faults if f.keep_state}
+        self._catching_up: dict[str, CatchUp] = {}
+        self.catch_ups: list[CatchUp] = []
+        self.segment_lengths: dict[int, list[int]] = {}
+        self._heads: trio.MemoryReceiveChannel[RelayHeader] | None = None
+        self._followed = 0
         self._para_chains: dict[str, CollatorChain] = {}
         self.epoch = 0.0
         self._finalized_at: dict[int, int] = {}  # block number -> best number when finalized
@@ -142,11 +175,12 @@ class Simulation:
         assert self.network is not None
         key = self.keys[name]
         host = self.network.add_host(key.public)
+        store = self._stores.get(name)
         if name in self.validator_names:
             return wiring.validator(name, key, host, self.dev.relay, self.relay_peers,
-                                    epoch=self.epoch)
+                                    epoch=self.epoch, store=store)
         if name == OBSERVER:
-            return wiring.relay_node(name, host, self.dev.relay, self.relay_peers)
+            return wiring.relay_node(name, host, self.dev.relay, self.relay_peers, store=store)
         _, pid_s, index_s = name.split("-")
         pid = int(pid_s)
         load = LoadConfig(self.cfg.saturate, self.cfg.tx_rate)
@@ -185,44 +219,57 @@ class Simulation:
 
     async def main(self) -> SimResult:
         cfg = self.cfg
-        profile = LinkProfile(latency_s=cfg.latency_ms / 1000, jitter_s=cfg.jitter_ms / 1000,
-                              loss=cfg.loss)
-        self.network = MemoryNetwork(random.Random(cfg.seed), FRAME_MAX, default=profile,
-                                     record_trace=False)
-        segment_lengths: dict[int, list[int]] = {p: [] for p in self.dev.paras}
         async with trio.open_nursery() as nursery:
-            await nursery.start(self.network.run)
-            self.epoch = trio.current_time()
-            names = [n for n in self.keys if not n.startswith("collator")] + \
-                    [n for n in self.keys if n.startswith("collator")]
-            for name in names:
-                await self._start(nursery, name)
+            await self.boot(nursery)
             observer: RelayNodeService = self.services[OBSERVER]
-            heads = observer.watch_heads(buffer=1024)
             nursery.start_soon(self._poll_periodically, observer)
-            last = 0
             # A chain that stops (more than a third of the validators gone) must end the run,
             # not spin virtual time forever: four slots per block is far beyond any healthy run.
             with trio.move_on_after(STALL_SLOTS_PER_BLOCK * cfg.relay_blocks
                                     * cfg.host.slot_ms / 1000) as deadline:
-                async for header in heads:
-                    for n in range(last + 1, header.number + 1):
-                        await self._apply_faults(nursery, n)
-                    last = max(last, header.number)
-                    state = observer.chain.state(header.hash())
-                    if state is not None:
-                        for pid in segment_lengths:
-                            segment_lengths[pid].append(len(state.inclusion.pending.get(pid, [])))
-                    if header.number >= cfg.relay_blocks:
-                        break
+                await self.follow(nursery, cfg.relay_blocks)
             await self._poll(observer)
             nursery.cancel_scope.cancel()
-        result = self._result(segment_lengths)
+        result = self._result()
         if deadline.cancelled_caught:
-            result.problems.append(f"stalled: the observed chain reached #{last} of "
+            result.problems.append(f"stalled: the observed chain reached #{self._followed} of "
                                    f"#{cfg.relay_blocks} in {deadline.deadline - self.epoch:.0f} "
                                    f"virtual seconds")
         return result
+
+    async def boot(self, nursery: trio.Nursery) -> None:
+        """Start the network and every node that is there from the start, in `nursery`."""
+        cfg = self.cfg
+        profile = LinkProfile(latency_s=cfg.latency_ms / 1000, jitter_s=cfg.jitter_ms / 1000,
+                              loss=cfg.loss)
+        self.network = MemoryNetwork(random.Random(cfg.seed), FRAME_MAX, default=profile,
+                                     record_trace=False)
+        self.segment_lengths = {p: [] for p in self.dev.paras}
+        await nursery.start(self.network.run)
+        self.epoch = trio.current_time()
+        names = [n for n in self.keys if not n.startswith("collator")] + \
+                [n for n in self.keys if n.startswith("collator")]
+        absent = {f.node for f in cfg.faults if f.at_block == 0}
+        for name in names:
+            if name not in absent:
+                await self._start(nursery, name)
+        self._heads = self.services[OBSERVER].watch_heads(buffer=1024)
+
+    async def follow(self, nursery: trio.Nursery, until: int) -> None:
+        """Follow the observer's new best blocks until #`until`, applying the faults due."""
+        observer: RelayNodeService = self.services[OBSERVER]
+        assert self._heads is not None, "boot first"
+        async for header in self._heads:
+            for n in range(self._followed + 1, header.number + 1):
+                await self._apply_faults(nursery, n)
+            self._followed = max(self._followed, header.number)
+            self._note_catch_ups(header.number)
+            state = observer.chain.state(header.hash())
+            if state is not None:
+                for pid, lengths in self.segment_lengths.items():
+                    lengths.append(len(state.inclusion.pending.get(pid, [])))
+            if header.number >= until:
+                return
 
     async def _poll_periodically(self, observer: RelayNodeService) -> None:
         while True:
@@ -260,6 +307,10 @@ class Simulation:
                 self._kill(f.node)
             if f.restart_at == number:
                 await self._start(nursery, f.node)
+                service = self.services[f.node]
+                if isinstance(service, RelayNodeService):
+                    self._catching_up[f.node] = CatchUp(f.node, number,
+                                                        number - service.chain.best.number)
         for p in self.cfg.partitions:
             if p.at_block == number:
                 cut = {self.keys[n].public for n in p.nodes}
@@ -267,7 +318,13 @@ class Simulation:
             if p.heal_at == number:
                 self.network.heal()
 
-    def _result(self, segment_lengths: dict[int, list[int]]) -> SimResult:
+    def _note_catch_ups(self, observed: int) -> None:
+        for name, pending in list(self._catching_up.items()):
+            if self.services[name].chain.best.number >= observed:
+                self.catch_ups.append(replace(pending, caught_up_at=observed))
+                del self._catching_up[name]
+
+    def _result(self) -> SimResult:
         observer: RelayNodeService = self.services[OBSERVER]
         chain = observer.chain
         for s in self.services.values():
@@ -297,14 +354,22 @@ class Simulation:
                 info.update(best=s.chain.best.number, finalized=s.chain.finalized.number)
             if isinstance(s, ValidatorService):
                 info.update(authored=s.authored, seconded=s.backing.seconded_total,
-                            invalid=s.backing.invalid)
+                            invalid=s.backing.invalid, votes=s.votes_signed,
+                            bitfields=s.availability.signed)
             if isinstance(s, CollatorService):
                 info.update(built=s.stats.built, advertised=s.stats.advertised,
                             seconded=s.stats.seconded, max_segment=s.stats.max_segment)
             nodes[name] = info
+        authored = {name: list(s.authored_blocks) for name, s in self.services.items()
+                    if isinstance(s, ValidatorService)}
+        finalized_heads = {name: (s.chain.finalized.number, s.chain.finalized.hash())
+                           for name, s in self.services.items()
+                           if isinstance(s, RelayNodeService)}
         return SimResult(records, problems, sorted(self.dev.paras),
-                         trio.current_time() - self.epoch, nodes, segment_lengths,
-                         self._collator_segments, handler_errors)
+                         trio.current_time() - self.epoch, nodes, self.segment_lengths,
+                         self._collator_segments, handler_errors,
+                         self.catch_ups + list(self._catching_up.values()), authored,
+                         finalized_heads)
 
 
 def run_sim(cfg: SimConfig, on_poll: PollHook | None = None) -> SimResult:

@@ -235,20 +235,30 @@ class DisputeResponse(Struct, frozen=True, tag=27):
     """The receiver imported the votes (polkadot's `DisputeResponse::Confirmed`)."""
 
 
+class ChainStatus(Struct, frozen=True, tag=28):
+    """What a relay node has, told to each relay peer when they connect (Substrate's block
+    announce handshake): its best header, sealed, so a claim to be ahead costs a validator's
+    signature to make; and its finalized block, which the receiver checks against its own chain."""
+
+    best: RelayHeader
+    finalized_number: BlockNumber
+    finalized_hash: Hash
+
+
 WireMessage = (
     Declare | AdvertiseCollation | FetchCollation | CollationResponse | CollationSeconded
     | StatementMessage | FetchAttested | AttestedCandidate | FetchPoV | PoVResponse
     | BitfieldMessage | BlockAnnounce | BlockRequest | BlockResponse | ChunkRequest
     | ChunkResponse | FinalityVoteMessage | PeerExchange | Ping | Pong | ParaBlockAnnounce
     | FetchParaBlock | ParaBlockResponse | AssignmentsMessage | ApprovalsMessage
-    | DisputeRequest | DisputeResponse
+    | DisputeRequest | DisputeResponse | ChainStatus
 )
 
 PROTOCOL_OF: dict[type, Protocol] = {
     FetchCollation: Protocol.REQUEST, FetchAttested: Protocol.REQUEST, FetchPoV: Protocol.REQUEST,
     BlockRequest: Protocol.REQUEST, ChunkRequest: Protocol.REQUEST,
     FetchParaBlock: Protocol.REQUEST, ParaBlockResponse: Protocol.POV_RESPONSE,
-    ParaBlockAnnounce: Protocol.DIRECT,
+    ParaBlockAnnounce: Protocol.DIRECT, ChainStatus: Protocol.DIRECT,
     CollationResponse: Protocol.POV_RESPONSE, PoVResponse: Protocol.POV_RESPONSE,
     AttestedCandidate: Protocol.RESPONSE, ChunkResponse: Protocol.RESPONSE,
     BlockResponse: Protocol.BLOCKS,

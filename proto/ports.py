@@ -42,6 +42,9 @@ class Peers(Protocol):
 
     def add_listener(self, listener: PeerListener) -> None: ...
 
+    def handler_failed(self, protocol: str, kind: str, peer: PeerId, error: Exception) -> None:
+        """What a service made of a peer's message raised: logged, counted, the peer charged."""
+
 
 class GossipBus(Protocol):
     fan_out_to: Callable[[PeerId], bool]
@@ -102,6 +105,8 @@ class RelayStore(Protocol):
                         encoded_block: bytes) -> None: ...
 
     def relay_blocks_from(self, number: int) -> Iterator[tuple[bytes, bytes]]: ...
+
+    def relay_block_number(self, hash: bytes) -> int | None: ...
 
     def set_best(self, hash: bytes) -> None: ...
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,10 @@ def parse_partition(spec: str) -> tuple[tuple[str, ...], int, int]:
 @click.option("--loss", default=0.0, show_default=True, help="Message loss probability per link.")
 @click.option("--kill", "kills", multiple=True, metavar="NODE@BLOCK[:RESTART]",
               help="Kill a node (alice, relay-0, collator-2000-0, ...) when the chain reaches "
-                   "BLOCK; restart it with empty state at RESTART. Repeatable.")
+                   "BLOCK; restart it with empty state at RESTART (BLOCK 0: the node is not "
+                   "there from the start and joins at RESTART). Repeatable.")
+@click.option("--keep-state", is_flag=True,
+              help="Restarted validators and relay nodes keep what they had stored.")
 @click.option("--partition", "partitions", multiple=True, metavar="NODE,NODE@FROM-TO",
               help="Cut these nodes off from the rest between two relay blocks. Repeatable.")
 @click.option("--random-faults", is_flag=True,
@@ -65,8 +69,9 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
         max_candidate_depth: int | None, allowed_ancestry_len: int, lookahead: int | None,
         slot_ms: int, execution_ms: int | None, relay_blocks: int, blocks_per_relay_parent: int,
         tx_rate: float | None, saturate: bool, sync: bool, seed: int, latency_ms: float,
-        jitter_ms: float, loss: float, kills: tuple[str, ...], partitions: tuple[str, ...],
-        random_faults: bool, report_path: Path | None, compare: bool) -> None:
+        jitter_ms: float, loss: float, kills: tuple[str, ...], keep_state: bool,
+        partitions: tuple[str, ...], random_faults: bool, report_path: Path | None,
+        compare: bool) -> None:
     """Run validators, a relay node and collators in one process over a simulated network in
     virtual time (hundreds of relay blocks in seconds, deterministic from --seed)."""
     from node.compare import ComparedRun, compare_rows, print_compare
@@ -79,6 +84,8 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
     if random_faults and (kills or partitions):
         raise click.UsageError("--random-faults replaces --kill and --partition")
     faults = [NodeFault(*parse_kill(k)) for k in kills]
+    if keep_state:
+        faults = [replace(f, keep_state=not f.node.startswith("collator")) for f in faults]
     cuts = [PartitionFault(*parse_partition(p)) for p in partitions]
     runs: list[ComparedRun] = []
     failed = False

@@ -62,6 +62,8 @@ LAUNCH = [sys.executable, "-c", "import sys; from node.cli import main; "
           "sys.exit(main(prog_name='asyncback'))"]
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STARTUP_TIMEOUT_S = 60.0
+HANDLER_ERRORS_METRIC = "substrate_sub_libp2p_handler_errors_total"
+HANDLER_FAILED_EVENT = '"message handler failed"'  # the event of that error line, as JSON
 DEFAULT_STOP_TIMEOUT_S = 10.0
 
 
@@ -133,6 +135,31 @@ class Cluster(RelayChainWaits):
     def crashed(self) -> list[NodeHandle]:
         """Nodes that exited without the harness stopping them."""
         return [n for n in self.nodes.values() if n.crashed]
+
+    async def handler_errors(self) -> dict[str, int]:
+        """Per node, peer messages whose handler failed: the larger of the running node's
+        `substrate_sub_libp2p_handler_errors_total` (which must be exported) and the error lines
+        in its log (a restarted node's counter starts again; its log does not)."""
+        out: dict[str, int] = {}
+        for node in self.nodes.values():
+            logged = sum(1 for line in node.log_path.read_text(errors="replace").splitlines()
+                         if HANDLER_FAILED_EVENT in line)
+            counted = 0
+            if node.alive and not node.paused:
+                samples = {k: v for k, v in (await node.metrics()).items()
+                           if k.startswith(HANDLER_ERRORS_METRIC + "{")}
+                if not samples:
+                    raise AssertionError(f"{node.name} exports no {HANDLER_ERRORS_METRIC}")
+                counted = int(sum(samples.values()))
+            out[node.name] = max(logged, counted)
+        return out
+
+    async def assert_no_handler_errors(self) -> None:
+        """No message any node received made a handler fail (see `handler_errors`)."""
+        failed = {name: n for name, n in (await self.handler_errors()).items() if n}
+        if failed:
+            raise AssertionError(f"message handlers failed: {failed} (logs: "
+                                 f"{', '.join(str(self.nodes[n].log_path) for n in failed)})")
 
     # -- starting -------------------------------------------------------------------------------
 

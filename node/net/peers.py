@@ -49,7 +49,8 @@ FrameHandler = Callable[[PeerId, bytes], Awaitable[None]]
 class HandlerFailure:
     """An unexpected exception out of the handler of a peer's message."""
 
-    protocol: str  # the lane: "gossip", "direct", "request", "response", "frame"
+    protocol: str  # the lane: "gossip", "direct", "request", "response" (what a service made
+    # of a peer's answer), "frame" (the reader's backstop)
     kind: str  # what on that lane: a gossip topic, a message type, a request kind
     peer: PeerId
     error: Exception

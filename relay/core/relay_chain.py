@@ -121,6 +121,8 @@ class RelayChain:
                 if p is None:
                     continue
                 del self._orphans[oh]
+                if oh in self.store.headers:
+                    continue  # arrived again by another path (catch-up) and imported then
                 try:
                     self._import_known_parent(orphan, p)
                 except (ValueError, KeyError):

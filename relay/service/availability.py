@@ -43,6 +43,7 @@ class Availability:
         self.relay_parent_of: dict[bytes, bytes] = {}  # candidate -> its relay parent
         self.bitfields: dict[bytes, dict[int, SignedAvailabilityBitfield]] = {}  # by leaf
         self.fetching: set[bytes] = set()
+        self.signed = 0  # bitfields this validator signed
         self._nursery: trio.Nursery | None = None
         v.net.serve(Kind.CHUNK, self._serve_chunk)
         v.net.gossip.subscribe(Topic.BITFIELD, self._validate_bitfield, deliver_nothing)
@@ -62,8 +63,9 @@ class Availability:
     def on_leaf(self, header: RelayHeader) -> None:
         h = header.hash()
         state = self.v.chain.state(h)
-        if state is None or self._nursery is None:
-            return
+        if state is None or self._nursery is None or self.v.is_history(header.number) \
+                or header.number < self.v.chain.best.number:
+            return  # history being caught up, or a leaf already passed: nothing to sign for it
         for _para, pending in sorted(state.inclusion.pending.items()):
             for p in pending:
                 if p.hash in self.own or p.hash in self.fetching:
@@ -107,7 +109,7 @@ class Availability:
         await trio.sleep(self.v.slot_s / 4)
         h = header.hash()
         state = self.v.chain.state(h)
-        if state is None:
+        if state is None or self.v.is_history(header.number):
             return
         bits = availability_bits(state, self.own.__contains__)
         ctx = SigningContext(rt.session_index_for_child(state), h)
@@ -116,6 +118,7 @@ class Availability:
                         SignedAvailabilityBitfield)
         self.bitfields.setdefault(h, {})[self.v.index] = signed
         self.v.metrics.bitfields_signed.inc()
+        self.signed += 1
         await self.v.net.gossip.publish(Topic.BITFIELD, encode(BitfieldMessage(h, signed)))
 
     def _validate_bitfield(self, _source: PeerId | None, data: bytes) -> Verdict:

@@ -201,6 +201,8 @@ class Backing:
         if para is None:
             self.v.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
             return
+        if self.v.is_syncing:
+            return  # we cannot judge a candidate on a chain we are still catching up with
         per = self._rp(msg.relay_parent)
         if per is None or not self.v.prospective.is_relay_parent_allowed(para, msg.relay_parent):
             return  # out of our view: not the collator's fault if it is just ahead of us
@@ -274,6 +276,8 @@ class Backing:
         if committed is None:
             self.v.net.peers.report(peer, COST_MAJOR)
             return
+        if self.v.is_syncing:
+            return  # fell behind while validating: no statement until caught up
         if not self.v.prospective.introduce_seconded_candidate(para, committed, pvd):
             return  # the chain moved on while we validated
         h = committed.hash()
@@ -457,6 +461,8 @@ class Backing:
             return False
         if self._validate(per, receipt.to_plain(), pov, pvd) is None:
             return True  # invalid: we never vouch for it
+        if self.v.is_syncing:
+            return True  # no statement while catching up
         signed = self._sign(per, StatementKind.VALID, h)
         self._import(per, [signed], receipt)
         await self._share(rp, receipt, signed)

@@ -1,6 +1,18 @@
 """The relay full node: follows the relay chain from gossip (re-executing every block), catches up
-by block requests when a block's parent is missing, counts finality votes, and answers what an
-attached collator asks. Validators are full nodes that also author and back (`validator.py`).
+by block requests, counts finality votes, and answers what an attached collator asks. Validators
+are full nodes that also author and back (`validator.py`).
+
+Catch-up. Relay peers tell each other their best (sealed) header and finalized block when they
+connect (`ChainStatus`), and every gossiped block whose parent we lack tells us its sender has it.
+Each such claim, verified by its author's seal, is a sync target; one task at a time walks the
+highest target's chain forward from our best block in batches, stepping back (doubling the
+distance, never below finality) while a batch does not connect to what we have, so it converges
+from any distance, from genesis, and off a fork above finality. A target the peer cannot deliver
+is dropped. The node is *major syncing* while the best claim is more than `MAJOR_SYNC_GAP` blocks
+above its best (`system_health`'s isSyncing); a validator neither authors nor signs anything while
+any claim is above its best. A peer whose finalized block differs from ours at the same height, or
+whose chain does not connect above our finalized block, is an error in the log naming the height
+and both hashes: that is a chain this node can never join by itself.
 
 Thin shell: every rule lives in `relay.core` (`RelayChain`, the runtime); this module turns
 network input into calls on it and calls' results into network output.
@@ -15,7 +27,7 @@ import trio
 
 from proto.codec import decode, encode
 from proto.errors import DecodeError
-from proto.messages import BlockRequest, BlockResponse, FinalityVoteMessage
+from proto.messages import BlockRequest, BlockResponse, ChainStatus, FinalityVoteMessage
 from proto.network import (
     ACCEPT,
     COST_INVALID_SIGNATURE,
@@ -40,6 +52,8 @@ from relay.core.relay_chain import RelayChain
 from relay.core.state import RelayState
 
 SYNC_BATCH = 128
+# Behind the best claim by more than this many blocks is a major sync (Substrate counts 5 too).
+MAJOR_SYNC_GAP = 5
 
 
 class RelayNodeService:
@@ -58,12 +72,18 @@ class RelayNodeService:
         self.net.gossip.subscribe(Topic.BLOCK, self._validate_block, deliver_nothing)
         self.net.gossip.subscribe(Topic.FINALITY, self._validate_vote, deliver_nothing)
         self.net.serve(Kind.BLOCKS, self._serve_blocks)
+        self.net.on_direct(ChainStatus, self._on_status)
+        self.net.peers.add_listener(self)
         self.log = log
         self._imported_send, self._imported_recv = trio.open_memory_channel[list[bytes]](math.inf)
         # Imported and still waiting in that channel: not stored yet, so not a head to record.
-        self._queued: set[bytes] = set()
         self._head_watchers: list[trio.MemorySendChannel[RelayHeader]] = []
-        self._syncing: set[bytes] = set()
+        # Per peer, the highest block it has shown us that we lack: (number, hash).
+        self._claims: dict[PeerId, tuple[int, bytes]] = {}
+        self._status_sent: set[PeerId] = set()  # on the current connection
+        self._status_heard: set[PeerId] = set()
+        self._sync_wakeup = trio.Event()
+        self.chain_disagreements = 0
         self._nursery: trio.Nursery | None = None
         self._last_best = header.hash()
         self._last_finalized = header.hash()
@@ -73,10 +93,41 @@ class RelayNodeService:
         if store is not None:
             self._restore(store)
 
+    # -- sync state ---------------------------------------------------------------------------
+
+    @property
+    def best_seen(self) -> int:
+        """The highest block number a peer has shown us (our own best if none is higher)."""
+        best = self.chain.best.number
+        for peer, (number, h) in list(self._claims.items()):
+            if h in self.chain:
+                del self._claims[peer]
+            else:
+                best = max(best, number)
+        return best
+
     @property
     def is_syncing(self) -> bool:
-        """True while this node is fetching missing blocks from a peer."""
-        return bool(self._syncing)
+        """Major sync: more than `MAJOR_SYNC_GAP` blocks behind the best a peer has shown us."""
+        return self.best_seen - self.chain.best.number > MAJOR_SYNC_GAP
+
+    def is_history(self, number: int) -> bool:
+        """A block this far below the best a peer has shown us is catch-up, not the chain's
+        head: nothing is signed for it."""
+        return number + MAJOR_SYNC_GAP < self.best_seen
+
+    @property
+    def is_behind(self) -> bool:
+        """A peer has shown us a block above our best that we do not have yet: building on our
+        best now would be building a fork."""
+        return self.best_seen > self.chain.best.number
+
+    @property
+    def is_offline(self) -> bool:
+        """We have relay peers and none of them has told us its chain yet (we cannot know whether
+        we are behind)."""
+        return bool(self.relay_peers) and not any(
+            self.net.peers.is_connected(p) for p in self._status_heard)
 
     def add_relay_peer(self, peer: PeerId) -> None:
         """A relay node learnt of at run time (validators come from the chain spec)."""
@@ -100,26 +151,27 @@ class RelayNodeService:
         self._last_finalized = self.chain.tree.finalized
 
     def _persist(self, hashes: list[bytes]) -> None:
-        self._queued.difference_update(hashes)
         if self.store is None:
             return
         for h in hashes:
             block, header = self.chain.blocks.get(h), self.chain.header(h)
             if block is not None and header is not None:
                 self.store.put_relay_block(h, header.number, header.parent_hash, encode(block))
-        # The chain may already hold blocks of batches still queued behind this one (imports run
-        # as blocks arrive, this runs after them): a head among those is recorded with its batch.
-        if self.chain.best.number > 0 and self.chain.best_hash not in self._queued:
-            self.store.set_best(self.chain.best_hash)
+        # The chain may already hold blocks imported after this batch was queued (two gossiped
+        # blocks before this task ran): a head naming one of them waits for its own batch, as
+        # the store refuses a head it does not hold.
+        best = self.chain.best_hash
+        if self.chain.best.number > 0 and self.store.relay_block_number(best) is not None:
+            self.store.set_best(best)
         finalized = self.chain.finalized
-        if finalized.hash() in self._queued:
+        if finalized.hash() == self._last_finalized or finalized.number == 0 \
+                or self.store.relay_block_number(finalized.hash()) is None:
             return
-        if finalized.hash() != self._last_finalized and finalized.number > 0:
-            self.store.set_finalized(finalized.hash(), finalized.number)
-            # What was signed for relay parents far below finality can never be asked for again.
-            horizon = signed_record_horizon(self.chain.config)
-            if finalized.number > horizon:
-                self.store.prune_below(finalized.number - horizon)
+        self.store.set_finalized(finalized.hash(), finalized.number)
+        # What was signed for relay parents far below finality can never be asked for again.
+        horizon = signed_record_horizon(self.chain.config)
+        if finalized.number > horizon:
+            self.store.prune_below(finalized.number - horizon)
         self._last_finalized = finalized.hash()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -130,6 +182,7 @@ class RelayNodeService:
             await nursery.start(self.net.run)
             nursery.start_soon(self._keep_connected)
             nursery.start_soon(self._process_imports)
+            nursery.start_soon(self._sync_loop)
             await self.start_roles(nursery)
             task_status.started()
 
@@ -161,43 +214,146 @@ class RelayNodeService:
             return reject(COST_MAJOR)
         if outcome.missing_parent is not None:
             if source is not None:
-                self._start_sync(source, outcome.missing_parent)
+                self._note_claim(source, block.header)
             return IGNORE
         if outcome.duplicate:
             return IGNORE
         self._queue_imported(outcome.imported)
         return ACCEPT
 
-    def _start_sync(self, peer: PeerId, missing: bytes) -> None:
-        if missing in self._syncing or self._nursery is None:
-            return
-        self._syncing.add(missing)
-        self._nursery.start_soon(self._sync_from, peer, missing)
+    # -- catch-up -----------------------------------------------------------------------------
 
-    async def _sync_from(self, peer: PeerId, missing: bytes) -> None:
-        """Fetch the chain ending at `missing` from `peer`, in batches from our finalized block."""
-        try:
-            while missing not in self.chain:
-                request = BlockRequest(missing, self.chain.finalized.number + 1, SYNC_BATCH)
+    def peer_connected(self, peer: PeerId) -> None:
+        if peer in self.relay_peers and self._nursery is not None:
+            self._nursery.start_soon(self._send_status, peer)
+
+    def peer_disconnected(self, peer: PeerId) -> None:
+        self._claims.pop(peer, None)
+        self._status_sent.discard(peer)
+        self._status_heard.discard(peer)
+
+    def chain_status(self) -> ChainStatus:
+        finalized = self.chain.finalized
+        return ChainStatus(self.chain.best, finalized.number, finalized.hash())
+
+    async def _send_status(self, peer: PeerId) -> None:
+        if peer not in self._status_sent:
+            self._status_sent.add(peer)
+            await self.net.send_direct(peer, self.chain_status())
+
+    async def _on_status(self, peer: PeerId, msg: ChainStatus) -> None:
+        if msg.finalized_number > msg.best.number:
+            self.net.peers.report(peer, COST_MINOR)
+            return
+        if msg.best.number > 0 and not self._sealed(msg.best):
+            self.net.peers.report(peer, COST_INVALID_SIGNATURE)
+            return
+        if peer in self.relay_peers:
+            self._status_heard.add(peer)
+        self._check_agreement(peer, msg.finalized_number, msg.finalized_hash)
+        self._note_claim(peer, msg.best)
+        await self._send_status(peer)  # a peer that learnt of us before we learnt of it
+
+    def _sealed(self, header: RelayHeader) -> bool:
+        validators = self.chain.tree.validators
+        return header.author < len(validators) and header.seal_valid(validators[header.author])
+
+    def _note_claim(self, peer: PeerId, header: RelayHeader) -> None:
+        """`peer` has `header`'s block. Above our best and sealed by a validator, it is a sync
+        target (a peer cannot make us think we are behind without a validator's signature)."""
+        h = header.hash()
+        if header.number <= self.chain.best.number or h in self.chain:
+            return
+        held = self._claims.get(peer)
+        if held is not None and held[0] >= header.number:
+            return
+        if not self._sealed(header):
+            self.net.peers.report(peer, COST_INVALID_SIGNATURE)
+            return
+        self._claims[peer] = (header.number, h)
+        self._sync_wakeup.set()
+
+    def _check_agreement(self, peer: PeerId, number: int, finalized_hash: bytes) -> None:
+        """The peer's finalized block against our block at that height on our best chain."""
+        ours = self.chain.tree.block_at(number, self.chain.best_hash)
+        if ours is not None and ours != finalized_hash:
+            self._disagree(peer, number, ours, finalized_hash)
+
+    def _disagree(self, peer: PeerId, number: int, ours: bytes, theirs: bytes) -> None:
+        """Loud: below our finality this node can never follow that peer; above it, our best
+        chain is a fork the peer has finalized against (catch-up will leave it)."""
+        self.chain_disagreements += 1
+        final = number <= self.chain.finalized.number
+        event = ("our finalized chain disagrees with a peer's chain" if final
+                 else "our best chain disagrees with a peer's finalized block")
+        if self.log is not None:
+            self.log.error(event, node=self.name, number=number, ours="0x" + ours.hex(),
+                           theirs="0x" + theirs.hex(), peer="0x" + peer.hex()[:16])
+
+    async def _sync_loop(self) -> None:
+        """One catch-up at a time, always toward the highest claim."""
+        while True:
+            await self._sync_wakeup.wait()
+            self._sync_wakeup = trio.Event()
+            while self.is_behind:
+                peer, (number, target) = max(self._claims.items(), key=lambda c: (c[1][0], c[0]))
                 try:
-                    raw = await self.net.request(peer, Kind.BLOCKS, request)
-                    blocks = decode(raw, BlockResponse).blocks
-                except (RequestError, DecodeError):
+                    await self._sync_toward(peer, target, number)
+                except Exception as exc:  # what the peer sent broke something: not the node
+                    self.net.peers.handler_failed("response", "blocks", peer, exc)
+                if target not in self.chain and self._claims.get(peer) == (number, target):
+                    del self._claims[peer]  # it could not show us what it claimed
+
+    async def _sync_toward(self, peer: PeerId, target: bytes, number: int) -> None:
+        """Fetch and import `target`'s chain from `peer`, from our best block upwards; while a
+        batch does not connect, step back (doubling) toward our finalized block."""
+        step = 0
+        cursor = min(self.chain.best.number, number - 1) + 1
+        while target not in self.chain:
+            try:
+                raw = await self.net.request(peer, Kind.BLOCKS,
+                                             BlockRequest(target, cursor, SYNC_BATCH))
+                blocks = decode(raw, BlockResponse).blocks
+            except (RequestError, DecodeError):
+                return
+            if not blocks or blocks[0].header.number != cursor:
+                self.net.peers.report(peer, COST_MINOR)  # not what we asked for
+                return
+            first = blocks[0].header
+            if first.parent_hash not in self.chain:
+                floor = self.chain.finalized.number + 1
+                if cursor <= floor:
+                    ours = self.chain.tree.block_at(cursor - 1, self.chain.best_hash)
+                    self._disagree(peer, cursor - 1, ours or bytes(32), first.parent_hash)
                     return
-                if not blocks:
-                    return
-                imported: list[bytes] = []
-                for block in blocks:
-                    try:
-                        imported += self.chain.import_block(block).imported
-                    except ValueError:
-                        self.net.peers.report(peer, COST_MAJOR)
-                        return
-                if not imported:
-                    return  # nothing connected: the peer is on another chain
-                self._queue_imported(imported)
+                step = max(2 * step, SYNC_BATCH)
+                cursor = max(floor, cursor - step)
+                continue
+            if not self._import_batch(peer, blocks):
+                return
+            cursor = blocks[-1].header.number + 1
+            await trio.sleep(0)  # a long catch-up does not starve the node's other tasks
+
+    def _import_batch(self, peer: PeerId, blocks: list[RelayBlock]) -> bool:
+        imported: list[bytes] = []
+        try:
+            for block in blocks:
+                outcome = self.chain.import_block(block)
+                if outcome.missing_parent is not None:
+                    self.net.peers.report(peer, COST_MAJOR)  # a batch with a gap in it
+                    return False
+                imported += outcome.imported
+        except BlockTreeError:
+            return False  # below or off our finality: stale, not malicious
+        except ANY_IMPORT_ERROR as exc:
+            self.bad_blocks += 1
+            self.log_event("synced block rejected", number=block.header.number, error=str(exc))
+            self.net.peers.report(peer, COST_MAJOR)
+            return False
         finally:
-            self._syncing.discard(missing)
+            if imported:
+                self._imported_send.send_nowait(imported)
+        return True
 
     async def _serve_blocks(self, _peer: PeerId, payload: bytes) -> bytes | None:
         request = decode(payload, BlockRequest)
@@ -237,7 +393,6 @@ class RelayNodeService:
         self._queue_imported(hashes)
 
     def _queue_imported(self, hashes: list[bytes]) -> None:
-        self._queued.update(hashes)
         self._imported_send.send_nowait(hashes)
 
     async def publish_block(self, block: RelayBlock) -> None:

@@ -49,7 +49,9 @@ class ValidatorService(RelayNodeService):
         self.availability = Availability(self)
         self.backing = Backing(self, self.availability)
         self.authored = 0
+        self.authored_blocks: list[bytes] = []  # hashes, in authoring order
         self._voted_number = 0
+        self.votes_signed = 0
 
     def peer_of(self, validator_index: int) -> PeerId:
         return self.validators[validator_index]
@@ -91,7 +93,8 @@ class ValidatorService(RelayNodeService):
     async def on_new_best(self, header: RelayHeader) -> None:
         await super().on_new_best(header)
         self.metrics.block_height.labels("best").set(header.number)
-        await self._vote(header)
+        if not self.is_history(header.number):  # a vote is for the chain's head
+            await self._vote(header)
 
     # -- finality -------------------------------------------------------------------------------
 
@@ -99,6 +102,7 @@ class ValidatorService(RelayNodeService):
         if header.number <= self._voted_number:
             return
         self._voted_number = header.number
+        self.votes_signed += 1
         state = self.chain.state(header.hash())
         session = state.session_index if state is not None else 0
         vote = FinalityVote.sign(self.key, header.hash(), header.number, session, self.index)
@@ -136,6 +140,12 @@ class ValidatorService(RelayNodeService):
                 continue
             if slot <= parent.slot:
                 continue
+            if self.is_behind or self.is_offline:
+                # Our best is not the chain's head (or we cannot tell yet): a block on it
+                # would be a fork. Substrate skips the slot the same way.
+                self.log_event("slot skipped while syncing", slot=slot, best=parent.number,
+                          target=self.best_seen)
+                continue
             await self._author(parent, state, slot)
 
     async def _author(self, parent: RelayHeader, state: RelayState, slot: int) -> None:
@@ -148,6 +158,9 @@ class ValidatorService(RelayNodeService):
             self.log_event("inherent filtered", number=block.header.number, filtered=filtered)
         self.chain.add_authored(block, post, events)
         self.authored += 1
+        self.authored_blocks.append(block.header.hash())
+        self.log_event("block authored", number=block.header.number, slot=slot,
+                  hash="0x" + block.header.hash().hex())
         self.notify_imported([block.header.hash()])
         await self.publish_block(block)
 

@@ -18,7 +18,8 @@ def test_sim_prints_the_table_and_writes_a_report(tmp_path: Path) -> None:
     assert "2000" in res.output and "finalized" in res.output
     doc = json.loads(out.read_text())
     assert doc["config"]["mode"] == "sim" and doc["config"]["seed"] == 3
-    assert doc["config"]["faults"] == [{"node": "eve", "at_block": 8, "restart_at": 11}]
+    assert doc["config"]["faults"] == [{"node": "eve", "at_block": 8, "restart_at": 11,
+                                        "keep_state": False}]
     assert len(doc["relay_blocks"]) == 14
     assert sum(len(b["included"]) for b in doc["relay_blocks"]) >= 10
 

@@ -85,6 +85,8 @@ async def test_two_clusters_side_by_side_sync_backing_and_an_added_collator(tmp_
         assert all(n > 0 for n in built), built
         await small.assert_para_chains_consistent()
         assert sync.crashed() == [] and small.crashed() == []
+        await sync.assert_no_handler_errors()
+        await small.assert_no_handler_errors()
     for run_dir in (sync_dir, small_dir):
         assert alive(run_dir) == []
         for name in pids(run_dir):  # logs are kept after teardown

@@ -43,6 +43,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     run_dir = tmp_path_factory.mktemp("network")
     with SyncCluster(default_network(HostConfiguration(slot_ms=1000)), run_dir) as net:
         yield net
+        net.assert_no_handler_errors()  # no message, hostile ones included, made a handler fail
     # Teardown left nothing behind: every pid network.json lists has exited.
     doc = json.loads((run_dir / "network.json").read_text())
     assert doc["state"] == "stopped"

@@ -29,15 +29,6 @@ def test_killing_a_paras_only_collator_leaves_the_other_para_alone() -> None:
     assert after == []
 
 
-def test_a_restarted_validator_catches_up_from_its_peers() -> None:
-    result, summary = sim_run(relay_blocks=40, faults=(NodeFault("bob", 12, restart_at=18),))
-    assert result.problems == []
-    assert result.nodes["bob"]["best"] >= 38  # re-synced the whole chain by block requests
-    assert result.nodes["bob"]["authored"] >= 2  # and authored again in its slots
-    for para in ("2000", "2001"):
-        assert summary["paras"][para]["window_min"] >= 9
-
-
 def test_a_partitioned_backer_rejoins_after_the_heal() -> None:
     result, summary = sim_run(relay_blocks=40,
                               partitions=(PartitionFault(("dave",), 12, 20),))

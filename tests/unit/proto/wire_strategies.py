@@ -40,6 +40,7 @@ from proto.messages import (
     BlockAnnounce,
     BlockRequest,
     BlockResponse,
+    ChainStatus,
     ChunkRequest,
     ChunkResponse,
     CollationResponse,
@@ -147,5 +148,6 @@ MESSAGES: dict[type, st.SearchStrategy[typing.Any]] = {
     DisputeRequest: st.builds(DisputeRequest, st.builds(UncheckedDisputeMessage, plain, u32,
                                                         dispute_votes, dispute_votes)),
     DisputeResponse: st.just(DisputeResponse()),
+    ChainStatus: st.builds(ChainStatus, headers, u32, h32),
 }
 messages = st.one_of(*MESSAGES.values())
