@@ -8,6 +8,7 @@ import click
 from node import __version__
 from node.cli.ideal import ideal, report
 from node.cli.nodes import COMMANDS
+from node.cli.probe import probe_peer
 from node.cli.sim import sim
 from node.cli.sweep import sweep
 from node.cli.test import test
@@ -20,5 +21,5 @@ def main() -> None:
     """asyncback: a working model of Polkadot's asynchronous backing."""
 
 
-for _command in (ideal, report, sim, sweep, test, *COMMANDS):
+for _command in (ideal, report, sim, sweep, test, probe_peer, *COMMANDS):
     main.add_command(_command)

@@ -194,6 +194,24 @@ class TcpConnection(Connection):
         async with self._send_lock:
             await self._send_record(plaintext)
 
+    async def send_raw(self, plaintext: bytes, *, corrupt: bool = False) -> None:
+        """Send one record carrying `plaintext` as it is, not checked as a frame; `corrupt`
+        flips a bit of the ciphertext so the record fails authentication. For tools that test
+        a peer's decoder (`asyncback probe-peer`); a node never sends either."""
+        if not corrupt:
+            async with self._send_lock:
+                await self._send_record(plaintext)
+            return
+        async with self._send_lock:
+            if self._closed:
+                raise ConnectionClosed(f"connection to {self.remote.hex()[:8]} is closed")
+            sealed = bytearray(self._channel.seal(plaintext))
+            sealed[-1] ^= 0x01
+            try:
+                await self._stream.send_all(RECORD_PREFIX.pack(len(sealed)) + bytes(sealed))
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise ConnectionClosed(f"connection to {self.remote.hex()[:8]} broke") from exc
+
     async def _send_record(self, plaintext: bytes) -> None:
         if self._closed:
             raise ConnectionClosed(f"connection to {self.remote.hex()[:8]} is closed")
