@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any, TypeVar
 
-import msgspec
 import msgspec.inspect as mi
 
 from proto.codec import decode, encode
@@ -169,7 +168,7 @@ class WireGenerator:
         return self.rng.choice(candidates) if candidates else ""
 
 
-def decodes_to_itself(value: msgspec.Struct, tp: Any) -> bool:
+def decodes_to_itself(value: Any, tp: Any) -> bool:
     """Whether `value` survives the node's strict decoder as `tp` unchanged (what every value
     this module builds must do)."""
     try:
