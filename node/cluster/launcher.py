@@ -33,7 +33,8 @@ cancelled. If the launcher itself is killed, the kernel kills the nodes (see `pr
 Guarantees and limits: ports never clash with another `Cluster` on this machine, in this process
 or another (see `ports`); a port another program takes between the check and the node's bind is
 replaced on a first start, but not on a restart (the node keeps its ports). Nodes listen on
-127.0.0.1 only; the "native" provider only (a "docker" NetworkSpec is refused); the parent-death
+127.0.0.1 only, or, with `faults=True`, each on a loopback address of its own behind a fault
+proxy that `partition`, `degrade` and `heal` drive (see `faults`); the "native" provider only (a "docker" NetworkSpec is refused); the parent-death
 watch needs Linux. Two collators for one para are not coordinated by the node processes (each
 authors every slot), so `add_collator` is for a para that has no collator running.
 `Cluster` is not thread-safe: use it from the trio loop that entered it, or through `SyncCluster`.
