@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import time
 
-from node.ideal import IdealConfig, IdealNetwork
+from node.ideal import IdealNetwork
+from node.run_config import RunConfig
 from relay.core.config import HostConfiguration, sync_backing
 
 CASES = {
-    "async, 5 validators, 2 paras": IdealConfig(relay_blocks=100),
-    "sync, 5 validators, 2 paras": IdealConfig(relay_blocks=100,
+    "async, 5 validators, 2 paras": RunConfig(relay_blocks=100),
+    "sync, 5 validators, 2 paras": RunConfig(relay_blocks=100,
                                                host=sync_backing(HostConfiguration())),
-    "elastic 3 cores, 5 validators": IdealConfig(paras=1, cores_per_para=3, relay_blocks=100,
+    "elastic 3 cores, 5 validators": RunConfig(paras=1, cores_per_para=3, relay_blocks=100,
                                                  host=HostConfiguration(max_candidate_depth=6)),
 }
 

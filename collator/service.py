@@ -335,6 +335,8 @@ class CollatorService:
         h = msg.statement.statement.candidate_hash
         if h in self.built:
             self.stats.seconded += 1
+            if h not in self._seconded:
+                self.metrics.collations_seconded.inc()
             self._seconded.setdefault(h, set()).add(peer)
 
 

@@ -19,6 +19,7 @@ from collator.core.tx_pool import saturated_pool
 from node.devnet import dev_genesis
 from node.records import block_record
 from node.report import BlockRecord
+from node.run_config import RunConfig
 from proto.availability import ErasureChunk, chunk_valid
 from proto.candidate import head_hash
 from proto.keys import Keypair
@@ -33,25 +34,15 @@ from proto.statements import (
 )
 from relay.core import runtime as rt
 from relay.core.backing_table import BackingTable
+from relay.core.candidate_backing import backing_table, import_statements
 from relay.core.candidate_validation import CollationInvalid, validate_collation
 from relay.core.chain_store import ChainStore
 from relay.core.collator_api import collation_context
-from relay.core.config import HostConfiguration
+from relay.core.config import ConfigError
 from relay.core.prospective.fragment_chain import HypotheticalCandidate
 from relay.core.prospective.view import ProspectiveParachains
 from relay.core.provisioner import availability_bits, backing_group, select_candidates
 from relay.core.state import RelayState
-
-
-@dataclass
-class IdealConfig:
-    validators: int = 5
-    paras: int = 2
-    cores_per_para: int = 1
-    relay_blocks: int = 40
-    host: HostConfiguration = field(default_factory=HostConfiguration)
-    blocks_per_relay_parent: int = 0  # 0: the para's velocity (one per core)
-    first_para_id: int = 2000
 
 
 @dataclass
@@ -72,10 +63,12 @@ class Collator:
 
 
 class IdealNetwork:
-    def __init__(self, cfg: IdealConfig) -> None:
+    def __init__(self, cfg: RunConfig) -> None:
+        if cfg.collators_per_para != 1 or not cfg.saturate:
+            raise ConfigError("the ideal network runs one collator per para with a saturated "
+                              "pool")
         self.cfg = cfg
-        dev = dev_genesis(cfg.validators, cfg.paras, cfg.cores_per_para, cfg.host,
-                          cfg.first_para_id)
+        dev = dev_genesis(cfg.validators, cfg.paras, cfg.cores_per_para, cfg.host)
         self.keys = list(dev.keys)
         self.collators = {pid: Collator(pid, list(p.cores), p.new_chain())
                           for pid, p in dev.paras.items()}
@@ -88,6 +81,7 @@ class IdealNetwork:
         self.blocks: list[RelayBlock] = []  # the best chain's blocks, as authored
         self.tx_counts: dict[bytes, int] = {}
         self.segment_lengths: dict[int, list[int]] = {p: [] for p in self.collators}
+        self.collator_segment_lengths: dict[int, list[int]] = {p: [] for p in self.collators}
         self.finalized = 0
 
     @property
@@ -150,12 +144,9 @@ class IdealNetwork:
         for val in self.validators:
             if not val.prospective.introduce_seconded_candidate(d.para_id, c.receipt, c.pvd):
                 continue
-            table = val.tables.setdefault(d.relay_parent, BackingTable(
-                ctx, state.validators, state.config.max_candidate_depth + 1))
-            for s in statements:
-                table.import_statement(s, group, core, c.receipt)
-            if table.is_backable(c.candidate_hash, state.config.minimum_backing_votes):
-                val.prospective.candidate_backed(d.para_id, c.candidate_hash)
+            table = val.tables.setdefault(d.relay_parent, backing_table(ctx, state))
+            import_statements(table, statements, group, c.receipt, val.prospective,
+                              state.config.minimum_backing_votes)
             chunk = chunks[val.index]
             if chunk_valid(d.erasure_root, chunk, len(self.validators)):
                 val.chunks[c.candidate_hash] = chunk.chunk
@@ -195,9 +186,10 @@ class IdealNetwork:
         self.head = block.header
         self._finality(block.header)
         self._record(block.header, events)
-        for pid in self.collators:
+        for pid, col in self.collators.items():
             self.segment_lengths[pid].append(
                 len(state.inclusion.pending.get(pid, [])))
+            self.collator_segment_lengths[pid].append(len(col.chain.unincluded_segment()))
 
     def _finality(self, header: RelayHeader) -> None:
         votes = [FinalityVote.sign(v.key, header.hash(), header.number, self.state.session_index,
@@ -210,6 +202,8 @@ class IdealNetwork:
         self.records.append(block_record(header, events, self.tx_counts, False))
         for r in self.records:
             r.finalized = r.number <= self.finalized
+            if r.finalized and r.finalized_at is None:
+                r.finalized_at = header.number
 
     def run(self) -> list[BlockRecord]:
         for _ in range(self.cfg.relay_blocks):

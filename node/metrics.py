@@ -60,6 +60,11 @@ class NodeMetrics:
         self.collations_built = Counter(
             "polkadot_parachain_collations_generated_total", "Collations built", registry=r
         )
+        self.collations_seconded = Counter(
+            "asyncback_collations_seconded_total",
+            "Collations this collator built that a validator seconded (each counted once)",
+            registry=r,
+        )
         self.reputation_changes = Counter(
             "asyncback_peer_reputation_changes_total", "Reputation changes applied", ["kind"],
             registry=r,

@@ -49,6 +49,9 @@ class BlockRecord:
     backed: list[BackedRecord] = field(default_factory=list)
     included: list[IncludedRecord] = field(default_factory=list)
     timed_out: list[dict[str, Any]] = field(default_factory=list)
+    # The best block's number when this block was first seen finalized (None: not yet, or not
+    # watched): what "included → finalized" is counted from.
+    finalized_at: int | None = None
 
 
 def block_from_json(d: Mapping[str, Any]) -> BlockRecord:
@@ -57,7 +60,7 @@ def block_from_json(d: Mapping[str, Any]) -> BlockRecord:
         author=d["author"], finalized=d.get("finalized", False),
         backed=[BackedRecord(**b) for b in d.get("backed", [])],
         included=[IncludedRecord(**i) for i in d.get("included", [])],
-        timed_out=list(d.get("timed_out", [])),
+        timed_out=list(d.get("timed_out", [])), finalized_at=d.get("finalized_at"),
     )
 
 
@@ -66,7 +69,7 @@ def _block_json(b: BlockRecord) -> dict[str, Any]:
         "number": b.number, "hash": b.hash, "parent_hash": b.parent_hash, "slot": b.slot,
         "author": b.author, "finalized": b.finalized,
         "backed": [vars(x) for x in b.backed], "included": [vars(x) for x in b.included],
-        "timed_out": b.timed_out,
+        "timed_out": b.timed_out, "finalized_at": b.finalized_at,
     }
 
 
@@ -96,8 +99,14 @@ def summarize(
     para_ids: Iterable[int],
     warmup: int = DEFAULT_WARMUP,
     segment_lengths: Mapping[int, Sequence[int]] | None = None,
+    collator_segment_lengths: Mapping[int, Sequence[int]] | None = None,
 ) -> dict[str, Any]:
-    """Per para: included counts over 15-block windows after warm-up, rates, latencies, ages."""
+    """Per para: included counts over 15-block windows after warm-up, rates, latencies, ages.
+
+    `segment_lengths` are the relay chain's candidates pending availability per relay block,
+    `collator_segment_lengths` the collators' unincluded segments (blocks built past the
+    included one) sampled once per relay block: both are measured while the run goes, not kept
+    in the blocks."""
     paras: dict[str, Any] = {}
     measured = [b for b in blocks if b.number > warmup]
     span = len(measured)
@@ -106,9 +115,12 @@ def summarize(
         included = [i for b in measured for i in b.included if i.para_id == p]
         backed = [(b.number, x) for b in measured for x in b.backed if x.para_id == p]
         latency = [b.number - i.backed_in for b in measured for i in b.included if i.para_id == p]
+        to_finality = [b.finalized_at - b.number for b in measured if b.finalized_at is not None
+                       for i in b.included if i.para_id == p]
         ages = [n - x.relay_parent_number for n, x in backed]
         txs = sum(i.txs for i in included)
         seg = list((segment_lengths or {}).get(p, []))
+        collator_seg = list((collator_segment_lengths or {}).get(p, []))
         paras[str(p)] = {
             "included_total": sum(1 for b in blocks for i in b.included if i.para_id == p),
             "included_after_warmup": len(included),
@@ -121,8 +133,10 @@ def summarize(
             "included_one_block_after_backing": (
                 round(sum(1 for x in latency if x == 1) / len(latency), 3) if latency else None
             ),
+            "inclusion_to_finality": _stats(to_finality),
             "relay_parent_age_at_backing": _stats(ages),
             "unincluded_segment_length": _stats(seg),
+            "collator_unincluded_segment": _stats(collator_seg),
             "txs_included": txs,
             "txs_per_relay_block": round(txs / span, 3) if span else 0.0,
         }

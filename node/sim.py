@@ -12,7 +12,7 @@ collators attach to), checked against the invariants.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,13 +27,15 @@ from node.invariants import check_invariants
 from node.net.memory import LinkProfile, MemoryNetwork, seed_trio_scheduler
 from node.records import block_record
 from node.report import BlockRecord
+from node.run_config import RunConfig
 from proto.keys import Keypair, dev_name
 from proto.messages import FRAME_MAX
-from relay.core.config import ConfigError, HostConfiguration
+from relay.core.config import ConfigError
 from relay.service.full_node import RelayNodeService
 from relay.service.validator import ValidatorService
 
 OBSERVER = "relay-0"
+POLLS_PER_SLOT = 4  # as often as asyncback testnet polls its nodes
 STALL_SLOTS_PER_BLOCK = 4
 
 
@@ -56,35 +58,24 @@ class PartitionFault:
     heal_at: int
 
 
-@dataclass
-class SimConfig:
-    validators: int = 5
-    paras: int = 2
-    collators_per_para: int = 1
-    cores_per_para: int = 1
-    host: HostConfiguration = field(default_factory=HostConfiguration)
-    relay_blocks: int = 40
+@dataclass(frozen=True)
+class SimConfig(RunConfig):
+    """A run's shape plus the simulated network: its seed, link profile and faults."""
+
     seed: int = 0
-    saturate: bool = True
-    tx_rate: float = 0.0
-    blocks_per_relay_parent: int = 0
     latency_ms: float = 50.0
     jitter_ms: float = 20.0
     loss: float = 0.0
     faults: Sequence[NodeFault] = ()
     partitions: Sequence[PartitionFault] = ()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, mode: str = "sim") -> dict[str, Any]:
         return {
-            "mode": "sim", "validators": self.validators, "paras": self.paras,
-            "collators_per_para": self.collators_per_para, "cores_per_para": self.cores_per_para,
-            "relay_blocks": self.relay_blocks, "seed": self.seed, "saturate": self.saturate,
-            "tx_rate": self.tx_rate, "blocks_per_relay_parent": self.blocks_per_relay_parent,
+            **super().to_json(mode), "seed": self.seed,
             "latency_ms": self.latency_ms, "jitter_ms": self.jitter_ms, "loss": self.loss,
             "faults": [vars(f) for f in self.faults],
             "partitions": [{"nodes": list(p.nodes), "at_block": p.at_block, "heal_at": p.heal_at}
                            for p in self.partitions],
-            **self.host.to_mapping(),
         }
 
 
@@ -95,15 +86,23 @@ class SimResult:
     para_ids: list[int]
     virtual_seconds: float
     nodes: dict[str, dict[str, Any]]  # per node: role and counters worth reporting
-    segment_lengths: dict[int, list[int]]
+    segment_lengths: dict[int, list[int]]  # candidates pending availability, per relay block
+    collator_segment_lengths: dict[int, list[int]]  # collators' unincluded segments, likewise
     # Per node, messages whose handler raised (every incarnation of a restarted node); any is
     # also a problem: no message may make a handler fail.
     handler_errors: dict[str, int] = field(default_factory=dict)
 
 
+PollHook = Callable[["Simulation"], Awaitable[None]]
+
+
 class Simulation:
-    def __init__(self, cfg: SimConfig) -> None:
+    def __init__(self, cfg: SimConfig, on_poll: PollHook | None = None) -> None:
+        """`on_poll` is awaited at each of the run's polls (`POLLS_PER_SLOT` a slot, in virtual
+        time, and once at the end, each before the run's own look), e.g. to read the nodes
+        over their RPC methods as `asyncback testnet` does."""
         self.cfg = cfg
+        self.on_poll = on_poll
         self.dev: DevGenesis = dev_genesis(cfg.validators, cfg.paras, cfg.cores_per_para,
                                            cfg.host)
         self.network: MemoryNetwork | None = None
@@ -132,6 +131,10 @@ class Simulation:
         self.handler_errors: dict[str, int] = {}  # of killed incarnations
         self._para_chains: dict[str, CollatorChain] = {}
         self.epoch = 0.0
+        self._finalized_at: dict[int, int] = {}  # block number -> best number when finalized
+        self._finalized_seen = 0
+        self._polled_best = 0
+        self._collator_segments: dict[int, list[int]] = {p: [] for p in self.dev.paras}
 
     # -- nodes ----------------------------------------------------------------------------------
 
@@ -196,6 +199,7 @@ class Simulation:
                 await self._start(nursery, name)
             observer: RelayNodeService = self.services[OBSERVER]
             heads = observer.watch_heads(buffer=1024)
+            nursery.start_soon(self._poll_periodically, observer)
             last = 0
             # A chain that stops (more than a third of the validators gone) must end the run,
             # not spin virtual time forever: four slots per block is far beyond any healthy run.
@@ -211,6 +215,7 @@ class Simulation:
                             segment_lengths[pid].append(len(state.inclusion.pending.get(pid, [])))
                     if header.number >= cfg.relay_blocks:
                         break
+            await self._poll(observer)
             nursery.cancel_scope.cancel()
         result = self._result(segment_lengths)
         if deadline.cancelled_caught:
@@ -218,6 +223,35 @@ class Simulation:
                                    f"#{cfg.relay_blocks} in {deadline.deadline - self.epoch:.0f} "
                                    f"virtual seconds")
         return result
+
+    async def _poll_periodically(self, observer: RelayNodeService) -> None:
+        while True:
+            await trio.sleep(self.cfg.host.slot_ms / 1000 / POLLS_PER_SLOT)
+            await self._poll(observer)
+
+    async def _poll(self, observer: RelayNodeService) -> None:
+        """What `asyncback testnet` does at each poll of its nodes, so that what happens
+        between blocks is counted alike in both: finality (which moves on votes, between
+        blocks) noted with the best number at the time (`finalized_at`), and, once per new
+        best block, the collators' unincluded segments."""
+        if self.on_poll is not None:
+            await self.on_poll(self)
+        best, finalized = observer.chain.best.number, observer.chain.finalized.number
+        for n in range(self._finalized_seen + 1, finalized + 1):
+            self._finalized_at[n] = best
+        self._finalized_seen = max(self._finalized_seen, finalized)
+        if best > self._polled_best:
+            self._polled_best = best
+            for pid, lengths in self._collator_segments.items():
+                lengths.append(self._collator_segment(pid))
+
+    def _collator_segment(self, para_id: int) -> int:
+        """The longest unincluded segment among the para's running collators (they sync each
+        other's blocks, so they mostly agree)."""
+        lengths = [len(s.chain.unincluded_segment()) for name, s in self.services.items()
+                   if isinstance(s, CollatorService) and s.para_id == para_id
+                   and not self._scopes[name].cancel_called]
+        return max(lengths, default=0)
 
     async def _apply_faults(self, nursery: trio.Nursery, number: int) -> None:
         assert self.network is not None
@@ -244,6 +278,9 @@ class Simulation:
         records = [block_record(h, chain.events.get(h.hash(), []), self.tx_counts,
                                 h.number <= finalized)
                    for h in chain.chain_to(best)][: self.cfg.relay_blocks]
+        for r in records:
+            if r.finalized:
+                r.finalized_at = self._finalized_at.get(r.number)
         host = self.cfg.host
         problems = check_invariants(records, host.allowed_ancestry_len, host.max_candidate_depth)
         for s in self.services.values():
@@ -259,19 +296,19 @@ class Simulation:
             if isinstance(s, RelayNodeService):
                 info.update(best=s.chain.best.number, finalized=s.chain.finalized.number)
             if isinstance(s, ValidatorService):
-                info.update(authored=s.authored, seconded=len(
-                    [h for hs in s.backing.seconded.values() for h in hs]),
-                    invalid=s.backing.invalid)
+                info.update(authored=s.authored, seconded=s.backing.seconded_total,
+                            invalid=s.backing.invalid)
             if isinstance(s, CollatorService):
                 info.update(built=s.stats.built, advertised=s.stats.advertised,
                             seconded=s.stats.seconded, max_segment=s.stats.max_segment)
             nodes[name] = info
         return SimResult(records, problems, sorted(self.dev.paras),
-                         trio.current_time() - self.epoch, nodes, segment_lengths, handler_errors)
+                         trio.current_time() - self.epoch, nodes, segment_lengths,
+                         self._collator_segments, handler_errors)
 
 
-def run_sim(cfg: SimConfig) -> SimResult:
+def run_sim(cfg: SimConfig, on_poll: PollHook | None = None) -> SimResult:
     """Run a simulation to completion; deterministic for a given config (seed included)."""
     seed_trio_scheduler(cfg.seed)
-    sim = Simulation(cfg)
+    sim = Simulation(cfg, on_poll)
     return trio.run(sim.main, clock=trio.testing.MockClock(autojump_threshold=0))

@@ -32,24 +32,36 @@ def render_timeline(
     first = shown[0].number if shown else 0
     included = [(b.number, i) for b in shown for i in b.included]
     paras = sorted({i.para_id for _, i in included} | {x.para_id for b in shown for x in b.backed})
-    lane_height = LANE_ROWS + 1
-    fig_h = 1.2 + 1.0 * max(1, len(paras)) * lane_height / 2
+    # A para with several cores (elastic scaling) has that many candidates in flight per relay
+    # block, so its lane gets that many times the rows.
+    rows = {p: LANE_ROWS * max([1, *(sum(1 for i in b.included if i.para_id == p)
+                                     for b in shown)]) for p in paras}
+    bases: dict[int, int] = {}
+    top = 0
+    for p in paras:
+        bases[p] = top
+        top += rows[p] + 1
+    fig_h = 1.2 + 0.5 * max(LANE_ROWS + 1, top)
     fig, ax = plt.subplots(figsize=(14, fig_h))
     colors = plt.get_cmap("tab10")
     for lane, para in enumerate(paras):
-        base = lane * lane_height
-        ax.axhspan(base - 0.5, base + LANE_ROWS - 0.5, color=colors(lane % 10), alpha=0.06)
-        for k, (num, inc) in enumerate(sorted((n, i) for n, i in included if i.para_id == para)):
-            y = base + (inc.para_number % LANE_ROWS)
+        base, n_rows = bases[para], rows[para]
+        ax.axhspan(base - 0.5, base + n_rows - 0.5, color=colors(lane % 10), alpha=0.06)
+        # By inclusion block, then para number: with elastic scaling one relay block includes
+        # several candidates of the same para (the records themselves do not order).
+        ordered = sorted(((n, i) for n, i in included if i.para_id == para),
+                         key=lambda item: (item[0], item[1].para_number))
+        for k, (num, inc) in enumerate(ordered):
+            y = base + (inc.para_number % n_rows)
             start = max(inc.relay_parent_number, first - 1)
             ax.plot([start, num], [y, y], color=colors(lane % 10), lw=2, alpha=0.7)
             ax.plot([inc.relay_parent_number], [y], "x", color="black", ms=6)
             ax.plot([inc.backed_in], [y], "o", color=colors(lane % 10), ms=6)
             ax.plot([num], [y], "s", color=colors(lane % 10), ms=6)
-            if k % 2 == 0 or len(included) < 40:
+            if k % 2 == 0 or len(ordered) < 40:
                 ax.annotate(f"#{inc.para_number}", (num, y), xytext=(3, 2),
                             textcoords="offset points", fontsize=7)
-    ax.set_yticks([lane * lane_height + (LANE_ROWS - 1) / 2 for lane in range(len(paras))])
+    ax.set_yticks([bases[p] + (rows[p] - 1) / 2 for p in paras])
     ax.set_yticklabels([f"para {p}" for p in paras])
     ax.set_xlabel("relay block")
     if shown:

@@ -171,3 +171,6 @@ class Metrics(Protocol):
 
     @property
     def collations_built(self) -> Counter: ...
+
+    @property
+    def collations_seconded(self) -> Counter: ...

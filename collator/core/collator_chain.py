@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from collator.core.collation import Collation, RelayParentData, build_collation
 from collator.core.consensus_hook import BlockInvalid
 from collator.core.para_chain import ParaChain
+from collator.core.para_runtime import ParaHeader
 from collator.core.parachain_system import hook_of, load_segment, slot_info_of
 from collator.core.relay_view import read_relay_view
 from collator.core.tx_pool import TxPool
@@ -57,6 +58,24 @@ class CollatorChain:
              ) -> bytes:
         return self.chain.find_parent(self.included_hash, pending_heads, min_relay_parent,
                                       max_depth)
+
+    def unincluded_segment(self) -> list[ParaHeader]:
+        """Blocks built on the included block and not yet included, oldest first, along the
+        deepest branch (ties to the lower hash, as the parent choice breaks them); empty while
+        the included block is unknown here."""
+        included = self.included_hash
+        if included not in self.chain:
+            return []
+        best: list[bytes] = []
+        # Depth-first over descendants; the paths are short (bounded by the segment capacity
+        # plus abandoned forks), so carrying each path is cheap.
+        stack: list[list[bytes]] = [[included]]
+        while stack:
+            path = stack.pop()
+            if len(path) - 1 > len(best) or (len(path) - 1 == len(best) and path[1:] < best):
+                best = path[1:]
+            stack.extend([*path, child] for child in self.chain.children.get(path[-1], []))
+        return [self.chain.header(h) for h in best]
 
     def can_build_upon(self, parent_hash: bytes, relay_slot: int) -> bool:
         """Gate before authoring on `parent_hash`. Building on the included block itself is

@@ -7,7 +7,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -28,15 +27,17 @@ def ideal(validators: int, paras: int, cores_per_para: int, max_candidate_depth:
           report_path: Path | None) -> None:
     """Play an ideal network (no loss, no latency) through the protocol cores and print the
     per-para pipeline figures: the protocol's upper bound, in a second."""
-    from node.ideal import IdealConfig, IdealNetwork
+    from node.ideal import IdealNetwork
     from node.invariants import check_invariants
     from node.report import summarize, summary_table
+    from node.run_config import RunConfig
 
     try:
         host = make_host(max_candidate_depth, allowed_ancestry_len, lookahead, slot_ms,
                          execution_ms, cores_per_para=cores_per_para, sync=sync)
-        cfg = IdealConfig(validators, paras, cores_per_para, relay_blocks, host,
-                          blocks_per_relay_parent)
+        cfg = RunConfig(validators=validators, paras=paras, cores_per_para=cores_per_para,
+                        host=host, relay_blocks=relay_blocks,
+                        blocks_per_relay_parent=blocks_per_relay_parent)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     started = time.perf_counter()
@@ -46,7 +47,8 @@ def ideal(validators: int, paras: int, cores_per_para: int, max_candidate_depth:
         raise click.UsageError(str(exc)) from None
     records = net.run()
     elapsed = time.perf_counter() - started
-    summary = summarize(records, net.collators, segment_lengths=net.segment_lengths)
+    summary = summarize(records, net.collators, segment_lengths=net.segment_lengths,
+                        collator_segment_lengths=net.collator_segment_lengths)
     problems = check_invariants(records, host.allowed_ancestry_len, host.max_candidate_depth)
     title = (f"ideal network, {backing_mode(host)} backing: depth {host.max_candidate_depth}, "
              f"ancestry {host.allowed_ancestry_len}, "
@@ -55,9 +57,7 @@ def ideal(validators: int, paras: int, cores_per_para: int, max_candidate_depth:
     click.echo(f"finalized #{summary['finalized_number']} of #{summary['best_number']}; "
                f"windows of 15 relay blocks after {summary['warmup']} warm-up blocks")
     if report_path is not None:
-        config: dict[str, Any] = {"mode": "ideal", "validators": validators, "paras": paras,
-                                  "cores_per_para": cores_per_para, **host.to_mapping()}
-        write_outputs(report_path, config, records, summary)
+        write_outputs(report_path, cfg.to_json("ideal"), records, summary)
     if problems:
         click.echo("INVARIANT VIOLATIONS:\n" + "\n".join(problems), err=True)
         sys.exit(1)

@@ -12,6 +12,7 @@ from node.cli.probe import probe_peer
 from node.cli.sim import sim
 from node.cli.sweep import sweep
 from node.cli.test import test
+from node.cli.testnet import testnet
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"],
@@ -21,5 +22,5 @@ def main() -> None:
     """asyncback: a working model of Polkadot's asynchronous backing."""
 
 
-for _command in (ideal, report, sim, sweep, test, probe_peer, *COMMANDS):
+for _command in (ideal, report, sim, sweep, test, testnet, probe_peer, *COMMANDS):
     main.add_command(_command)

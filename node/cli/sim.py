@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -55,44 +56,80 @@ def parse_partition(spec: str) -> tuple[tuple[str, ...], int, int]:
               help="Draw a fault schedule (kills, restarts, a partition, loss, latency) from "
                    "--seed instead of the fault options; prints it as a replayable command.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
-              help="Write report.json here (and timeline.png beside it).")
+              help="Write report.json here (and timeline.png beside it); with --compare, "
+                   "into sync/ and async/ beside it.")
+@click.option("--compare", is_flag=True,
+              help="Run the network with sync then async backing and print the seed's table "
+                   "beside the measured figures.")
 def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: int,
         max_candidate_depth: int | None, allowed_ancestry_len: int, lookahead: int | None,
         slot_ms: int, execution_ms: int | None, relay_blocks: int, blocks_per_relay_parent: int,
         tx_rate: float | None, saturate: bool, sync: bool, seed: int, latency_ms: float,
         jitter_ms: float, loss: float, kills: tuple[str, ...], partitions: tuple[str, ...],
-        random_faults: bool, report_path: Path | None) -> None:
+        random_faults: bool, report_path: Path | None, compare: bool) -> None:
     """Run validators, a relay node and collators in one process over a simulated network in
     virtual time (hundreds of relay blocks in seconds, deterministic from --seed)."""
-    from node.report import summarize, summary_table
-    from node.sim import NodeFault, PartitionFault, SimConfig, run_sim
+    from node.compare import ComparedRun, compare_rows, print_compare
+    from node.sim import NodeFault, PartitionFault, SimConfig
 
     if tx_rate is not None and saturate:
         raise click.UsageError("--tx-rate and --saturate exclude each other")
+    if compare and sync:
+        raise click.UsageError("--compare runs sync backing itself; drop --sync")
+    if random_faults and (kills or partitions):
+        raise click.UsageError("--random-faults replaces --kill and --partition")
     faults = [NodeFault(*parse_kill(k)) for k in kills]
     cuts = [PartitionFault(*parse_partition(p)) for p in partitions]
-    try:
-        host = make_host(max_candidate_depth, allowed_ancestry_len, lookahead, slot_ms,
-                         execution_ms, cores_per_para=cores_per_para, sync=sync)
-        cfg = SimConfig(validators, paras, collators_per_para, cores_per_para, host, relay_blocks,
-                        seed, tx_rate is None, tx_rate or 0.0, blocks_per_relay_parent,
-                        latency_ms, jitter_ms, loss, faults, cuts)
-        if random_faults:
-            from node import sweep
+    runs: list[ComparedRun] = []
+    failed = False
+    for sync_run in ([True, False] if compare else [sync]):
+        try:
+            host = make_host(max_candidate_depth, allowed_ancestry_len, lookahead, slot_ms,
+                             execution_ms, cores_per_para=cores_per_para, sync=sync_run)
+            cfg = SimConfig(validators=validators, paras=paras,
+                            collators_per_para=collators_per_para,
+                            cores_per_para=cores_per_para, host=host, relay_blocks=relay_blocks,
+                            blocks_per_relay_parent=blocks_per_relay_parent,
+                            saturate=tx_rate is None, tx_rate=tx_rate or 0.0, seed=seed,
+                            latency_ms=latency_ms, jitter_ms=jitter_ms, loss=loss,
+                            faults=tuple(faults), partitions=tuple(cuts))
+            if random_faults:
+                from node import sweep
 
-            if kills or partitions:
-                raise click.UsageError("--random-faults replaces --kill and --partition")
-            cfg = sweep.random_faults(cfg)
-            click.echo(f"faults: {sweep.replay_command(cfg)}")
-        started = time.perf_counter()
+                cfg = sweep.random_faults(cfg)
+                click.echo(f"faults: {sweep.replay_command(cfg)}")
+        except (ConfigError, ValueError) as exc:
+            raise click.UsageError(str(exc)) from None
+        path = report_path
+        if compare and report_path is not None:
+            path = report_path.parent / ("sync" if sync_run else "async") / report_path.name
+        summary, ok = _run_and_print(cfg, path)
+        failed = failed or not ok
+        runs.append(ComparedRun(host, cores_per_para, summary))
+    if compare:
+        print_compare(compare_rows(runs[0], runs[1]),
+                      f"sync vs async backing, sim, {slot_ms} ms slots: seed and measured")
+    if failed:
+        sys.exit(1)
+
+
+def _run_and_print(cfg: Any, report_path: Path | None) -> tuple[dict[str, Any], bool]:
+    """One simulation: its summary table, its report if asked; (summary, invariants held)."""
+    from node.report import summarize, summary_table
+    from node.sim import run_sim
+
+    host = cfg.host
+    started = time.perf_counter()
+    try:
         result = run_sim(cfg)
     except (ConfigError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
     elapsed = time.perf_counter() - started
-    summary = summarize(result.records, result.para_ids, segment_lengths=result.segment_lengths)
-    title = (f"sim, {backing_mode(host)} backing: {validators} validators, depth "
+    summary = summarize(result.records, result.para_ids, segment_lengths=result.segment_lengths,
+                        collator_segment_lengths=result.collator_segment_lengths)
+    title = (f"sim, {backing_mode(host)} backing: {cfg.validators} validators, depth "
              f"{host.max_candidate_depth}, ancestry {host.allowed_ancestry_len}, "
-             f"{cores_per_para} core(s)/para, seed {seed}: "
+             f"{cfg.cores_per_para} core(s)/para, seed {cfg.seed}: "
              f"{len(result.records)} relay blocks, {result.virtual_seconds:.0f} s virtual in "
              f"{elapsed:.1f} s")
     print_table(summary_table(summary), title)
@@ -102,4 +139,4 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
         write_outputs(report_path, cfg.to_json(), result.records, summary)
     if result.problems:
         click.echo("INVARIANT VIOLATIONS:\n" + "\n".join(result.problems), err=True)
-        sys.exit(1)
+    return summary, not result.problems

@@ -35,8 +35,9 @@ def sweep(validators: int, paras: int, cores_per_para: int, max_candidate_depth:
     try:
         host = make_host(max_candidate_depth, allowed_ancestry_len, lookahead, slot_ms,
                          execution_ms, cores_per_para=cores_per_para, sync=sync)
-        base = SimConfig(validators, paras, collators_per_para, cores_per_para, host,
-                         relay_blocks)
+        base = SimConfig(validators=validators, paras=paras,
+                         collators_per_para=collators_per_para, cores_per_para=cores_per_para,
+                         host=host, relay_blocks=relay_blocks)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     started = time.perf_counter()

@@ -22,8 +22,9 @@ Relay nodes (full nodes and validators)
       runtime API: group g backs core (g - rotations) mod groups, rotations =
       (now - sessionStartBlock) // groupRotationFrequency, `now` being the next block's number
   parachain_events(block_hash?) -> [{type, para_id, candidate_hash, relay_parent_number,
-                                     para_number, core}] | null
-      type is CandidateBacked | CandidateIncluded | CandidateTimedOut
+                                     para_number, para_head_hash, core, backed_in}] | null
+      type is CandidateBacked | CandidateIncluded | CandidateTimedOut; backed_in is the number
+      of the relay block that backed the candidate, para_head_hash its para block's hash
   parachain_backingState(para_id, at?) -> {constraints: {...}, pendingAvailability: [
       {candidateHash, relayParentNumber, coreIndex, paraHead, paraNumber}]} | null
   parachain_collationContext(para_id, at?, max_cores?) -> {context: hex} | null
@@ -46,6 +47,9 @@ Collators
   system_localListenAddresses (as above;
   isSyncing while the relay chain's included para block is unknown to the collator)
   para_getHeader(hash?) -> ParaHeader | null  the tip of the unincluded segment when omitted
+  para_getBlock(hash?) -> {block: {header: ParaHeader, extrinsics: [hex]}} | null
+      a para block this collator holds (built, or synced from its peers), extrinsics
+      msgpack-encoded as author_submitExtrinsic takes them; the segment's tip when omitted
   para_unincludedSegment() -> {includedHash, blocks: [ParaHeader]}  blocks built on the included
       block and not yet included, oldest first, along the deepest branch
   author_submitExtrinsic(hex) -> hash         msgpack-encoded `Extrinsic`, 0x-hex; blake2-256
@@ -389,6 +393,7 @@ class CollatorRpc:
         methods = _system_methods(self.node, ["Collator"], self.health, lambda _peer: "AUTHORITY")
         methods.update({
             "para_getHeader": Method(self.get_header, (Param("hash", block_hash),)),
+            "para_getBlock": Method(self.get_block, (Param("hash", block_hash),)),
             "para_unincludedSegment": Method(self.unincluded_segment),
             "author_submitExtrinsic": Method(
                 self.submit_extrinsic,
@@ -403,22 +408,7 @@ class CollatorRpc:
                 "shouldHavePeers": True}
 
     def _segment(self) -> list[ParaHeader]:
-        """Blocks past the included one, oldest first, along its deepest branch (ties to the
-        lower hash, as the collator's own parent choice breaks them)."""
-        chain = self.node.chain.chain
-        included = self.node.chain.included_hash
-        if included not in chain:
-            return []
-        best: list[bytes] = []
-        # Depth-first over descendants; the paths are short (bounded by the segment capacity
-        # plus abandoned forks), so carrying each path is cheap.
-        stack: list[list[bytes]] = [[included]]
-        while stack:
-            path = stack.pop()
-            if len(path) - 1 > len(best) or (len(path) - 1 == len(best) and path[1:] < best):
-                best = path[1:]
-            stack.extend([*path, child] for child in chain.children.get(path[-1], []))
-        return [chain.header(h) for h in best]
+        return self.node.chain.unincluded_segment()
 
     def get_header(self, h: bytes | None) -> dict[str, Any] | None:
         chain = self.node.chain.chain
@@ -428,6 +418,15 @@ class CollatorRpc:
                 return para_header_json(segment[-1])
             h = self.node.chain.included_hash
         return para_header_json(chain.header(h)) if h in chain else None
+
+    def get_block(self, h: bytes | None) -> dict[str, Any] | None:
+        header = self.get_header(h)
+        if header is None:
+            return None
+        block = self.node.blocks.get(bytes.fromhex(header["hash"][2:]))
+        # The genesis block has no body here: it carries no extrinsics.
+        extrinsics = [hex0x(encode(x)) for x in block.extrinsics] if block is not None else []
+        return {"block": {"header": header, "extrinsics": extrinsics}}
 
     def unincluded_segment(self) -> dict[str, Any]:
         return {"includedHash": hex0x(self.node.chain.included_hash),

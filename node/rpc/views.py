@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from collator.core.para_runtime import ParaHeader, decode_head
+from proto.candidate import head_hash
 from proto.codec import encode
 from proto.errors import DecodeError
 from proto.relay_block import RelayBlock, RelayHeader
@@ -102,13 +103,17 @@ def relay_block_json(header: RelayHeader, block: RelayBlock | None) -> dict[str,
 
 
 def candidate_event_json(e: CandidateEvent) -> dict[str, Any]:
+    """`backed_in` is the relay block that backed the candidate (for a backed event, the block
+    itself); `para_head_hash` is the para block's hash, what its collators know it by."""
     return {
         "type": e.kind.value,
         "para_id": e.para_id,
         "candidate_hash": hex0x(e.candidate_hash),
         "relay_parent_number": e.relay_parent_number,
         "para_number": para_number(e.head_data),
+        "para_head_hash": hex0x(head_hash(e.head_data)),
         "core": e.core,
+        "backed_in": e.backed_in_number,
     }
 
 

@@ -15,6 +15,7 @@ from proto.statements import FinalityVote
 from relay.core import runtime as rt
 from relay.core.block_tree import BlockTree, BlockTreeError
 from relay.core.chain_store import ChainStore
+from relay.core.config import HostConfiguration
 from relay.core.events import CandidateEvent
 from relay.core.state import RelayState
 
@@ -41,8 +42,17 @@ class RelayChain:
         self.blocks: dict[bytes, RelayBlock] = {}
         self.events: dict[bytes, list[CandidateEvent]] = {genesis.hash(): []}
         self._orphans: dict[bytes, RelayBlock] = {}  # by hash
+        self._config = state.config  # the best block's, kept for when its state is not at hand
 
     # -- queries ------------------------------------------------------------------------------
+
+    @property
+    def config(self) -> HostConfiguration:
+        """The host configuration in force at the best block."""
+        state = self.store.states.get(self.tree.best)
+        if state is not None:
+            self._config = state.config
+        return self._config
 
     def __contains__(self, block_hash: bytes) -> bool:
         return block_hash in self.store.headers

@@ -30,6 +30,7 @@ from proto.network import (
 from proto.relay_block import RelayHeader
 from proto.statements import SignedAvailabilityBitfield, SigningContext
 from relay.core import runtime as rt
+from relay.core.horizons import availability_horizon
 from relay.core.provisioner import availability_bits
 from relay.service.validator_context import ValidatorContext
 
@@ -146,7 +147,8 @@ class Availability:
 
     def _prune(self) -> None:
         """Chunks and bitfields of relay parents well below finality are of no further use."""
-        keep_from = self.v.chain.finalized.number - 8
+        keep_from = (self.v.chain.finalized.number
+                     - availability_horizon(self.v.chain.config))
         for c in [c for c, rp in self.relay_parent_of.items()
                   if (hd := self.v.chain.header(rp)) is None or hd.number < keep_from]:
             self.own.pop(c, None)

@@ -12,11 +12,21 @@ Flow for a candidate at relay parent RP on core C (group G = the group backing C
 3. whoever sees the candidate reach the backing threshold gossips it with its statements
    (`AttestedCandidate` on the BACKED topic); every validator imports it into its table and its
    prospective view, so whichever validator authors next can put it in its block.
+
+State is grouped by lifetime, as polkadot's backing keeps it: `PerRelayParent` holds everything
+about one relay parent (its statement table and seconding record, the adverts seen for it, the
+candidates validated there, statements waiting for their candidate) and is dropped as a unit when
+no active leaf's allowed ancestry holds that relay parent any more; what lives longer (a
+collator's declared para, fetches in flight) is keyed by peer or task.
+
+Spam bound per relay parent: a collator's distinct adverts are capped by the claim queue's length,
+each validator seconds at most `max_candidate_depth + 1` candidates, and statements waiting for a
+candidate are held only from our own group, at most `MAX_UNPLACED` candidates.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import trio
@@ -62,6 +72,7 @@ from proto.relay_block import RelayHeader
 from proto.statements import CompactStatement, SignedStatement, SigningContext, StatementKind
 from relay.core import runtime as rt
 from relay.core.backing_table import BackingError, BackingErrorKind, BackingTable, CandidateVotes
+from relay.core.candidate_backing import backing_table, import_statements
 from relay.core.candidate_validation import CollationInvalid, validate_collation
 from relay.core.prospective.fragment_chain import HypotheticalCandidate
 from relay.core.provisioner import backing_group, cores_backed_by
@@ -70,29 +81,43 @@ from relay.service.availability import Availability
 from relay.service.validator_context import ValidatorContext
 
 LEARN_ROUNDS = 3
-MAX_UNPLACED = 1024
+MAX_UNPLACED = 256  # candidates per relay parent with statements waiting for their receipt
 
 
-@dataclass(frozen=True)
+@dataclass
 class KnownCollation:
+    """A candidate this validator validated (polkadot's PerCandidateState): what it serves to
+    group members and block authors."""
+
     receipt: CommittedCandidateReceipt
     pvd: PersistedValidationData
     pov: PoV
+    published: int = 0  # votes in our last BACKED gossip of it
+
+
+@dataclass
+class PerRelayParent:
+    """Everything backing keeps about one relay parent; dropped as a unit."""
+
+    state: RelayState
+    number: int
+    signing: SigningContext
+    table: BackingTable
+    seconded: set[bytes] = field(default_factory=set)  # what we seconded here
+    adverts: dict[PeerId, set[bytes]] = field(default_factory=dict)  # collator -> candidates
+    collations: dict[bytes, KnownCollation] = field(default_factory=dict)
+    # Statements for candidates we cannot place yet (no receipt), by candidate and signer.
+    unplaced: dict[bytes, dict[int, SignedStatement]] = field(default_factory=dict)
 
 
 class Backing:
     def __init__(self, v: ValidatorContext, availability: Availability) -> None:
         self.v = v
         self.availability = availability
-        self.tables: dict[bytes, BackingTable] = {}  # by relay parent
+        self.per_relay_parent: dict[bytes, PerRelayParent] = {}
         self.declared: dict[PeerId, int] = {}  # collator peer -> para
-        self.adverts: dict[tuple[PeerId, bytes], set[bytes]] = {}  # (collator, rp) -> candidates
-        self.seconded: dict[bytes, set[bytes]] = {}  # relay parent -> what we seconded there
-        self.collations: dict[bytes, KnownCollation] = {}  # candidates we validated
-        self.in_progress: set[bytes] = set()
-        # Statements for candidates we cannot place yet (no receipt), by candidate and signer.
-        self.unplaced: dict[bytes, dict[int, SignedStatement]] = {}
-        self.published: dict[bytes, int] = {}  # candidate -> votes in our last BACKED gossip
+        self.in_progress: set[bytes] = set()  # candidates being fetched or learnt
+        self.seconded_total = 0
         self.invalid = 0
         self._nursery: trio.Nursery | None = None
         net = v.net
@@ -126,42 +151,32 @@ class Backing:
 
     # -- relay parents --------------------------------------------------------------------------
 
-    def _context(self, relay_parent: bytes) -> tuple[RelayState, int, SigningContext] | None:
-        state, header = self.v.chain.state(relay_parent), self.v.chain.header(relay_parent)
-        if state is None or header is None:
-            return None
-        return state, header.number, SigningContext(rt.session_index_for_child(state),
-                                                    relay_parent)
+    @property
+    def tables(self) -> dict[bytes, BackingTable]:
+        """Each relay parent's statement table (what the block author provisions from)."""
+        return {rp: per.table for rp, per in self.per_relay_parent.items()}
 
-    def _table(self, relay_parent: bytes) -> BackingTable | None:
-        table = self.tables.get(relay_parent)
-        if table is None:
-            ctx = self._context(relay_parent)
-            if ctx is None:
+    def _rp(self, relay_parent: bytes) -> PerRelayParent | None:
+        """The state of a relay parent this node has imported, made on first use."""
+        per = self.per_relay_parent.get(relay_parent)
+        if per is None:
+            state, header = self.v.chain.state(relay_parent), self.v.chain.header(relay_parent)
+            if state is None or header is None:
                 return None
-            state = ctx[0]
-            table = self.tables[relay_parent] = BackingTable(
-                ctx[2], state.validators, state.config.max_candidate_depth + 1)
-        return table
+            signing = SigningContext(rt.session_index_for_child(state), relay_parent)
+            per = self.per_relay_parent[relay_parent] = PerRelayParent(
+                state, header.number, signing, backing_table(signing, state))
+        return per
+
+    def _collation(self, relay_parent: bytes, h: bytes) -> KnownCollation | None:
+        per = self.per_relay_parent.get(relay_parent)
+        return per.collations.get(h) if per else None
 
     def on_leaf(self, header: RelayHeader) -> None:
-        """Forget relay parents that left every leaf's scope and are below finality."""
-        keep_from = self.v.chain.finalized.number - 2
-        for rp in list(self.tables):
-            h = self.v.chain.header(rp)
-            if h is None or h.number < keep_from:
-                self.tables.pop(rp, None)
-                self.seconded.pop(rp, None)
-        if len(self.unplaced) > MAX_UNPLACED:
-            self.unplaced = {h: held for h, held in self.unplaced.items() if h in self.in_progress}
-        for key in [k for k in self.adverts if k[1] not in self.tables
-                    and self.v.chain.header(k[1]) is None]:
-            del self.adverts[key]
-        for c in [c for c, known in self.collations.items()
-                  if (hd := self.v.chain.header(known.receipt.descriptor.relay_parent)) is None
-                  or hd.number < keep_from]:
-            del self.collations[c]
-            self.published.pop(c, None)
+        """Drop every relay parent that no active leaf's allowed ancestry holds any more."""
+        in_scope = self.v.prospective.relay_parents_in_scope()
+        for rp in [rp for rp in self.per_relay_parent if rp not in in_scope]:
+            del self.per_relay_parent[rp]
 
     # -- collator protocol (validator side) -----------------------------------------------------
 
@@ -186,26 +201,25 @@ class Backing:
         if para is None:
             self.v.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
             return
-        ctx = self._context(msg.relay_parent)
-        if ctx is None or not self.v.prospective.is_relay_parent_allowed(para, msg.relay_parent):
+        per = self._rp(msg.relay_parent)
+        if per is None or not self.v.prospective.is_relay_parent_allowed(para, msg.relay_parent):
             return  # out of our view: not the collator's fault if it is just ahead of us
-        state, number, _ = ctx
-        key = (peer, msg.relay_parent)
-        seen = self.adverts.setdefault(key, set())
+        seen = per.adverts.setdefault(peer, set())
         if msg.candidate_hash not in seen:
             # Distinct candidates per collator and relay parent are capped by the claim queue;
             # a repeated advert (a retry after loss) costs nothing.
-            if len(seen) >= state.config.lookahead:
+            if len(seen) >= per.state.config.lookahead:
                 self.v.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
                 return
             seen.add(msg.candidate_hash)
-        cq = rt.claim_queue(state)
-        ours = [c for c in cores_backed_by(state, self.v.index, number) if para in cq.get(c, [])]
+        cq = rt.claim_queue(per.state)
+        ours = [c for c in cores_backed_by(per.state, self.v.index, per.number)
+                if para in cq.get(c, [])]
         if not ours:
             self.v.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
             return
         h = msg.candidate_hash
-        if h in self.collations or h in self.in_progress or not self._room_at(msg.relay_parent):
+        if h in per.collations or h in self.in_progress or not _room(per):
             return
         hypo = HypotheticalCandidate(h, para, msg.relay_parent, msg.parent_head_data_hash)
         if not self.v.prospective.get_hypothetical_membership(hypo):
@@ -213,11 +227,6 @@ class Backing:
         assert self._nursery is not None
         self.in_progress.add(h)
         self._nursery.start_soon(self._fetch_and_second, peer, para, msg)
-
-    def _room_at(self, relay_parent: bytes) -> bool:
-        table = self._table(relay_parent)
-        return table is not None and \
-            len(self.seconded.get(relay_parent, ())) < table.seconding_limit
 
     async def _fetch_and_second(self, peer: PeerId, para: int, msg: AdvertiseCollation) -> None:
         try:
@@ -236,7 +245,8 @@ class Backing:
         """A fetch ended; if it left us without the candidate while group members vouch for it,
         learn it from them instead."""
         self.in_progress.discard(h)
-        if h in self.collations or not self.unplaced.get(h):
+        per = self.per_relay_parent.get(relay_parent)
+        if per is None or h in per.collations or not per.unplaced.get(h):
             return
         self.in_progress.add(h)
         self._spawn(self._learn_candidate, relay_parent, h)
@@ -254,93 +264,77 @@ class Backing:
             return
         pvd = self.v.prospective.get_prospective_validation_data(
             para, d.relay_parent, msg.parent_head_data_hash, parent_head)
-        ctx = self._context(d.relay_parent)
-        if pvd is None or ctx is None or not self._room_at(d.relay_parent):
+        per = self._rp(d.relay_parent)
+        if pvd is None or per is None or not _room(per):
             return
-        state, number, _ = ctx
-        if d.core_index not in cores_backed_by(state, self.v.index, number):
+        if d.core_index not in cores_backed_by(per.state, self.v.index, per.number):
             self.v.net.peers.report(peer, COST_MAJOR)
             return
-        committed = self._validate(receipt, response.pov, pvd, state)
+        committed = self._validate(per, receipt, response.pov, pvd)
         if committed is None:
             self.v.net.peers.report(peer, COST_MAJOR)
             return
         if not self.v.prospective.introduce_seconded_candidate(para, committed, pvd):
             return  # the chain moved on while we validated
         h = committed.hash()
-        signed = self._sign(d.relay_parent, StatementKind.SECONDED, h)
-        if not self._durably_seconded(d.relay_parent, number, signed):
+        signed = self._sign(per, StatementKind.SECONDED, h)
+        if not self._durably_seconded(d.relay_parent, per, signed):
             return
-        self.seconded.setdefault(d.relay_parent, set()).add(h)
+        per.seconded.add(h)
+        self.seconded_total += 1
         self.v.metrics.seconded.inc()
-        self._import(d.relay_parent, signed, committed)
-        self._import_unplaced(d.relay_parent, committed)
+        self._import(per, [signed], committed)
+        self._import_unplaced(per, committed)
         self.v.net.peers.report(peer, BENEFIT_MINOR)
         await self.v.net.send_direct(peer, CollationSeconded(d.relay_parent, signed))
         await self._share(d.relay_parent, committed, signed)
 
-    def _validate(self, receipt: CandidateReceipt, pov: PoV, pvd: PersistedValidationData,
-                  state: RelayState) -> CommittedCandidateReceipt | None:
+    def _validate(self, per: PerRelayParent, receipt: CandidateReceipt, pov: PoV,
+                  pvd: PersistedValidationData) -> CommittedCandidateReceipt | None:
         try:
-            committed, chunks = validate_collation(receipt, pov, pvd, state.n_validators,
-                                                   state.config.execution_timeout_ms)
+            committed, chunks = validate_collation(receipt, pov, pvd, per.state.n_validators,
+                                                   per.state.config.execution_timeout_ms)
         except CollationInvalid as exc:
             self.invalid += 1
             self.v.log_event("collation invalid", error=str(exc))
             return None
-        self.collations[committed.hash()] = KnownCollation(committed, pvd, pov)
+        per.collations[committed.hash()] = KnownCollation(committed, pvd, pov)
         self.availability.store_all(committed.hash(), committed.descriptor.relay_parent, chunks)
         return committed
 
-    def _durably_seconded(self, relay_parent: bytes, number: int, signed: SignedStatement) -> bool:
+    def _durably_seconded(self, relay_parent: bytes, per: PerRelayParent,
+                          signed: SignedStatement) -> bool:
         """Write a Seconded to disk before it leaves this node; False if the store holds other
         Seconded statements at this relay parent up to the limit already (made before a
         restart): sending this one would be seconding more than allowed."""
-        store, table = self.v.store, self.tables.get(relay_parent)
-        if store is None or table is None:
+        store = self.v.store
+        if store is None:
             return True
         raw = encode(signed)
         previous = store.record_seconded(relay_parent, signed.statement.candidate_hash, raw,
-                                         relay_parent_number=number,
-                                         limit=table.seconding_limit)
+                                         relay_parent_number=per.number,
+                                         limit=per.table.seconding_limit)
         return previous is None or previous == raw
 
-    def _sign(self, relay_parent: bytes, kind: StatementKind, h: bytes) -> SignedStatement:
-        ctx = self._context(relay_parent)
-        assert ctx is not None
+    def _sign(self, per: PerRelayParent, kind: StatementKind, h: bytes) -> SignedStatement:
         self.v.metrics.signed_statements.inc()
-        return SignedStatement.sign(self.v.key, CompactStatement(kind, h), ctx[2], self.v.index)
+        return SignedStatement.sign(self.v.key, CompactStatement(kind, h), per.signing,
+                                    self.v.index)
 
     # -- statements -----------------------------------------------------------------------------
 
-    def _group_of(self, receipt: CommittedCandidateReceipt) -> list[int] | None:
-        ctx = self._context(receipt.descriptor.relay_parent)
-        if ctx is None:
-            return None
-        return backing_group(ctx[0], receipt.descriptor.core_index, ctx[1])
+    def _group_of(self, per: PerRelayParent, receipt: CommittedCandidateReceipt) -> list[int] | None:
+        return backing_group(per.state, receipt.descriptor.core_index, per.number)
 
-    def _import(self, relay_parent: bytes, signed: SignedStatement,
+    def _import(self, per: PerRelayParent, statements: list[SignedStatement],
                 receipt: CommittedCandidateReceipt) -> bool:
-        """Into our table (raises `BackingError`); marks it backed in prospective parachains once
-        it reaches the threshold. True if the statement was new."""
-        table, group = self._table(relay_parent), self._group_of(receipt)
-        if table is None or group is None:
+        """Into the relay parent's table (raises `BackingError`); prospective parachains learns
+        the candidate is backed once it reaches the threshold. True if a statement was new."""
+        group = self._group_of(per, receipt)
+        if group is None:
             return False
-        new = table.import_statement(signed, group, receipt.descriptor.core_index, receipt)
-        state = self.v.chain.state(relay_parent)
-        if new and state is not None and table.is_backable(receipt.hash(),
-                                                           state.config.minimum_backing_votes):
-            self.v.prospective.candidate_backed(receipt.descriptor.para_id, receipt.hash())
-        return new
-
-    def _import_all(self, relay_parent: bytes, statements: list[SignedStatement],
-                    receipt: CommittedCandidateReceipt) -> bool:
-        """Seconded statements first (a Valid needs its candidate in the table); True if any
-        was new. The first refused statement's `BackingError` stops the import."""
-        new = False
-        for s in sorted(statements, key=lambda s: s.statement.kind != StatementKind.SECONDED):
-            new = self._import(relay_parent, s, receipt) or new
-        return new
+        return import_statements(per.table, statements, group, receipt, self.v.prospective,
+                                 per.state.config.minimum_backing_votes)
 
     async def _share(self, relay_parent: bytes, receipt: CommittedCandidateReceipt,
                      signed: SignedStatement) -> None:
@@ -352,59 +346,59 @@ class Backing:
         await self._publish_if_backable(relay_parent, receipt.hash())
 
     async def _publish_if_backable(self, relay_parent: bytes, h: bytes) -> None:
-        table, state = self.tables.get(relay_parent), self.v.chain.state(relay_parent)
-        known = self.collations.get(h)
-        if table is None or state is None or known is None:
+        per = self.per_relay_parent.get(relay_parent)
+        known = per.collations.get(h) if per else None
+        if per is None or known is None:
             return
-        entry = table.candidates.get(h)
-        if entry is None or not table.is_backable(h, state.config.minimum_backing_votes):
+        entry = per.table.candidates.get(h)
+        if entry is None or not per.table.is_backable(h, per.state.config.minimum_backing_votes):
             return
-        if self.published.get(h, 0) >= len(entry.votes):
+        if known.published >= len(entry.votes):
             return
-        self.published[h] = len(entry.votes)
+        known.published = len(entry.votes)
         await self.v.net.gossip.publish(Topic.BACKED, encode(_attested(entry, known.pvd)))
 
     def _validate_statement(self, _source: PeerId | None, data: bytes) -> Verdict:
         msg = decode(data, StatementMessage)
         signed = msg.statement
-        ctx = self._context(msg.relay_parent)
-        if ctx is None:
+        per = self._rp(msg.relay_parent)
+        if per is None:
             return IGNORE
-        state, number, signing = ctx
         v = signed.validator_index
         if v >= len(self.v.validators):
             return reject(COST_MAJOR)
-        if not signed.check(self.v.validators[v], signing):
+        if not signed.check(self.v.validators[v], per.signing):
             return reject(COST_INVALID_SIGNATURE)
         h = signed.statement.candidate_hash
-        table = self._table(msg.relay_parent)
-        entry = table.candidates.get(h) if table else None
+        entry = per.table.candidates.get(h)
         if entry is not None:
             try:
-                self._import(msg.relay_parent, signed, entry.receipt)
+                self._import(per, [signed], entry.receipt)
             except BackingError:
                 return IGNORE
             self._spawn(self._publish_if_backable, msg.relay_parent, h)
-        elif self._same_group(state, number, v):
+        elif self._same_group(per, v):
             # Groups are disjoint: a statement from our own group is for a core we back.
-            held = self.unplaced.setdefault(h, {})
-            if len(held) < len(self.v.validators):
+            held = per.unplaced.get(h)
+            if held is None and len(per.unplaced) < MAX_UNPLACED:
+                held = per.unplaced[h] = {}
+            if held is not None and len(held) < len(self.v.validators):
                 held[v] = signed
             if h not in self.in_progress:
                 self.in_progress.add(h)
                 self._spawn(self._learn_candidate, msg.relay_parent, h)
         return ACCEPT
 
-    def _import_unplaced(self, relay_parent: bytes, receipt: CommittedCandidateReceipt) -> None:
-        for s in self.unplaced.pop(receipt.hash(), {}).values():
+    def _import_unplaced(self, per: PerRelayParent, receipt: CommittedCandidateReceipt) -> None:
+        for s in per.unplaced.pop(receipt.hash(), {}).values():
             try:
-                self._import(relay_parent, s, receipt)
+                self._import(per, [s], receipt)
             except BackingError:
                 continue
 
-    def _same_group(self, state: RelayState, number: int, other: int) -> bool:
-        mine = cores_backed_by(state, self.v.index, number)
-        return any(other in (backing_group(state, c, number) or []) for c in mine)
+    def _same_group(self, per: PerRelayParent, other: int) -> bool:
+        mine = cores_backed_by(per.state, self.v.index, per.number)
+        return any(other in (backing_group(per.state, c, per.number) or []) for c in mine)
 
     def _spawn(self, fn: Any, *args: Any) -> None:
         if self._nursery is not None:
@@ -415,11 +409,13 @@ class Backing:
         that vouched for it (a few rounds: requests get lost), validate it, and vouch too."""
         try:
             for _ in range(LEARN_ROUNDS):
-                table = self.tables.get(rp)
-                entry = table.candidates.get(h) if table else None
-                vouchers = set(self.unplaced.get(h, {})) | set(entry.votes if entry else ())
+                per = self.per_relay_parent.get(rp)
+                if per is None:
+                    return  # the relay parent left every leaf's scope
+                entry = per.table.candidates.get(h)
+                vouchers = set(per.unplaced.get(h, {})) | set(entry.votes if entry else ())
                 for signer in sorted(vouchers - {self.v.index}):
-                    if h in self.collations or await self._learn_from(self.v.peer_of(signer), rp, h):
+                    if h in per.collations or await self._learn_from(self.v.peer_of(signer), rp, h):
                         return
                 await trio.sleep(self.v.slot_s / 30)
         finally:
@@ -434,22 +430,22 @@ class Backing:
         except (RequestError, DecodeError):
             return False
         receipt = attested.receipt
-        ctx = self._context(rp)
-        group = self._group_of(receipt)
+        per = self._rp(rp)
+        group = self._group_of(per, receipt) if per else None
         pvd = attested.persisted_validation_data
-        if receipt.hash() != h or receipt.descriptor.relay_parent != rp or ctx is None \
+        if receipt.hash() != h or receipt.descriptor.relay_parent != rp or per is None \
                 or group is None or pvd.hash() != receipt.descriptor.persisted_validation_data_hash:
             self.v.net.peers.report(peer, COST_MAJOR)
             return False
         para = receipt.descriptor.para_id
         self.v.prospective.introduce_seconded_candidate(para, receipt, pvd)
         try:
-            self._import_all(rp, attested.statements, receipt)
+            self._import(per, attested.statements, receipt)
         except BackingError:
             self.v.net.peers.report(peer, COST_MAJOR)
             return False
-        self._import_unplaced(rp, receipt)
-        if self.v.index not in group or h in self.collations:
+        self._import_unplaced(per, receipt)
+        if self.v.index not in group or h in per.collations:
             await self._publish_if_backable(rp, h)
             return True
         try:
@@ -459,27 +455,26 @@ class Backing:
             return False
         if pov is None:
             return False
-        if self._validate(receipt.to_plain(), pov, pvd, ctx[0]) is None:
+        if self._validate(per, receipt.to_plain(), pov, pvd) is None:
             return True  # invalid: we never vouch for it
-        signed = self._sign(rp, StatementKind.VALID, h)
-        self._import(rp, signed, receipt)
+        signed = self._sign(per, StatementKind.VALID, h)
+        self._import(per, [signed], receipt)
         await self._share(rp, receipt, signed)
         return True
 
     async def _serve_attested(self, _peer: PeerId, payload: bytes) -> bytes | None:
         req = decode(payload, FetchAttested)
-        known, table = self.collations.get(req.candidate_hash), self.tables.get(req.relay_parent)
-        entry = table.candidates.get(req.candidate_hash) if table else None
+        per = self.per_relay_parent.get(req.relay_parent)
+        known = per.collations.get(req.candidate_hash) if per else None
+        entry = per.table.candidates.get(req.candidate_hash) if per else None
         if known is None or entry is None:
             return None
         return encode(_attested(entry, known.pvd))
 
     async def _serve_pov(self, _peer: PeerId, payload: bytes) -> bytes | None:
         req = decode(payload, FetchPoV)
-        known = self.collations.get(req.candidate_hash)
-        if known is None or known.receipt.descriptor.relay_parent != req.relay_parent:
-            return encode(PoVResponse(None))
-        return encode(PoVResponse(known.pov))
+        known = self._collation(req.relay_parent, req.candidate_hash)
+        return encode(PoVResponse(known.pov if known else None))
 
     # -- backed candidates from anyone ----------------------------------------------------------
 
@@ -488,27 +483,30 @@ class Backing:
         if not attested.statements:
             return reject(COST_MAJOR)  # never sent by an honest node: backed means votes
         receipt, pvd = attested.receipt, attested.persisted_validation_data
-        rp = receipt.descriptor.relay_parent
-        if self._context(rp) is None or self._group_of(receipt) is None:
+        per = self._rp(receipt.descriptor.relay_parent)
+        if per is None or self._group_of(per, receipt) is None:
             return IGNORE
         if pvd.hash() != receipt.descriptor.persisted_validation_data_hash:
             return reject(COST_MAJOR)
         try:
-            new = self._import_all(rp, attested.statements, receipt)
+            new = self._import(per, attested.statements, receipt)
         except BackingError as exc:
             if exc.kind == BackingErrorKind.InvalidSignature:
                 return reject(COST_INVALID_SIGNATURE)
             if exc.kind in (BackingErrorKind.NotInGroup, BackingErrorKind.DoubleVote):
                 return reject(COST_MAJOR)
             return IGNORE
-        table, state = self.tables.get(rp), self.v.chain.state(rp)
-        if table is None or state is None \
-                or not table.is_backable(receipt.hash(), state.config.minimum_backing_votes):
+        if not per.table.is_backable(receipt.hash(), per.state.config.minimum_backing_votes):
             return IGNORE
         para = receipt.descriptor.para_id
         if self.v.prospective.introduce_seconded_candidate(para, receipt, pvd):
             self.v.prospective.candidate_backed(para, receipt.hash())
         return ACCEPT if new else IGNORE
+
+
+def _room(per: PerRelayParent) -> bool:
+    """Whether we may still second a candidate at this relay parent."""
+    return len(per.seconded) < per.table.seconding_limit
 
 
 def _attested(entry: CandidateVotes, pvd: PersistedValidationData) -> AttestedCandidate:

@@ -34,12 +34,12 @@ from proto.ports import Metrics, Network, RelayStore
 from proto.relay_block import RelayBlock, RelayHeader
 from relay.core.block_tree import BlockTreeError
 from relay.core.collator_api import CollationContext, collation_context
+from relay.core.horizons import signed_record_horizon
 from relay.core.inherent_errors import ANY_IMPORT_ERROR
 from relay.core.relay_chain import RelayChain
 from relay.core.state import RelayState
 
 SYNC_BATCH = 128
-SIGNED_KEEP_BELOW_FINALIZED = 64
 
 
 class RelayNodeService:
@@ -110,8 +110,9 @@ class RelayNodeService:
         if finalized.hash() != self._last_finalized and finalized.number > 0:
             self.store.set_finalized(finalized.hash(), finalized.number)
             # What was signed for relay parents far below finality can never be asked for again.
-            if finalized.number > SIGNED_KEEP_BELOW_FINALIZED:
-                self.store.prune_below(finalized.number - SIGNED_KEEP_BELOW_FINALIZED)
+            horizon = signed_record_horizon(self.chain.config)
+            if finalized.number > horizon:
+                self.store.prune_below(finalized.number - horizon)
         self._last_finalized = finalized.hash()
 
     # -- lifecycle --------------------------------------------------------------------------

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import pytest
 
-from node.ideal import IdealConfig, IdealNetwork
+from node.ideal import IdealNetwork
 from node.invariants import check_invariants
 from node.report import summarize
+from node.run_config import RunConfig
 from relay.core.config import HostConfiguration, sync_backing
 
 WARMUP = 10
 
 
-def run(cfg: IdealConfig) -> dict:  # type: ignore[type-arg]
+def run(cfg: RunConfig) -> dict:  # type: ignore[type-arg]
     net = IdealNetwork(cfg)
     records = net.run()
     host = cfg.host
@@ -28,12 +29,12 @@ def run(cfg: IdealConfig) -> dict:  # type: ignore[type-arg]
 
 @pytest.fixture(scope="module")
 def async_run() -> dict:  # type: ignore[type-arg]
-    return run(IdealConfig())
+    return run(RunConfig())
 
 
 @pytest.fixture(scope="module")
 def sync_run() -> dict:  # type: ignore[type-arg]
-    return run(IdealConfig(host=sync_backing(HostConfiguration())))
+    return run(RunConfig(host=sync_backing(HostConfiguration())))
 
 
 def test_async_backing_includes_a_candidate_every_relay_block(async_run: dict) -> None:  # type: ignore[type-arg]
@@ -60,18 +61,18 @@ def test_async_blockspace_is_about_eight_times_sync(async_run: dict, sync_run: d
 
 
 def test_elastic_scaling_three_cores_for_one_para() -> None:
-    s = run(IdealConfig(paras=1, cores_per_para=3,
+    s = run(RunConfig(paras=1, cores_per_para=3,
                         host=HostConfiguration(max_candidate_depth=6)))["2000"]
     assert s["window_min"] == 45
 
 
 def test_extra_core_without_extra_blocks_neither_helps_nor_harms() -> None:
-    s = run(IdealConfig(paras=1, cores_per_para=2, blocks_per_relay_parent=1))["2000"]
+    s = run(RunConfig(paras=1, cores_per_para=2, blocks_per_relay_parent=1))["2000"]
     assert 14 <= s["window_min"] <= s["window_max"] <= 15
 
 
 def test_invariant_checker_catches_a_broken_chain() -> None:
-    net = IdealNetwork(IdealConfig(relay_blocks=12))
+    net = IdealNetwork(RunConfig(relay_blocks=12))
     records = net.run()
     included = next(r for r in records if r.included)
     included.included[0].para_number += 5

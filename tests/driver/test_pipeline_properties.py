@@ -7,8 +7,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.ideal import IdealConfig, IdealNetwork
+from node.ideal import IdealNetwork
 from node.invariants import check_invariants
+from node.run_config import RunConfig
 from relay.core.config import HostConfiguration
 
 
@@ -19,7 +20,7 @@ def test_any_parameters_keep_the_invariants(depth: int, ancestry: int, cores: in
                                             validators: int, per_rp: int) -> None:
     host = HostConfiguration(max_candidate_depth=depth, allowed_ancestry_len=ancestry,
                              lookahead=ancestry + 1)
-    cfg = IdealConfig(validators=validators, paras=1, cores_per_para=cores, relay_blocks=14,
+    cfg = RunConfig(validators=validators, paras=1, cores_per_para=cores, relay_blocks=14,
                       host=host, blocks_per_relay_parent=per_rp)
     net = IdealNetwork(cfg)
     records = net.run()

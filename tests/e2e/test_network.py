@@ -9,6 +9,7 @@ these tests also exercise the blocking wrapper.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -24,6 +25,9 @@ from impostor import Impostor
 
 from node.chainspec import load_spec
 from node.cluster import NodeCrashed, SyncCluster, default_network, process_alive
+from node.cluster.http import rpc_call
+from node.cluster.observe import NetworkObserver
+from node.invariants import check_invariants
 from node.net.tcp import HandshakeRefused, TcpHost
 from proto.keys import Keypair
 from proto.messages import FRAME_MAX
@@ -78,6 +82,52 @@ def test_every_nodes_log_path_and_metrics_url_are_listed(cluster: Any) -> None:
     assert ferdie.rpc("system_localListenAddresses") == [ferdie.bootnode]
     for collator in cluster.collators():
         assert "--bootnodes" not in json.dumps(collator.command(collator.ports))
+
+
+def test_the_rpc_observer_records_what_the_nodes_hold(cluster: Any) -> None:
+    """node/cluster/observe.py follows the running network over HTTP JSON-RPC (ferdie and the
+    collators, what `asyncback testnet` reads): what it recorded, walking back to genesis first
+    and then block by block, is what alice holds when read afresh afterwards."""
+    paras = (2000, 2001)
+
+    def rpc(node: Any) -> Any:
+        return functools.partial(rpc_call, "127.0.0.1", node.ports["rpc"])
+
+    # (the proxies of SyncCluster are called from outside a trio loop, so before `follow`)
+    relay = rpc(cluster["ferdie"])
+    collators = {p: [rpc(c) for c in cluster.collators(p)] for p in paras}
+
+    async def follow(blocks: int) -> NetworkObserver:
+        observer = NetworkObserver(relay, paras, collators)
+        await observer.poll()
+        target = observer.best_number + blocks
+        while observer.best_number < target:
+            await trio.sleep(0.25)
+            await observer.poll()
+        return observer
+
+    observer = trio.run(follow, 6)
+    alice = cluster["alice"]
+    cluster.wait_relay_height(observer.best_number, alice)
+    assert observer.finalized_number >= observer.best_number - 3
+    for rec in observer.records[: observer.finalized_number]:
+        assert alice.rpc("chain_getBlockHash", [rec.number]) == rec.hash
+        header = alice.rpc("chain_getHeader", [rec.hash])
+        assert (header["slot"], header["author"]) == (rec.slot, rec.author)
+        events = alice.rpc("parachain_events", [rec.hash])
+        assert [(e["candidate_hash"], e["backed_in"]) for e in events
+                if e["type"] == "CandidateIncluded"] == \
+            [(i.candidate_hash, i.backed_in) for i in rec.included]
+        assert [e["candidate_hash"] for e in events if e["type"] == "CandidateBacked"] == \
+            [b.candidate_hash for b in rec.backed]
+        assert rec.finalized and rec.finalized_at is not None
+    assert check_invariants(observer.records, 2, 3) == []
+    included = [i for r in observer.records for i in r.included]
+    assert included and all(i.txs > 0 for i in included)  # from the collators' para blocks
+    summary = observer.summary()["paras"]
+    for p in paras:
+        assert summary[str(p)]["window_min"] in ASYNC_TARGET, summary[str(p)]
+        assert summary[str(p)]["collator_unincluded_segment"]["max"] >= 1
 
 
 def test_hostile_bytes_on_a_validators_p2p_port_do_not_stop_the_chain(cluster: Any) -> None:

@@ -19,7 +19,8 @@ def sim_run(host: dict[str, int] | None = None, **kw: Any) -> tuple[SimResult, d
         cfg = SimConfig(host=HostConfiguration(**(host or {})), **kw)
         result = run_sim(cfg)
         summary = summarize(result.records, result.para_ids,
-                            segment_lengths=result.segment_lengths)
+                            segment_lengths=result.segment_lengths,
+                            collator_segment_lengths=result.collator_segment_lengths)
         _cache[key] = (result, summary)
     return _cache[key]
 

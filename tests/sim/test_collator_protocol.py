@@ -84,7 +84,8 @@ async def test_advert_flood_stores_at_most_the_claim_queue_length(bench: Bench) 
         await bench.rogue.send_direct(bench.target, AdvertiseCollation(
             genesis, i.to_bytes(32, "big"), b"\x02" * 32))
     await trio.sleep(0.2)
-    stored = bench.validator.backing.adverts.get((bench.rogue_key.public, genesis), set())
+    stored = bench.validator.backing.per_relay_parent[genesis].adverts.get(
+        bench.rogue_key.public, set())
     state = bench.validator.chain.state(genesis)
     assert state is not None
     assert 0 < len(stored) <= state.config.lookahead

@@ -155,6 +155,15 @@ class ProspectiveParachains:
             out |= view.allowed.get(para_id, set())
         return out
 
+    def relay_parents_in_scope(self) -> set[bytes]:
+        """Every relay parent some active leaf allows for some para, and the leaves themselves:
+        what backing keeps state for."""
+        out = set(self.leaves)
+        for view in self.leaves.values():
+            for allowed in view.allowed.values():
+                out |= allowed
+        return out
+
     def is_relay_parent_allowed(self, para_id: int, relay_parent: bytes) -> bool:
         return relay_parent in self.allowed_relay_parents(para_id)
 

@@ -25,15 +25,16 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket
 
 import node.rpc.server as rpc_server
 from collator.core.collator_chain import CollatorChain
-from collator.core.para_runtime import Transfer
+from collator.core.para_runtime import ParaBlock, Transfer
 from collator.service import CollatorService
 from node import wiring
 from node.devnet import dev_genesis
-from node.ideal import IdealConfig, IdealNetwork
+from node.ideal import IdealNetwork
 from node.net.memory import MemoryNetwork
 from node.rpc import serve_rpc
 from node.rpc.errors import RpcError
 from node.rpc.protocol import MAX_BATCH, handle_payload
+from node.run_config import RunConfig
 from proto.codec import encode
 from proto.hashing import blake2_256
 from proto.keys import Keypair, dev_name
@@ -60,15 +61,17 @@ class IdealRun:
     blocks: list[RelayBlock]
     collator_chain: CollatorChain
     keys: list[Keypair]
+    para_blocks: dict[bytes, ParaBlock]  # by para block hash
 
 
 @functools.cache
 def ideal_run() -> IdealRun:
     """The ideal network's relay blocks and the collator's chain at the end. Deterministic, so
     one run serves every test."""
-    net = IdealNetwork(IdealConfig(validators=VALIDATORS, paras=1, relay_blocks=IDEAL_BLOCKS))
+    net = IdealNetwork(RunConfig(validators=VALIDATORS, paras=1, relay_blocks=IDEAL_BLOCKS))
     net.run()
-    return IdealRun(net.blocks, net.collators[PARA].chain, net.keys)
+    para_blocks = {c.block.header.hash(): c.block for c in net.collators[PARA].built.values()}
+    return IdealRun(net.blocks, net.collators[PARA].chain, net.keys, para_blocks)
 
 
 # -- fixtures ---------------------------------------------------------------------------------------
@@ -141,6 +144,7 @@ async def collator(nursery: trio.Nursery) -> tuple[CollatorService, int]:
     key = Keypair.from_name("collator-2000-0")
     service = wiring.collator("collator-2000-0", key, PARA, network.add_host(key.public),
                               ideal_run().collator_chain, NoRelay(), 6000)
+    service.blocks.update(ideal_run().para_blocks)
     port = await nursery.start(serve_rpc, service, "127.0.0.1", 0)
     return service, port
 
@@ -247,11 +251,14 @@ async def test_parachain_events_count_every_backed_and_included_candidate(
         events = await call(http, "parachain_events", [hx(block.hash())])
         expected = relay.node.chain.events[block.hash()]
         assert [e["candidate_hash"] for e in events] == [hx(e.candidate_hash) for e in expected]
-        for e in events:
+        for e, raw in zip(events, expected, strict=True):
             assert set(e) == {"type", "para_id", "candidate_hash", "relay_parent_number",
-                              "para_number", "core"}
+                              "para_number", "para_head_hash", "core", "backed_in"}
             assert e["para_id"] == PARA and e["core"] == 0
             assert e["relay_parent_number"] < block.header.number
+            assert e["para_head_hash"] == hx(blake2_256(raw.head_data))
+            # backed in this block, or (included) in the one before: the ideal pipeline
+            assert e["backed_in"] == block.header.number - (e["type"] == "CandidateIncluded")
         backed += sum(e["type"] == EventKind.BACKED.value for e in events)
         included += sum(e["type"] == EventKind.INCLUDED.value for e in events)
     # The ideal network backs a candidate in every block and includes it in the next.
@@ -588,6 +595,14 @@ async def test_collator_methods(collator: tuple[CollatorService, int]) -> None:
         assert by_hash["hash"] == hx(chain.included_hash)
         assert by_hash["number"] == hex(included.number)
         assert await call(http, "para_getHeader", [hx(bytes(32))]) is None
+        for header in segment["blocks"]:
+            block = (await call(http, "para_getBlock", [header["hash"]]))["block"]
+            assert block["header"] == header
+            body = ideal_run().para_blocks[bytes.fromhex(header["hash"][2:])]
+            assert block["extrinsics"] == [hx(encode(x)) for x in body.extrinsics]
+            assert len(block["extrinsics"]) > 0  # a saturated pool
+        assert (await call(http, "para_getBlock"))["block"]["header"] == tip
+        assert await call(http, "para_getBlock", [hx(bytes(32))]) is None
 
         transfer = encode(Transfer(1, 2, 5, 0))
         before = len(service.pool)

@@ -26,7 +26,7 @@ from collator.core.collation import RelayParentData
 from collator.core.collator_chain import CollationTarget
 from node import wiring
 from node.devnet import dev_genesis
-from node.ideal import IdealConfig, IdealNetwork
+from node.ideal import IdealNetwork
 from node.net.memory import MemoryNetwork
 from node.rpc import serve_rpc
 from node.rpc.client import RpcConnectionError, RpcResponseError, RpcTimeout, connect
@@ -37,6 +37,7 @@ from node.rpc.relay_interface import (
     decode_collation_context,
     decode_relay_header,
 )
+from node.run_config import RunConfig
 from proto.codec import encode
 from proto.keys import Keypair
 from proto.messages import FRAME_MAX
@@ -56,7 +57,7 @@ GUARD_S = 20  # hang guard only
 def ideal_blocks() -> list[RelayBlock]:
     """The relay blocks the ideal network's authors build (it backs and includes PARA's
     candidates, so the contexts carry pending heads). Deterministic: built once."""
-    net = IdealNetwork(IdealConfig(validators=VALIDATORS, paras=1, relay_blocks=IDEAL_BLOCKS))
+    net = IdealNetwork(RunConfig(validators=VALIDATORS, paras=1, relay_blocks=IDEAL_BLOCKS))
     net.run()
     return net.blocks
 
