@@ -105,6 +105,7 @@ class ProbeReport:
     after: ChainPoint | None = None
     alive: bool = False
     problems: list[str] = field(default_factory=list)
+    inconclusive: str | None = None  # why the run says nothing either way
 
     @property
     def chain_moved(self) -> bool | None:
@@ -115,7 +116,14 @@ class ProbeReport:
 
     @property
     def survived(self) -> bool:
-        return self.alive and self.chain_moved is not False and not self.problems
+        return (self.alive and self.chain_moved is not False and not self.problems
+                and self.inconclusive is None)
+
+    @property
+    def verdict(self) -> str:
+        if self.inconclusive is not None and self.alive and not self.problems:
+            return f"inconclusive: {self.inconclusive}"
+        return "the target survived" if self.survived else "the target did NOT survive"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -134,7 +142,7 @@ class ProbeReport:
             "before": vars(self.before) if self.before else None,
             "after": vars(self.after) if self.after else None,
             "alive": self.alive, "chain_moved": self.chain_moved, "problems": self.problems,
-            "survived": self.survived,
+            "inconclusive": self.inconclusive, "survived": self.survived,
         }
 
     def lines(self) -> list[str]:
@@ -142,8 +150,8 @@ class ProbeReport:
                f"{sum(self.sent.values())} frames of {len(self.sent)} kinds"
                + (f", target role {self.role}" if self.role else "")]
         out.append(f"links: {self.connections} opened, {self.closed_by_target} closed by the "
-                   f"target, {self.refusals} refused at once (identities refused: "
-                   f"{self.refusals} of {self.identities}), {self.dial_failures} dials failed")
+                   f"target, {self.refusals} refused at once (banned, or a slot refused); "
+                   f"identities used: {self.identities}; {self.dial_failures} dials failed")
         out.append("frames sent:")
         width = max((len(k) for k in self.sent), default=0)
         for label, n in sorted(self.sent.items()):
@@ -168,8 +176,7 @@ class ProbeReport:
             out.append("chain: unknown (no --rpc-url)")
         out.append(f"alive at the end: {'yes' if self.alive else 'NO'}")
         out.extend(f"problem: {p}" for p in self.problems)
-        out.append("verdict: " + ("the target survived" if self.survived
-                                  else "the target did NOT survive"))
+        out.append(f"verdict: {self.verdict}")
         return out
 
 
@@ -273,6 +280,9 @@ class Probe:
                 await self._attack()
             nursery.cancel_scope.cancel()
         report.duration = time.monotonic() - started
+        if not report.sent:
+            report.inconclusive = ("nothing was sent: the target refused every link (is a node "
+                                   "with this identity connected to it already?)")
         report.alive = await self._alive()
         if self.rpc is not None:
             try:

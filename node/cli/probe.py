@@ -1,5 +1,6 @@
 """`asyncback probe-peer HOST:PORT --chain FILE`: a hostile peer against one node (see
-`node.probe`); exit 0 when the target survived and kept its chain going, 1 otherwise."""
+`node.probe`); exit 0 when the target survived and kept its chain going, 1 otherwise (also when
+the run was inconclusive: the target refused every link, so nothing was sent)."""
 
 from __future__ import annotations
 
