@@ -60,6 +60,8 @@ class RelayNodeService:
         self.net.serve(Kind.BLOCKS, self._serve_blocks)
         self.log = log
         self._imported_send, self._imported_recv = trio.open_memory_channel[list[bytes]](math.inf)
+        # Imported and still waiting in that channel: not stored yet, so not a head to record.
+        self._queued: set[bytes] = set()
         self._head_watchers: list[trio.MemorySendChannel[RelayHeader]] = []
         self._syncing: set[bytes] = set()
         self._nursery: trio.Nursery | None = None
@@ -98,15 +100,20 @@ class RelayNodeService:
         self._last_finalized = self.chain.tree.finalized
 
     def _persist(self, hashes: list[bytes]) -> None:
+        self._queued.difference_update(hashes)
         if self.store is None:
             return
         for h in hashes:
             block, header = self.chain.blocks.get(h), self.chain.header(h)
             if block is not None and header is not None:
                 self.store.put_relay_block(h, header.number, header.parent_hash, encode(block))
-        if self.chain.best.number > 0:
+        # The chain may already hold blocks of batches still queued behind this one (imports run
+        # as blocks arrive, this runs after them): a head among those is recorded with its batch.
+        if self.chain.best.number > 0 and self.chain.best_hash not in self._queued:
             self.store.set_best(self.chain.best_hash)
         finalized = self.chain.finalized
+        if finalized.hash() in self._queued:
+            return
         if finalized.hash() != self._last_finalized and finalized.number > 0:
             self.store.set_finalized(finalized.hash(), finalized.number)
             # What was signed for relay parents far below finality can never be asked for again.
@@ -158,7 +165,7 @@ class RelayNodeService:
             return IGNORE
         if outcome.duplicate:
             return IGNORE
-        self._imported_send.send_nowait(outcome.imported)
+        self._queue_imported(outcome.imported)
         return ACCEPT
 
     def _start_sync(self, peer: PeerId, missing: bytes) -> None:
@@ -188,7 +195,7 @@ class RelayNodeService:
                         return
                 if not imported:
                     return  # nothing connected: the peer is on another chain
-                self._imported_send.send_nowait(imported)
+                self._queue_imported(imported)
         finally:
             self._syncing.discard(missing)
 
@@ -227,6 +234,10 @@ class RelayNodeService:
 
     def notify_imported(self, hashes: list[bytes]) -> None:
         """Blocks this node added itself (authored)."""
+        self._queue_imported(hashes)
+
+    def _queue_imported(self, hashes: list[bytes]) -> None:
+        self._queued.update(hashes)
         self._imported_send.send_nowait(hashes)
 
     async def publish_block(self, block: RelayBlock) -> None:
