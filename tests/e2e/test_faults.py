@@ -15,10 +15,9 @@ link goes through the launcher's fault proxies (node/cluster/faults.py).
   (measured with this network): a candidate of 2001 is always pending availability when the cut
   starts, and its backers drop its chunks once its relay parent is 8 blocks below finality
   (relay/service/availability.py prunes by relay parent, even what is still pending), so after
-  a cut of 6 blocks it is only sometimes made available in time and after 10 never; its core is
-  then freed only by the availability timeout at the next group rotation, which this network
-  never reaches. Longer cuts also end a cut-off validator now and then as it catches up (its
-  store refuses a best head of a block not yet written, or a signature below its pruning bound).
+  a cut of 6 blocks it is made available in time only sometimes (3 cuts of 5), after 10 once in
+  2; its core is then freed only by the availability timeout at the next group rotation, which
+  this network never reaches, and 2001 never resumes.
 """
 
 from __future__ import annotations
