@@ -140,7 +140,7 @@ async def run_node(cfg: NodeConfig, *,
     log = get_logger()
     store = _open_store(cfg)
     try:
-        host = TcpHost(cfg.key, cfg.spec.genesis_id(), FRAME_MAX)
+        host = TcpHost(cfg.key, cfg.spec.genesis_id(), FRAME_MAX, dial_from=cfg.listen_host)
         async with trio.open_nursery() as nursery:
             await nursery.start(partial(host.run, cfg.listen_host, cfg.port))
             assert host.port is not None

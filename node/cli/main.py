@@ -17,6 +17,7 @@ from node.cli.nodes import COMMANDS
 
 LAZY = {  # command name -> "module:attribute"
     "ideal": "node.cli.ideal:ideal",
+    "probe-peer": "node.cli.probe:probe_peer",
     "report": "node.cli.ideal:report",
     "sim": "node.cli.sim:sim",
     "sweep": "node.cli.sweep:sweep",
