@@ -4,7 +4,7 @@ after the other: frames sent per kind, links the target closed, identities it re
 before and after, and whether any node of the network died or counted a handler failure.
 
 Prints figures; asserts nothing. Run: `.venv/bin/python benchmarks/probe_peer.py [SECONDS]`
-(default 60; the e2e test, tests/e2e/test_faults.py, fires for 15 s).
+(default 60; the e2e test, tests/e2e/test_link_faults.py, fires for 15 s).
 """
 
 from __future__ import annotations
