@@ -5,6 +5,14 @@ to the backing group of its core, and serves it to the validators that fetch it.
 
 The relay node is reached through a `RelayChainInterface` (in-process here, RPC over TCP): the
 collator never reads relay state it was not given.
+
+Several collators of one para take turns by relay slot (Aura on the parachain) and announce their
+blocks to each other. The simulator gives each its place in a fixed list (`author_index`). Real
+processes start and stop on their own, so with no index the turn goes round the sorted identities
+of this collator and the para peers it currently knows: given ones, those added at run time
+(`add_para_peer`: a collator reached through `--para-bootnodes`) and any peer that announces a
+valid block of this para; a peer leaves the round when its connection goes. Until two collators
+know each other both may build in the same slot, and the relay chain keeps one of the two blocks.
 """
 
 from __future__ import annotations
@@ -44,7 +52,8 @@ from proto.relay_block import RelayHeader
 from relay.core.collator_api import CollationContext
 
 READVERTISE_ATTEMPTS = 3
-MAX_PARA_SYNC = 64  # para blocks fetched in one go (beyond: the relay chain moved on anyway)
+MAX_PARA_SYNC = 64  # para blocks fetched per sync call; a longer gap is closed over several
+MAX_PARA_BACKLOG = 4096  # fetched blocks kept while their ancestors are still being fetched
 
 
 class RelayChainInterface(Protocol):
@@ -77,7 +86,8 @@ class CollatorService:
     def __init__(self, name: str, key: Keypair, para_id: int, net: Network, metrics: Metrics,
                  chain: CollatorChain, relay: RelayChainInterface, slot_ms: int, *,
                  load: LoadConfig | None = None, blocks_per_relay_parent: int = 0,
-                 para_peers: Sequence[PeerId] = (), author_index: int = 0, log: Any = None,
+                 para_peers: Sequence[PeerId] = (), author_index: int | None = None,
+                 log: Any = None,
                  store: ParaStore | None = None) -> None:
         self.name = name
         self.key = key
@@ -94,9 +104,11 @@ class CollatorService:
         # The other collators of this para; para slots go round all of us by relay slot
         # (Aura on the parachain), and each block is announced to the others.
         self.para_peers = [p for p in para_peers if p != key.public]
-        self.author_index = author_index
-        self.authors = len(self.para_peers) + 1
+        self.author_index = author_index  # None: the round is learnt (see the module doc)
         self.blocks: dict[bytes, ParaBlock] = {}  # bodies of non-genesis blocks, for peers
+        # Blocks fetched from para peers whose ancestors are still missing: a collator that
+        # joins a para far from genesis closes the gap MAX_PARA_SYNC blocks per relay block.
+        self._backlog: dict[bytes, ParaBlock] = {}
         self.store = store
         if store is not None:
             self._restore(store)
@@ -130,6 +142,19 @@ class CollatorService:
 
     def peer_disconnected(self, peer: PeerId) -> None:
         self._declared.discard(peer)
+        if self.author_index is None and peer in self.para_peers:
+            self.para_peers.remove(peer)  # it announces again, or is dialled again, if it lives
+
+    def add_para_peer(self, peer: PeerId) -> None:
+        """Another collator of this para, to sync blocks from and take turns with."""
+        if peer != self.key.public and peer not in self.para_peers:
+            self.para_peers.append(peer)
+
+    def is_my_slot(self, slot: int) -> bool:
+        if self.author_index is not None:
+            return slot % (len(self.para_peers) + 1) == self.author_index
+        ring = sorted([self.key.public, *self.para_peers])
+        return ring[slot % len(ring)] == self.key.public
 
     async def _generate_load(self) -> None:
         """`tx_rate` transfers per second, offered ten times a second."""
@@ -154,7 +179,7 @@ class CollatorService:
         await self._sync_to(blake2_256(ctx.included_head))
         for head in ctx.pending_heads:
             await self._sync_to(blake2_256(head))
-        if header.slot % self.authors != self.author_index:
+        if not self.is_my_slot(header.slot):
             return  # another collator's para slot
         if self.chain.included_hash not in self.chain.chain:
             return  # the para moved on without us and no peer could fill the gap
@@ -175,6 +200,10 @@ class CollatorService:
             self.blocks[c.block.header.hash()] = c.block
             self._persist(c.block)
             self.metrics.collations_built.inc()
+            if self.log is not None:
+                self.log.info("collation built", candidate="0x" + c.candidate_hash.hex(),
+                              number=c.block.header.number,
+                              relay_parent=c.pvd.relay_parent_number)
             await self._advertise(c, ctx.backers.get(c.receipt.descriptor.core_index, ()))
         for c in built:
             await self._announce(c.block)
@@ -264,10 +293,16 @@ class CollatorService:
                 await self.net.send_direct(peer, msg)
 
     async def _on_para_block(self, peer: PeerId, msg: ParaBlockAnnounce) -> None:
-        if msg.para_id != self.para_id or peer not in self.para_peers:
+        learns = self.author_index is None  # a fixed round admits no one else
+        if msg.para_id != self.para_id or (peer not in self.para_peers and not learns):
             self.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
             return
         block = decode(msg.block, ParaBlock)
+        if peer not in self.para_peers:
+            if block.header.para_id != self.para_id:
+                self.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
+                return
+            self.add_para_peer(peer)  # a bad block still costs it below
         if not self._import(peer, block) and self._nursery is not None:
             self._nursery.start_soon(self._sync_to, block.header.parent_hash, peer, block)
 
@@ -276,6 +311,8 @@ class CollatorService:
             known = import_para_block(self.chain.chain, block)
         except InvalidBlock:
             self.net.peers.report(peer, COST_MAJOR)
+            if self.author_index is None and peer in self.para_peers:
+                self.para_peers.remove(peer)  # no turn for a peer that sends bad blocks
             return True  # nothing more to do with it
         if known and block.header.hash() not in self.blocks:
             self.blocks[block.header.hash()] = block
@@ -285,18 +322,29 @@ class CollatorService:
     async def _sync_to(self, target: bytes, source: PeerId | None = None,
                        then: ParaBlock | None = None) -> None:
         """Fetch `target` and whatever ancestors of it we lack from our para peers, import them
-        oldest first, then `then` (a block that was waiting for `target`)."""
-        fetched: list[ParaBlock] = []
+        oldest first, then `then` (a block that was waiting for `target`). At most MAX_PARA_SYNC
+        fetches per call: what was fetched is kept, and the next call goes on from there."""
+        path: list[ParaBlock] = []
         want = target
         peers = [source] if source is not None else []
         peers += [p for p in self.para_peers if p != source]
-        while want not in self.chain.chain and len(fetched) < MAX_PARA_SYNC:
-            block = await self._fetch_para_block(want, peers)
+        fetches = 0
+        while want not in self.chain.chain:
+            block = self._backlog.get(want)
             if block is None:
-                return
-            fetched.append(block)
+                if fetches == MAX_PARA_SYNC:
+                    return
+                block = await self._fetch_para_block(want, peers)
+                fetches += 1
+                if block is None:
+                    return
+                if len(self._backlog) >= MAX_PARA_BACKLOG:
+                    self._backlog.clear()  # a gap this long is not closing: start over
+                self._backlog[want] = block
+            path.append(block)
             want = block.header.parent_hash
-        for block in [*reversed(fetched), *([then] if then is not None else [])]:
+        for block in [*reversed(path), *([then] if then is not None else [])]:
+            self._backlog.pop(block.header.hash(), None)
             if not self._import(source or b"", block):
                 return
 

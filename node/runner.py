@@ -51,6 +51,7 @@ class NodeConfig:
     relay_rpc_url: str = ""  # collators
     tx_rate: float | None = None  # collators; None: a saturated pool
     blocks_per_relay_parent: int = 0  # collators
+    para_bootnodes: tuple[str, ...] = ()  # collators: other collators of the para
 
 
 @dataclass
@@ -81,9 +82,12 @@ def _build(cfg: NodeConfig, host: TcpHost, store: NodeStore, log: Any) -> tuple[
             names = ", ".join(c.name for c in spec.para_authors(cfg.para_id))
             raise ConfigError(f"{cfg.name} is not a collator of para {cfg.para_id} in the chain "
                               f"spec (its collators: {names})")
+        # A para whose collators the chain spec lists takes turns in that fixed order (its Aura
+        # authorities); otherwise the round is learnt from the collators that show up
+        # (--para-bootnodes, block announcements): see collator/service.py.
         service = wiring.collator(cfg.name, cfg.key, cfg.para_id, host, setup.new_chain(), relay,
                                   spec.host.slot_ms, load=load, para_peers=authors,
-                                  author_index=authors.index(cfg.key.public) if authors else 0,
+                                  author_index=authors.index(cfg.key.public) if authors else None,
                                   blocks_per_relay_parent=cfg.blocks_per_relay_parent,
                                   log=log, store=store)
         return service, relay
@@ -136,7 +140,7 @@ async def run_node(cfg: NodeConfig, *,
     log = get_logger()
     store = _open_store(cfg)
     try:
-        host = TcpHost(cfg.key, cfg.spec.genesis_id(), FRAME_MAX)
+        host = TcpHost(cfg.key, cfg.spec.genesis_id(), FRAME_MAX, dial_from=cfg.listen_host)
         async with trio.open_nursery() as nursery:
             await nursery.start(partial(host.run, cfg.listen_host, cfg.port))
             assert host.port is not None
@@ -148,7 +152,9 @@ async def run_node(cfg: NodeConfig, *,
             on_relay = service.add_relay_peer if isinstance(service, RelayNodeService) else None
             discovery = Discovery(service.net, host, me, cfg.spec.host.slot_ms / 1000,
                                   list(cfg.bootnodes), on_relay, log=log,
-                                  validators=frozenset(v.public for v in cfg.spec.validators))
+                                  validators=frozenset(v.public for v in cfg.spec.validators),
+                                  para_bootnodes=list(cfg.para_bootnodes),
+                                  on_para_peer=getattr(service, "add_para_peer", None))
             if relay is not None:
                 # The relay node's p2p address comes over its RPC, so --bootnodes is optional.
                 relay.on_listen_addresses = partial(_learn_relay_address, discovery, log)

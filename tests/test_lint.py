@@ -23,3 +23,14 @@ def test_ruff() -> None:
 def test_mypy() -> None:
     res = _run("mypy")
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_no_two_test_modules_share_a_name() -> None:
+    """Test folders are not packages, so pytest imports each module by its file name: a second
+    `test_x.py` elsewhere stops the whole collection ("import file mismatch")."""
+    from collections import Counter
+    from pathlib import Path
+
+    names = Counter(p.name for p in (Path(__file__).parent).rglob("*.py")
+                    if p.name != "__init__.py" and p.name != "conftest.py")
+    assert [n for n, k in names.items() if k > 1] == []

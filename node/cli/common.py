@@ -80,6 +80,15 @@ def print_table(rows: list[list[str]], title: str) -> None:
     Console().print(table)
 
 
+def print_summary(summary: dict[str, Any], title: str) -> None:
+    """The per-para table of a run and the line saying what its windows are."""
+    from node.report import summary_table
+
+    print_table(summary_table(summary), title)
+    click.echo(f"finalized #{summary['finalized_number']} of #{summary['best_number']}; "
+               f"windows of 15 relay blocks after {summary['warmup']} warm-up blocks")
+
+
 def write_outputs(report_path: Path, config: dict[str, Any], records: Any, summary: Any) -> None:
     """report.json, and timeline.png beside it when matplotlib (the `report` extra) is there."""
     from node.report import write_report

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import click
 
-from node.cli.common import backing_mode, make_host, network_options, print_table, write_outputs
+from node.cli.common import (
+    backing_mode,
+    make_host,
+    network_options,
+    print_summary,
+    print_table,
+    write_outputs,
+)
 from relay.core.config import ConfigError
 
 
@@ -29,7 +36,7 @@ def ideal(validators: int, paras: int, cores_per_para: int, max_candidate_depth:
     per-para pipeline figures: the protocol's upper bound, in a second."""
     from node.ideal import IdealNetwork
     from node.invariants import check_invariants
-    from node.report import summarize, summary_table
+    from node.report import summarize
     from node.run_config import RunConfig
 
     try:
@@ -53,9 +60,7 @@ def ideal(validators: int, paras: int, cores_per_para: int, max_candidate_depth:
     title = (f"ideal network, {backing_mode(host)} backing: depth {host.max_candidate_depth}, "
              f"ancestry {host.allowed_ancestry_len}, "
              f"{cores_per_para} core(s)/para, {relay_blocks} relay blocks in {elapsed:.1f} s")
-    print_table(summary_table(summary), title)
-    click.echo(f"finalized #{summary['finalized_number']} of #{summary['best_number']}; "
-               f"windows of 15 relay blocks after {summary['warmup']} warm-up blocks")
+    print_summary(summary, title)
     if report_path is not None:
         write_outputs(report_path, cfg.to_json("ideal"), records, summary)
     if problems:

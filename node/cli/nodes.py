@@ -65,11 +65,17 @@ def node_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def split_addresses(items: tuple[str, ...]) -> tuple[str, ...]:
+    """Repeated and comma-separated addresses, as one tuple."""
+    return tuple(b.strip() for item in items for b in item.split(",") if b.strip())
+
+
 def run_role(role: str, opts: dict[str, Any], **extra: Any) -> None:
     import trio
 
     from node.chainspec import load_spec
     from node.logging import configure
+    from node.net.discovery import parse_bootnode
     from node.runner import NodeConfig, run_node
     from node.storage import StorageError
 
@@ -78,7 +84,12 @@ def run_role(role: str, opts: dict[str, Any], **extra: Any) -> None:
         spec = load_spec(opts["chain"])
     except ConfigError as exc:
         fail(str(exc))
-    bootnodes = tuple(b for item in opts["bootnodes"] for b in item.split(",") if b.strip())
+    bootnodes = split_addresses(opts["bootnodes"])
+    for address in (*bootnodes, *extra.get("para_bootnodes", ())):
+        try:
+            parse_bootnode(address)
+        except ValueError as exc:
+            fail(str(exc))
     cfg = NodeConfig(
         role, spec, opts["name"], load_key(opts["name"], opts["node_key_file"]),
         opts["base_path"] or Path("data") / opts["name"], opts["listen_host"], opts["port"],
@@ -136,11 +147,16 @@ def relay_node(**opts: Any) -> None:
 @click.option("--tx-rate", type=float, default=None,
               help="Synthetic transactions per second (default: a saturated pool).")
 @click.option("--blocks-per-relay-parent", default=0, show_default=True)
+@click.option("--para-bootnodes", multiple=True,
+              help="Other collators of the para (HOST:PORT or 0xIDENTITY@HOST:PORT, comma-"
+                   "separated or repeated): this one syncs the para's blocks from them and takes "
+                   "turns with them.")
 def collator(para_id: int, relay_chain_rpc_url: str, tx_rate: float | None,
-             blocks_per_relay_parent: int, **opts: Any) -> None:
+             blocks_per_relay_parent: int, para_bootnodes: tuple[str, ...], **opts: Any) -> None:
     """Run a parachain collator attached to a relay node."""
     run_role("collator", opts, para_id=para_id, relay_rpc_url=relay_chain_rpc_url,
-             tx_rate=tx_rate, blocks_per_relay_parent=blocks_per_relay_parent)
+             tx_rate=tx_rate, blocks_per_relay_parent=blocks_per_relay_parent,
+             para_bootnodes=split_addresses(para_bootnodes))
 
 
 @click.command()
@@ -191,7 +207,10 @@ def keygen(name: str | None, out: Path | None) -> None:
 @click.command()
 @click.option("--rpc-url", default="http://127.0.0.1:9944", show_default=True)
 @click.option("--timeout", default=3.0, show_default=True)
-def health(rpc_url: str, timeout: float) -> None:
+@click.option("--ignore-peers", is_flag=True,
+              help="Healthy without peers too: where peers find a node only once it is healthy "
+                   "(Docker Swarm puts a task in its service's DNS then).")
+def health(rpc_url: str, timeout: float, ignore_peers: bool) -> None:
     """Exit 0 when the node answers, is not syncing and has peers (if it should)."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "system_health", "params": []})
     req = urllib.request.Request(rpc_url, body.encode(), {"Content-Type": "application/json"})
@@ -200,7 +219,7 @@ def health(rpc_url: str, timeout: float) -> None:
             result = json.loads(resp.read())["result"]
     except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
         fail(f"{rpc_url} did not answer system_health: {exc}")
-    ok = not result.get("isSyncing") and (result.get("peers", 0) > 0
+    ok = not result.get("isSyncing") and (result.get("peers", 0) > 0 or ignore_peers
                                           or not result.get("shouldHavePeers", True))
     click.echo(json.dumps(result))
     sys.exit(0 if ok else 1)

@@ -11,7 +11,13 @@ from typing import Any
 
 import click
 
-from node.cli.common import backing_mode, make_host, network_options, print_table, write_outputs
+from node.cli.common import (
+    backing_mode,
+    make_host,
+    network_options,
+    print_summary,
+    write_outputs,
+)
 from relay.core.config import ConfigError
 
 
@@ -122,7 +128,7 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
 
 def _run_and_print(cfg: Any, report_path: Path | None) -> tuple[dict[str, Any], bool]:
     """One simulation: its summary table, its report if asked; (summary, invariants held)."""
-    from node.report import summarize, summary_table
+    from node.report import summarize
     from node.sim import run_sim
 
     host = cfg.host
@@ -139,9 +145,7 @@ def _run_and_print(cfg: Any, report_path: Path | None) -> tuple[dict[str, Any], 
              f"{cfg.cores_per_para} core(s)/para, seed {cfg.seed}: "
              f"{len(result.records)} relay blocks, {result.virtual_seconds:.0f} s virtual in "
              f"{elapsed:.1f} s")
-    print_table(summary_table(summary), title)
-    click.echo(f"finalized #{summary['finalized_number']} of #{summary['best_number']}; "
-               f"windows of 15 relay blocks after {summary['warmup']} warm-up blocks")
+    print_summary(summary, title)
     if report_path is not None:
         write_outputs(report_path, cfg.to_json(), result.records, summary)
     if result.problems:

@@ -5,6 +5,8 @@
 - `launcher`: `Cluster`, a trio async context manager that starts the network's processes
   under a run directory and stops them; node handles (`handle.NodeHandle`) with RPC, metrics,
   kill/pause/resume/restart; waits and assertions counted in relay blocks (`waits`).
+- `faults`: the proxies of a cluster started with `faults=True`, through which every p2p link
+  runs: partitions, latency, jitter and loss (`Cluster.partition`, `degrade`, `heal`).
 - `blocking`: `SyncCluster`, the same for plain scripts.
 - `ports`, `process`, `http`: free ports kept apart between launchers, spawning with a
   parent-death watch, the small HTTP client the handles use.

@@ -125,6 +125,8 @@ class NodeHandle:
     env: dict[str, str]
     allocator: PortAllocator
     on_change: Callable[[], None] = lambda: None  # network.json is rewritten
+    # The p2p address peers are told (a fault proxy's: see `faults`); default: `host`.
+    public_host: str | None = None
     proc: subprocess.Popen[bytes] | None = None
     stopped_by_harness: bool = False
     paused: bool = False
@@ -180,8 +182,8 @@ class NodeHandle:
 
     @property
     def bootnode(self) -> str:
-        """This node's p2p address as `--bootnodes` takes it."""
-        return f"0x{self.identity.hex()}@{self.host}:{self.ports['p2p']}"
+        """This node's p2p address as `--bootnodes` takes it (the one its peers are told)."""
+        return f"0x{self.identity.hex()}@{self.public_host or self.host}:{self.ports['p2p']}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -189,7 +191,7 @@ class NodeHandle:
             "ports": dict(self.ports), "rpc_url": self.rpc_url, "ws_url": self.ws_url,
             "prometheus_url": self.prometheus_url, "log_path": str(self.log_path),
             "base_path": str(self.base_path), "identity": "0x" + self.identity.hex(),
-            "bootnode": self.bootnode,
+            "bootnode": self.bootnode, "host": self.host,
         }
 
     # -- talking to it --------------------------------------------------------------------------

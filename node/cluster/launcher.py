@@ -33,7 +33,8 @@ cancelled. If the launcher itself is killed, the kernel kills the nodes (see `pr
 Guarantees and limits: ports never clash with another `Cluster` on this machine, in this process
 or another (see `ports`); a port another program takes between the check and the node's bind is
 replaced on a first start, but not on a restart (the node keeps its ports). Nodes listen on
-127.0.0.1 only; the "native" provider only (a "docker" NetworkSpec is refused); the parent-death
+127.0.0.1 only, or, with `faults=True`, each on a loopback address of its own behind a fault
+proxy that `partition`, `degrade` and `heal` drive (see `faults`); the "native" provider only (a "docker" NetworkSpec is refused); the parent-death
 watch needs Linux. Two collators for one para are not coordinated by the node processes (each
 authors every slot), so `add_collator` is for a para that has no collator running.
 `Cluster` is not thread-safe: use it from the trio loop that entered it, or through `SyncCluster`.
@@ -44,13 +45,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import trio
 
+from node.cluster.faults import FaultProxies, Impairment, node_address, proxy_address
 from node.cluster.handle import PORT_NAMES, ClusterError, NodeHandle
 from node.cluster.ports import PortAllocator
 from node.cluster.spec import NetworkSpec, NodeSpec
@@ -84,10 +86,14 @@ class Cluster(RelayChainWaits):
     def __init__(self, spec: NetworkSpec, run_dir: Path | str, *,
                  startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
                  stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S,
-                 ports: PortAllocator | None = None, host: str = "127.0.0.1") -> None:
+                 ports: PortAllocator | None = None, host: str = "127.0.0.1",
+                 faults: bool = False, fault_seed: int = 0) -> None:
         if spec.provider != "native":
             raise ClusterError(f"Cluster starts native processes; provider {spec.provider!r} "
                                f"is not its")
+        if faults and host != "127.0.0.1":
+            raise ClusterError("a cluster with faults puts each node on a loopback address of "
+                               "its own; it takes no host")
         self.spec = spec
         self.run_dir = Path(run_dir).resolve()
         self.startup_timeout_s = startup_timeout_s
@@ -100,6 +106,8 @@ class Cluster(RelayChainWaits):
         self.nodes: dict[str, NodeHandle] = {}
         self.state = "new"
         self._env = node_environment()
+        # With faults, every p2p link runs through a proxy that can cut or slow it (`faults`).
+        self.proxies = FaultProxies(fault_seed) if faults else None
 
     # -- the nodes ------------------------------------------------------------------------------
 
@@ -180,6 +188,8 @@ class Cluster(RelayChainWaits):
             raise ClusterError(f"a cluster starts once (this one is {self.state})")
         self.state = "starting"
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.proxies is not None:
+            await self.proxies.start()
         try:
             chain = self.spec.chain_spec()
         except ConfigError as exc:
@@ -238,19 +248,33 @@ class Cluster(RelayChainWaits):
         return handle
 
     def _handle(self, spec: NodeSpec) -> NodeHandle:
-        handle = NodeHandle(spec, self.host, {p: self.ports.allocate() for p in PORT_NAMES},
+        host, public = self.host, None
+        if self.proxies is not None:
+            try:
+                host, public = node_address(len(self.nodes)), proxy_address(len(self.nodes))
+            except ValueError as exc:
+                raise ClusterError(str(exc)) from None
+        handle = NodeHandle(spec, host, {p: self.ports.allocate() for p in PORT_NAMES},
                             self.run_dir / "data" / spec.name, self.run_dir / f"{spec.name}.log",
-                            lambda ports: self._command(spec, ports), self.run_dir, self._env,
-                            self.ports, self.write_network_json)
+                            lambda ports: self._command(spec, ports, host, public), self.run_dir,
+                            self._env, self.ports, self.write_network_json, public_host=public)
         self.nodes[spec.name] = handle
         return handle
 
-    def _command(self, spec: NodeSpec, ports: Any) -> list[str]:
+    def _command(self, spec: NodeSpec, ports: Any, host: str, public: str | None) -> list[str]:
         argv = [*LAUNCH, spec.role, "--chain", str(self.chain_spec_path), "--name", spec.name,
                 "--base-path", str(self.run_dir / "data" / spec.name),
-                "--listen-host", self.host, "--port", str(ports["p2p"]),
+                "--listen-host", host, "--port", str(ports["p2p"]),
                 "--rpc-port", str(ports["rpc"]), "--prometheus-port", str(ports["prometheus"]),
                 "--log-format", "json"]
+        if self.proxies is not None and public is not None:
+            # Called before every spawn, with the ports of that attempt: the proxy follows them.
+            try:
+                self.proxies.expose(spec.name, host, (public, ports["p2p"]), (host, ports["p2p"]))
+            except OSError as exc:
+                raise ClusterError(f"node {spec.name}: cannot open its fault proxy on "
+                                   f"{public}:{ports['p2p']}: {exc.strerror or exc}") from None
+            argv += ["--public-host", public]
         if spec.role == "collator":
             argv += ["--para-id", str(spec.para_id),
                      "--relay-chain-rpc-url", self.observer.ws_url]
@@ -263,6 +287,44 @@ class Cluster(RelayChainWaits):
             if first.name != spec.name:
                 argv += ["--bootnodes", first.bootnode]
         return [*argv, *spec.args]
+
+    # -- faults on the links (a cluster started with faults=True) --------------------------------
+
+    def _fault_proxies(self, names: Iterable[str]) -> tuple[FaultProxies, list[str]]:
+        if self.proxies is None:
+            raise ClusterError("link faults need a cluster started with faults=True")
+        listed = list(names)
+        unknown = [n for n in listed if n not in self.nodes]
+        if unknown:
+            raise ClusterError(f"no node named {', '.join(unknown)} in the cluster")
+        return self.proxies, listed
+
+    def partition(self, *groups: Iterable[str], mode: str = "hold") -> None:
+        """Cut the named nodes off from the rest: each group is one side, the nodes named in no
+        group another. Links within a side are untouched; a later call replaces the partition.
+        `mode` "hold" delays what crosses until the heal, "reset" closes it (see `faults`)."""
+        proxies, _ = self._fault_proxies(n for g in groups for n in g)
+        try:
+            proxies.partition([list(g) for g in groups], mode)
+        except ValueError as exc:
+            raise ClusterError(str(exc)) from None
+
+    def degrade(self, names: Iterable[str], *, latency_ms: float = 0.0, jitter_ms: float = 0.0,
+                loss: float = 0.0) -> None:
+        """Every link of the named nodes gets this one-way latency, jitter (uniform, ±) and
+        segment loss (a fraction; a lost segment stalls its TCP stream for a retransmission
+        timeout); a link between two degraded nodes gets the worse of each."""
+        proxies, listed = self._fault_proxies(names)
+        try:
+            impairment = Impairment(latency_ms / 1000, jitter_ms / 1000, loss)
+        except ValueError as exc:
+            raise ClusterError(str(exc)) from None
+        proxies.degrade(listed, impairment)
+
+    def heal(self) -> None:
+        """Lift every partition and degradation; what a partition held is delivered now."""
+        proxies, _ = self._fault_proxies(())
+        proxies.heal()
 
     # -- network.json ---------------------------------------------------------------------------
 
@@ -293,6 +355,8 @@ class Cluster(RelayChainWaits):
                 for node in self.nodes.values():
                     nursery.start_soon(node.stop, self.stop_timeout_s)
             self.state = "stopped"
+            if self.proxies is not None:
+                self.proxies.close()
             self.ports.close()
             if self.run_dir.exists():
                 self.write_network_json()

@@ -26,6 +26,7 @@ import trio
 from node.cluster.handle import NodeHandle, last_lines
 from node.cluster.http import NodeUnreachable
 from node.rpc.errors import RpcError
+from relay.core.scheduler import GroupRotationInfo
 
 DEFAULT_SLACK_SLOTS = 30
 STARTUP_GRACE_S = 60.0  # before a node answers at all (it may be starting or restarting)
@@ -62,6 +63,7 @@ class RelayChainWaits:
 
     slot_s: float
     sync_backing: bool
+    nodes: dict[str, NodeHandle]
 
     @property
     def observer(self) -> NodeHandle:
@@ -105,6 +107,24 @@ class RelayChainWaits:
                                      header["parentHash"], tuple(events)))
             header = await node.rpc("chain_getHeader", [header["parentHash"]])
         return blocks[::-1]
+
+    async def backing_group(self, para_id: int, node: NodeHandle | None = None) -> list[str]:
+        """The names of the validators in the group that backs `para_id`'s cores at the next
+        relay block (read over RPC: the claim queue, the validator groups and their rotation)."""
+        node = node or self.observer
+        queue = await node.rpc("parachain_claimQueue")
+        answer = await node.rpc("parachain_validatorGroups")
+        keys = await node.rpc("parachain_validators")
+        groups, info = answer["groups"], answer["groupRotationInfo"]
+        rotation = GroupRotationInfo(info["sessionStartBlock"], info["groupRotationFrequency"],
+                                     info["now"])
+        cores = sorted(int(c) for c, paras in queue.items() if para_id in paras)
+        if not cores:
+            raise AssertionError(f"para {para_id} has no core in the claim queue")
+        names = {"0x" + n.identity.hex(): n.name for n in self.nodes.values()}
+        members = sorted({i for core in cores
+                          for i in groups[rotation.group_for_core(core, len(groups))]})
+        return [names.get(keys[i], keys[i]) for i in members]
 
     # -- waits ----------------------------------------------------------------------------------
 

@@ -6,7 +6,9 @@ A bootnode is `HOST:PORT` (its identity is learnt from the authenticated handsha
 over RPC and dials it like a configured bootnode. Every node tells each peer it connects to where it listens and what it is,
 along with the addresses it knows, and repeats that once per slot, so a node that joins late is
 learnt by everyone within a slot. Addresses go into the host's address book; relay nodes learnt
-this way join the relay gossip (`on_relay_peer`).
+this way join the relay gossip (`on_relay_peer`). The address of a configured bootnode stays the
+one dialled whatever is announced for its identity: a collator on a host reaches nodes in a
+container network by their published ports, not by the service names they announce.
 """
 
 from __future__ import annotations
@@ -46,13 +48,21 @@ def parse_bootnode(spec: str) -> tuple[PeerId | None, str, int]:
 class Discovery:
     def __init__(self, net: NetworkStack, host: TcpHost, me: PeerAddress, slot_s: float,
                  bootnodes: list[str], on_relay_peer: Callable[[PeerId], None] | None = None,
-                 log: Any = None, validators: frozenset[PeerId] = frozenset()) -> None:
+                 log: Any = None, validators: frozenset[PeerId] = frozenset(),
+                 para_bootnodes: list[str] | None = None,
+                 on_para_peer: Callable[[PeerId], None] | None = None) -> None:
         self.net = net
         self.host = host
         self.me = me
         self.slot_s = slot_s
         self.bootnodes = [parse_bootnode(b) for b in bootnodes]
         self.learnt: list[tuple[PeerId | None, str, int]] = []  # see learn_bootnodes
+        self.pinned: set[PeerId] = set()  # reached through a configured bootnode address
+        # Collators of the same para (`--para-bootnodes`): dialled like bootnodes, and whoever
+        # answers there is handed to `on_para_peer`, every round (the collator forgets a para
+        # peer whose connection went).
+        self.para_bootnodes = [parse_bootnode(b) for b in para_bootnodes or ()]
+        self.on_para_peer = on_para_peer or (lambda _peer: None)
         self.on_relay_peer = on_relay_peer or (lambda _peer: None)
         self.known: dict[PeerId, PeerAddress] = {}
         # The chain spec's roster: only these may be announced as validators.
@@ -67,13 +77,18 @@ class Discovery:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
-            while True:
-                await self._bootstrap()
-                for peer in self.net.peers.connected_peers():
-                    await self._share(peer)
-                with trio.move_on_after(self.slot_s):
-                    await self._wake.wait()
-                self._wake = trio.Event()
+            try:
+                while True:
+                    await self._bootstrap()
+                    for peer in self.net.peers.connected_peers():
+                        await self._share(peer)
+                    with trio.move_on_after(self.slot_s):
+                        await self._wake.wait()
+                    self._wake = trio.Event()
+            finally:
+                # Once this body ends the nursery takes no new task: a peer connecting during
+                # shutdown must not make `peer_connected` raise into the peer manager.
+                self._nursery = None
 
     def learn_bootnodes(self, addresses: list[str]) -> list[str]:
         """Dial these (in bootnode syntax) from the next round on, in place of those learnt
@@ -91,25 +106,45 @@ class Discovery:
 
     async def _bootstrap(self) -> None:
         """Dial every bootnode we are not connected to (they may start after us)."""
-        for identity, host, port in [*self.bootnodes, *self.learnt]:
-            if identity is not None:
-                if identity == self.me.identity:
-                    continue
-                self.host.add_address(identity, host, port)
-                await self.net.peers.connect(identity)
-                continue
-            if any(addr == (host, port) and self.net.peers.is_connected(peer)
-                   for peer, addr in self.host.addresses.items()):
-                continue
-            try:
-                conn = await self.host.dial_address(host, port)
-            except TransportError:
-                continue
-            remote = conn.remote
-            await conn.aclose()  # learnt who it is; the peer manager owns real connections
-            if remote != self.me.identity:
-                self.host.add_address(remote, host, port)
-                await self.net.peers.connect(remote)
+        configured = [(b, True) for b in self.bootnodes]
+        for (identity, host, port), pin in [*configured, *((b, False) for b in self.learnt)]:
+            await self._dial_bootnode(identity, host, port, pin)
+        for identity, host, port in self.para_bootnodes:
+            peer = await self._dial_bootnode(identity, host, port, True)
+            if peer is not None:
+                self.on_para_peer(peer)
+
+    async def _dial_bootnode(self, identity: PeerId | None, host: str, port: int, pin: bool
+                             ) -> PeerId | None:
+        """Connect to a bootnode unless already connected; its identity when connected."""
+        if identity is not None:
+            if identity == self.me.identity:
+                return None
+            self._note_address(identity, host, port, pin)
+            return identity if await self.net.peers.connect(identity) else None
+        for peer, addr in self.host.addresses.items():
+            if addr == (host, port) and self.net.peers.is_connected(peer):
+                return peer
+        try:
+            conn = await self.host.dial_address(host, port)
+        except TransportError:
+            return None
+        remote = conn.remote
+        await conn.aclose()  # learnt who it is; the peer manager owns real connections
+        if remote == self.me.identity:
+            return None
+        self._note_address(remote, host, port, pin)
+        return remote if await self.net.peers.connect(remote) else None
+
+    def _note_address(self, peer: PeerId, host: str, port: int, pin: bool) -> None:
+        """An address the operator configured is the one to dial, whatever the peer or others
+        announce: a node outside a container network reaches a node inside by a published port,
+        not by the name the node announces."""
+        if pin:
+            self.pinned.add(peer)
+        elif peer in self.pinned:
+            return
+        self.host.add_address(peer, host, port)
 
     def peer_connected(self, peer: PeerId) -> None:
         if self._nursery is not None:
@@ -138,7 +173,8 @@ class Discovery:
                 continue  # claims a validator seat the chain spec does not give it
             new = addr.identity not in self.known
             self.known[addr.identity] = addr
-            if addr.identity not in self.host.addresses or i == 0:
+            if addr.identity not in self.pinned and (addr.identity not in self.host.addresses
+                                                     or i == 0):
                 self.host.add_address(addr.identity, addr.host, addr.port)
             if addr.role != PeerRole.COLLATOR:
                 self.on_relay_peer(addr.identity)

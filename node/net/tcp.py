@@ -19,6 +19,7 @@ on accepting.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import secrets
 import struct
@@ -194,6 +195,24 @@ class TcpConnection(Connection):
         async with self._send_lock:
             await self._send_record(plaintext)
 
+    async def send_raw(self, plaintext: bytes, *, corrupt: bool = False) -> None:
+        """Send one record carrying `plaintext` as it is, not checked as a frame; `corrupt`
+        flips a bit of the ciphertext so the record fails authentication. For tools that test
+        a peer's decoder (`asyncback probe-peer`); a node never sends either."""
+        if not corrupt:
+            async with self._send_lock:
+                await self._send_record(plaintext)
+            return
+        async with self._send_lock:
+            if self._closed:
+                raise ConnectionClosed(f"connection to {self.remote.hex()[:8]} is closed")
+            sealed = bytearray(self._channel.seal(plaintext))
+            sealed[-1] ^= 0x01
+            try:
+                await self._stream.send_all(RECORD_PREFIX.pack(len(sealed)) + bytes(sealed))
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise ConnectionClosed(f"connection to {self.remote.hex()[:8]} broke") from exc
+
     async def _send_record(self, plaintext: bytes) -> None:
         if self._closed:
             raise ConnectionClosed(f"connection to {self.remote.hex()[:8]} is closed")
@@ -289,7 +308,7 @@ class TcpHost(Host):
                  max_unauthenticated: int = DEFAULT_MAX_UNAUTHENTICATED,
                  ephemeral_source: Callable[[], bytes] = lambda: secrets.token_bytes(32),
                  on_handshake_failure: Callable[[Address, HandshakeError], None] | None = None,
-                 ) -> None:
+                 dial_from: str | None = None) -> None:
         if not caps:
             raise ValueError("at least one protocol cap is needed")
         if handshake_timeout <= 0 or max_unauthenticated < 1:
@@ -307,6 +326,8 @@ class TcpHost(Host):
         self._accept_identity = accept_identity
         self._ephemeral_source = ephemeral_source
         self._on_handshake_failure = on_handshake_failure
+        # Source address of dials to loopback peers (see `_source_address`).
+        self.dial_from = dial_from
         self._incoming_send, self._incoming = trio.open_memory_channel[TcpConnection](math.inf)
         self._connections: set[TcpConnection] = set()
         self._listeners: list[trio.SocketListener] = []
@@ -428,7 +449,8 @@ class TcpHost(Host):
         try:
             with trio.move_on_after(self.handshake_timeout):
                 try:
-                    stream = await trio.open_tcp_stream(host, port)
+                    stream = await trio.open_tcp_stream(
+                        host, port, local_address=self._source_address(host))
                 except OSError as exc:
                     raise DialError(f"cannot reach {host}:{port}: {exc}") from exc
                 conn = await self._initiate(stream, expected)
@@ -446,6 +468,21 @@ class TcpHost(Host):
             raise DialError("this host is down")
         self._connections.add(conn)
         return conn
+
+    def _source_address(self, host: str) -> str | None:
+        """`dial_from` when both it and `host` are loopback addresses of one family: several
+        nodes on one machine, each listening on its own loopback address, then dial from it too,
+        so a peer (or a fault proxy between them) sees which node a connection comes from. The
+        kernel would otherwise pick 127.0.0.1 for every loopback dial."""
+        if self.dial_from is None:
+            return None
+        try:
+            source, target = ipaddress.ip_address(self.dial_from), ipaddress.ip_address(host)
+        except ValueError:
+            return None
+        if source.is_loopback and target.is_loopback and source.version == target.version:
+            return self.dial_from
+        return None
 
     async def _initiate(self, stream: trio.SocketStream, expected: PeerId | None) -> TcpConnection:
         reader = _StreamReader(stream)

@@ -16,6 +16,11 @@ Relay nodes (full nodes and validators)
   chain_getFinalizedHead() -> hash
   parachain_getParaHead(para_id, at?) -> {paraId, headData, hash, number} | null
   parachain_claimQueue(at?) -> {"<core>": [para_id, ...]}
+  parachain_validators(at?) -> [hex]          the validator keys, by validator index
+  parachain_validatorGroups(at?) -> {groups: [[validator index, ...]], groupRotationInfo:
+      {sessionStartBlock, groupRotationFrequency, now}}   as polkadot's `validator_groups`
+      runtime API: group g backs core (g - rotations) mod groups, rotations =
+      (now - sessionStartBlock) // groupRotationFrequency, `now` being the next block's number
   parachain_events(block_hash?) -> [{type, para_id, candidate_hash, relay_parent_number,
                                      para_number, para_head_hash, core, backed_in}] | null
       type is CandidateBacked | CandidateIncluded | CandidateTimedOut; backed_in is the number
@@ -198,6 +203,8 @@ class RelayRpc:
             "chain_getFinalizedHead": Method(lambda: hex0x(self.chain.finalized.hash())),
             "parachain_getParaHead": Method(self.para_head, (PARA_ID, AT)),
             "parachain_claimQueue": Method(self.claim_queue, (AT,)),
+            "parachain_validators": Method(self.validators, (AT,)),
+            "parachain_validatorGroups": Method(self.validator_groups, (AT,)),
             "parachain_events": Method(self.events, (Param("block_hash", block_hash),)),
             "parachain_backingState": Method(self.backing_state, (PARA_ID, AT)),
             "parachain_collationContext": Method(
@@ -286,6 +293,15 @@ class RelayRpc:
 
     def claim_queue(self, at: bytes | None) -> dict[str, list[int]]:
         return {str(core): paras for core, paras in rt.claim_queue(self._state_at(at)).items()}
+
+    def validators(self, at: bytes | None) -> list[str]:
+        return [hex0x(v) for v in self._state_at(at).validators]
+
+    def validator_groups(self, at: bytes | None) -> dict[str, Any]:
+        groups, rotation = rt.validator_groups(self._state_at(at))
+        return {"groups": groups, "groupRotationInfo": {
+            "sessionStartBlock": rotation.session_start_block,
+            "groupRotationFrequency": rotation.group_rotation_frequency, "now": rotation.now}}
 
     def events(self, h: bytes | None) -> list[dict[str, Any]] | None:
         events = self.chain.events.get(h if h is not None else self.chain.best_hash)

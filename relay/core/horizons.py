@@ -10,7 +10,9 @@ horizon with it.
   `availability_horizon` blocks below finality: by then it was included or timed out in a
   finalized block.
 - What a validator signed is recorded so that it never signs something else for the same thing
-  after a restart; nothing below `signed_record_horizon` can be asked of it again.
+  after a restart. The store refuses to record below its pruning bound, so the bound must stay
+  below anything a lagging validator (paused, overloaded, just resumed) may still finish signing
+  for: `LAGGING_SLACK` blocks beyond the availability horizon.
 """
 
 from __future__ import annotations
@@ -27,5 +29,8 @@ def availability_horizon(host: HostConfiguration) -> int:
     return relay_parent_scope(host) + host.paras_availability_period
 
 
+LAGGING_SLACK = 64  # blocks a validator may trail finality and still finish queued signing
+
+
 def signed_record_horizon(host: HostConfiguration) -> int:
-    return availability_horizon(host)
+    return availability_horizon(host) + LAGGING_SLACK

@@ -78,6 +78,7 @@ class RelayNodeService:
         self.net.peers.add_listener(self)
         self.log = log
         self._imported_send, self._imported_recv = trio.open_memory_channel[list[bytes]](math.inf)
+        # Imported and still waiting in that channel: not stored yet, so not a head to record.
         self._head_watchers: list[trio.MemorySendChannel[RelayHeader]] = []
         # Per peer, the highest block it has shown us that we lack: (number, hash).
         self._claims: dict[PeerId, tuple[int, bytes]] = {}
@@ -219,7 +220,7 @@ class RelayNodeService:
             return IGNORE
         if outcome.duplicate:
             return IGNORE
-        self._imported_send.send_nowait(outcome.imported)
+        self._queue_imported(outcome.imported)
         return ACCEPT
 
     # -- catch-up -----------------------------------------------------------------------------
@@ -391,6 +392,9 @@ class RelayNodeService:
 
     def notify_imported(self, hashes: list[bytes]) -> None:
         """Blocks this node added itself (authored)."""
+        self._queue_imported(hashes)
+
+    def _queue_imported(self, hashes: list[bytes]) -> None:
         self._imported_send.send_nowait(hashes)
 
     async def publish_block(self, block: RelayBlock) -> None:

@@ -52,3 +52,42 @@ async def test_learnt_bootnodes_are_dialled_at_once_and_bad_ones_refused() -> No
             while Keypair.from_name("collator-2000-0").public not in relay.addresses:
                 await trio.sleep(0.01)
             nursery.cancel_scope.cancel()
+
+
+async def test_a_configured_bootnode_address_outlives_what_the_node_announces() -> None:
+    """A collator outside a container network dials a validator by its published port; the
+    validator announces its service name, which only resolves inside the network."""
+    with trio.fail_after(GUARD_S):
+        async with trio.open_nursery() as nursery:
+            key = Keypair.from_name("alice")
+            validator = TcpHost(key, SPEC.genesis_id(), FRAME_MAX)
+            await nursery.start(partial(validator.run, "127.0.0.1", 0))
+            assert validator.port is not None
+            vnet = NetworkStack(validator, SLOT_S)
+            announced = PeerAddress(key.public, "alice.invalid", validator.port,
+                                    PeerRole.VALIDATOR)
+            await nursery.start(vnet.run)
+            await nursery.start(Discovery(vnet, validator, announced, SLOT_S, [],
+                                          validators=frozenset({key.public})).run)
+            ckey = Keypair.from_name("collator-2000-0")
+            chost = TcpHost(ckey, SPEC.genesis_id(), FRAME_MAX)
+            await nursery.start(partial(chost.run, "127.0.0.1", 0))
+            assert chost.port is not None
+            cnet = NetworkStack(chost, SLOT_S)
+            discovery = Discovery(cnet, chost, PeerAddress(ckey.public, "127.0.0.1", chost.port,
+                                                           PeerRole.COLLATOR),
+                                  SLOT_S, [f"127.0.0.1:{validator.port}"],
+                                  validators=frozenset({key.public}))
+            await nursery.start(cnet.run)
+            await nursery.start(discovery.run)
+            while key.public not in discovery.known:  # the validator's exchange arrived
+                await trio.sleep(0.01)
+            discovery.learn_bootnodes([f"0x{key.public.hex()}@alice.invalid:{validator.port}"])
+            await trio.sleep(0.05)
+            assert chost.addresses[key.public] == ("127.0.0.1", validator.port)
+            # ... so the collator can dial it again after the link goes.
+            await cnet.peers.disconnect(key.public)
+            while cnet.peers.is_connected(key.public):
+                await trio.sleep(0.01)
+            assert await cnet.peers.connect(key.public)
+            nursery.cancel_scope.cancel()

@@ -37,7 +37,7 @@ from node.rpc.protocol import MAX_BATCH, handle_payload
 from node.run_config import RunConfig
 from proto.codec import encode
 from proto.hashing import blake2_256
-from proto.keys import Keypair
+from proto.keys import Keypair, dev_name
 from proto.messages import FRAME_MAX
 from proto.relay_block import RelayBlock
 from proto.statements import FinalityVote
@@ -294,6 +294,23 @@ async def test_para_head_claim_queue_and_backing_state(relay: RelayFixture,
     assert await call(http, "parachain_backingState", [9999]) is None
     assert await error_of(http, "parachain_backingState", [PARA, hx(bytes(32))]) == -32000
     assert await error_of(http, "parachain_claimQueue", [hx(bytes(32))]) == -32000
+
+
+async def test_validators_and_their_groups(relay: RelayFixture, http: httpx.AsyncClient) -> None:
+    validators = await call(http, "parachain_validators")
+    assert validators == [hx(Keypair.from_name(dev_name(i)).public) for i in range(VALIDATORS)]
+    answer = await call(http, "parachain_validatorGroups")
+    # one core: every validator in its one group
+    assert answer["groups"] == [list(range(VALIDATORS))]
+    best = await call(http, "chain_getHeader")
+    rotation = answer["groupRotationInfo"]
+    assert rotation == {"sessionStartBlock": 0, "groupRotationFrequency":
+                        HostConfiguration().group_rotation_frequency,
+                        "now": int(best["number"], 16) + 1}
+    third = hx(ideal_run().blocks[2].hash())
+    at_third = await call(http, "parachain_validatorGroups", [third])
+    assert at_third["groupRotationInfo"]["now"] == 4
+    assert await error_of(http, "parachain_validatorGroups", [hx(bytes(32))]) == -32000
 
 
 # -- errors and batches ---------------------------------------------------------------------------

@@ -1,0 +1,147 @@
+"""Collators of one para as separate processes find each other (collator/service.py): learnt
+para peers, their turns by relay slot, para block sync from them however long the gap. Two
+collator services over the in-memory network in virtual time; their relay chain never runs
+(blocks are built here with the para runtime), so only the para side is exercised."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+import trio
+from para_fixtures import PARA, para_genesis, relay_parent
+
+from collator.core.collation import build_collation
+from collator.core.collator_chain import CollatorChain
+from collator.core.para_chain import ParaChain
+from collator.core.para_runtime import ParaBlock, ParaHeader
+from collator.service import MAX_PARA_SYNC, CollatorService
+from node import wiring
+from node.net.memory import MemoryNetwork
+from node.net.stack import NetworkStack
+from proto.codec import encode
+from proto.keys import Keypair
+from proto.messages import FRAME_MAX, ParaBlockAnnounce
+
+
+class NoRelay:
+    def watch_heads(self, buffer: int = 16) -> trio.MemoryReceiveChannel[object]:
+        raise AssertionError("not used")
+
+    async def collation_context(self, para_id: int, leaf: bytes, max_cores: int = 0) -> None:
+        raise AssertionError("not used")
+
+
+def chain_of(length: int) -> list[ParaBlock]:
+    """`length` para blocks from genesis, each built with its parent included."""
+    entries, header = para_genesis()
+    blocks = []
+    for n in range(1, length + 1):
+        col = build_collation(entries, header, relay_parent(n, n, header.head_data()), [], 0,
+                              None, 0, 5, 1 << 20)
+        blocks.append(col.block)
+        entries, header = col.entries, col.block.header
+    return blocks
+
+
+def genesis_chain() -> CollatorChain:
+    entries, header = para_genesis()
+    return CollatorChain(ParaChain(dict(entries), header), header.hash())
+
+
+@dataclass
+class Pair:
+    a: CollatorService
+    b: CollatorService
+    net: MemoryNetwork
+
+    def rogue(self) -> NetworkStack:
+        return NetworkStack(self.net.add_host(Keypair.from_name("rogue").public), 6.0)
+
+
+@pytest.fixture
+async def pair(autojump_clock: trio.abc.Clock) -> AsyncIterator[Pair]:
+    net = MemoryNetwork(random.Random(3), FRAME_MAX)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(net.run)
+        services = []
+        for name in ("collator-2000-0", "collator-2000-1"):
+            key = Keypair.from_name(name)
+            service = wiring.collator(name, key, PARA, net.add_host(key.public), genesis_chain(),
+                                      NoRelay(), 6000)
+            await nursery.start(service.net.run)
+            services.append(service)
+        yield Pair(services[0], services[1], net)
+        nursery.cancel_scope.cancel()
+
+
+def tip(service: CollatorService) -> ParaHeader | None:
+    heads = [service.chain.chain.header(h) for h in service.blocks]
+    return max(heads, key=lambda h: h.number) if heads else None
+
+
+async def test_a_collator_syncs_a_long_gap_from_a_para_peer_and_is_learnt_back(
+        pair: Pair) -> None:
+    blocks = chain_of(MAX_PARA_SYNC + 6)
+    for block in blocks:
+        assert pair.a._import(b"", block)
+    target = blocks[-1].header.hash()
+    pair.b.add_para_peer(pair.a.key.public)
+    await pair.b._sync_to(target)  # the first MAX_PARA_SYNC are fetched and kept ...
+    assert target not in pair.b.chain.chain
+    await pair.b._sync_to(target)  # ... and the next call closes the gap
+    assert target in pair.b.chain.chain and len(pair.b.blocks) == len(blocks)
+    # a has not heard of b until b announces a block of the para
+    assert pair.a.para_peers == []
+    nxt = chain_of(len(blocks) + 1)[-1]
+    assert pair.b._import(b"", nxt)
+    await pair.b._announce(nxt)
+    await trio.sleep(0.5)
+    assert pair.a.para_peers == [pair.b.key.public]
+    assert nxt.header.hash() in pair.a.chain.chain
+
+
+async def test_turns_go_round_the_collators_that_know_each_other(pair: Pair) -> None:
+    assert all(pair.a.is_my_slot(s) for s in range(4))  # alone: every slot
+    pair.a.add_para_peer(pair.b.key.public)
+    pair.b.add_para_peer(pair.a.key.public)
+    mine = [[c.is_my_slot(s) for s in range(6)] for c in (pair.a, pair.b)]
+    assert [x != y for x, y in zip(*mine, strict=True)] == [True] * 6  # one author per slot
+    assert sum(mine[0]) == 3
+    await pair.a.net.peers.connect(pair.b.key.public)
+    await pair.a.net.peers.disconnect(pair.b.key.public)
+    await trio.sleep(0.5)
+    assert pair.a.para_peers == [] and all(pair.a.is_my_slot(s) for s in range(4))
+
+
+async def test_an_announcement_of_another_para_costs_and_teaches_nothing(pair: Pair) -> None:
+    rogue = pair.rogue()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(rogue.run)
+        assert await rogue.peers.connect(pair.a.key.public)
+        block = chain_of(1)[0]
+        await rogue.send_direct(pair.a.key.public, ParaBlockAnnounce(PARA + 1, encode(block)))
+        await trio.sleep(0.5)
+        assert pair.a.para_peers == []
+        assert pair.a.net.peers.peerset.reputation(rogue.peer_id, trio.current_time()) < 0
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_fixed_round_admits_no_one(autojump_clock: trio.abc.Clock) -> None:
+    net = MemoryNetwork(random.Random(4), FRAME_MAX)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(net.run)
+        key = Keypair.from_name("collator-2000-0")
+        fixed = wiring.collator("c", key, PARA, net.add_host(key.public), genesis_chain(),
+                                NoRelay(), 6000, author_index=0)
+        await nursery.start(fixed.net.run)
+        rogue = NetworkStack(net.add_host(Keypair.from_name("rogue").public), 6.0)
+        await nursery.start(rogue.run)
+        assert await rogue.peers.connect(key.public)
+        block = chain_of(1)[0]
+        await rogue.send_direct(key.public, ParaBlockAnnounce(PARA, encode(block)))
+        await trio.sleep(0.5)
+        assert fixed.para_peers == [] and block.header.hash() not in fixed.chain.chain
+        nursery.cancel_scope.cancel()
