@@ -40,7 +40,6 @@ GROUP_CUT_BLOCKS = 4
 RESUME_WITHIN = 5
 WINDOW = 15
 USUAL = range(14, 16)  # testing.md: >= 14 per 15-block window in processes
-HANDLER_ERRORS = "substrate_sub_libp2p_handler_errors_total"
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +51,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield net
     doc = json.loads((run_dir / "network.json").read_text())
     assert [n["name"] for n in doc["nodes"] if process_alive(n["pid"])] == []
-
-
-def handler_errors(node: Any) -> float:
-    """The node's handler failures, summed over protocols; the metric must be there."""
-    samples = {k: v for k, v in node.metrics().items() if k.startswith(HANDLER_ERRORS + "{")}
-    assert samples, f"{node.name} exports no {HANDLER_ERRORS}"
-    return sum(samples.values())
 
 
 def test_probe_peer_against_a_validator_the_relay_node_and_a_collator(cluster: Any,
@@ -86,8 +78,7 @@ def test_probe_peer_against_a_validator_the_relay_node_and_a_collator(cluster: A
         assert any(label.startswith("garbage:") for label in sent)
         assert report["closed_by_target"] > 0  # garbage ends a link, as it must
     assert cluster.crashed() == []
-    for node in cluster:
-        assert handler_errors(node) == 0, f"{node.name}: a message made a handler fail"
+    cluster.assert_no_handler_errors()  # the metric of every node, and its log
     # The chain goes on: both paras grew while probed, and the next window is a usual one.
     for para, height in heights.items():
         assert cluster.para_height(para) > height
@@ -144,6 +135,7 @@ def check_stall_and_resume(cluster: Any, group: list[str], cut: int, healed: int
         cluster.assert_finality_lag(3, cluster[name])
         assert abs(cluster.best_number(cluster[name]) - cluster.best_number()) <= 1
     cluster.assert_para_chains_consistent()
+    cluster.assert_no_handler_errors()
     assert cluster.crashed() == []
 
 
