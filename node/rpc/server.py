@@ -58,9 +58,11 @@ def _subscription_id(value: Any) -> str:
 
 
 class RpcApp:
-    def __init__(self, methods: RpcMethods, *, log: Any = None) -> None:
+    def __init__(self, methods: RpcMethods, *, log: Any = None,
+                 max_ws_connections: int = MAX_WS_CONNECTIONS) -> None:
         self.methods = methods
         self.log = log
+        self.max_ws_connections = max_ws_connections
         self.ws_connections = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -163,12 +165,14 @@ class WsConnection:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        if self.app.ws_connections >= MAX_WS_CONNECTIONS:
+        if self.app.ws_connections >= self.app.max_ws_connections:
             await self._send({"type": "websocket.close", "code": 1013})  # try again later
             return
-        await self._send({"type": "websocket.accept"})
+        # The slot is taken before the first await: a handshake still sending its accept counts,
+        # or every connection of a burst passes the check before any of them is counted.
         self.app.ws_connections += 1
         try:
+            await self._send({"type": "websocket.accept"})
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._write)
@@ -265,10 +269,12 @@ def _port_of(bind: str) -> int:
 
 async def serve_rpc(node: Any, host: str, port: int, *, log: Any = None,
                     listen_addresses: Sequence[str] = (),
+                    max_ws_connections: int = MAX_WS_CONNECTIONS,
                     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve `node`'s RPC on host:port until cancelled; `task_status.started(bound_port)` (so a
     port of 0 lets the system choose). `listen_addresses` answer `system_localListenAddresses`."""
-    app = RpcApp(RpcMethods.for_node(node, listen_addresses), log=log)
+    app = RpcApp(RpcMethods.for_node(node, listen_addresses), log=log,
+                 max_ws_connections=max_ws_connections)
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.websocket_max_message_size = MAX_BODY_BYTES
