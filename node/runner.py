@@ -9,7 +9,9 @@ exchange) and the collator's relay-chain interface (JSON-RPC over WebSocket to i
 
 from __future__ import annotations
 
+import errno
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -52,6 +54,27 @@ class NodeConfig:
     tx_rate: float | None = None  # collators; None: a saturated pool
     blocks_per_relay_parent: int = 0  # collators
     para_bootnodes: tuple[str, ...] = ()  # collators: other collators of the para
+
+
+class CannotListen(Exception):
+    """A listener could not be opened: which one, on what address, and why."""
+
+    def __init__(self, what: str, host: str, port: int, error: OSError) -> None:
+        reason = error.strerror or str(error)
+        hint = " (is another node or program using it?)" if error.errno == errno.EADDRINUSE \
+            else ""
+        shown = f"[{host}]" if ":" in host else host
+        super().__init__(f"cannot listen on {shown}:{port} for {what}: {reason}{hint}")
+        self.what, self.host, self.port = what, host, port
+
+
+async def _listen(nursery: trio.Nursery, what: str, host: str, port: int,
+                  serve: Callable[..., Awaitable[Any]]) -> Any:
+    """`nursery.start(serve)`, an OSError while binding becoming `CannotListen`."""
+    try:
+        return await nursery.start(serve)
+    except OSError as exc:
+        raise CannotListen(what, host, port, exc) from exc
 
 
 @dataclass
@@ -133,7 +156,8 @@ async def _refresh_metrics(service: Any) -> None:
 
 async def run_node(cfg: NodeConfig, *,
                    task_status: trio.TaskStatus[RunningNode] = trio.TASK_STATUS_IGNORED) -> None:
-    """Run until cancelled. Raises `ConfigError` or `OSError` (a port in use) before starting."""
+    """Run until cancelled. Raises `ConfigError` or `CannotListen` (a port in use, naming it)
+    before starting."""
     if cfg.role not in ROLES:
         raise ConfigError(f"unknown role {cfg.role!r}")
     bind_node(cfg.name, role=cfg.role)
@@ -142,7 +166,8 @@ async def run_node(cfg: NodeConfig, *,
     try:
         host = TcpHost(cfg.key, cfg.spec.genesis_id(), FRAME_MAX, dial_from=cfg.listen_host)
         async with trio.open_nursery() as nursery:
-            await nursery.start(partial(host.run, cfg.listen_host, cfg.port))
+            await _listen(nursery, "p2p (--port)", cfg.listen_host, cfg.port,
+                          partial(host.run, cfg.listen_host, cfg.port))
             assert host.port is not None
             service, relay = _build(cfg, host, store, log)
             running = RunningNode(service, host, {"p2p": host.port})
@@ -155,22 +180,27 @@ async def run_node(cfg: NodeConfig, *,
                                   validators=frozenset(v.public for v in cfg.spec.validators),
                                   para_bootnodes=list(cfg.para_bootnodes),
                                   on_para_peer=getattr(service, "add_para_peer", None))
+            # Every port is bound before anything runs, Prometheus before the RPC (hypercorn logs
+            # that it runs): a port in use is the only line a failed start prints.
+            if cfg.prometheus_port is not None:
+                running.ports["prometheus"] = await _listen(
+                    nursery, "Prometheus (--prometheus-port)", cfg.listen_host,
+                    cfg.prometheus_port,
+                    partial(serve_metrics, service.metrics.exposition, cfg.listen_host,
+                            cfg.prometheus_port))
+            if cfg.rpc_port is not None:
+                from node.rpc.server import serve_rpc
+
+                running.ports["rpc"] = await _listen(
+                    nursery, "JSON-RPC (--rpc-port)", cfg.listen_host, cfg.rpc_port,
+                    partial(serve_rpc, service, cfg.listen_host, cfg.rpc_port, log=log,
+                            listen_addresses=[f"0x{me.identity.hex()}@{me.host}:{me.port}"]))
             if relay is not None:
                 # The relay node's p2p address comes over its RPC, so --bootnodes is optional.
                 relay.on_listen_addresses = partial(_learn_relay_address, discovery, log)
                 nursery.start_soon(relay.run)
             await nursery.start(service.run)
             await nursery.start(discovery.run)
-            if cfg.rpc_port is not None:
-                from node.rpc.server import serve_rpc
-
-                running.ports["rpc"] = await nursery.start(
-                    partial(serve_rpc, service, cfg.listen_host, cfg.rpc_port, log=log,
-                            listen_addresses=[f"0x{me.identity.hex()}@{me.host}:{me.port}"]))
-            if cfg.prometheus_port is not None:
-                running.ports["prometheus"] = await nursery.start(
-                    partial(serve_metrics, service.metrics.exposition, cfg.listen_host,
-                            cfg.prometheus_port))
             nursery.start_soon(_refresh_metrics, service)
             log.info("node started", identity="0x" + cfg.key.public.hex(),
                      base_path=str(cfg.base_path), **running.ports)

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -74,10 +74,9 @@ def run_role(role: str, opts: dict[str, Any], **extra: Any) -> None:
     import trio
 
     from node.chainspec import load_spec
-    from node.logging import configure
+    from node.logging import configure, get_logger
     from node.net.discovery import parse_bootnode
     from node.runner import NodeConfig, run_node
-    from node.storage import StorageError
 
     configure(opts["log_level"], opts["log_format"])
     try:
@@ -97,31 +96,40 @@ def run_role(role: str, opts: dict[str, Any], **extra: Any) -> None:
         None if opts["no_prometheus"] else opts["prometheus_port"], bootnodes,
         opts["public_host"], **extra)
 
+    stop_reason = "stopped"
+
     async def main() -> None:
+        nonlocal stop_reason
         async with trio.open_nursery() as nursery:
             await nursery.start(run_node, cfg)
             with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                async for _ in signals:
+                async for signum in signals:
+                    stop_reason = f"{signal.Signals(signum).name} received"
+                    get_logger().info("shutting down", node=cfg.name, reason=stop_reason)
                     nursery.cancel_scope.cancel()
                     break
 
     try:
         trio.run(main)
-    except ConfigError as exc:
-        fail(str(exc))
-    except StorageError as exc:
-        fail(str(exc))
-    except OSError as exc:
-        fail(f"cannot listen: {exc.strerror or exc} (is a port in use?)")
-    except BaseExceptionGroup as group:
-        first = group.exceptions[0] if group.exceptions else group
-        while isinstance(first, BaseExceptionGroup) and first.exceptions:
-            first = first.exceptions[0]
-        if isinstance(first, (ConfigError, StorageError)):
-            fail(str(first))
-        if isinstance(first, OSError):
-            fail(f"cannot listen: {first.strerror or first} (is a port in use?)")
+    except (KeyboardInterrupt, SystemExit):
         raise
+    except BaseException as exc:  # the top level: nothing above would catch it
+        exit_for_error(exc, cfg.base_path, cfg.name)
+    get_logger().info("node stopped", node=cfg.name, reason=stop_reason)
+
+
+def exit_for_error(exc: BaseException, base_path: Path, name: str) -> NoReturn:
+    """Exit 1 with one line: the error itself when the operator can act on it (configuration,
+    store, a port in use), otherwise what it was and where its full traceback went."""
+    from node.crash_report import cause, one_line, write_crash_log
+    from node.runner import CannotListen
+    from node.storage import StorageError
+
+    first = cause(exc)
+    if isinstance(first, (ConfigError, StorageError, CannotListen)):
+        fail(str(first))
+    path = write_crash_log(exc, base_path, name)
+    fail(one_line(exc, path))
 
 
 @click.command()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -254,6 +255,18 @@ def _result_of(method: str, response: dict[str, Any]) -> Any:
     return response["result"]
 
 
+def _why(exc: BaseException) -> str:
+    """What went wrong at the bottom of `exc`'s causes, in words: trio-websocket's
+    HandshakeError() wraps trio's "all attempts failed" group around the refused connection."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)
+    return str(exc) or type(exc).__name__
+
+
 @asynccontextmanager
 async def connect(url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                   keepalive_s: float | None = None,
@@ -283,6 +296,6 @@ async def connect(url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
         # own exceptions were caught above and matter more than a failed close.
         if body_error is not None:
             raise body_error from None
-        raise RpcConnectionError(f"cannot connect to {url}: {exc!r}") from exc
+        raise RpcConnectionError(f"cannot connect to {url}: {_why(exc)}") from exc
     if body_error is not None:
         raise body_error

@@ -2,7 +2,8 @@
 JSON-RPC WebSocket (`--relay-chain-rpc-url ws://HOST:PORT`).
 
 `RpcRelayInterface.run` holds one connection at a time: it connects (retrying with capped
-exponential backoff while the relay node is not up), subscribes to `chain_subscribeNewHeadsRaw`
+exponential backoff while the relay node is not up, each attempt a warning naming the URL, the
+error and the wait), subscribes to `chain_subscribeNewHeadsRaw`
 and hands each new best head, decoded from its canonical bytes into the very `RelayHeader` the
 node holds, to every `watch_heads()` receiver, as `RelayNodeService.watch_heads` does in-process
 (a receiver that falls `buffer` behind is dropped). When the connection goes it connects and
@@ -181,14 +182,19 @@ class RpcRelayInterface:
                 await self._session()
                 reason = "connection closed"
             except (RpcError, RpcClientError) as exc:
-                reason = str(exc)
+                # The client's messages lead with the URL, which the line names already.
+                reason = str(exc).removeprefix(f"cannot connect to {self.url}: ").removeprefix(
+                    f"{self.url}: ")
             except Exception as exc:  # whatever it was, the collator goes on and we retry
                 reason = repr(exc)
                 self._log("exception", "relay rpc session failed")
             if self.stats.connections > connections:
                 delay = self.retry_min_s  # it was up: the next attempt is a reconnect
-            self._log("warning", "relay rpc disconnected", url=self.url, reason=reason,
-                      retry_in_s=delay)
+                self._log("warning", f"relay RPC {self.url} disconnected: {reason}; "
+                          f"reconnecting in {delay:g}s", url=self.url, retry_in_s=delay)
+            else:  # every attempt is a line, with the backoff it waits
+                self._log("warning", f"cannot reach relay RPC {self.url}: {reason}; "
+                          f"retrying in {delay:g}s", url=self.url, retry_in_s=delay)
             await trio.sleep(delay)
             delay = min(self.retry_max_s, delay * 2)
 

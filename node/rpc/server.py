@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import secrets
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -263,6 +264,19 @@ class WsConnection:
                     del self._subscriptions[sub_id]  # it counts against the cap no longer
 
 
+def _bound_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port (not yet listening), as hypercorn would bind it."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host.strip("[]"), port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def _port_of(bind: str) -> int:
     return int(bind.rsplit(":", 1)[1])
 
@@ -276,7 +290,9 @@ async def serve_rpc(node: Any, host: str, port: int, *, log: Any = None,
     app = RpcApp(RpcMethods.for_node(node, listen_addresses), log=log,
                  max_ws_connections=max_ws_connections)
     config = Config()
-    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    # Bound here, not by hypercorn: a port in use is then this OSError, raised before `started`
+    # (hypercorn logs its own bind failure and ends with an unrelated ClosedResourceError).
+    config.bind = [f"fd://{_bound_socket(host, port).detach()}"]
     config.websocket_max_message_size = MAX_BODY_BYTES
     # Hypercorn's errors go through the process's logging set-up (structlog), not its own handler.
     config.errorlog = logging.getLogger("hypercorn.error")

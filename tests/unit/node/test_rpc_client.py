@@ -434,3 +434,37 @@ async def test_interface_without_or_with_bad_listen_addresses_still_follows_head
     assert await next_head(heads) == second  # heads flow past the unknown method
     await until(lambda: len(answers) == 2 and iface.stats.rejected == 1)
     assert learnt == [] and iface.stats.connections == 2
+
+
+class _Lines:
+    """The interface's log lines, as (level, event, fields): what an operator reads."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, dict[str, Any]]] = []
+
+    def __getattr__(self, level: str) -> Any:
+        return lambda event, **kw: self.lines.append((level, event, kw))
+
+
+async def test_every_connection_attempt_is_a_line_with_its_backoff(relay: Relay,
+                                                                   nursery: trio.Nursery) -> None:
+    port = free_port()
+    url = ws_url(port)
+    log = _Lines()
+    iface = RpcRelayInterface(url, timeout_s=5, retry_min_s=0.01, retry_max_s=0.04, log=log)
+    await nursery.start(iface.run)
+    await until(lambda: len(log.lines) >= 5)
+    attempts = log.lines[:5]
+    assert all(level == "warning" and event.startswith(f"cannot reach relay RPC {url}: ")
+               and "retrying in" in event and kw["url"] == url for level, event, kw in attempts)
+    assert [kw["retry_in_s"] for *_, kw in attempts] == [0.01, 0.02, 0.04, 0.04, 0.04]
+    assert "Connection refused" in attempts[0][1] and url not in attempts[0][1].split(": ", 1)[1]
+    async with trio.open_nursery() as server:
+        await server.start(serve_rpc, relay.node, "127.0.0.1", port)
+        await until(lambda: iface.connected)
+        server.cancel_scope.cancel()
+    await until(lambda: any("disconnected" in e for _, e, _ in log.lines))
+    events = [event for _, event, _ in log.lines]
+    connected = events.index("relay rpc connected")
+    assert any(e.startswith(f"relay RPC {url} disconnected") and "reconnecting in 0.01s" in e
+               for e in events[connected:])
