@@ -12,8 +12,6 @@ import json
 import secrets
 import signal
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -214,23 +212,24 @@ def keygen(name: str | None, out: Path | None) -> None:
 
 @click.command()
 @click.option("--rpc-url", default="http://127.0.0.1:9944", show_default=True)
-@click.option("--timeout", default=3.0, show_default=True)
+@click.option("--timeout", default=3.0, show_default=True, help="Per RPC call, in seconds.")
+@click.option("--wait", "wait_s", default=0.0, show_default=True, metavar="SECONDS",
+              help="Poll until healthy or this many seconds have passed; healthy then also "
+                   "takes a new block and (relay nodes) new finality seen meanwhile.")
 @click.option("--ignore-peers", is_flag=True,
               help="Healthy without peers too: where peers find a node only once it is healthy "
                    "(Docker Swarm puts a task in its service's DNS then).")
-def health(rpc_url: str, timeout: float, ignore_peers: bool) -> None:
-    """Exit 0 when the node answers, is not syncing and has peers (if it should)."""
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "system_health", "params": []})
-    req = urllib.request.Request(rpc_url, body.encode(), {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            result = json.loads(resp.read())["result"]
-    except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
-        fail(f"{rpc_url} did not answer system_health: {exc}")
-    ok = not result.get("isSyncing") and (result.get("peers", 0) > 0 or ignore_peers
-                                          or not result.get("shouldHavePeers", True))
-    click.echo(json.dumps(result))
-    sys.exit(0 if ok else 1)
+def health(rpc_url: str, timeout: float, wait_s: float, ignore_peers: bool) -> None:
+    """Exit 0 when the node answers, is not syncing and has peers (if it should); otherwise
+    exit 1 saying why (RPC unreachable, syncing, no peers, no new block, finality stalled)."""
+    from node.health_check import check
+
+    verdict = check(rpc_url, wait_s=wait_s, timeout=timeout, ignore_peers=ignore_peers)
+    if verdict.look is not None:
+        click.echo(json.dumps(verdict.look.health))
+    if not verdict.healthy:
+        click.echo("unhealthy: " + "; ".join(verdict.reasons), err=True)
+    sys.exit(0 if verdict.healthy else 1)
 
 
 COMMANDS = (genesis, keygen, validator, relay_node, collator, health)
