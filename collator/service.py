@@ -200,13 +200,20 @@ class CollatorService:
             self.blocks[c.block.header.hash()] = c.block
             self._persist(c.block)
             self.metrics.collations_built.inc()
+            backers = ctx.backers.get(c.receipt.descriptor.core_index, ())
             if self.log is not None:
                 self.log.info("collation built", candidate="0x" + c.candidate_hash.hex(),
                               number=c.block.header.number,
-                              relay_parent=c.pvd.relay_parent_number)
-            await self._advertise(c, ctx.backers.get(c.receipt.descriptor.core_index, ()))
+                              hash="0x" + c.block.header.hash().hex()[:16],
+                              relay_parent=c.pvd.relay_parent_number,
+                              core=c.receipt.descriptor.core_index,
+                              transactions=len(c.block.extrinsics), backers=len(backers))
+            await self._advertise(c, backers)
         for c in built:
-            await self._announce(c.block)
+            announced = await self._announce(c.block)
+            if self.log is not None and announced:
+                self.log.info("para block announced", number=c.block.header.number,
+                              hash="0x" + c.block.header.hash().hex()[:16], collators=announced)
         self._prune(header.number)
 
     async def _advertise(self, c: Collation, backers: tuple[bytes, ...]) -> None:
@@ -286,11 +293,14 @@ class CollatorService:
 
     # -- para block sync ------------------------------------------------------------------
 
-    async def _announce(self, block: ParaBlock) -> None:
+    async def _announce(self, block: ParaBlock) -> int:
+        """To the para's other collators; returns to how many it went."""
         msg = ParaBlockAnnounce(self.para_id, encode(block))
+        sent = 0
         for peer in self.para_peers:
-            if await self.net.peers.connect(peer):
-                await self.net.send_direct(peer, msg)
+            if await self.net.peers.connect(peer) and await self.net.send_direct(peer, msg):
+                sent += 1
+        return sent
 
     async def _on_para_block(self, peer: PeerId, msg: ParaBlockAnnounce) -> None:
         learns = self.author_index is None  # a fixed round admits no one else
@@ -317,6 +327,10 @@ class CollatorService:
         if known and block.header.hash() not in self.blocks:
             self.blocks[block.header.hash()] = block
             self._persist(block)
+            if self.log is not None:
+                self.log.info("para block imported", number=block.header.number,
+                              hash="0x" + block.header.hash().hex()[:16],
+                              peer="0x" + peer.hex()[:16])
         return known
 
     async def _sync_to(self, target: bytes, source: PeerId | None = None,
@@ -385,6 +399,10 @@ class CollatorService:
             self.stats.seconded += 1
             if h not in self._seconded:
                 self.metrics.collations_seconded.inc()
+                if self.log is not None:
+                    self.log.info("collation seconded", candidate="0x" + h.hex()[:16],
+                                  number=self.built[h].block.header.number,
+                                  validator="0x" + peer.hex()[:16])
             self._seconded.setdefault(h, set()).add(peer)
 
 

@@ -23,6 +23,7 @@ from collator.service import LoadConfig
 from node import wiring
 from node.chainspec import ChainSpec
 from node.devnet import para_setup, relay_genesis
+from node.informant import Informant
 from node.logging import bind_node, get_logger
 from node.metrics_server import serve_metrics
 from node.net.discovery import Discovery
@@ -146,11 +147,14 @@ async def _refresh_metrics(service: Any) -> None:
             known = chain.included_hash in chain.chain
             # it catches up until it holds the para block the relay chain included
             metrics.major_syncing.set(0 if known else 1)
-            metrics.block_height.labels("best").set(
-                max(header.number for _, header in chain.chain.blocks.values()))
+            best = max(header.number for _, header in chain.chain.blocks.values())
+            para = str(service.para_id)
+            metrics.block_height.labels("best").set(best)
+            metrics.para_best_height.labels(para).set(best)
             if known:  # the included block: collators do not follow relay finality
-                metrics.block_height.labels("finalized").set(
-                    chain.chain.header(chain.included_hash).number)
+                included = chain.chain.header(chain.included_hash).number
+                metrics.block_height.labels("finalized").set(included)
+                metrics.para_finalized_height.labels(para).set(included)
         await trio.sleep(1.0)
 
 
@@ -170,6 +174,7 @@ async def run_node(cfg: NodeConfig, *,
                           partial(host.run, cfg.listen_host, cfg.port))
             assert host.port is not None
             service, relay = _build(cfg, host, store, log)
+            informant = Informant(service, host, log)  # listens to peers before any connects
             running = RunningNode(service, host, {"p2p": host.port})
             role = {"validator": PeerRole.VALIDATOR, "relay-node": PeerRole.RELAY_NODE,
                     "collator": PeerRole.COLLATOR}[cfg.role]
@@ -202,6 +207,7 @@ async def run_node(cfg: NodeConfig, *,
             await nursery.start(service.run)
             await nursery.start(discovery.run)
             nursery.start_soon(_refresh_metrics, service)
+            nursery.start_soon(informant.run)
             log.info("node started", identity="0x" + cfg.key.public.hex(),
                      base_path=str(cfg.base_path), **running.ports)
             task_status.started(running)

@@ -7,6 +7,7 @@ build services through these three functions.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from collator.core.collator_chain import CollatorChain
@@ -15,7 +16,13 @@ from node.metrics import NodeMetrics
 from node.net.stack import NetworkStack
 from node.net.transport import Host
 from proto.keys import Keypair
-from proto.network import PeerId
+from proto.network import (
+    COST_MALFORMED_MESSAGE,
+    COST_OVERSIZED_FRAME,
+    COST_OVERSIZED_RESPONSE,
+    PeerId,
+    ReputationChange,
+)
 from proto.relay_block import RelayHeader
 from relay.core.state import RelayState
 from relay.service.full_node import RelayNodeService
@@ -30,7 +37,20 @@ def _plumbing(name: str, role: str, host: Host, slot_ms: int, metrics: NodeMetri
     net = NetworkStack(host, slot_ms / 1000)
     metrics = metrics or NodeMetrics(role, name)
     net.log_handler_failures(log, name, metrics.handler_errors)
+    net.peers.add_report_listener(partial(_count_report, metrics))
     return net, metrics
+
+
+# The costs that mean a peer's bytes did not decode (a malformed message, or a frame or response
+# over its cap): what `asyncback_decode_errors_total` counts.
+_DECODE_COSTS = frozenset({COST_MALFORMED_MESSAGE, COST_OVERSIZED_FRAME, COST_OVERSIZED_RESPONSE})
+
+
+def _count_report(metrics: NodeMetrics, _peer: PeerId, change: ReputationChange,
+                  _banned: bool) -> None:
+    metrics.reputation_changes.labels(change.reason).inc()
+    if change in _DECODE_COSTS:
+        metrics.decode_errors.inc()
 
 
 def relay_node(name: str, host: Host, genesis: Genesis, relay_peers: list[PeerId], *,

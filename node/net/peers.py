@@ -60,6 +60,8 @@ class HandlerFailure:
 
 
 FailureListener = Callable[[HandlerFailure], None]
+# (peer, change, banned afterwards): every reputation change applied, for metrics and logs.
+ReportListener = Callable[[PeerId, ReputationChange, bool], None]
 
 
 class PeerListener(Protocol):
@@ -82,6 +84,7 @@ class PeerManager:
         self.malformed = 0
         self.handler_errors: Counter[str] = Counter()  # by protocol
         self._failure_listeners: list[FailureListener] = []
+        self._report_listeners: list[ReportListener] = []
 
     @property
     def local_id(self) -> PeerId:
@@ -100,6 +103,9 @@ class PeerManager:
 
     def add_failure_listener(self, listener: FailureListener) -> None:
         self._failure_listeners.append(listener)
+
+    def add_report_listener(self, listener: ReportListener) -> None:
+        self._report_listeners.append(listener)
 
     def handler_failed(self, protocol: str, kind: str, peer: PeerId, error: Exception) -> None:
         """A handler of `peer`'s message raised something other than `DecodeError`: count it,
@@ -205,7 +211,11 @@ class PeerManager:
 
     def report(self, peer: PeerId, change: ReputationChange) -> None:
         """Charge or reward `peer`; a ban disconnects it."""
-        if self.peerset.report(peer, change, self._clock()):
+        banned = self.peerset.report(peer, change, self._clock())
+        for listener in self._report_listeners:
+            with contextlib.suppress(Exception):  # a broken logger must not fail the report
+                listener(peer, change, banned)
+        if banned:
             self.disconnect_soon(peer)
 
     def disconnect_soon(self, peer: PeerId) -> None:

@@ -91,6 +91,9 @@ class TcpHostStats:
     inbound_failures: Counter[str] = field(default_factory=Counter)
     outbound_failures: Counter[str] = field(default_factory=Counter)
     peak_unauthenticated: int = 0
+    # Record bytes on authenticated connections (what the informant's traffic rates read).
+    bytes_sent: int = 0
+    bytes_received: int = 0
 
 
 class _StreamEnded(Exception):
@@ -222,6 +225,7 @@ class TcpConnection(Connection):
         try:
             await self._stream.send_all(data)
             written = True
+            self._host.stats.bytes_sent += len(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise ConnectionClosed(f"connection to {self.remote.hex()[:8]} broke") from exc
         finally:
@@ -254,6 +258,7 @@ class TcpConnection(Connection):
             # A record cut short by the peer's end is a dead peer, not a malformed message: only
             # whole, authenticated records are ever delivered.
             return None
+        self._host.stats.bytes_received += RECORD_PREFIX.size + len(ciphertext)
         return self._channel.open(ciphertext)
 
     async def _receive_frame(self) -> Frame | None:

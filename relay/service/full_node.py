@@ -48,6 +48,7 @@ from proto.ports import Metrics, Network, RelayStore
 from proto.relay_block import RelayBlock, RelayHeader
 from relay.core.block_tree import BlockTreeError
 from relay.core.collator_api import CollationContext, collation_context
+from relay.core.events import EventKind
 from relay.core.horizons import signed_record_horizon
 from relay.core.inherent_errors import ANY_IMPORT_ERROR
 from relay.core.relay_chain import RelayChain
@@ -220,8 +221,26 @@ class RelayNodeService:
             return IGNORE
         if outcome.duplicate:
             return IGNORE
+        self._log_imported(outcome.imported, source)
         self._queue_imported(outcome.imported)
         return ACCEPT
+
+    def _log_imported(self, hashes: list[bytes], peer: PeerId | None, how: str = "gossip"
+                      ) -> None:
+        """One line per block a peer gave us, one per batch while catching up."""
+        if self.log is None or not hashes:
+            return
+        first, last = self.chain.header(hashes[0]), self.chain.header(hashes[-1])
+        if first is None or last is None:
+            return
+        origin = "0x" + peer.hex()[:16] if peer is not None else "own"
+        if len(hashes) == 1:
+            self.log.info("block imported", node=self.name, number=first.number,
+                          hash="0x" + hashes[0].hex()[:16], peer=origin, via=how)
+        else:
+            self.log.info("blocks imported", node=self.name, first=first.number,
+                          last=last.number, count=len(hashes), hash="0x" + hashes[-1].hex()[:16],
+                          peer=origin, via=how)
 
     # -- catch-up -----------------------------------------------------------------------------
 
@@ -354,6 +373,7 @@ class RelayNodeService:
             return False
         finally:
             if imported:
+                self._log_imported(imported, peer, "sync")
                 self._imported_send.send_nowait(imported)
         return True
 
@@ -375,10 +395,29 @@ class RelayNodeService:
             await self.on_imported(hashes)
             self.chain.apply_pending_votes()
             self._persist(hashes)
+            self._observe_candidates(hashes)
             best = self.chain.best_hash
             if best != self._last_best:
                 self._last_best = best
                 await self.on_new_best(self.chain.best)
+
+    def _observe_candidates(self, hashes: list[bytes]) -> None:
+        """The candidate events of the blocks just imported onto the best chain, as metrics:
+        backing latency (relay parent to the block that backed it) and inclusion latency (that
+        block to the one that included it), in seconds of slot; inclusions per para."""
+        best = self.chain.best_hash
+        for h in hashes:
+            header = self.chain.header(h)
+            if header is None or self.chain.tree.block_at(header.number, best) != h:
+                continue
+            for event in self.chain.events.get(h, ()):
+                if event.kind is EventKind.BACKED:
+                    self.metrics.backing_latency.observe(
+                        (event.backed_in_number - event.relay_parent_number) * self.slot_s)
+                elif event.kind is EventKind.INCLUDED:
+                    self.metrics.inclusion_latency.observe(
+                        (header.number - event.backed_in_number) * self.slot_s)
+                    self.metrics.candidates_included.labels(str(event.para_id)).inc()
 
     async def on_imported(self, hashes: list[bytes]) -> None:
         """Hook: blocks just added to the chain, in import order."""

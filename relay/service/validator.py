@@ -24,6 +24,7 @@ from proto.relay_block import ParachainsInherentData, RelayHeader
 from proto.statements import FinalityVote
 from relay.core import runtime as rt
 from relay.core.block_tree import BlockTreeError
+from relay.core.events import EventKind
 from relay.core.prospective.view import ProspectiveParachains
 from relay.core.provisioner import select_candidates
 from relay.core.state import RelayState
@@ -165,7 +166,9 @@ class ValidatorService(RelayNodeService):
         self.authored += 1
         self.authored_blocks.append(block.header.hash())
         self.log_event("block authored", number=block.header.number, slot=slot,
-                       hash="0x" + block.header.hash().hex())
+                       hash="0x" + block.header.hash().hex(), backed=len(candidates),
+                       included=sum(e.kind is EventKind.INCLUDED for e in events),
+                       bitfields=len(bitfields))
         self.notify_imported([block.header.hash()])
         await self.publish_block(block)
 

@@ -35,3 +35,30 @@ def test_what_zombienet_tests_read_is_exported() -> None:
     assert s["substrate_sub_libp2p_is_major_syncing"] == 0
     assert s["substrate_sub_libp2p_peers_count"] == 0
     assert s["process_start_time_seconds"] == 1.7e9
+
+
+@pytest.mark.parametrize("role", ["validator", "relay-node", "collator"])
+def test_a_fresh_node_lists_what_it_has_not_observed(role: str) -> None:
+    """What the e2e check (tests/e2e/test_operator_view.py) fails on: a node of each role that
+    has done nothing lists its block heights and its role's activity as unobserved, and none of
+    the fault counters (exported at 0, which is their healthy value)."""
+    from node.metrics import MAY_STAY_ZERO, unobserved
+
+    problems = unobserved(role, NodeMetrics(role, "n").exposition().decode())
+    assert "substrate_block_height: not exported" in problems
+    assert not [p for p in problems if p.split(":")[0] + "_total" in MAY_STAY_ZERO]
+    expected = {"validator": "polkadot_parachain_collation_backing_latency: histogram never "
+                             "observed",
+                "relay-node": "asyncback_candidates_included: not exported",
+                "collator": "asyncback_para_best_height: not exported"}[role]
+    assert expected in problems
+
+
+def test_each_role_exports_its_own_families() -> None:
+    def names(role: str) -> set[str]:
+        return {f.name for f in NodeMetrics(role, "n").registry.collect()}
+
+    assert "polkadot_parachain_collations_generated" in names("collator") - names("validator")
+    assert "polkadot_parachain_bitfields_signed" in names("validator") - names("relay-node")
+    assert "polkadot_parachain_collation_inclusion_latency" in names("relay-node") \
+        - names("collator")
