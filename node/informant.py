@@ -77,6 +77,8 @@ def _rate(n_bytes: float, seconds: float) -> str:
 class Informant:
     def __init__(self, service: Any, host: TcpHost, log: Any, *, interval_s: float = INTERVAL_S,
                  clock: Callable[[], float] = trio.current_time) -> None:
+        """`clock`: what the per-peer rate limits and ban checks read (the peer manager's clock);
+        the periodic lines keep trio's time."""
         self.service = service
         self.host = host
         self.log = log
@@ -144,14 +146,14 @@ class Informant:
     # -- the periodic lines --------------------------------------------------------------------
 
     async def run(self) -> None:
-        started = self._clock()
+        started = trio.current_time()
         next_summary = started + self.interval_s
         last_summary = started
         while True:
             await trio.sleep(min(1.0, self.interval_s))
             if self._relay:
                 self._finality()
-            now = self._clock()
+            now = trio.current_time()
             if now >= next_summary:
                 self._summary(now - last_summary)
                 self._handshakes()
@@ -160,7 +162,7 @@ class Informant:
     def _finality(self) -> None:
         chain = self.service.chain
         finalized, best = chain.finalized, chain.best
-        now = self._clock()
+        now = trio.current_time()
         if finalized.number > self._last_finalized:
             self._last_finalized = finalized.number
             resumed = self._stall_warned
