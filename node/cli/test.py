@@ -44,7 +44,9 @@ def test(zndsl: Path, slot_ms: int | None, network_path: Path | None, run_dir: P
     The network file is zombienet's TOML (see node/zombienet/network_file.py); the lines are
     zombienet's assertions: `is up`, `parachain P is registered`, `parachain P block height`,
     `reports METRIC`, `log line matches`, `count of log lines`, `restart`, `pause`, `resume`,
-    `sleep`. Lines asyncback cannot run (js-script, system event, ...) are errors.
+    `sleep`; and asyncback's link faults `partition [reset]`, `degrade latency N ms [jitter N ms]
+    [loss N%]`, `heal` (the network then runs every node behind a fault proxy). Lines asyncback
+    cannot run (js-script, system event, ...) are errors.
     """
     import trio
 
@@ -102,9 +104,12 @@ async def _run(script: Any, network: Any, run_dir: Path, fail_fast: bool) -> dic
     spec = network.spec
     timeout = network.timeout_s
     try:
-        cluster = Cluster(spec, run_dir, **({"startup_timeout_s": timeout} if timeout else {}))
+        faults = script.needs_link_faults
+        cluster = Cluster(spec, run_dir, faults=faults,
+                          **({"startup_timeout_s": timeout} if timeout else {}))
         async with cluster:
-            runner = ZndslRunner(cluster.nodes, spec.groups, scale=network.time_scale)
+            runner = ZndslRunner(cluster.nodes, spec.groups, scale=network.time_scale,
+                                 links=cluster if faults else None)
             results = await runner.run(script, fail_fast=fail_fast, on_result=show)
             observed, report_error = await _observe(cluster, spec)
     except ClusterError as exc:
