@@ -37,6 +37,7 @@ from node.rpc.errors import (
 from node.rpc.methods import RpcMethods, Subscription
 from node.rpc.params import Param, bind
 from node.rpc.protocol import error_text, handle_payload
+from node.throttle import Throttle
 
 MAX_BODY_BYTES = 1 << 20
 MAX_WS_CONNECTIONS = 256
@@ -44,6 +45,7 @@ MAX_SUBSCRIPTIONS_PER_CONNECTION = 64
 # Messages queued for one WebSocket client; a subscriber that lets this fill is disconnected
 # rather than allowed to hold the node's memory or stall its feeds.
 OUTBOX_SIZE = 512
+REFUSAL_LINE_S = 10.0
 
 Scope = dict[str, Any]
 Receive = Any  # ASGI callables; hypercorn's own aliases are not worth coupling to
@@ -65,6 +67,8 @@ class RpcApp:
         self.log = log
         self.max_ws_connections = max_ws_connections
         self.ws_connections = 0
+        self.ws_refused = 0
+        self._refusal_lines = Throttle(REFUSAL_LINE_S, trio.current_time)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -74,6 +78,16 @@ class RpcApp:
             await self._http(scope, receive, send)
         elif kind == "websocket":
             await WsConnection(self, send).run(receive)
+
+    def note_refused(self) -> None:
+        """A WebSocket refused at the cap: counted, and a warning at most every
+        `REFUSAL_LINE_S` (a flood of connections is one line, not one per connection)."""
+        self.ws_refused += 1
+        held = self._refusal_lines.allow("cap")
+        if held is not None and self.log is not None:
+            self.log.warning("RPC WebSocket connection refused: at the connection cap",
+                             cap=self.max_ws_connections,
+                             **({"more_refused": held} if held else {}))
 
     @staticmethod
     async def _lifespan(receive: Receive, send: Send) -> None:
@@ -167,6 +181,7 @@ class WsConnection:
         if message["type"] != "websocket.connect":
             return
         if self.app.ws_connections >= self.app.max_ws_connections:
+            self.app.note_refused()
             await self._send({"type": "websocket.close", "code": 1013})  # try again later
             return
         # The slot is taken before the first await: a handshake still sending its accept counts,

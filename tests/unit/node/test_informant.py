@@ -8,8 +8,9 @@ import trio
 
 from node import wiring
 from node.devnet import dev_genesis
-from node.informant import MISBEHAVIOUR_LINE_S, THROTTLE_KEYS, Informant, Throttle, short
+from node.informant import MISBEHAVIOUR_LINE_S, Informant, short
 from node.net.tcp import TcpHost
+from node.throttle import THROTTLE_KEYS, Throttle
 from proto.keys import Keypair
 from proto.messages import FRAME_MAX
 from proto.network import COST_MINOR, MALICIOUS
