@@ -3,7 +3,9 @@
 Substrate's flag names where they exist (`--chain`, `--name`, `--base-path`, `--port`,
 `--rpc-port`, `--prometheus-port`, `--bootnodes`, `--relay-chain-rpc-url`); every option also from
 an `ASYNCBACK_<COMMAND>_<OPTION>` environment variable. Bad configuration exits with status 1 and
-one line naming the problem; SIGTERM or Ctrl-C shuts a node down cleanly (status 0).
+one line naming the problem (a port in use: which listener, address and flag); an unexpected error
+exits 1 with one line naming it and the file holding its full traceback (`node/crash_report.py`);
+SIGTERM or Ctrl-C shuts a node down cleanly (status 0), logging why.
 """
 
 from __future__ import annotations
