@@ -78,6 +78,7 @@ def run_role(role: str, opts: dict[str, Any], **extra: Any) -> None:
     from node.net.discovery import parse_bootnode
     from node.runner import NodeConfig, run_node
     from node.storage import StorageError
+    from proto.errors import CorruptRecord
 
     configure(opts["log_level"], opts["log_format"])
     try:
@@ -109,7 +110,7 @@ def run_role(role: str, opts: dict[str, Any], **extra: Any) -> None:
         trio.run(main)
     except ConfigError as exc:
         fail(str(exc))
-    except StorageError as exc:
+    except (StorageError, CorruptRecord) as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot listen: {exc.strerror or exc} (is a port in use?)")
@@ -117,7 +118,7 @@ def run_role(role: str, opts: dict[str, Any], **extra: Any) -> None:
         first = group.exceptions[0] if group.exceptions else group
         while isinstance(first, BaseExceptionGroup) and first.exceptions:
             first = first.exceptions[0]
-        if isinstance(first, (ConfigError, StorageError)):
+        if isinstance(first, (ConfigError, StorageError, CorruptRecord)):
             fail(str(first))
         if isinstance(first, OSError):
             fail(f"cannot listen: {first.strerror or first} (is a port in use?)")

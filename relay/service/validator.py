@@ -144,12 +144,14 @@ class ValidatorService(RelayNodeService):
                 continue
             if slot <= parent.slot:
                 continue
-            if self.is_behind or self.is_offline:
-                # Our best is not the chain's head (or we cannot tell yet): a block on it
-                # would be a fork. Substrate skips the slot the same way.
-                self.log_event("slot skipped: " + ("waiting for the network" if self.is_offline
-                                                   else "catching up"),
-                               slot=slot, best=parent.number, target=self.best_seen)
+            if self.is_behind or self.is_offline or self.is_recovering:
+                # Our best is not the chain's head (or we cannot tell yet, or our chain lost a
+                # range we had finalized): a block on it would be a fork. Substrate skips the
+                # slot the same way.
+                why = ("waiting for the network" if self.is_offline else
+                       "re-syncing a corrupted range" if self.is_recovering else "catching up")
+                self.log_event("slot skipped: " + why, slot=slot, best=parent.number,
+                               target=self.best_seen)
                 continue
             await self._author(parent, state, slot)
 
