@@ -114,8 +114,10 @@ class Availability:
         bits = availability_bits(state, self.own.__contains__)
         ctx = SigningContext(rt.session_index_for_child(state), h)
         signed = SignedAvailabilityBitfield.sign(self.v.key, bits, ctx, self.v.index)
-        signed = decode(self.v.sign_once("bitfield", h, encode(signed), header.number),
-                        SignedAvailabilityBitfield)
+        raw = self.v.sign_once("bitfield", h, encode(signed), header.number)
+        if raw is None:
+            return
+        signed = decode(raw, SignedAvailabilityBitfield)
         self.bitfields.setdefault(h, {})[self.v.index] = signed
         self.v.metrics.bitfields_signed.inc()
         self.signed += 1

@@ -16,6 +16,12 @@ its chain), and signs nothing (finality votes, bitfields, statements) for a bloc
 height, or whose chain does not connect above our finalized block, is an error in the log naming
 the height and both hashes.
 
+Restart. The stored chain is re-imported and re-executed (`restore.py`); a record that fails its
+check is a warning naming the store, table and key, and it is dropped with everything built on
+it and re-synced from peers. While the stored finalized head is missing from the chain (it was in
+the dropped range) the node is *recovering*: finality is held at the newest verified block, and
+the validator authors and signs nothing (`is_recovering`, and `is_history` for every block).
+
 Thin shell: every rule lives in `relay.core` (`RelayChain`, the runtime); this module turns
 network input into calls on it and calls' results into network output.
 """
