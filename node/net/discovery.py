@@ -11,16 +11,20 @@ one dialled whatever is announced for its identity: a collator on a host reaches
 container network by their published ports, not by the service names they announce.
 
 What is believed. An announced address is a *claim* until a handshake at that address proves the
-announced identity (a dial this node makes, `_verify`); only then is it written to the address
-book, recorded in `known`, passed on in exchanges and, for a relay node, handed to the relay
-gossip. So a peer can make this node dial an address it made up a few times at most, never pass
-it on, never join it to the relay gossip (which dials its members every slot), and never point a
-real identity at another address. Claims are bounded (`MAX_CLAIMS`, and `MAX_CLAIMS_PER_SOURCE`
-from any one sender; the oldest goes first) and verified `MAX_VERIFYING` at a time; one that fails
-`MAX_FAILURES` times is forgotten. `known` is bounded by `max_known`: past it, the entry verified
-longest ago that is neither connected nor a configured bootnode is evicted. A known peer that is
-not connected is dialled again every `REVERIFY_ROUNDS` rounds (then every round while it fails)
-and forgotten after `MAX_FAILURES` failures in a row: its address leaves the book, except a
+announced identity; only then is it recorded in `known`, passed on in exchanges and, for a relay
+node, handed to the relay gossip (which dials its members every slot). The proof is a dial this
+node makes (`_verify`) where that disturbs nobody: to a peer already connected to us (its end
+refuses the second link after the handshake), or to a claimed relay node. A validator or
+collator that is not connected is not dialled just to check (see `_claim`): a validator's address
+goes to the address book only if it has none there (the relay gossip dials the roster there, and
+the handshake proves it); a collator's is dropped. So a peer cannot make this node pass on, or
+dial every slot, an identity nobody runs, nor point a real identity at another address. Claims
+are bounded (`MAX_CLAIMS`, and `MAX_CLAIMS_PER_SOURCE` from any one sender; the oldest goes
+first) and verified `MAX_VERIFYING` at a time; one that fails `MAX_FAILURES` times is forgotten.
+`known` is bounded by `max_known`: past it, the entry verified longest ago that is neither
+connected nor a configured bootnode is evicted. A known peer not connected for `REVERIFY_ROUNDS`
+rounds is dropped from `known` (a relay node is dialled again first, every round while it fails,
+and dropped after `MAX_FAILURES` failures in a row); its address leaves the book too, except a
 validator's or a configured bootnode's (the roster is small and fixed, and a validator that comes
 back at its address must be found again).
 """
@@ -217,8 +221,16 @@ class Discovery:
     # -- verification -------------------------------------------------------------------------
 
     def _claim(self, source: PeerId, addr: PeerAddress) -> None:
-        """Note an announced address, unless it is the one we verified, or the address book
-        keeps a configured one for that identity (then the role is all that is new)."""
+        """Note an announced address. One we verified, or a configured one, needs no dial (the
+        role is all that may be new). Otherwise it waits for a verification dial if that dial
+        disturbs nobody: the identity is connected to us already (its end refuses a second
+        link, after the handshake that proves it), or it claims to be a relay node (a link
+        between relay nodes that opens and closes costs nothing). A validator or collator we are
+        not connected to is not dialled just to check (the link would open and close under its
+        collator protocol): a validator's address goes to the address book only if it has none,
+        so the relay gossip dials it there and the handshake proves it (and its own exchange
+        then verifies it for passing on); a collator's is of no use to anyone but its para
+        peers, who are configured."""
         known = self.known.get(addr.identity)
         if known is not None and (known.host, known.port) == (addr.host, addr.port):
             if known.role != addr.role and addr.identity == source:
@@ -229,6 +241,11 @@ class Discovery:
             if book is not None and addr.identity == source:
                 # Verified by dialling the configured address; that address is what we pass on.
                 self._record(PeerAddress(addr.identity, book[0], book[1], addr.role))
+            return
+        if not self.net.peers.is_connected(addr.identity) and not (
+                addr.role == PeerRole.RELAY_NODE and addr.identity not in self.validators):
+            if addr.role == PeerRole.VALIDATOR and addr.identity not in self.host.addresses:
+                self.host.add_address(addr.identity, addr.host, addr.port)
             return
         held = self.claims.get(addr.identity)
         if held is not None:
@@ -252,6 +269,9 @@ class Discovery:
         stale = [a for p, a in self.known.items() if p not in self.pinned
                  and self._round - self._verified_round.get(p, 0) >= REVERIFY_ROUNDS
                  and not self.net.peers.is_connected(p)]
+        for addr in [a for a in stale if a.role != PeerRole.RELAY_NODE]:
+            self._forget(addr.identity)  # not to be dialled just to check (see `_claim`)
+        stale = [a for a in stale if a.role == PeerRole.RELAY_NODE]
         for addr in [c.address for c in self.claims.values()] + stale:
             if len(self._verifying) >= MAX_VERIFYING:
                 return

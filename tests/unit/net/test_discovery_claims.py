@@ -89,22 +89,33 @@ async def test_only_addresses_a_handshake_proved_are_believed_and_passed_on() ->
             bob = Keypair.from_name(SPEC.validators[1].name).public  # a roster identity
             made_up = PeerAddress(ghost, "127.0.0.1", closed_port(), PeerRole.RELAY_NODE)
             misplaced = PeerAddress(bob, "127.0.0.1", other.port or 0, PeerRole.VALIDATOR)
+            collator = PeerAddress(Keypair.from_name("collator-1").public, "127.0.0.1",
+                                   closed_port(), PeerRole.COLLATOR)
             await me.discovery._on_exchange(sender.peer_id, PeerExchange(
-                [at(sender), made_up, misplaced, at(other)]))
+                [at(sender), made_up, misplaced, at(other), collator]))
             await me.settle()
             d = me.discovery
-            # The sender's own address and a third party's were proved by a handshake there.
+            # The sender's own address and a third party relay node's were proved by a
+            # handshake there: believed, passed on, joined to the relay gossip.
             assert set(d.known) == {sender.peer_id, other.peer_id}
             assert sorted(me.relay_peers) == sorted([sender.peer_id, other.peer_id])
             assert me.host.addresses[other.peer_id] == ("127.0.0.1", other.port)
-            # Nobody at the made-up address; another key at the one claimed for bob.
-            for peer in (ghost, bob):
-                assert peer not in d.known and peer not in me.host.addresses
-                assert d.claims[peer].failures == 1
-            # After MAX_FAILURES rounds they are forgotten and never dialled again.
+            # Nobody at the made-up address: not believed, a failure noted.
+            assert ghost not in d.known and ghost not in me.host.addresses
+            assert d.claims[ghost].failures == 1
+            # A validator we are not connected to is not dialled just to check: its claimed
+            # address is only where the relay gossip may dial it (the handshake there would
+            # refuse another key); never passed on nor believed. A collator's is dropped.
+            assert bob not in d.known and bob not in d.claims and bob not in me.relay_peers
+            assert me.host.addresses[bob] == ("127.0.0.1", other.port)
+            with trio.move_on_after(1):
+                assert not await me.net.peers.connect(bob)  # relay-2 answers there, not bob
+            assert collator.identity not in d.claims and collator.identity not in d.known
+            assert collator.identity not in me.host.addresses
+            # After MAX_FAILURES rounds the made-up one is forgotten and never dialled again.
             for _ in range(MAX_FAILURES - 1):
                 await me.round()
-            assert ghost not in d.claims and bob not in d.claims and d.forgotten == 2
+            assert ghost not in d.claims and d.forgotten == 1
             d._verify_some()
             assert d._verifying == set()
             nursery.cancel_scope.cancel()
