@@ -169,3 +169,23 @@ async def test_a_known_peer_that_went_away_is_forgotten_after_repeated_failures(
             assert leaver.peer_id not in me.discovery.known
             assert leaver.peer_id not in me.host.addresses
             nursery.cancel_scope.cancel()
+
+
+async def test_a_validator_not_connected_for_long_is_no_longer_passed_on_nor_dialled() -> None:
+    """A known validator whose link went is not dialled just to check (its collator protocol
+    would see a link open and close): after `REVERIFY_ROUNDS` rounds it is dropped from what
+    this node passes on, and its address stays in the book (the roster is fixed)."""
+    with trio.fail_after(GUARD_S):
+        async with trio.open_nursery() as nursery:
+            me = await subject(nursery)
+            bob = await listener(nursery, SPEC.validators[1].name)
+            await me.discovery._verify(at(bob, PeerRole.VALIDATOR))  # as when it was connected
+            assert me.discovery.known[bob.peer_id].role == PeerRole.VALIDATOR
+            dials = me.host.stats.outbound_authenticated
+            me.discovery._round += REVERIFY_ROUNDS
+            me.discovery._verify_some()
+            await me.settle()
+            assert bob.peer_id not in me.discovery.known
+            assert me.host.stats.outbound_authenticated == dials  # not dialled
+            assert me.host.addresses[bob.peer_id] == ("127.0.0.1", bob.port)
+            nursery.cancel_scope.cancel()
