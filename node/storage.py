@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from proto.errors import SigningRefused
 from proto.ports import Head
 
 # Bump when the schema changes, and add to `_MIGRATIONS` the statements that bring a store of the
@@ -78,6 +79,11 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 
 class StorageError(Exception):
     """The store cannot be opened, or a write would break one of its invariants."""
+
+
+class BelowPruningBound(StorageError, SigningRefused):
+    """A signature asked for at a relay parent whose records were pruned: refused (what was
+    signed there is forgotten), and the service asking skips it (`SigningRefused`)."""
 
 
 @dataclass(frozen=True)
@@ -309,6 +315,19 @@ class NodeStore:
                 return
             after = (rows[-1][0], rows[-1][1])
 
+    def drop_relay_blocks(self, hashes: Iterable[bytes]) -> int:
+        """Delete these relay block records (ones that failed their check on replay, and what was
+        built on them), so the blocks can be stored again as peers send them; returns how many
+        were deleted. A best head naming one of them is forgotten (the next import sets it). The
+        finalized head is kept as it is, even when it names a deleted block: finality never goes
+        back, and `set_finalized` accepts only its descendants once they are stored again."""
+        with self._write("drop_relay_blocks") as c:
+            dropped = 0
+            for h in hashes:
+                dropped += c.execute("DELETE FROM relay_blocks WHERE hash=?", (h,)).rowcount
+                c.execute("DELETE FROM relay_heads WHERE name='best' AND hash=?", (h,))
+            return dropped
+
     def set_best(self, hash: bytes) -> None:
         """Record the best head. It must be a stored block (so a restart can replay up to it);
         it may move to another fork or go back (reorg)."""
@@ -464,8 +483,8 @@ class NodeStore:
     def _check_not_pruned(self, c: sqlite3.Connection, relay_parent_number: int) -> None:
         bound = self._pruned_below(c)
         if relay_parent_number < bound:
-            raise StorageError(f"relay parent #{relay_parent_number} is below the pruning bound "
-                               f"#{bound}: refusing to sign there")
+            raise BelowPruningBound(f"relay parent #{relay_parent_number} is below the pruning "
+                                    f"bound #{bound}: refusing to sign there")
 
     # -- collator's parachain chain --------------------------------------------------------------
 

@@ -9,7 +9,7 @@ where `node/wiring.py` hands them over. Typing only: nothing here runs.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from proto.network import PeerId, ReputationChange, Verdict
@@ -99,7 +99,11 @@ class StoredParaBlock(Protocol):
 
 
 class RelayStore(Protocol):
-    """What a relay node persists: its blocks and heads, and what it signed (never twice)."""
+    """What a relay node persists: its blocks and heads, and what it signed (never twice).
+    Signing at a relay parent below the pruning bound raises `proto.errors.SigningRefused`."""
+
+    @property
+    def path(self) -> str: ...
 
     def put_relay_block(self, hash: bytes, number: int, parent_hash: bytes,
                         encoded_block: bytes) -> None: ...
@@ -107,6 +111,8 @@ class RelayStore(Protocol):
     def relay_blocks_from(self, number: int) -> Iterator[tuple[bytes, bytes]]: ...
 
     def relay_block_number(self, hash: bytes) -> int | None: ...
+
+    def drop_relay_blocks(self, hashes: Iterable[bytes]) -> int: ...
 
     def set_best(self, hash: bytes) -> None: ...
 

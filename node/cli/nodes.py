@@ -124,9 +124,10 @@ def exit_for_error(exc: BaseException, base_path: Path, name: str) -> NoReturn:
     from node.crash_report import cause, one_line, write_crash_log
     from node.runner import CannotListen
     from node.storage import StorageError
+    from proto.errors import CorruptRecord
 
     first = cause(exc)
-    if isinstance(first, (ConfigError, StorageError, CannotListen)):
+    if isinstance(first, (ConfigError, StorageError, CorruptRecord, CannotListen)):
         fail(str(first))
     path = write_crash_log(exc, base_path, name)
     fail(one_line(exc, path))

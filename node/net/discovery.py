@@ -9,11 +9,30 @@ learnt by everyone within a slot. Addresses go into the host's address book; rel
 this way join the relay gossip (`on_relay_peer`). The address of a configured bootnode stays the
 one dialled whatever is announced for its identity: a collator on a host reaches nodes in a
 container network by their published ports, not by the service names they announce.
+
+What is believed. An announced address is a *claim* until a handshake at that address proves the
+announced identity; only then is it recorded in `known`, passed on in exchanges and, for a relay
+node, handed to the relay gossip (which dials its members every slot). The proof is a dial this
+node makes (`_verify`) where that disturbs nobody: to a peer already connected to us (its end
+refuses the second link after the handshake), or to a claimed relay node. A validator or
+collator that is not connected is not dialled just to check (see `_claim`): a validator's address
+goes to the address book only if it has none there (the relay gossip dials the roster there, and
+the handshake proves it); a collator's is dropped. So a peer cannot make this node pass on, or
+dial every slot, an identity nobody runs, nor point a real identity at another address. Claims
+are bounded (`MAX_CLAIMS`, and `MAX_CLAIMS_PER_SOURCE` from any one sender; the oldest goes
+first) and verified `MAX_VERIFYING` at a time; one that fails `MAX_FAILURES` times is forgotten.
+`known` is bounded by `max_known`: past it, the entry verified longest ago that is neither
+connected nor a configured bootnode is evicted. A known peer not connected for `REVERIFY_ROUNDS`
+rounds is dropped from `known` (a relay node is dialled again first, every round while it fails,
+and dropped after `MAX_FAILURES` failures in a row); its address leaves the book too, except a
+validator's or a configured bootnode's (the roster is small and fixed, and a validator that comes
+back at its address must be found again).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -25,6 +44,19 @@ from proto.messages import PeerAddress, PeerExchange, PeerRole
 from proto.network import COST_UNEXPECTED_MESSAGE, PeerId
 
 MAX_SHARED = 64  # addresses per exchange (the message allows more; nobody needs them)
+MAX_KNOWN = 256  # verified addresses kept (a network's relay nodes, validators and collators)
+MAX_CLAIMS = 256  # announced addresses waiting to be verified
+MAX_CLAIMS_PER_SOURCE = 16  # of those, from any one sender
+MAX_VERIFYING = 8  # verification dials at once
+MAX_FAILURES = 3  # failed verifications in a row before an address is forgotten
+REVERIFY_ROUNDS = 30  # a known peer not connected is dialled again after this many rounds
+
+
+@dataclass
+class Claim:
+    address: PeerAddress
+    source: PeerId  # who announced it
+    failures: int = 0
 
 
 def parse_bootnode(spec: str) -> tuple[PeerId | None, str, int]:
@@ -50,7 +82,8 @@ class Discovery:
                  bootnodes: list[str], on_relay_peer: Callable[[PeerId], None] | None = None,
                  log: Any = None, validators: frozenset[PeerId] = frozenset(),
                  para_bootnodes: list[str] | None = None,
-                 on_para_peer: Callable[[PeerId], None] | None = None) -> None:
+                 on_para_peer: Callable[[PeerId], None] | None = None,
+                 max_known: int = MAX_KNOWN) -> None:
         self.net = net
         self.host = host
         self.me = me
@@ -64,7 +97,15 @@ class Discovery:
         self.para_bootnodes = [parse_bootnode(b) for b in para_bootnodes or ()]
         self.on_para_peer = on_para_peer or (lambda _peer: None)
         self.on_relay_peer = on_relay_peer or (lambda _peer: None)
+        # Verified addresses, oldest verification first (see the module docstring).
         self.known: dict[PeerId, PeerAddress] = {}
+        self.max_known = max_known
+        self.claims: dict[PeerId, Claim] = {}  # announced, not verified yet; oldest first
+        self._verifying: set[PeerId] = set()
+        self._known_failures: dict[PeerId, int] = {}
+        self._round = 0  # rounds of `run` so far (one a slot)
+        self._verified_round: dict[PeerId, int] = {}
+        self.forgotten = 0  # addresses dropped after failing, or evicted
         # The chain spec's roster: only these may be announced as validators.
         self.validators = validators
         self.log = log
@@ -79,7 +120,9 @@ class Discovery:
             task_status.started()
             try:
                 while True:
+                    self._round += 1
                     await self._bootstrap()
+                    self._verify_some()
                     for peer in self.net.peers.connected_peers():
                         await self._share(peer)
                     with trio.move_on_after(self.slot_s):
@@ -154,7 +197,7 @@ class Discovery:
         pass
 
     async def _share(self, peer: PeerId) -> None:
-        others = [a for p, a in sorted(self.known.items()) if p != peer][: MAX_SHARED - 1]
+        others = [a for p, a in reversed(self.known.items()) if p != peer][: MAX_SHARED - 1]
         await self.net.send_direct(peer, PeerExchange([self.me, *others]))
 
     async def _on_exchange(self, peer: PeerId, msg: PeerExchange) -> None:
@@ -164,20 +207,143 @@ class Discovery:
         for i, addr in enumerate(msg.peers):
             if addr.identity == self.me.identity:
                 continue
-            # The first entry is the sender itself: its listen address, vouched by the link.
+            # The first entry is the sender itself: its listen address (still to be verified:
+            # the link proves who it is, not where it listens).
             if i == 0 and addr.identity != peer:
                 self.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
                 return
             if addr.role == PeerRole.VALIDATOR and addr.identity not in self.validators:
                 self.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
                 continue  # claims a validator seat the chain spec does not give it
-            new = addr.identity not in self.known
-            self.known[addr.identity] = addr
-            if addr.identity not in self.pinned and (addr.identity not in self.host.addresses
-                                                     or i == 0):
+            self._claim(peer, addr)
+        self._verify_some()
+
+    # -- verification -------------------------------------------------------------------------
+
+    def _claim(self, source: PeerId, addr: PeerAddress) -> None:
+        """Note an announced address. One we verified, or a configured one, needs no dial (the
+        role is all that may be new). Otherwise it waits for a verification dial if that dial
+        disturbs nobody: the identity is connected to us already (its end refuses a second
+        link, after the handshake that proves it), or it claims to be a relay node (a link
+        between relay nodes that opens and closes costs nothing). A validator or collator we are
+        not connected to is not dialled just to check (the link would open and close under its
+        collator protocol): a validator's address goes to the address book only if it has none,
+        so the relay gossip dials it there and the handshake proves it (and its own exchange
+        then verifies it for passing on); a collator's is of no use to anyone but its para
+        peers, who are configured."""
+        known = self.known.get(addr.identity)
+        if known is not None and (known.host, known.port) == (addr.host, addr.port):
+            if known.role != addr.role and addr.identity == source:
+                self.known[addr.identity] = addr  # a node says what it is
+            return
+        if addr.identity in self.pinned:
+            book = self.host.addresses.get(addr.identity)
+            if book is not None and addr.identity == source:
+                # Verified by dialling the configured address; that address is what we pass on.
+                self._record(PeerAddress(addr.identity, book[0], book[1], addr.role))
+            return
+        if not self.net.peers.is_connected(addr.identity) and not (
+                addr.role == PeerRole.RELAY_NODE and addr.identity not in self.validators):
+            if addr.role == PeerRole.VALIDATOR and addr.identity not in self.host.addresses:
                 self.host.add_address(addr.identity, addr.host, addr.port)
-            if addr.role != PeerRole.COLLATOR:
-                self.on_relay_peer(addr.identity)
-            if new and self.log is not None:
-                self.log.info("peer discovered", peer="0x" + addr.identity.hex()[:16],
-                              address=f"{addr.host}:{addr.port}", role=addr.role)
+            return
+        held = self.claims.get(addr.identity)
+        if held is not None:
+            if held.address != addr and addr.identity == source:
+                self.claims[addr.identity] = Claim(addr, source)  # its own word wins
+            return
+        if sum(1 for c in self.claims.values() if c.source == source) >= MAX_CLAIMS_PER_SOURCE:
+            return
+        while len(self.claims) >= MAX_CLAIMS:
+            oldest = next(iter(self.claims))
+            if oldest in self._verifying:
+                return  # all slots are being dialled: this one waits for a later exchange
+            del self.claims[oldest]
+        self.claims[addr.identity] = Claim(addr, source)
+
+    def _verify_some(self) -> None:
+        """Start verification dials, up to `MAX_VERIFYING` at once: new claims first, then known
+        peers that are not connected (so that a departed one is forgotten)."""
+        if self._nursery is None:
+            return
+        stale = [a for p, a in self.known.items() if p not in self.pinned
+                 and self._round - self._verified_round.get(p, 0) >= REVERIFY_ROUNDS
+                 and not self.net.peers.is_connected(p)]
+        for addr in [a for a in stale if a.role != PeerRole.RELAY_NODE]:
+            self._forget(addr.identity)  # not to be dialled just to check (see `_claim`)
+        stale = [a for a in stale if a.role == PeerRole.RELAY_NODE]
+        for addr in [c.address for c in self.claims.values()] + stale:
+            if len(self._verifying) >= MAX_VERIFYING:
+                return
+            if addr.identity not in self._verifying:
+                self._verifying.add(addr.identity)
+                self._nursery.start_soon(self._verify, addr)
+
+    async def _verify(self, addr: PeerAddress) -> None:
+        """Dial the claimed address; the handshake must prove the claimed identity there."""
+        try:
+            try:
+                conn = await self.host.dial_address(addr.host, addr.port, expected=addr.identity)
+            except TransportError:
+                self._failed(addr)
+                return
+            await conn.aclose()  # only the proof was wanted; the peer manager owns real links
+            claim = self.claims.get(addr.identity)
+            if claim is not None and claim.address == addr:
+                del self.claims[addr.identity]
+            self._known_failures.pop(addr.identity, None)
+            self._verified_round[addr.identity] = self._round
+            self._record(addr)
+        finally:
+            self._verifying.discard(addr.identity)
+
+    def _failed(self, addr: PeerAddress) -> None:
+        claim = self.claims.get(addr.identity)
+        if claim is not None and claim.address == addr:
+            claim.failures += 1
+            if claim.failures >= MAX_FAILURES:
+                del self.claims[addr.identity]
+                self.forgotten += 1
+            return
+        if self.known.get(addr.identity) != addr:
+            return
+        failures = self._known_failures.get(addr.identity, 0) + 1
+        self._known_failures[addr.identity] = failures
+        if failures >= MAX_FAILURES:
+            self._forget(addr.identity)
+
+    def _record(self, addr: PeerAddress) -> None:
+        """A verified address: into the book, `known` (newest last) and, for a relay node, the
+        relay gossip."""
+        peer = addr.identity
+        new = peer not in self.known
+        if new and not self._make_room():
+            return
+        self.known.pop(peer, None)
+        self.known[peer] = addr
+        if peer not in self.pinned:
+            self.host.add_address(peer, addr.host, addr.port)
+        if addr.role != PeerRole.COLLATOR:
+            self.on_relay_peer(peer)
+        if new and self.log is not None:
+            self.log.info("peer discovered", peer="0x" + peer.hex()[:16],
+                          address=f"{addr.host}:{addr.port}", role=addr.role)
+
+    def _make_room(self) -> bool:
+        """Evict the entry verified longest ago that is neither connected nor pinned, if
+        `known` is full; False if every entry is in use."""
+        if len(self.known) < self.max_known:
+            return True
+        for peer in self.known:
+            if peer not in self.pinned and not self.net.peers.is_connected(peer):
+                self._forget(peer)
+                return True
+        return False
+
+    def _forget(self, peer: PeerId) -> None:
+        self.known.pop(peer, None)
+        self._known_failures.pop(peer, None)
+        self._verified_round.pop(peer, None)
+        self.forgotten += 1
+        if peer not in self.pinned and peer not in self.validators:
+            self.host.addresses.pop(peer, None)

@@ -114,8 +114,10 @@ class Availability:
         bits = availability_bits(state, self.own.__contains__)
         ctx = SigningContext(rt.session_index_for_child(state), h)
         signed = SignedAvailabilityBitfield.sign(self.v.key, bits, ctx, self.v.index)
-        signed = decode(self.v.sign_once("bitfield", h, encode(signed), header.number),
-                        SignedAvailabilityBitfield)
+        raw = self.v.sign_once("bitfield", h, encode(signed), header.number)
+        if raw is None:
+            return
+        signed = decode(raw, SignedAvailabilityBitfield)
         self.bitfields.setdefault(h, {})[self.v.index] = signed
         self.v.metrics.bitfields_signed.inc()
         self.signed += 1
@@ -148,12 +150,26 @@ class Availability:
             return encode(ChunkResponse(None))
         return encode(ChunkResponse(chunks[req.index]))
 
+    def pending_at_leaves(self) -> set[bytes]:
+        """Candidates pending availability at any leaf of our chain: their chunks are still
+        wanted however old their relay parent (a candidate times out only at a group rotation,
+        so one whose backers were cut off waits there until they are back)."""
+        out: set[bytes] = set()
+        for leaf in self.v.chain.tree.leaves():
+            state = self.v.chain.state(leaf)
+            if state is not None:
+                out.update(p.hash for pending in state.inclusion.pending.values()
+                           for p in pending)
+        return out
+
     def _prune(self) -> None:
-        """Chunks and bitfields of relay parents well below finality are of no further use."""
+        """Chunks of candidates no leaf has pending any more, and bitfields, are of no further
+        use once their relay parent is well below finality."""
         keep_from = (self.v.chain.finalized.number
                      - availability_horizon(self.v.chain.config))
-        for c in [c for c, rp in self.relay_parent_of.items()
-                  if (hd := self.v.chain.header(rp)) is None or hd.number < keep_from]:
+        pending = self.pending_at_leaves()
+        for c in [c for c, rp in self.relay_parent_of.items() if c not in pending and (
+                  (hd := self.v.chain.header(rp)) is None or hd.number < keep_from)]:
             self.own.pop(c, None)
             self.all.pop(c, None)
             del self.relay_parent_of[c]

@@ -39,7 +39,7 @@ from proto.candidate import (
     head_hash,
 )
 from proto.codec import decode, encode
-from proto.errors import DecodeError
+from proto.errors import DecodeError, SigningRefused
 from proto.messages import (
     AdvertiseCollation,
     AttestedCandidate,
@@ -315,9 +315,13 @@ class Backing:
         if store is None:
             return True
         raw = encode(signed)
-        previous = store.record_seconded(relay_parent, signed.statement.candidate_hash, raw,
-                                         relay_parent_number=per.number,
-                                         limit=per.table.seconding_limit)
+        try:
+            previous = store.record_seconded(relay_parent, signed.statement.candidate_hash, raw,
+                                             relay_parent_number=per.number,
+                                             limit=per.table.seconding_limit)
+        except SigningRefused as exc:  # a relay parent finality has long left: skip it
+            self.v.log_event("not seconded", number=per.number, reason=str(exc))
+            return False
         return previous is None or previous == raw
 
     def _sign(self, per: PerRelayParent, kind: StatementKind, h: bytes) -> SignedStatement:

@@ -16,6 +16,12 @@ its chain), and signs nothing (finality votes, bitfields, statements) for a bloc
 height, or whose chain does not connect above our finalized block, is an error in the log naming
 the height and both hashes.
 
+Restart. The stored chain is re-imported and re-executed (`restore.py`); a record that fails its
+check is a warning naming the store, table and key, and it is dropped with everything built on
+it and re-synced from peers. While the stored finalized head is missing from the chain (it was in
+the dropped range) the node is *recovering*: finality is held at the newest verified block, and
+the validator authors and signs nothing (`is_recovering`, and `is_history` for every block).
+
 Thin shell: every rule lives in `relay.core` (`RelayChain`, the runtime); this module turns
 network input into calls on it and calls' results into network output.
 """
@@ -28,7 +34,7 @@ from typing import Any
 import trio
 
 from proto.codec import decode, encode
-from proto.errors import DecodeError
+from proto.errors import CorruptRecord, DecodeError
 from proto.messages import BlockRequest, BlockResponse, ChainStatus, FinalityVoteMessage
 from proto.network import (
     ACCEPT,
@@ -44,7 +50,7 @@ from proto.network import (
     deliver_nothing,
     reject,
 )
-from proto.ports import Metrics, Network, RelayStore
+from proto.ports import Head, Metrics, Network, RelayStore
 from proto.relay_block import RelayBlock, RelayHeader
 from relay.core.block_tree import BlockTreeError
 from relay.core.collator_api import CollationContext, collation_context
@@ -53,6 +59,7 @@ from relay.core.horizons import signed_record_horizon
 from relay.core.inherent_errors import ANY_IMPORT_ERROR
 from relay.core.relay_chain import RelayChain
 from relay.core.state import RelayState
+from relay.service.restore import HEADS, BadRecord, Replay, replay
 
 SYNC_BATCH = 128
 # Behind the best claim by more than this many blocks is a major sync (Substrate counts 5 too).
@@ -93,6 +100,8 @@ class RelayNodeService:
         self.bad_blocks = 0
         self.metrics = metrics
         self.store = store
+        # The stored finalized head while a corrupted range below it is re-synced.
+        self._recovering: Head | None = None
         if store is not None:
             self._restore(store)
 
@@ -111,13 +120,21 @@ class RelayNodeService:
 
     @property
     def is_syncing(self) -> bool:
-        """Major sync: more than `MAJOR_SYNC_GAP` blocks behind the best a peer has shown us."""
-        return self.best_seen - self.chain.best.number > MAJOR_SYNC_GAP
+        """Major sync: more than `MAJOR_SYNC_GAP` blocks behind the best a peer has shown us, or
+        re-syncing what a corrupted store record cost us."""
+        return self.is_recovering or self.best_seen - self.chain.best.number > MAJOR_SYNC_GAP
 
     def is_history(self, number: int) -> bool:
         """A block this far below the best a peer has shown us is catch-up, not the chain's
-        head: nothing is signed for it."""
-        return number + MAJOR_SYNC_GAP < self.best_seen
+        head: nothing is signed for it (nor for anything while re-syncing after a corrupted
+        record)."""
+        return self.is_recovering or number + MAJOR_SYNC_GAP < self.best_seen
+
+    @property
+    def is_recovering(self) -> bool:
+        """Our stored finalized head was in a corrupted range and the chain does not hold it
+        again yet: building or signing on our chain could contradict what we finalized."""
+        return self._recovering is not None
 
     @property
     def is_behind(self) -> bool:
@@ -141,17 +158,81 @@ class RelayNodeService:
 
     def _restore(self, store: RelayStore) -> None:
         """Re-import what this node had imported before it stopped (re-executing every block:
-        the store is not trusted to hold only valid blocks), then its finalized head."""
-        for _, raw in store.relay_blocks_from(1):
-            try:
-                self.chain.import_block(decode(raw, RelayBlock))
-            except (ValueError, DecodeError) as exc:
-                self.log_event("stored block skipped", error=str(exc))
+        the store is not trusted to hold only valid blocks), then its finalized head. A record
+        that fails its check is dropped with everything built on it and re-synced from peers
+        (`_resync_after`); with no relay peer to re-sync from, the node refuses to start."""
+        done = replay(self.chain, store)
         finalized = store.finalized()
-        if finalized is not None:
+        if finalized is not None and finalized.hash not in self.chain and not done.bad:
+            done.bad.append(BadRecord(finalized.number, finalized.hash,
+                                      "is the finalized head and is not stored", table=HEADS))
+        if done.bad:
+            self._resync_after(store, done, finalized)
+        elif finalized is not None:
             self.chain.restore_finalized(finalized.hash)
         self._last_best = self.chain.best_hash
         self._last_finalized = self.chain.tree.finalized
+
+    def _resync_after(self, store: RelayStore, done: Replay, finalized: Head | None) -> None:
+        """Drop the records that failed (and what was built on them) from the store and re-sync
+        them from peers. Finality is held at the newest verified block of the stored finalized
+        chain, and the stored finalized head is the target: until the chain holds it again this
+        node authors and signs nothing (`is_recovering`), so it cannot build a fork below what it
+        had finalized."""
+        first = min(done.bad, key=lambda b: b.number)
+        if not self.relay_peers:
+            raise CorruptRecord(store.path, first.table, first.key,
+                                first.problem + "; no relay peer to re-sync from")
+        low, high = done.span
+        store.drop_relay_blocks(done.dropped)
+        for bad in done.bad:
+            self.log_warning("corrupted store record", store=store.path, table=bad.table,
+                             key=bad.key, error=bad.problem)
+        self.log_warning(f"re-syncing #{low}..#{high} from peers after corrupted record "
+                         f"{first.key}", store=store.path, table=first.table,
+                         records=len(done.dropped))
+        if finalized is None:
+            return
+        if finalized.hash in self.chain:
+            self.chain.restore_finalized(finalized.hash)
+            return
+        held = done.verified_ancestor(self.chain, finalized.hash)
+        if held is not None:
+            self.chain.restore_finalized(held)
+        self._recovering = finalized
+        self.log_warning(f"finalized head #{finalized.number} is in the corrupted range: finality "
+                         f"held at #{self.chain.finalized.number} until it is re-synced",
+                         finalized="0x" + finalized.hash.hex())
+
+    def _check_recovered(self) -> None:
+        """The stored finalized head lost to a corrupted record is back: finality returns to it
+        (or, if votes took it further meanwhile, must contain it)."""
+        target = self._recovering
+        if target is None or target.hash not in self.chain:
+            return
+        finalized = self.chain.finalized
+        if finalized.number < target.number:
+            recovered = self.chain.restore_finalized(target.hash)
+        else:
+            recovered = self._ancestor_at(finalized.hash(), target.number) == target.hash
+        if not recovered:
+            self.chain_disagreements += 1
+            if self.log is not None:
+                self.log.error("the re-synced chain is not the one this node had finalized",
+                               node=self.name, number=target.number,
+                               stored="0x" + target.hash.hex(),
+                               finalized="0x" + finalized.hash().hex())
+            return  # stays recovering: a loud error, never a fork of our own finality
+        self._recovering = None
+        self._last_finalized = target.hash
+        self.log_warning(f"finalized head #{target.number} re-synced; finalized "
+                         f"#{self.chain.finalized.number}", finalized="0x" + target.hash.hex())
+
+    def _ancestor_at(self, h: bytes, number: int) -> bytes | None:
+        header = self.chain.header(h)
+        while header is not None and header.number > number:
+            header = self.chain.header(header.parent_hash)
+        return header.hash() if header is not None and header.number == number else None
 
     def _persist(self, hashes: list[bytes]) -> None:
         if self.store is None:
@@ -170,6 +251,8 @@ class RelayNodeService:
         if finalized.hash() == self._last_finalized or finalized.number == 0 \
                 or self.store.relay_block_number(finalized.hash()) is None:
             return
+        if self._recovering is not None:
+            return  # the store's finalized head is ahead of ours until it is re-synced
         self.store.set_finalized(finalized.hash(), finalized.number)
         # What was signed for relay parents far below finality can never be asked for again.
         horizon = signed_record_horizon(self.chain.config)
@@ -316,7 +399,7 @@ class RelayNodeService:
         while True:
             await self._sync_wakeup.wait()
             self._sync_wakeup = trio.Event()
-            while self.is_behind:
+            while self.best_seen > self.chain.best.number:
                 peer, (number, target) = max(self._claims.items(), key=lambda c: (c[1][0], c[0]))
                 try:
                     await self._sync_toward(peer, target, number)
@@ -394,6 +477,7 @@ class RelayNodeService:
         async for hashes in self._imported_recv:
             await self.on_imported(hashes)
             self.chain.apply_pending_votes()
+            self._check_recovered()
             self._persist(hashes)
             self._observe_candidates(hashes)
             best = self.chain.best_hash
@@ -469,3 +553,7 @@ class RelayNodeService:
     def log_event(self, event: str, **kw: Any) -> None:
         if self.log is not None:
             self.log.info(event, node=self.name, **kw)
+
+    def log_warning(self, event: str, **kw: Any) -> None:
+        if self.log is not None:
+            self.log.warning(event, node=self.name, **kw)

@@ -16,6 +16,7 @@ from typing import Any
 import trio
 
 from proto.codec import decode, encode
+from proto.errors import SigningRefused
 from proto.keys import Keypair
 from proto.messages import FinalityVoteMessage
 from proto.network import PeerId, Topic
@@ -113,8 +114,10 @@ class ValidatorService(RelayNodeService):
         vote = FinalityVote.sign(self.key, header.hash(), header.number, session, self.index)
         # Never two votes at one height (a restart on another fork would be an equivocation):
         # what was signed before is what goes out.
-        vote = decode(self.sign_once("finality", header.number.to_bytes(8, "big"), encode(vote),
-                                     None), FinalityVote)
+        raw = self.sign_once("finality", header.number.to_bytes(8, "big"), encode(vote), None)
+        if raw is None:
+            return
+        vote = decode(raw, FinalityVote)
         try:
             self.chain.note_vote(vote)
         except BlockTreeError:
@@ -122,12 +125,19 @@ class ValidatorService(RelayNodeService):
         self.metrics.block_height.labels("finalized").set(self.chain.finalized.number)
         await self.net.gossip.publish(Topic.FINALITY, encode(FinalityVoteMessage(vote)))
 
-    def sign_once(self, kind: str, key: bytes, payload: bytes, number: int | None) -> bytes:
+    def sign_once(self, kind: str, key: bytes, payload: bytes, number: int | None
+                  ) -> bytes | None:
         """`payload`, written to the store before it is sent; or, if this validator signed
-        something else under (kind, key) before a restart, that earlier payload."""
+        something else under (kind, key) before a restart, that earlier payload; or None if the
+        store refuses (relay parent `number` is below its pruning bound, so what was signed there
+        is forgotten: a paused validator finishing queued work): send nothing."""
         if self.store is None:
             return payload
-        previous = self.store.record_signed(kind, key, payload, relay_parent_number=number)
+        try:
+            previous = self.store.record_signed(kind, key, payload, relay_parent_number=number)
+        except SigningRefused as exc:
+            self.log_event(f"{kind} not signed", number=number, reason=str(exc))
+            return None
         return payload if previous is None else previous
 
     # -- authoring ------------------------------------------------------------------------------
@@ -145,12 +155,14 @@ class ValidatorService(RelayNodeService):
                 continue
             if slot <= parent.slot:
                 continue
-            if self.is_behind or self.is_offline:
-                # Our best is not the chain's head (or we cannot tell yet): a block on it
-                # would be a fork. Substrate skips the slot the same way.
-                self.log_event("slot skipped: " + ("waiting for the network" if self.is_offline
-                                                   else "catching up"),
-                               slot=slot, best=parent.number, target=self.best_seen)
+            if self.is_behind or self.is_offline or self.is_recovering:
+                # Our best is not the chain's head (or we cannot tell yet, or our chain lost a
+                # range we had finalized): a block on it would be a fork. Substrate skips the
+                # slot the same way.
+                why = ("waiting for the network" if self.is_offline else
+                       "re-syncing a corrupted range" if self.is_recovering else "catching up")
+                self.log_event("slot skipped: " + why, slot=slot, best=parent.number,
+                               target=self.best_seen)
                 continue
             await self._author(parent, state, slot)
 

@@ -50,8 +50,10 @@ class ValidatorContext(Protocol):
 
     def peer_of(self, validator_index: int) -> PeerId: ...
 
-    def sign_once(self, kind: str, key: bytes, payload: bytes, number: int | None) -> bytes:
-        """`payload`, written to the store before it is sent, or what was signed before."""
+    def sign_once(self, kind: str, key: bytes, payload: bytes, number: int | None
+                  ) -> bytes | None:
+        """`payload`, written to the store before it is sent, or what was signed before; None
+        if the store refuses to sign at relay parent `number` (below its pruning bound)."""
         ...
 
     def log_event(self, event: str, **kw: Any) -> None: ...

@@ -11,13 +11,13 @@ link goes through the launcher's fault proxies (node/cluster/faults.py).
   are 60 s runs of the same command (`--seconds 60`).
 - A partitioned backing group: para 2001's group is cut off from everyone else; 2001 stalls,
   2000 keeps its usual window, and 2001 is included again within 5 relay blocks of the heal.
-  The cut lasts `GROUP_CUT_BLOCKS`, no longer, for what the nodes do today with longer ones
-  (measured with this network): a candidate of 2001 is always pending availability when the cut
-  starts, and its backers drop its chunks once its relay parent is 8 blocks below finality
-  (relay/service/availability.py prunes by relay parent, even what is still pending), so after
-  a cut of 6 blocks it is made available in time only sometimes (3 cuts of 5), after 10 once in
-  2; its core is then freed only by the availability timeout at the next group rotation, which
-  this network never reaches, and 2001 never resumes.
+  The cut lasts `GROUP_CUT_BLOCKS` = 12, past the availability horizon (8 blocks below
+  finality): a candidate of 2001 is always pending availability when the cut starts, and its
+  backers keep its chunks while any leaf has it pending (relay/service/availability.py), so the
+  others fetch them after the heal and 2001 is included again. When availability pruned chunks by
+  relay parent alone, a cut of 6 blocks was made available in time only sometimes (3 cuts of 5)
+  and one of 12 did not resume (measured once): the core was then freed only by the availability
+  timeout at the next group rotation, which this network never reaches.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from relay.core.config import HostConfiguration
 
 PROBE_S = 15
 PROBE_RATE = 100
-GROUP_CUT_BLOCKS = 4
+GROUP_CUT_BLOCKS = 12
 RESUME_WITHIN = 5
 WINDOW = 15
 USUAL = range(14, 16)  # testing.md: >= 14 per 15-block window in processes
