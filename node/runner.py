@@ -30,6 +30,7 @@ from proto.keys import Keypair
 from proto.messages import FRAME_MAX, PeerAddress, PeerRole
 from relay.core.config import ConfigError
 from relay.service.full_node import RelayNodeService
+from relay.service.pov_execution import ThreadedExecution
 
 ROLES = ("validator", "relay-node", "collator")
 
@@ -100,7 +101,8 @@ def _build(cfg: NodeConfig, host: TcpHost, store: NodeStore, log: Any) -> tuple[
         # Wall-clock slots: (trio time - epoch) is the Unix time.
         epoch = trio.current_time() - time.time()
         return wiring.validator(cfg.name, cfg.key, host, genesis, validators, log=log,
-                                epoch=epoch, store=store), None
+                                epoch=epoch, store=store,
+                                pov_execution=ThreadedExecution()), None
     return wiring.relay_node(cfg.name, host, genesis, validators, log=log, store=store), None
 
 

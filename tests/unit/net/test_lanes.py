@@ -1,0 +1,60 @@
+"""The lane budgets' pieces, pure: a token bucket per peer and lane, the per-slot budgets, and the
+throttle that keeps ban warnings to one line per peer per interval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from node.net.lanes import (
+    BURST_SLOTS,
+    GOSSIP_FRAMES_PER_SLOT,
+    Budget,
+    Throttle,
+    TokenBucket,
+    lane_budgets,
+)
+from proto.messages import Protocol
+
+
+def test_a_bucket_allows_its_burst_then_its_rate() -> None:
+    bucket = TokenBucket(Budget(rate=10.0, burst=5.0), now=0.0)
+    assert [bucket.take(0.0) for _ in range(6)] == [True] * 5 + [False]
+    assert bucket.take(0.05) is False  # half a token back
+    assert bucket.take(0.1) is True
+    # idle time refills up to the burst, never beyond
+    assert sum(bucket.take(100.0) for _ in range(20)) == 5
+    # a clock that steps back (another task's older reading) does not mint tokens
+    assert bucket.take(99.0) is False
+
+
+def test_budgets_are_per_slot_so_the_same_at_any_slot_length() -> None:
+    for slot_s in (1.0, 6.0):
+        gossip = lane_budgets(slot_s)[Protocol.GOSSIP]
+        assert gossip.rate * slot_s == GOSSIP_FRAMES_PER_SLOT
+        assert gossip.burst == GOSSIP_FRAMES_PER_SLOT * BURST_SLOTS
+    assert set(lane_budgets(1.0)) == {Protocol.GOSSIP, Protocol.DIRECT, Protocol.REQUEST}
+
+
+def test_the_throttle_logs_once_per_interval_and_counts_what_it_held_back() -> None:
+    throttle = Throttle(10.0)
+    assert throttle.allow("p", 0.0) == 0
+    assert [throttle.allow("p", t) for t in (1.0, 2.0, 9.9)] == [None, None, None]
+    assert throttle.allow("q", 5.0) == 0  # another key has its own interval
+    assert throttle.allow("p", 10.0) == 3
+
+
+def test_the_throttle_stays_bounded_under_many_keys() -> None:
+    throttle = Throttle(10.0, max_keys=4)
+    assert [throttle.allow(k, 0.0) for k in range(6)] == [0, 0, 0, 0, None, None]
+    assert len(throttle._last) == 4 and len(throttle._held) == 0
+    assert throttle.allow(99, 20.0) == 0  # stale keys make room
+
+
+def test_architecture_md_carries_the_lane_table_of_the_module() -> None:
+    import node.net.lanes as lanes
+
+    root = Path(lanes.__file__).resolve().parents[2]
+    rows = [line for line in (lanes.__doc__ or "").splitlines() if line.startswith("|")]
+    assert len(rows) > 10
+    architecture = (root / "ARCHITECTURE.md").read_text().splitlines()
+    assert [line for line in rows if line not in architecture] == []

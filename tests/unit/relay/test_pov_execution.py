@@ -1,0 +1,87 @@
+"""PoV re-execution off the event loop (relay/service/pov_execution.py), with real worker threads:
+a re-execution that blocks does not stop the event loop (other tasks keep running meanwhile), its
+deadline fires, a blocked worker keeps its slot so hanging PoVs hold a bounded number of threads,
+and once it returns the next execution is served. A real candidate re-executes the same inline
+and in a thread. Counts events; `SAFETY_S` only stops a hung test."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from relay.service.pov_execution import (
+    DEADLINE_FACTOR,
+    ExecutionTimedOut,
+    InlineExecution,
+    ThreadedExecution,
+    deadline_s,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collator"))
+from para_fixtures import para_genesis, relay_parent
+
+from collator.core.collation import build_collation
+from collator.core.para_runtime import Transfer
+from relay.core.candidate_validation import validate_collation
+
+SAFETY_S = 30
+DEADLINE = 0.3
+
+
+def blocking(release: threading.Event) -> str:
+    release.wait(SAFETY_S)  # a PoV whose execution hangs until the test lets it go
+    return "done"
+
+
+async def test_a_hanging_execution_times_out_while_the_loop_keeps_serving() -> None:
+    execution = ThreadedExecution(max_workers=1)
+    release = threading.Event()
+    ticks = 0
+
+    async def other_work() -> None:  # what the node's other tasks stand for: peers, authoring
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await trio.sleep(0.01)
+
+    with trio.fail_after(SAFETY_S):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(other_work)
+            with pytest.raises(ExecutionTimedOut):
+                await execution.run(DEADLINE, blocking, release)
+            served_meanwhile = ticks
+            assert served_meanwhile > 5  # the loop ran on while the worker was stuck
+            # The stuck thread still holds the only worker: the next one waits for it, within its
+            # own deadline, and times out too: a hanging PoV cannot take more threads.
+            assert execution.limiter.borrowed_tokens == 1
+            with pytest.raises(ExecutionTimedOut):
+                await execution.run(DEADLINE, str.upper, "next")
+            assert execution.timed_out == 2 and execution.completed == 0
+            release.set()
+            while execution.limiter.borrowed_tokens:
+                await trio.sleep(0.01)
+            assert await execution.run(DEADLINE, str.upper, "next") == "NEXT"
+            assert execution.completed == 1
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_real_candidate_re_executes_alike_inline_and_in_a_thread() -> None:
+    entries, header = para_genesis()
+    pool: list[Any] = [Transfer(1, 2, 1, i) for i in range(50)]
+    col = build_collation(entries, header, relay_parent(1, 1, header.head_data()), pool, 0, None,
+                          0, 5, 1 << 20)
+    args = (col.receipt.to_plain(), col.pov, col.pvd, 5, 10_000)
+    inline = await InlineExecution().run(DEADLINE, validate_collation, *args)
+    with trio.fail_after(SAFETY_S):
+        threaded = await ThreadedExecution().run(deadline_s(10_000), validate_collation, *args)
+    assert inline == threaded and inline[0] == col.receipt
+
+
+def test_the_deadline_is_a_multiple_of_the_backing_execution_timeout() -> None:
+    assert deadline_s(500) == DEADLINE_FACTOR * 0.5
+    assert deadline_s(6000 // 12) == 2.0  # 6 s slots
