@@ -58,3 +58,25 @@ def test_architecture_md_carries_the_lane_table_of_the_module() -> None:
     assert len(rows) > 10
     architecture = (root / "ARCHITECTURE.md").read_text().splitlines()
     assert [line for line in rows if line not in architecture] == []
+
+
+def test_the_ban_window_is_configurable_through_the_wiring() -> None:
+    import random
+
+    from node import wiring
+    from node.devnet import dev_genesis
+    from node.net.memory import MemoryNetwork
+    from node.net.peerset import BAN_WINDOW_S
+    from proto.messages import FRAME_MAX
+    from relay.core.config import HostConfiguration
+
+    dev = dev_genesis(3, 1, 1, HostConfiguration())
+    net = MemoryNetwork(random.Random(1), FRAME_MAX)
+    validators = [k.public for k in dev.keys]
+    default = wiring.relay_node("a", net.add_host(b"a" * 32), dev.relay, validators)
+    short = wiring.relay_node("b", net.add_host(b"b" * 32), dev.relay, validators,
+                              ban_window_s=7.0)
+    assert default.net.peers.peerset.ban_window_s == BAN_WINDOW_S == 120.0
+    assert short.net.peers.peerset.ban_window_s == 7.0
+    # and the stack's manager is the host's admission check (bans hold at the handshake)
+    assert short.net.host.admission == short.net.peers._admit

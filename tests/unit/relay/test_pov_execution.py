@@ -85,3 +85,47 @@ async def test_a_real_candidate_re_executes_alike_inline_and_in_a_thread() -> No
 def test_the_deadline_is_a_multiple_of_the_backing_execution_timeout() -> None:
     assert deadline_s(500) == DEADLINE_FACTOR * 0.5
     assert deadline_s(6000 // 12) == 2.0  # 6 s slots
+
+
+class InfoLog:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def info(self, event: str, **kw: Any) -> None:
+        self.events.append((event, kw))
+
+    def __getattr__(self, _level: str) -> Any:
+        return self.info
+
+
+async def test_a_validator_whose_re_execution_misses_the_deadline_does_not_back_and_logs_it(
+        ) -> None:
+    """A real validator (in-memory network, real time) with worker-thread execution and a backing
+    execution timeout of 1 ms (a 4 ms deadline): re-executing a real 400-transaction candidate
+    takes longer than that, so it is neither returned nor stored, and the timeout is logged."""
+    import random
+
+    from node import wiring
+    from node.devnet import dev_genesis
+    from node.net.memory import MemoryNetwork
+    from proto.messages import FRAME_MAX
+    from relay.core.config import HostConfiguration
+
+    dev = dev_genesis(3, 1, 1, HostConfiguration(backing_execution_timeout_ms=1))
+    net = MemoryNetwork(random.Random(1), FRAME_MAX)
+    log = InfoLog()
+    key = dev.keys[0]
+    validator = wiring.validator("alice", key, net.add_host(key.public), dev.relay,
+                                 [k.public for k in dev.keys], log=log,
+                                 pov_execution=ThreadedExecution())
+    per = validator.backing._rp(validator.chain.genesis.hash())
+    assert per is not None and deadline_s(per.state.config.execution_timeout_ms) == 0.004
+    entries, header = para_genesis()
+    pool: list[Any] = [Transfer(1, 2, 1, i) for i in range(400)]
+    col = build_collation(entries, header, relay_parent(1, 1, header.head_data()), pool, 0, None,
+                          0, 5, 1 << 20)
+    with trio.fail_after(SAFETY_S), pytest.raises(ExecutionTimedOut):
+        await validator.backing._validate(per, col.receipt.to_plain(), col.pov, col.pvd)
+    assert validator.backing.timed_out == 1 and per.collations == {}
+    assert [e for e, _ in log.events if e == "candidate validation timed out"] == [
+        "candidate validation timed out"]
