@@ -25,6 +25,9 @@ from proto.messages import PeerAddress, PeerExchange, PeerRole
 from proto.network import COST_UNEXPECTED_MESSAGE, PeerId
 
 MAX_SHARED = 64  # addresses per exchange (the message allows more; nobody needs them)
+# Addresses learnt from peers, the chain spec's validators not counted (always learnt): beyond
+# this a new identity is not learnt, so exchanges of made-up identities cannot grow the table.
+MAX_KNOWN = 1024
 
 
 def parse_bootnode(spec: str) -> tuple[PeerId | None, str, int]:
@@ -65,6 +68,7 @@ class Discovery:
         self.on_para_peer = on_para_peer or (lambda _peer: None)
         self.on_relay_peer = on_relay_peer or (lambda _peer: None)
         self.known: dict[PeerId, PeerAddress] = {}
+        self.not_learnt = 0  # new identities refused because `known` was full
         # The chain spec's roster: only these may be announced as validators.
         self.validators = validators
         self.log = log
@@ -172,6 +176,9 @@ class Discovery:
                 self.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
                 continue  # claims a validator seat the chain spec does not give it
             new = addr.identity not in self.known
+            if new and len(self.known) >= MAX_KNOWN and addr.identity not in self.validators:
+                self.not_learnt += 1  # full: peers cannot grow the table (node/net/lanes.py)
+                continue
             self.known[addr.identity] = addr
             if addr.identity not in self.pinned and (addr.identity not in self.host.addresses
                                                      or i == 0):

@@ -17,6 +17,7 @@ lanes of a node and their policies (ARCHITECTURE.md has the same table):
 | handshakes in progress | `tcp.py` | `max_unauthenticated`, each within `handshake_timeout` | closed at accept |
 | gossip seen-cache | `gossip.py` `SeenCache` | 65,536 ids, 600 s | the oldest id is forgotten |
 | peer table (reputations) | `peerset.py` `PeerSet` | peers holding a slot or a ban or a score, pruned past `PEER_TABLE_SOFT_CAP` | peers with a decayed score and no slot or ban are forgotten |
+| addresses learnt from peer exchanges | `discovery.py` `Discovery.known` | `MAX_KNOWN` (1,024) plus the chain spec's validators | a new identity is not learnt (counted in `not_learnt`) |
 | imported blocks → processing (control) | `relay/service/full_node.py` `_imported` | blocks already in the block tree (itself bounded by finality and pruning) | never dropped: each entry is a block the node has imported and must persist |
 | best-head watchers (control) | `full_node.py`, `node/rpc/relay_interface.py` `watch_heads` | 16 heads per watcher | the watcher that fell behind is dropped (it re-subscribes) |
 | RPC outbox per WebSocket | `node/rpc/server.py` | 512 messages | a response waits (the client's own reads pace it); a notification that finds it full closes the connection (1008) |

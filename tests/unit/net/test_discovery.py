@@ -91,3 +91,31 @@ async def test_a_configured_bootnode_address_outlives_what_the_node_announces() 
                 await trio.sleep(0.01)
             assert await cnet.peers.connect(key.public)
             nursery.cancel_scope.cancel()
+
+
+async def test_exchanges_of_made_up_identities_cannot_grow_the_address_table() -> None:
+    from node.net import discovery as discovery_module
+    from proto.messages import PeerExchange
+
+    key = Keypair.from_name("alice")
+    host = TcpHost(key, SPEC.genesis_id(), FRAME_MAX)
+    net = NetworkStack(host, SLOT_S)
+    validator = SPEC.validators[1].public
+    discovery = Discovery(net, host, PeerAddress(key.public, "127.0.0.1", 1, PeerRole.VALIDATOR),
+                          SLOT_S, [], validators=frozenset({validator}))
+    sender = Keypair.from_name("mallory").public
+    made_up = 0
+    for _ in range(discovery_module.MAX_KNOWN // 60 + 5):
+        batch = [PeerAddress(sender, "127.0.0.1", 2, PeerRole.COLLATOR)]
+        for _ in range(60):
+            made_up += 1
+            batch.append(PeerAddress(made_up.to_bytes(32, "big"), "127.0.0.1", 3,
+                                     PeerRole.COLLATOR))
+        await discovery._on_exchange(sender, PeerExchange(batch))
+    assert len(discovery.known) == discovery_module.MAX_KNOWN
+    assert discovery.not_learnt == made_up + 1 - discovery_module.MAX_KNOWN
+    # a validator of the chain spec is still learnt
+    await discovery._on_exchange(sender, PeerExchange([
+        PeerAddress(sender, "127.0.0.1", 2, PeerRole.COLLATOR),
+        PeerAddress(validator, "127.0.0.1", 4, PeerRole.VALIDATOR)]))
+    assert validator in discovery.known
