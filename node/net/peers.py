@@ -102,6 +102,7 @@ class PeerManager:
         self.bans = 0
         self.stalled = 0  # peers disconnected for taking no frame within `send_stall_s`
         self._ban_listeners: list[BanListener] = []
+        self._cut: set[PeerId] = set()  # banned while connected: no further frame is handled
         host.admission = self._admit
         self._handlers: dict[int, FrameHandler] = {}
         self._listeners: list[PeerListener] = []
@@ -223,6 +224,8 @@ class PeerManager:
         peer = conn.remote
         try:
             async for frame in conn:
+                if peer in self._cut:
+                    break  # banned: what it sent before the link closes is not read
                 handler = self._handlers.get(frame.protocol)
                 if handler is None:
                     self.report(peer, COST_UNEXPECTED_MESSAGE)
@@ -254,6 +257,7 @@ class PeerManager:
         if self._connections.get(conn.remote) is not conn:
             return
         del self._connections[conn.remote]
+        self._cut.discard(conn.remote)
         self.peerset.release(conn.remote)
         for key in [k for k in self._buckets if k[0] == conn.remote]:
             del self._buckets[key]
@@ -288,6 +292,8 @@ class PeerManager:
                 for listener in self._ban_listeners:
                     with contextlib.suppress(Exception):
                         listener.peer_banned(peer, change.reason)
+            if peer in self._connections:
+                self._cut.add(peer)
             self.disconnect_soon(peer)
 
     def disconnect_soon(self, peer: PeerId) -> None:

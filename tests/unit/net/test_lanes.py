@@ -4,6 +4,7 @@ throttle that keeps ban warnings to one line per peer per interval."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from node.net.lanes import (
     BURST_SLOTS,
@@ -80,3 +81,42 @@ def test_the_ban_window_is_configurable_through_the_wiring() -> None:
     assert short.net.peers.peerset.ban_window_s == 7.0
     # and the stack's manager is the host's admission check (bans hold at the handshake)
     assert short.net.host.admission == short.net.peers._admit
+
+
+async def test_frames_over_budget_are_dropped_charged_and_the_ban_cuts_the_link_at_once(
+        autojump_clock: Any) -> None:
+    """In-memory network, no decay: a burst of 2, then each frame costs COST_FLOOD (-200,000);
+    the sixth over budget crosses a -1,000,000 threshold. Nothing the peer sent after the frame
+    that banned it is handled, though it came in the same read."""
+    import trio
+    from net_fixtures import CAPS, GOSSIP, Node, make_network
+
+    from node.net.gossip import GossipEnvelope
+    from node.net.transport import encode_wire_frame
+    from proto.codec import encode
+    from proto.network import ACCEPT, COST_FLOOD
+
+    assert COST_FLOOD.value == -200_000
+    net = make_network(7)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(net.run)
+        a = Node(net, "a")
+        b = Node(net, "b", ban_threshold=-1_000_000, decay_per_second=1.0)  # type: ignore[arg-type]
+        b.peers.budgets[GOSSIP] = Budget(rate=0.0, burst=2.0)
+        delivered: list[bytes] = []
+        b.gossip.subscribe(1, lambda _s, _d: ACCEPT, lambda _s, data: delivered.append(data))
+        for node in (a, b):
+            await node.start(nursery)
+        assert await a.peers.connect(b.id)
+        # Twenty frames in one piece, as one read off a socket would hand them over.
+        link = a.host.connections()[0]
+        link.send_raw(b"".join(
+            encode_wire_frame(GOSSIP, encode(GossipEnvelope(1, b"%d" % i)), CAPS)
+            for i in range(20)))
+        await trio.sleep(1)
+        assert delivered == [b"0", b"1"]
+        assert b.peers.over_budget[GOSSIP] == 6 and b.peers.bans == 1
+        assert not b.peers.is_connected(a.id)
+        assert not await a.peers.connect(b.id)  # refused at the handshake
+        assert b.peers.refused_banned == 1
+        nursery.cancel_scope.cancel()
