@@ -8,6 +8,7 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 HANDLER_LANES = ("gossip", "direct", "request", "response", "frame")
+BUDGETED_LANES = ("gossip", "direct", "request")
 LATENCY_BUCKETS = (0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 18, 24, 36)
 
 
@@ -81,6 +82,22 @@ class NodeMetrics:
         )
         for lane in HANDLER_LANES:  # present at 0 from the start: an absent metric is no proof
             self.handler_errors.labels(lane)
+        # The lanes' budgets and bans (node/net/lanes.py).
+        self.frames_over_budget = Counter(
+            "asyncback_frames_over_budget_total",
+            "Inbound frames dropped unread because their peer was over its lane's budget",
+            ["lane"], registry=r,
+        )
+        for lane in BUDGETED_LANES:
+            self.frames_over_budget.labels(lane)
+        self.peer_bans = Counter(
+            "asyncback_peer_bans_total", "Peers banned (reputation under the threshold)",
+            registry=r,
+        )
+        self.banned_refused = Counter(
+            "asyncback_banned_handshakes_refused_total",
+            "Handshakes refused because the dialer's key is banned", registry=r,
+        )
         # Substrate's role bits: FULL 1, AUTHORITY 4 (a collator runs as an authority too).
         self.node_roles.set({"relay-node": 1, "validator": 4, "collator": 4}.get(role, 0))
         self.start_time.set(time.time() if start_time is None else start_time)

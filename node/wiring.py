@@ -31,6 +31,7 @@ def _plumbing(name: str, role: str, host: Host, slot_ms: int, metrics: NodeMetri
     net = NetworkStack(host, slot_ms / 1000, ban_window_s=ban_window_s)
     metrics = metrics or NodeMetrics(role, name)
     net.log_handler_failures(log, name, metrics.handler_errors)
+    net.count_lanes(metrics.frames_over_budget, metrics.peer_bans, metrics.banned_refused)
     return net, metrics
 
 

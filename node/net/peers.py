@@ -78,6 +78,8 @@ class BanListener(Protocol):
 
     def banned_peer_refused(self, peer: PeerId) -> None: ...
 
+    def frame_over_budget(self, peer: PeerId, protocol: int) -> None: ...
+
 
 class PeerListener(Protocol):
     def peer_connected(self, peer: PeerId) -> None: ...
@@ -233,6 +235,9 @@ class PeerManager:
                 if not self._within_budget(peer, frame.protocol):
                     handler = self._overflow.get(frame.protocol)
                     self.over_budget[frame.protocol] += 1
+                    for listener in self._ban_listeners:
+                        with contextlib.suppress(Exception):
+                            listener.frame_over_budget(peer, frame.protocol)
                     self.report(peer, COST_FLOOD)
                     if handler is None or conn.closed:
                         continue

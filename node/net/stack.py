@@ -75,6 +75,29 @@ class _BanLog:
             self.log.warning("banned peer refused at the handshake", node=self.node,
                              peer="0x" + peer.hex()[:16], held_back=held)
 
+    def frame_over_budget(self, peer: PeerId, protocol: int) -> None:
+        pass  # the ban it leads to is what is logged
+
+
+class _LaneCounters:
+    """Budget drops, bans and refusals into the node's metrics (Prometheus counters)."""
+
+    def __init__(self, over_budget: Any, bans: Any, refused: Any) -> None:
+        self.over_budget, self.bans, self.refused = over_budget, bans, refused
+
+    def peer_banned(self, peer: PeerId, reason: str) -> None:
+        self.bans.inc()
+
+    def banned_peer_refused(self, peer: PeerId) -> None:
+        self.refused.inc()
+
+    def frame_over_budget(self, peer: PeerId, protocol: int) -> None:
+        self.over_budget.labels(_LANE_NAMES.get(protocol, str(protocol))).inc()
+
+
+_LANE_NAMES = {int(Protocol.GOSSIP): "gossip", int(Protocol.DIRECT): "direct",
+               int(Protocol.REQUEST): "request"}
+
 
 BAN_LOG_INTERVAL_S = 10.0
 
@@ -109,6 +132,11 @@ class NetworkStack:
         self.peers.add_failure_listener(note)
         if log is not None:
             self.peers.add_ban_listener(_BanLog(log, node, self.peers.now))
+
+    def count_lanes(self, over_budget: Any, bans: Any, refused: Any) -> None:
+        """Frames over budget (`over_budget.labels(lane).inc()`), bans and banned handshakes
+        refused (`.inc()`), counted in the given Prometheus counters."""
+        self.peers.add_ban_listener(_LaneCounters(over_budget, bans, refused))
 
     @property
     def handler_errors(self) -> int:

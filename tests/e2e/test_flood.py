@@ -10,7 +10,7 @@ each one alone is merely ignored) as fast as its link takes them. The target's g
 - the other peers were served: the relay chain kept growing and para 2000 kept being included,
   during the flood and after;
 - the flooder was disconnected and its key is refused at the handshake, and the target logged the
-  ban and the refusal;
+  ban and the refusal, and counted both and the frames it dropped (its Prometheus metrics);
 - no node died, no handler failed.
 Figures (frames, rate, RSS, relay blocks to the ban) are printed.
 """
@@ -117,6 +117,13 @@ def test_a_gossip_flood_is_cut_off_and_banned_while_the_network_goes_on(cluster:
     cluster.wait_relay_height(ban_block + 4)
     assert cluster.para_height(2000) > start_para
     assert cluster.best_number(target) >= ban_block + 3  # the target itself kept importing
+    metrics = target.metrics()
+    dropped = metrics['asyncback_frames_over_budget_total{lane="gossip"}']
+    print(f"target: {dropped:.0f} gossip frames dropped over budget, "
+          f"{metrics['asyncback_peer_bans_total']:.0f} ban(s), "
+          f"{metrics['asyncback_banned_handshakes_refused_total']:.0f} handshake(s) refused")
+    assert dropped > 0 and metrics["asyncback_peer_bans_total"] >= 1
+    assert metrics["asyncback_banned_handshakes_refused_total"] >= REDIALS
     log = target.log_path.read_text()
     assert "peer banned" in log and "banned peer refused at the handshake" in log
     assert cluster.crashed() == []
