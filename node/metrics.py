@@ -20,12 +20,17 @@ from proto import network
 from proto.network import ReputationChange
 
 HANDLER_LANES = ("gossip", "direct", "request", "response", "frame")
+BUDGETED_LANES = ("gossip", "direct", "request")
 LATENCY_BUCKETS = (0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 18, 24, 36)
 RELAY_ROLES = ("validator", "relay-node")
 MAY_STAY_ZERO = frozenset({
     "substrate_sub_libp2p_handler_errors_total",
     "asyncback_decode_errors_total",
     "asyncback_peer_reputation_changes_total",
+    # the lanes' budgets and bans: an honest network never overflows or bans
+    "asyncback_frames_over_budget_total",
+    "asyncback_peer_bans_total",
+    "asyncback_banned_handshakes_refused_total",
 })
 # Every reputation change a node can apply, by its reason: the label values of the counter.
 REPUTATION_REASONS = sorted({v.reason for v in vars(network).values()
@@ -117,6 +122,22 @@ class NodeMetrics:
             self.handler_errors.labels(lane)
         for reason in REPUTATION_REASONS:
             self.reputation_changes.labels(reason)
+        # The lanes' budgets and bans (node/net/lanes.py).
+        self.frames_over_budget = Counter(
+            "asyncback_frames_over_budget_total",
+            "Inbound frames dropped unread because their peer was over its lane's budget",
+            ["lane"], registry=r,
+        )
+        for lane in BUDGETED_LANES:
+            self.frames_over_budget.labels(lane)
+        self.peer_bans = Counter(
+            "asyncback_peer_bans_total", "Peers banned (reputation under the threshold)",
+            registry=r,
+        )
+        self.banned_refused = Counter(
+            "asyncback_banned_handshakes_refused_total",
+            "Handshakes refused because the dialer's key is banned", registry=r,
+        )
         # Substrate's role bits: FULL 1, AUTHORITY 4 (a collator runs as an authority too).
         self.node_roles.set({"relay-node": 1, "validator": 4, "collator": 4}.get(role, 0))
         self.start_time.set(time.time() if start_time is None else start_time)

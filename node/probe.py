@@ -35,7 +35,7 @@ from node.chainspec import ChainSpec
 from node.cluster.http import NodeUnreachable, rpc_call
 from node.net.gossip import GossipEnvelope
 from node.net.reqresp import STATUS_OK, ResponseEnvelope
-from node.net.tcp import TcpConnection, TcpHost
+from node.net.tcp import HandshakeRefused, TcpConnection, TcpHost
 from node.net.transport import DialError, TransportError
 from node.probe_shots import (
     KIND_NAMES,
@@ -150,8 +150,8 @@ class ProbeReport:
                f"{sum(self.sent.values())} frames of {len(self.sent)} kinds"
                + (f", target role {self.role}" if self.role else "")]
         out.append(f"links: {self.connections} opened, {self.closed_by_target} closed by the "
-                   f"target, {self.refusals} refused at once (banned, or a slot refused); "
-                   f"identities used: {self.identities}; {self.dial_failures} dials failed")
+                   f"target, {self.refusals} refused at once or at the handshake (banned, "
+                   f"or a slot refused); identities used: {self.identities}; {self.dial_failures} dials failed")
         out.append("frames sent:")
         width = max((len(k) for k in self.sent), default=0)
         for label, n in sorted(self.sent.items()):
@@ -303,10 +303,15 @@ class Probe:
         self.report.identities += 1
         return self.cfg.identity or Keypair(self.rng.randbytes(32))
 
-    async def _dial(self, key: Keypair) -> TcpConnection | None:
+    async def _dial(self, key: Keypair) -> TcpConnection | HandshakeRefused | None:
+        """A link; the refusal when the target was reached but refused the handshake (a
+        banned key is refused there); None when it could not be reached."""
         host = TcpHost(key, self.cfg.spec.genesis_id(), FRAME_MAX)
         try:
             return await host.dial_address(self.cfg.host, self.cfg.port)
+        except HandshakeRefused as exc:
+            self.report.dial_failures += 1
+            return exc
         except DialError:
             self.report.dial_failures += 1
             return None
@@ -315,7 +320,11 @@ class Probe:
         key = self._key()
         while True:
             conn = await self._dial(key)
-            if conn is None:
+            if isinstance(conn, HandshakeRefused) and self.cfg.identity is None:
+                self.report.refusals += 1
+                key = self._key()  # this key is banned: come back as someone else
+                continue
+            if not isinstance(conn, TcpConnection):
                 await trio.sleep(REDIAL_S)
                 continue
             self.report.connections += 1
@@ -419,7 +428,7 @@ class Probe:
     async def _alive(self) -> bool:
         """A fresh identity completes a handshake, and the RPC (if known) answers."""
         conn = await self._dial(Keypair(self.rng.randbytes(32)))
-        if conn is None:
+        if not isinstance(conn, TcpConnection):
             self.report.problems.append("no handshake with the target at the end")
             return False
         await conn.aclose()

@@ -27,12 +27,14 @@ from node.informant import Informant
 from node.logging import bind_node, get_logger
 from node.metrics_server import serve_metrics
 from node.net.discovery import Discovery
+from node.net.peerset import BAN_WINDOW_S
 from node.net.tcp import TcpHost
 from node.storage import NodeStore
 from proto.keys import Keypair
 from proto.messages import FRAME_MAX, PeerAddress, PeerRole
 from relay.core.config import ConfigError
 from relay.service.full_node import RelayNodeService
+from relay.service.pov_execution import ThreadedExecution
 
 ROLES = ("validator", "relay-node", "collator")
 
@@ -55,6 +57,7 @@ class NodeConfig:
     tx_rate: float | None = None  # collators; None: a saturated pool
     blocks_per_relay_parent: int = 0  # collators
     para_bootnodes: tuple[str, ...] = ()  # collators: other collators of the para
+    ban_window_s: float = BAN_WINDOW_S  # a banned key is refused at the handshake this long
 
 
 class CannotListen(Exception):
@@ -113,7 +116,7 @@ def _build(cfg: NodeConfig, host: TcpHost, store: NodeStore, log: Any) -> tuple[
                                   spec.host.slot_ms, load=load, para_peers=authors,
                                   author_index=authors.index(cfg.key.public) if authors else None,
                                   blocks_per_relay_parent=cfg.blocks_per_relay_parent,
-                                  log=log, store=store)
+                                  log=log, store=store, ban_window_s=cfg.ban_window_s)
         return service, relay
     genesis = relay_genesis(spec)
     validators = [v.public for v in spec.validators]
@@ -124,8 +127,10 @@ def _build(cfg: NodeConfig, host: TcpHost, store: NodeStore, log: Any) -> tuple[
         # Wall-clock slots: (trio time - epoch) is the Unix time.
         epoch = trio.current_time() - time.time()
         return wiring.validator(cfg.name, cfg.key, host, genesis, validators, log=log,
-                                epoch=epoch, store=store), None
-    return wiring.relay_node(cfg.name, host, genesis, validators, log=log, store=store), None
+                                epoch=epoch, store=store, ban_window_s=cfg.ban_window_s,
+                                pov_execution=ThreadedExecution()), None
+    return wiring.relay_node(cfg.name, host, genesis, validators, log=log, store=store,
+                             ban_window_s=cfg.ban_window_s), None
 
 
 def _learn_relay_address(discovery: Discovery, log: Any, addresses: list[str]) -> None:

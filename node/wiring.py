@@ -13,6 +13,7 @@ from typing import Any
 from collator.core.collator_chain import CollatorChain
 from collator.service import CollatorService, RelayChainInterface
 from node.metrics import NodeMetrics
+from node.net.peerset import BAN_WINDOW_S
 from node.net.stack import NetworkStack
 from node.net.transport import Host
 from proto.keys import Keypair
@@ -32,12 +33,13 @@ Genesis = tuple[RelayHeader, RelayState]
 
 
 def _plumbing(name: str, role: str, host: Host, slot_ms: int, metrics: NodeMetrics | None,
-              log: Any) -> tuple[NetworkStack, NodeMetrics]:
+              log: Any, ban_window_s: float = BAN_WINDOW_S) -> tuple[NetworkStack, NodeMetrics]:
     """The network stack and metrics of one node, with handler failures logged and counted."""
-    net = NetworkStack(host, slot_ms / 1000)
+    net = NetworkStack(host, slot_ms / 1000, ban_window_s=ban_window_s)
     metrics = metrics or NodeMetrics(role, name)
     net.log_handler_failures(log, name, metrics.handler_errors)
     net.peers.add_report_listener(partial(_count_report, metrics))
+    net.count_lanes(metrics.frames_over_budget, metrics.peer_bans, metrics.banned_refused)
     return net, metrics
 
 
@@ -55,21 +57,25 @@ def _count_report(metrics: NodeMetrics, _peer: PeerId, change: ReputationChange,
 
 def relay_node(name: str, host: Host, genesis: Genesis, relay_peers: list[PeerId], *,
                metrics: NodeMetrics | None = None, log: Any = None,
-               **kw: Any) -> RelayNodeService:
-    net, m = _plumbing(name, RelayNodeService.role, host, genesis[1].config.slot_ms, metrics, log)
+               ban_window_s: float = BAN_WINDOW_S, **kw: Any) -> RelayNodeService:
+    net, m = _plumbing(name, RelayNodeService.role, host, genesis[1].config.slot_ms, metrics, log,
+                       ban_window_s)
     return RelayNodeService(name, net, m, genesis, relay_peers, log=log, **kw)
 
 
 def validator(name: str, key: Keypair, host: Host, genesis: Genesis,
               relay_peers: list[PeerId], *, metrics: NodeMetrics | None = None,
-              log: Any = None, **kw: Any) -> ValidatorService:
-    net, m = _plumbing(name, ValidatorService.role, host, genesis[1].config.slot_ms, metrics, log)
+              log: Any = None, ban_window_s: float = BAN_WINDOW_S,
+              **kw: Any) -> ValidatorService:
+    net, m = _plumbing(name, ValidatorService.role, host, genesis[1].config.slot_ms, metrics, log,
+                       ban_window_s)
     return ValidatorService(name, key, net, m, genesis, relay_peers, log=log, **kw)
 
 
 def collator(name: str, key: Keypair, para_id: int, host: Host, chain: CollatorChain,
              relay: RelayChainInterface, slot_ms: int, *, metrics: NodeMetrics | None = None,
-             para_peers: Sequence[PeerId] = (), log: Any = None, **kw: Any) -> CollatorService:
-    net, m = _plumbing(name, CollatorService.role, host, slot_ms, metrics, log)
+             para_peers: Sequence[PeerId] = (), log: Any = None,
+             ban_window_s: float = BAN_WINDOW_S, **kw: Any) -> CollatorService:
+    net, m = _plumbing(name, CollatorService.role, host, slot_ms, metrics, log, ban_window_s)
     return CollatorService(name, key, para_id, net, m, chain, relay, slot_ms,
                            para_peers=para_peers, log=log, **kw)

@@ -69,6 +69,9 @@ COST_OVERSIZED_RESPONSE = ReputationChange(COST_MAJOR.value, "oversized response
 # A message that made a handler raise: a bug it found or one it aims at. Major, not malicious: an
 # honest peer can trip one of our bugs, and the bug is ours to fix, not a reason to ban it at once.
 COST_HANDLER_ERROR = ReputationChange(COST_MAJOR.value, "message made a handler fail")
+# A frame over its lane's budget (node/net/lanes.py): dropped unread. Repeated minor: a burst costs
+# little, a peer that keeps flooding (about 7,500 frames over its budget) is banned.
+COST_FLOOD = ReputationChange(COST_MINOR_REPEATED.value, "frames over the lane's budget")
 
 
 # -- gossip verdicts ----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ SIGTERM or Ctrl-C shuts a node down cleanly (status 0), logging why.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import signal
@@ -56,6 +57,9 @@ def node_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--no-rpc", is_flag=True), click.option("--no-prometheus", is_flag=True),
         click.option("--bootnodes", multiple=True,
                      help="HOST:PORT or 0xIDENTITY@HOST:PORT; comma-separated or repeated."),
+        click.option("--ban-seconds", type=click.FloatRange(min=0), default=None,
+                     help="How long a peer banned for misbehaviour (flooding, bad messages) is "
+                          "refused at the handshake, at least [default: 120]."),
         click.option("--log-level", default="info", show_default=True),
         click.option("--log-format", type=click.Choice(["json", "console"]), default=None,
                      help="Default: console on a TTY, JSON otherwise."),
@@ -95,6 +99,8 @@ def run_role(role: str, opts: dict[str, Any], **extra: Any) -> None:
         None if opts["no_rpc"] else opts["rpc_port"],
         None if opts["no_prometheus"] else opts["prometheus_port"], bootnodes,
         opts["public_host"], **extra)
+    if opts["ban_seconds"] is not None:
+        cfg = dataclasses.replace(cfg, ban_window_s=opts["ban_seconds"])
 
     stop_reason = "stopped"
 

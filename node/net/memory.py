@@ -222,6 +222,8 @@ class MemoryHost(Host):
             raise DialError(f"peer {peer.hex()[:8]} is unreachable")
         if net.blocked(self.peer_id, peer):
             raise DialError(f"peer {peer.hex()[:8]} is partitioned away")
+        if target.admission is not None and not target.admission(self.peer_id):
+            raise DialError(f"peer {peer.hex()[:8]} refused us (banned)")  # as at a handshake
         return net._connect(self, target)
 
     async def accept(self) -> MemoryConnection:

@@ -6,6 +6,13 @@ that peer's connection is closed and its reputation charged, and nothing else ha
 peer keeps being served. At most one connection per peer is kept (a second one is refused), so
 nothing a peer sends is counted twice.
 
+Inbound frames are budgeted per peer and lane (`node.net.lanes`, where every queue's bound and
+policy is stated): a frame over its lane's budget is not handed to the handler; the lane's overflow
+hook (or, by default, nothing) runs and the peer is charged `COST_FLOOD`, so a flooder ends banned.
+A banned peer is disconnected and, while the ban lasts, refused at the handshake: the manager
+installs its admission check on the host (`Host.admission`), so the banned key never gets a link
+to send a frame on. Bans and refusals go to the ban listeners (the service's rate-limited log).
+
 Any other exception out of a handler is a bug the peer's message found (ours, or one a hostile
 peer aims at): it must not end the node. `handler_failed` is the one place such a failure goes,
 whichever layer caught it (this reader, gossip validators, request handlers, direct handlers): it
@@ -16,6 +23,7 @@ error log and metric) are told, and the node carries on with the next frame.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,6 +31,7 @@ from typing import Protocol
 
 import trio
 
+from node.net.lanes import PEER_TABLE_SOFT_CAP, Budget, TokenBucket
 from node.net.peerset import PeerSet
 from node.net.transport import (
     Connection,
@@ -34,6 +43,7 @@ from node.net.transport import (
 )
 from proto.errors import DecodeError, FrameTooLarge
 from proto.network import (
+    COST_FLOOD,
     COST_HANDLER_ERROR,
     COST_MALFORMED_MESSAGE,
     COST_OVERSIZED_FRAME,
@@ -43,6 +53,7 @@ from proto.network import (
 )
 
 FrameHandler = Callable[[PeerId, bytes], Awaitable[None]]
+OverflowHandler = Callable[[PeerId, bytes], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,14 @@ FailureListener = Callable[[HandlerFailure], None]
 ReportListener = Callable[[PeerId, ReputationChange, bool], None]
 
 
+class BanListener(Protocol):
+    def peer_banned(self, peer: PeerId, reason: str) -> None: ...
+
+    def banned_peer_refused(self, peer: PeerId) -> None: ...
+
+    def frame_over_budget(self, peer: PeerId, protocol: int) -> None: ...
+
+
 class PeerListener(Protocol):
     def peer_connected(self, peer: PeerId) -> None: ...
 
@@ -72,10 +91,23 @@ class PeerListener(Protocol):
 
 class PeerManager:
     def __init__(self, host: Host, peerset: PeerSet,
-                 clock: Callable[[], float] = trio.current_time) -> None:
+                 clock: Callable[[], float] = trio.current_time, *,
+                 budgets: dict[int, Budget] | None = None,
+                 send_stall_s: float = math.inf) -> None:
         self.host = host
         self.peerset = peerset
         self._clock = clock
+        self.budgets = dict(budgets or {})
+        self.send_stall_s = send_stall_s
+        self._buckets: dict[tuple[PeerId, int], TokenBucket] = {}
+        self._overflow: dict[int, OverflowHandler] = {}
+        self.over_budget: Counter[int] = Counter()  # frames dropped, by lane
+        self.refused_banned = 0  # handshakes refused to a banned key
+        self.bans = 0
+        self.stalled = 0  # peers disconnected for taking no frame within `send_stall_s`
+        self._ban_listeners: list[BanListener] = []
+        self._cut: set[PeerId] = set()  # banned while connected: no further frame is handled
+        host.admission = self._admit
         self._handlers: dict[int, FrameHandler] = {}
         self._listeners: list[PeerListener] = []
         self._connections: dict[PeerId, Connection] = {}
@@ -107,6 +139,34 @@ class PeerManager:
     def add_report_listener(self, listener: ReportListener) -> None:
         self._report_listeners.append(listener)
 
+    def add_ban_listener(self, listener: BanListener) -> None:
+        self._ban_listeners.append(listener)
+
+    def on_overflow(self, protocol: int, handler: OverflowHandler) -> None:
+        """What a frame over `protocol`'s budget gets instead of its handler (besides the cost):
+        the request lane answers Busy."""
+        self._overflow[protocol] = handler
+
+    def _admit(self, peer: PeerId) -> bool:
+        """The host's admission check, at the handshake: a banned key gets no link."""
+        if not self.peerset.is_banned(peer, self._clock()):
+            return True
+        self.refused_banned += 1
+        for listener in self._ban_listeners:
+            with contextlib.suppress(Exception):
+                listener.banned_peer_refused(peer)
+        return False
+
+    def _within_budget(self, peer: PeerId, protocol: int) -> bool:
+        budget = self.budgets.get(protocol)
+        if budget is None:
+            return True
+        now = self._clock()
+        bucket = self._buckets.get((peer, protocol))
+        if bucket is None:
+            bucket = self._buckets[(peer, protocol)] = TokenBucket(budget, now)
+        return bucket.take(now)
+
     def handler_failed(self, protocol: str, kind: str, peer: PeerId, error: Exception) -> None:
         """A handler of `peer`'s message raised something other than `DecodeError`: count it,
         charge the peer, tell the listeners; the caller goes on with the next message."""
@@ -137,6 +197,7 @@ class PeerManager:
                 if self.peerset.try_reserve(conn.remote, Direction.INBOUND, self._clock()):
                     self._adopt(conn)
                 else:
+                    # Banned since its handshake, a second link, or out of slots.
                     self.refused += 1
                     await conn.aclose()
 
@@ -160,6 +221,8 @@ class PeerManager:
 
     def _adopt(self, conn: Connection) -> None:
         assert self._nursery is not None, "PeerManager.run must be started first"
+        if len(self.peerset) > PEER_TABLE_SOFT_CAP:
+            self.peerset.prune(self._clock())
         self._connections[conn.remote] = conn
         for listener in self._listeners:
             listener.peer_connected(conn.remote)
@@ -169,10 +232,21 @@ class PeerManager:
         peer = conn.remote
         try:
             async for frame in conn:
+                if peer in self._cut:
+                    break  # banned: what it sent before the link closes is not read
                 handler = self._handlers.get(frame.protocol)
                 if handler is None:
                     self.report(peer, COST_UNEXPECTED_MESSAGE)
                     continue
+                if not self._within_budget(peer, frame.protocol):
+                    handler = self._overflow.get(frame.protocol)
+                    self.over_budget[frame.protocol] += 1
+                    for listener in self._ban_listeners:
+                        with contextlib.suppress(Exception):
+                            listener.frame_over_budget(peer, frame.protocol)
+                    self.report(peer, COST_FLOOD)
+                    if handler is None or conn.closed:
+                        continue
                 try:
                     await handler(peer, frame.body)
                 except DecodeError:
@@ -194,7 +268,10 @@ class PeerManager:
         if self._connections.get(conn.remote) is not conn:
             return
         del self._connections[conn.remote]
+        self._cut.discard(conn.remote)
         self.peerset.release(conn.remote)
+        for key in [k for k in self._buckets if k[0] == conn.remote]:
+            del self._buckets[key]
         for listener in self._listeners:
             listener.peer_disconnected(conn.remote)
 
@@ -204,18 +281,34 @@ class PeerManager:
         if conn is None:
             return False
         try:
-            await conn.send(protocol, body)
+            with trio.move_on_after(self.send_stall_s) as stall:
+                await conn.send(protocol, body)
         except TransportError:
+            return False
+        if stall.cancelled_caught:
+            # It takes nothing: a frame cut short closed the link (the transport's rule), and
+            # our tasks stop waiting on a peer that does not read.
+            self.stalled += 1
+            await conn.aclose()
             return False
         return True
 
     def report(self, peer: PeerId, change: ReputationChange) -> None:
         """Charge or reward `peer`; a ban disconnects it."""
-        banned = self.peerset.report(peer, change, self._clock())
+        now = self._clock()
+        was_banned = self.peerset.is_banned(peer, now)
+        banned = self.peerset.report(peer, change, now)
         for listener in self._report_listeners:
             with contextlib.suppress(Exception):  # a broken logger must not fail the report
                 listener(peer, change, banned)
         if banned:
+            if not was_banned:
+                self.bans += 1
+                for ban_listener in self._ban_listeners:
+                    with contextlib.suppress(Exception):
+                        ban_listener.peer_banned(peer, change.reason)
+            if peer in self._connections:
+                self._cut.add(peer)
             self.disconnect_soon(peer)
 
     def disconnect_soon(self, peer: PeerId) -> None:

@@ -19,7 +19,7 @@ BANNED_THRESHOLD = -1_500_000_000
 # Substrate takes 2 % off every score each second; continuous here, so a score halves in ~34 s
 # (far inside the "halves at least every 140 s" requirement of the liveness checks).
 DECAY_PER_SECOND = 0.98
-BAN_WINDOW_S = 30.0
+BAN_WINDOW_S = 120.0  # at least; longer while the decaying score stays under the threshold
 DEFAULT_MAX_INBOUND = 25
 DEFAULT_MAX_OUTBOUND = 25
 

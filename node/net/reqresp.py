@@ -7,8 +7,11 @@ and cap on concurrent inbound requests per peer. Responses come back as
 
 Rules enforced here so protocol handlers never see them:
 - a request over its kind's cap, or for a kind we do not serve, costs the peer and is not served;
-- beyond `max_inbound_per_peer` requests of one kind in flight from one peer, the excess is dropped
-  unanswered and counted (the requester times out), as polkadot drops "already being served";
+- beyond `max_inbound_per_peer` requests of one kind in flight from one peer, the excess is
+  refused at once with `STATUS_BUSY` and counted, not charged (the requester's `RequestRefused`
+  comes now instead of a timeout; an honest peer that retries can overlap itself);
+- a request frame over the request lane's budget (`node.net.lanes`) is refused the same way, and
+  the peer manager charges it `COST_FLOOD`;
 - a response that matches no pending request, or exceeds its cap, costs the peer;
 - a request waits at most its timeout (trio time, so virtual under MockClock);
 - an envelope that does not decode, or a handler that raises `DecodeError` on the payload, closes
@@ -44,6 +47,7 @@ from proto.primitives import U64, Struct
 
 STATUS_OK = 0
 STATUS_REFUSED = 1
+STATUS_BUSY = 2  # not served now: too many of this peer's requests in flight, or over budget
 
 
 class RequestEnvelope(Struct, frozen=True):
@@ -75,7 +79,7 @@ class RequestKind:
 class ReqRespStats:
     served: int = 0
     refused: int = 0
-    dropped_busy: int = 0  # over the per-peer concurrency cap ("already being served")
+    refused_busy: int = 0  # over the per-peer concurrency cap or the lane's budget
     oversize_requests: int = 0
     oversize_responses: int = 0
     unexpected_responses: int = 0
@@ -108,6 +112,7 @@ class RequestResponse:
         self.stats = ReqRespStats()
         self.kind_names: dict[int, str] = {}  # for logs (the stack knows its kinds' names)
         peers.register(request_protocol, self._on_request)
+        peers.on_overflow(request_protocol, self._refuse_busy)
         peers.add_listener(self)
 
     def register(self, kind: RequestKind, handler: RequestHandler | None = None) -> None:
@@ -158,6 +163,8 @@ class RequestResponse:
                 response = await receive.receive()
                 if response is None:
                     raise NotConnected(f"{peer.hex()[:8]} disconnected")
+                if response.status == STATUS_BUSY:
+                    raise RequestRefused(f"{peer.hex()[:8]} is busy (request kind {kind})")
                 if response.status != STATUS_OK:
                     raise RequestRefused(f"{peer.hex()[:8]} refused request kind {kind}")
                 return response.payload
@@ -207,11 +214,24 @@ class RequestResponse:
             return
         busy = served.in_flight.get(peer, 0)
         if busy >= served.kind.max_inbound_per_peer:
-            self.stats.dropped_busy += 1
+            await self._answer_busy(peer, served, envelope)
             return
         assert self._nursery is not None, "RequestResponse.run must be started first"
         served.in_flight[peer] = busy + 1
         self._nursery.start_soon(self._serve, peer, served, envelope)
+
+    async def _refuse_busy(self, peer: PeerId, body: bytes) -> None:
+        """A request over the lane's budget: Busy, without a look at what it asks."""
+        envelope = decode(body, RequestEnvelope)
+        served = self._kinds.get(envelope.kind)
+        if served is not None and served.handler is not None:
+            await self._answer_busy(peer, served, envelope)
+
+    async def _answer_busy(self, peer: PeerId, served: _Served, envelope: RequestEnvelope
+                           ) -> None:
+        self.stats.refused_busy += 1
+        response = encode(ResponseEnvelope(envelope.request_id, STATUS_BUSY, b""))
+        await self.peers.send(peer, served.kind.response_protocol, response)
 
     async def _serve(self, peer: PeerId, served: _Served, envelope: RequestEnvelope) -> None:
         assert served.handler is not None
@@ -247,6 +267,7 @@ class RequestResponse:
 
 
 __all__ = [
+    "STATUS_BUSY",
     "STATUS_OK",
     "STATUS_REFUSED",
     "ReqRespStats",

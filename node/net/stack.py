@@ -5,7 +5,11 @@ statements within a backing group), with the request kinds every asyncback node 
 Direct messages are tagged wire messages (`proto.messages`); a handler per message type. A
 message type nobody handles costs the sender like any unexpected message; a handler that raises
 anything but `DecodeError` is a handler failure (`PeerManager.handler_failed`), and the node goes
-on. `log_handler_failures` gives those failures their error log line and metric.
+on. `log_handler_failures` gives those failures their error log line and metric, and bans (a peer
+banned, a banned key refused at the handshake) a warning at a limited rate.
+
+Every inbound lane is bounded with a stated policy: `node/net/lanes.py` has the table; the stack
+gives the peer manager the budgets of its slot length.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from typing import Any
 import trio
 
 from node.net.gossip import Gossip
+from node.net.lanes import SEND_STALL_SLOTS, Throttle, lane_budgets
 from node.net.peers import HandlerFailure, PeerManager
-from node.net.peerset import PeerSet
+from node.net.peerset import BAN_WINDOW_S, PeerSet
 from node.net.reqresp import RequestKind, RequestResponse
 from node.net.transport import Host
 from proto.errors import DecodeError
@@ -50,10 +55,61 @@ def request_kinds(slot_s: float) -> list[RequestKind]:
 
 
 
+class _BanLog:
+    """Warnings about bans, each peer at most once per `BAN_LOG_INTERVAL_S` (a banned key that
+    redials in a loop must not flood the log either), with how many were held back."""
+
+    def __init__(self, log: Any, node: str, clock: Callable[[], float]) -> None:
+        self.log, self.node, self.clock = log, node, clock
+        self.throttle = Throttle(BAN_LOG_INTERVAL_S)
+
+    def peer_banned(self, peer: PeerId, reason: str) -> None:
+        held = self.throttle.allow(("banned", peer), self.clock())
+        if held is not None:
+            self.log.warning("peer banned", node=self.node, peer="0x" + peer.hex()[:16],
+                             reason=reason, held_back=held)
+
+    def banned_peer_refused(self, peer: PeerId) -> None:
+        held = self.throttle.allow(("refused", peer), self.clock())
+        if held is not None:
+            self.log.warning("banned peer refused at the handshake", node=self.node,
+                             peer="0x" + peer.hex()[:16], held_back=held)
+
+    def frame_over_budget(self, peer: PeerId, protocol: int) -> None:
+        pass  # the ban it leads to is what is logged
+
+
+class _LaneCounters:
+    """Budget drops, bans and refusals into the node's metrics (Prometheus counters)."""
+
+    def __init__(self, over_budget: Any, bans: Any, refused: Any) -> None:
+        self.over_budget, self.bans, self.refused = over_budget, bans, refused
+
+    def peer_banned(self, peer: PeerId, reason: str) -> None:
+        self.bans.inc()
+
+    def banned_peer_refused(self, peer: PeerId) -> None:
+        self.refused.inc()
+
+    def frame_over_budget(self, peer: PeerId, protocol: int) -> None:
+        self.over_budget.labels(_LANE_NAMES.get(protocol, str(protocol))).inc()
+
+
+_LANE_NAMES = {int(Protocol.GOSSIP): "gossip", int(Protocol.DIRECT): "direct",
+               int(Protocol.REQUEST): "request"}
+
+
+BAN_LOG_INTERVAL_S = 10.0
+
+
 class NetworkStack:
-    def __init__(self, host: Host, slot_s: float, *, peerset: PeerSet | None = None) -> None:
+    def __init__(self, host: Host, slot_s: float, *, peerset: PeerSet | None = None,
+                 ban_window_s: float = BAN_WINDOW_S) -> None:
         self.host = host
-        self.peers = PeerManager(host, peerset or PeerSet(max_inbound=64, max_outbound=64))
+        if peerset is None:  # not `peerset or ...`: an empty PeerSet is falsy (it has a len)
+            peerset = PeerSet(max_inbound=64, max_outbound=64, ban_window_s=ban_window_s)
+        self.peers = PeerManager(host, peerset, budgets=lane_budgets(slot_s),
+                                 send_stall_s=SEND_STALL_SLOTS * slot_s)
         self.gossip = Gossip(self.peers, Protocol.GOSSIP)
         self.requests = RequestResponse(self.peers, Protocol.REQUEST)
         self.kinds = {k.kind: k for k in request_kinds(slot_s)}
@@ -74,6 +130,13 @@ class NetworkStack:
                           error=failure.describe())
 
         self.peers.add_failure_listener(note)
+        if log is not None:
+            self.peers.add_ban_listener(_BanLog(log, node, self.peers.now))
+
+    def count_lanes(self, over_budget: Any, bans: Any, refused: Any) -> None:
+        """Frames over budget (`over_budget.labels(lane).inc()`), bans and banned handshakes
+        refused (`.inc()`), counted in the given Prometheus counters."""
+        self.peers.add_ban_listener(_LaneCounters(over_budget, bans, refused))
 
     @property
     def handler_errors(self) -> int:

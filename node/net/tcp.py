@@ -20,7 +20,6 @@ on accepting.
 from __future__ import annotations
 
 import ipaddress
-import math
 import secrets
 import struct
 from collections import Counter
@@ -333,7 +332,10 @@ class TcpHost(Host):
         self._on_handshake_failure = on_handshake_failure
         # Source address of dials to loopback peers (see `_source_address`).
         self.dial_from = dial_from
-        self._incoming_send, self._incoming = trio.open_memory_channel[TcpConnection](math.inf)
+        # Authenticated links waiting for `accept` (the peer manager takes them at once): bounded,
+        # the excess is closed (node/net/lanes.py).
+        self._incoming_send, self._incoming = trio.open_memory_channel[TcpConnection](
+            max_unauthenticated)
         self._connections: set[TcpConnection] = set()
         self._listeners: list[trio.SocketListener] = []
         self._cancel_scope: trio.CancelScope | None = None
@@ -410,13 +412,16 @@ class TcpHost(Host):
         self.stats.inbound_authenticated += 1
         try:
             self._incoming_send.send_nowait(conn)
+        except trio.WouldBlock:
+            self.stats.refused_at_cap += 1
+            await conn.aclose()
         except trio.ClosedResourceError:
             await conn.aclose()
 
     async def _respond(self, stream: trio.SocketStream) -> TcpConnection:
         reader = _StreamReader(stream)
         handshake = ResponderHandshake(self._identity, self.genesis_id, self._ephemeral_source(),
-                                       accept_identity=self._accept_identity)
+                                       accept_identity=self._admits)
         hello = await _read_handshake_message(reader)
         await _send_handshake_bytes(stream, frame_handshake_message(handshake.on_hello(hello)))
         session = handshake.on_finish(await _read_handshake_message(reader))
@@ -424,6 +429,12 @@ class TcpHost(Host):
         await conn._send_confirmation()
         self._connections.add(conn)
         return conn
+
+    def _admits(self, peer: PeerId) -> bool:
+        """The configured identity policy, then the admission check (the peer manager's bans)."""
+        if self._accept_identity is not None and not self._accept_identity(peer):
+            return False
+        return self.admission is None or self.admission(peer)
 
     async def accept(self) -> TcpConnection:
         try:

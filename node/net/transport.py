@@ -15,7 +15,7 @@ reaches a handler.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from enum import Enum
 from typing import NamedTuple
 
@@ -124,6 +124,9 @@ class Host(ABC):
     """A node's endpoint on a network."""
 
     peer_id: PeerId
+    # Who may connect, asked at the handshake once the dialer has proven its key (None: anyone);
+    # the peer manager installs its ban check here, so a banned key gets no link at all.
+    admission: Callable[[PeerId], bool] | None = None
 
     @abstractmethod
     async def dial(self, peer: PeerId) -> Connection:

@@ -19,6 +19,9 @@ candidates validated there, statements waiting for their candidate) and is dropp
 no active leaf's allowed ancestry holds that relay parent any more; what lives longer (a
 collator's declared para, fetches in flight) is keyed by peer or task.
 
+Re-execution runs off the event loop under the backing deadline (`pov_execution.py`): a candidate
+whose re-execution times out is neither seconded nor voted for, and the timeout is logged.
+
 Spam bound per relay parent: a collator's distinct adverts are capped by the claim queue's length,
 each validator seconds at most `max_candidate_depth + 1` candidates, and statements waiting for a
 candidate are held only from our own group, at most `MAX_UNPLACED` candidates.
@@ -78,6 +81,12 @@ from relay.core.prospective.fragment_chain import HypotheticalCandidate
 from relay.core.provisioner import backing_group, cores_backed_by
 from relay.core.state import RelayState
 from relay.service.availability import Availability
+from relay.service.pov_execution import (
+    ExecutionTimedOut,
+    InlineExecution,
+    PovExecution,
+    deadline_s,
+)
 from relay.service.validator_context import ValidatorContext
 
 LEARN_ROUNDS = 3
@@ -111,9 +120,12 @@ class PerRelayParent:
 
 
 class Backing:
-    def __init__(self, v: ValidatorContext, availability: Availability) -> None:
+    def __init__(self, v: ValidatorContext, availability: Availability,
+                 execution: PovExecution | None = None) -> None:
         self.v = v
         self.availability = availability
+        self.execution = execution or InlineExecution()
+        self.timed_out = 0  # candidates not backed: re-execution past its deadline
         self.per_relay_parent: dict[bytes, PerRelayParent] = {}
         self.declared: dict[PeerId, int] = {}  # collator peer -> para
         self.in_progress: set[bytes] = set()  # candidates being fetched or learnt
@@ -272,7 +284,10 @@ class Backing:
         if d.core_index not in cores_backed_by(per.state, self.v.index, per.number):
             self.v.net.peers.report(peer, COST_MAJOR)
             return
-        committed = self._validate(per, receipt, response.pov, pvd)
+        try:
+            committed = await self._validate(per, receipt, response.pov, pvd)
+        except ExecutionTimedOut:
+            return  # ours to be slow or its to be heavy: not seconded, nobody charged
         if committed is None:
             self.v.net.peers.report(peer, COST_MAJOR)
             return
@@ -293,11 +308,20 @@ class Backing:
         await self.v.net.send_direct(peer, CollationSeconded(d.relay_parent, signed))
         await self._share(d.relay_parent, committed, signed)
 
-    def _validate(self, per: PerRelayParent, receipt: CandidateReceipt, pov: PoV,
-                  pvd: PersistedValidationData) -> CommittedCandidateReceipt | None:
+    async def _validate(self, per: PerRelayParent, receipt: CandidateReceipt, pov: PoV,
+                        pvd: PersistedValidationData) -> CommittedCandidateReceipt | None:
+        """The committed receipt of a valid candidate (its chunks stored), None if invalid;
+        `ExecutionTimedOut` (logged) when re-execution does not finish by the deadline."""
+        timeout_ms = per.state.config.execution_timeout_ms
         try:
-            committed, chunks = validate_collation(receipt, pov, pvd, per.state.n_validators,
-                                                   per.state.config.execution_timeout_ms)
+            committed, chunks = await self.execution.run(
+                deadline_s(timeout_ms), validate_collation, receipt, pov, pvd,
+                per.state.n_validators, timeout_ms)
+        except ExecutionTimedOut as exc:
+            self.timed_out += 1
+            self.v.log_event("candidate validation timed out", para=receipt.descriptor.para_id,
+                             candidate="0x" + receipt.hash().hex()[:16], error=str(exc))
+            raise
         except CollationInvalid as exc:
             self.invalid += 1
             self.v.log_event("collation invalid", error=str(exc))
@@ -463,8 +487,11 @@ class Backing:
             return False
         if pov is None:
             return False
-        if self._validate(per, receipt.to_plain(), pov, pvd) is None:
-            return True  # invalid: we never vouch for it
+        try:
+            if await self._validate(per, receipt.to_plain(), pov, pvd) is None:
+                return True  # invalid: we never vouch for it
+        except ExecutionTimedOut:
+            return True  # not within the deadline: we do not vouch for it either
         if self.v.is_syncing:
             return True  # no statement while catching up
         signed = self._sign(per, StatementKind.VALID, h)

@@ -32,6 +32,7 @@ from relay.core.state import RelayState
 from relay.service.availability import Availability
 from relay.service.backing import Backing
 from relay.service.full_node import RelayNodeService
+from relay.service.pov_execution import PovExecution
 
 AUTHORED_KEPT = 4096  # authored block hashes remembered (bounded: a node runs for months)
 
@@ -41,7 +42,8 @@ class ValidatorService(RelayNodeService):
 
     def __init__(self, name: str, key: Keypair, net: Network, metrics: Metrics,
                  genesis: tuple[RelayHeader, RelayState], relay_peers: list[PeerId], *,
-                 log: Any = None, epoch: float = 0.0, store: RelayStore | None = None) -> None:
+                 log: Any = None, epoch: float = 0.0, store: RelayStore | None = None,
+                 pov_execution: PovExecution | None = None) -> None:
         super().__init__(name, net, metrics, genesis, relay_peers, log=log, store=store)
         self.key = key
         state = genesis[1]
@@ -52,7 +54,8 @@ class ValidatorService(RelayNodeService):
         self.epoch = epoch
         self.prospective = ProspectiveParachains()
         self.availability = Availability(self)
-        self.backing = Backing(self, self.availability)
+        # Inline unless told otherwise (the simulation); real nodes re-execute in worker threads.
+        self.backing = Backing(self, self.availability, pov_execution)
         self.authored = 0
         # The latest blocks authored (hashes, oldest first): what tests check against the chain.
         self.authored_blocks: deque[bytes] = deque(maxlen=AUTHORED_KEPT)

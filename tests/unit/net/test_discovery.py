@@ -91,3 +91,4 @@ async def test_a_configured_bootnode_address_outlives_what_the_node_announces() 
                 await trio.sleep(0.01)
             assert await cnet.peers.connect(key.public)
             nursery.cancel_scope.cancel()
+

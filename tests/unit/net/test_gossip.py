@@ -139,11 +139,11 @@ async def test_malicious_message_bans_and_disconnects_the_source(
         assert b.peerset.is_banned(a.id, trio.current_time())
         assert not b.peers.is_connected(a.id)
         assert not a.peers.is_connected(b.id)  # the close reached a
-        # a redial is refused while banned
-        await a.peers.connect(b.id)
+        # a redial is refused while banned, at the handshake: a gets no link at all
+        assert not await a.peers.connect(b.id)
         await trio.sleep(2)
         assert not b.peers.is_connected(a.id)
-        assert b.peers.refused >= 1
+        assert b.peers.refused_banned == 1 and b.peers.bans == 1
         nursery.cancel_scope.cancel()
 
 

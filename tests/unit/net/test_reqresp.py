@@ -104,15 +104,19 @@ async def test_concurrent_inbound_requests_per_peer_are_capped(
                 outcomes.append(f"{node.name}:ok")
             except RequestTimeout:
                 outcomes.append(f"{node.name}:timeout")
+            except RequestRefused as exc:
+                outcomes.append(f"{node.name}:busy" if "busy" in str(exc) else f"{node.name}:no")
 
         async with trio.open_nursery() as burst:
             for i in range(10):
                 burst.start_soon(one, cli, i)
             burst.start_soon(one, other, 99)
         assert outcomes.count("cli:ok") == ECHO.max_inbound_per_peer
-        assert outcomes.count("cli:timeout") == 10 - ECHO.max_inbound_per_peer
+        # the excess is told Busy at once, it does not wait out its timeout
+        assert outcomes.count("cli:busy") == 10 - ECHO.max_inbound_per_peer
+        assert outcomes.index("cli:busy") < outcomes.index("cli:ok")
         assert "other:ok" in outcomes  # one peer's flood does not take another's slot
-        assert srv.rr.stats.dropped_busy == 10 - ECHO.max_inbound_per_peer
+        assert srv.rr.stats.refused_busy == 10 - ECHO.max_inbound_per_peer
         assert server.calls == ECHO.max_inbound_per_peer + 1
         # once the in-flight ones are done, the peer is served again
         assert await cli.rr.request(srv.id, ECHO.kind, b"again") == b"echo:again"
