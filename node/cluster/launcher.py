@@ -107,6 +107,7 @@ class Cluster(RelayChainWaits):
                              and spec.host.allowed_ancestry_len == 0)
         self.nodes: dict[str, NodeBase] = {}
         self.state = "new"
+        self.started_in_s: float | None = None  # from the first node's start to the last's
 
     @property
     def ports(self) -> PortAllocator:
@@ -202,8 +203,10 @@ class Cluster(RelayChainWaits):
         except ConfigError as exc:
             raise ClusterError(f"the network's chain spec: {exc}") from None
         self.chain_spec_path.write_text(json.dumps(chain.to_json(), indent=2) + "\n")
+        began = trio.current_time()
         await self.provider.start(self)
         self.check_crashed()
+        self.started_in_s = round(trio.current_time() - began, 1)
         self.state = "running"
         self.write_network_json()
 
@@ -275,7 +278,7 @@ class Cluster(RelayChainWaits):
         return {
             "name": self.spec.name, "state": self.state, **self.provider.network_json(),
             "run_dir": str(self.run_dir), "chain_spec": str(self.chain_spec_path),
-            "slot_ms": self.spec.host.slot_ms,
+            "slot_ms": self.spec.host.slot_ms, "started_in_s": self.started_in_s,
             "nodes": [n.to_json() for n in self.nodes.values()],
         }
 
