@@ -170,6 +170,7 @@ class DockerProvider:
         self._env = {**os.environ, "ASYNCBACK_IMAGE": self.image}
         self._epoch = 0  # bumped by every action: a poll begun before one is stale
         self._watch: trio.CancelScope | None = None
+        self._stopping = False
 
     # -- running docker ---------------------------------------------------------------------------
 
@@ -263,7 +264,7 @@ class DockerProvider:
         with trio.CancelScope() as scope:
             self._watch = scope
             polls = 0
-            while True:
+            while not self._stopping:
                 await trio.sleep(WATCH_S)
                 polls += 1
                 try:
@@ -277,6 +278,11 @@ class DockerProvider:
 
     async def start(self, cluster: Cluster) -> None:
         spec = cluster.spec
+        try:
+            await self._run(["docker", "image", "inspect", "--format", "{{.Id}}", self.image])
+        except ClusterError:
+            raise ClusterError(f"no image {self.image} here: build it with scripts/build-image "
+                               "(or name another in ASYNCBACK_IMAGE)") from None
         self.compose_path = cluster.run_dir / "docker-compose.yml"
         try:
             doc = compose_file(spec, chain_spec=cluster.chain_spec_path)
@@ -368,6 +374,7 @@ class DockerProvider:
 
     @trio.lowlevel.enable_ki_protection
     async def stop(self, cluster: Cluster) -> None:
+        self._stopping = True
         if self._watch is not None:
             self._watch.cancel()
         try:

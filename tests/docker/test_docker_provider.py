@@ -134,3 +134,39 @@ def test_a_zndsl_runs_on_containers_when_the_network_file_says_docker(image: str
     assert {n["name"] for n in network["nodes"]} >= {"ferdie", "validator-0", "collator-2000"}
     print(text)
     assert_nothing_left(network)
+
+
+def test_faults_on_containers_through_the_cluster_api(image: str, tmp_path: Path) -> None:
+    """pause/resume, kill and restart of a node are its container's: the chain goes on, a node
+    the harness stopped is not a crash, and a restarted collator resumes its para."""
+    import trio
+
+    from node.cluster import Cluster, default_network
+    from relay.core.config import HostConfiguration
+
+    net = default_network(HostConfiguration(slot_ms=1000), validators=4, paras=1)
+    seen: dict[str, Any] = {}
+
+    async def main() -> None:
+        async with Cluster(net, tmp_path / "R", provider="docker", image=image) as cluster:
+            seen["project"] = cluster.provider.network_json()["project"]
+            await cluster.wait_para_height(2000, 3)
+            dave, collator = cluster["dave"], cluster["collator-2000-0"]
+            dave.pause()
+            assert dave.alive and dave.paused
+            best = await cluster.wait_relay_height(await cluster.best_number() + 3)
+            dave.resume()
+            dave.kill()
+            assert not dave.alive and not dave.crashed and cluster.crashed() == []
+            await cluster.wait_relay_height(best + 3)
+            await collator.restart()
+            assert collator.alive and collator.starts == 2 and cluster.crashed() == []
+            height = await cluster.para_height(2000)
+            await cluster.wait_para_height(2000, height + 3)
+            await dave.restart()
+            assert await dave.rpc("system_name") == "dave"
+
+    trio.run(main)
+    network = network_of(tmp_path / "R")
+    assert network["project"] == seen["project"]
+    assert_nothing_left(network)
