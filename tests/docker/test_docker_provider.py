@@ -4,7 +4,9 @@ a network file whose `[settings] provider` is "docker", on the image under test,
 - the testnet writes the run directory the native launcher writes (network.json, now with
   container ids; a log per node; report.json; timeline.png) and each para gets >= 14 included
   per 15-block window;
-- a container killed from outside is a node that died: the testnet stops, naming it and its log;
+- a container killed from outside is a node that died: the testnet stops, naming it and its
+  log; Ctrl-C stops it as asked;
+- pause/resume, kill and restart through the `Cluster` API act on the containers;
 - the async-backing example's `.zndsl` passes on containers (node names that are not dev names,
   log lines, metrics, para heights);
 - each leaves no container, network or volume of its compose project.
@@ -15,12 +17,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from docker_env import ROOT, leftovers, run
 
 HANG_GUARD_S = 420  # turns a hang into a failure; never a measure of speed
@@ -87,7 +91,10 @@ def test_testnet_on_docker_writes_the_native_run_directory(image: str, tmp_path:
     assert_nothing_left(network)
 
 
-def test_a_container_killed_from_outside_stops_the_testnet(image: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("ending", ["container killed", "sigint"])
+def test_a_testnet_stopped_midway_cleans_up(image: str, tmp_path: Path, ending: str) -> None:
+    """A container killed from outside is a node that died: the testnet stops with status 1,
+    naming it and its log. Ctrl-C stops it as asked (status 0). Either way nothing is left."""
     run_dir = tmp_path / "R"
     proc = asyncback(image, "testnet", "--provider", "docker", "--slot-ms", "1000",
                      "--run-dir", str(run_dir), cwd=tmp_path)
@@ -100,18 +107,25 @@ def test_a_container_killed_from_outside_stops_the_testnet(image: str, tmp_path:
             time.sleep(0.2)
         network = network_of(run_dir)
         victim = next(n for n in network["nodes"] if n["name"] == "collator-2001-0")
-        run("docker", "kill", victim["container"])
-        assert proc.wait(timeout=HANG_GUARD_S) == 1, out.read_text()
+        if ending == "sigint":
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=HANG_GUARD_S) == 0, out.read_text()
+        else:
+            run("docker", "kill", victim["container"])
+            assert proc.wait(timeout=HANG_GUARD_S) == 1, out.read_text()
     finally:
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=HANG_GUARD_S)
+    assert_nothing_left(network_of(run_dir))
     text = " ".join(out.read_text().split())
+    if ending == "sigint":
+        assert "stopped by interrupted" in text, text
+        return
     # docker reports a SIGKILLed container's exit status as 128 + 9
     assert (f"node collator-2001-0 (collator) exited with status 137; its log: "
             f"{victim['log_path']}") in text, text
     assert (run_dir / "report.json").exists()
-    assert_nothing_left(network_of(run_dir))
 
 
 def test_a_zndsl_runs_on_containers_when_the_network_file_says_docker(image: str,
