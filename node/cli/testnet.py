@@ -1,6 +1,8 @@
 """`asyncback testnet`: a local testnet of real processes (validators, a relay full node,
 collators) started by `Cluster` under one run directory, followed over JSON-RPC while it runs,
-and reported when it stops.
+and reported when it stops. `--provider docker` (or `provider = "docker"` in a network file's
+`[settings]`) runs the same network as containers of a compose project (see
+`node.cluster.docker_provider`), with the same run directory.
 
 It stops on Ctrl-C or SIGTERM, when `--relay-blocks` is reached, when a node dies (which one, and
 where its log is, is printed) or when the relay chain stalls; then it stops every process and
@@ -15,7 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from click.core import ParameterSource
 from node.cli.common import backing_mode, make_host, network_options, print_table, write_outputs
 from node.cluster.live import LiveView, SecondedCounter, seconded_total
 from node.cluster.observe import RPC_ERRORS, NetworkObserver
-from node.cluster.spec import NetworkSpec, default_network
+from node.cluster.spec import PROVIDERS, NetworkSpec, default_network
 from node.invariants import check_invariants
 from node.report import BlockRecord
 from relay.core.config import ConfigError
@@ -251,6 +253,10 @@ NETWORK_OPTIONS = ("validators", "paras", "collators_per_para", "cores_per_para"
 @click.option("--run-dir", type=click.Path(path_type=Path), default=None,
               help="Logs, node data, network.json, report.json, timeline.png "
                    "(default: runs/<timestamp>/).")
+@click.option("--provider", type=click.Choice(PROVIDERS), default=None,
+              help="native: processes of this machine; docker: containers of a compose project "
+                   "(image $ASYNCBACK_IMAGE, default asyncback:dev, from scripts/build-image). "
+                   "Default: the network file's, else native.")
 @click.option("--compare", is_flag=True,
               help=f"Run the network with sync then async backing (--relay-blocks each, "
                    f"default {COMPARE_RELAY_BLOCKS}; into sync/ and async/ of the run directory) "
@@ -258,7 +264,8 @@ NETWORK_OPTIONS = ("validators", "paras", "collators_per_para", "cores_per_para"
 def testnet(config_path: Path | None, validators: int, paras: int, collators_per_para: int,
             cores_per_para: int, max_candidate_depth: int | None, allowed_ancestry_len: int,
             lookahead: int | None, slot_ms: int, execution_ms: int | None, sync: bool,
-            relay_blocks: int | None, run_dir: Path | None, compare: bool) -> None:
+            relay_blocks: int | None, run_dir: Path | None, provider: str | None,
+            compare: bool) -> None:
     """Run a local testnet of real processes: validators alice..eve, relay full node ferdie,
     paras 2000 and 2001 with a collator each attached to ferdie (by default), until Ctrl-C."""
     from node.compare import ComparedRun, compare_rows, print_compare
@@ -290,6 +297,8 @@ def testnet(config_path: Path | None, validators: int, paras: int, collators_per
 
     modes = [True, False] if compare else [sync]
     specs = [network(m) for m in modes]  # refuse bad flags before starting anything
+    if provider is not None:
+        specs = [replace(s, provider=provider) for s in specs]
     base = run_dir if run_dir is not None else unique_run_dir()
     if compare and relay_blocks is None:
         relay_blocks = COMPARE_RELAY_BLOCKS

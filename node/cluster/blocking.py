@@ -30,17 +30,17 @@ from typing import Any
 
 import trio
 
-from node.cluster.handle import NodeHandle
+from node.cluster.handle import NodeBase
 from node.cluster.launcher import Cluster
 from node.cluster.spec import NetworkSpec
 
 
 def _wrap(value: Any, token: trio.lowlevel.TrioToken) -> Any:
-    if isinstance(value, NodeHandle):
+    if isinstance(value, NodeBase):
         return Blocking(value, token)
-    if isinstance(value, list) and value and all(isinstance(v, NodeHandle) for v in value):
+    if isinstance(value, list) and value and all(isinstance(v, NodeBase) for v in value):
         return [Blocking(v, token) for v in value]
-    if isinstance(value, dict) and value and all(isinstance(v, NodeHandle)
+    if isinstance(value, dict) and value and all(isinstance(v, NodeBase)
                                                  for v in value.values()):
         return {k: Blocking(v, token) for k, v in value.items()}
     return value

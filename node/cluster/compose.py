@@ -235,32 +235,41 @@ GENESIS_SCRIPT = (
 )
 
 
-def compose_file(net: NetworkSpec, extras: Sequence[Extra] = ()) -> dict[str, Any]:
-    services: dict[str, Any] = {
-        "genesis": {
+def compose_file(net: NetworkSpec, extras: Sequence[Extra] = (),
+                 chain_spec: Path | None = None) -> dict[str, Any]:
+    """With `chain_spec` (a file on this machine), every node mounts it read-only instead of a
+    `genesis` service making one: any network whose chain spec `NetworkSpec.chain_spec()` makes
+    runs, not only those `asyncback genesis` flags express (the docker provider's case)."""
+    services: dict[str, Any] = {}
+    volumes: dict[str, Any] = {}
+    spec_mount = f"{chain_spec}:{SPEC_DIR}/spec.json:ro"
+    if chain_spec is None:
+        services["genesis"] = {
             "image": IMAGE,
             "entrypoint": ["sh", "-c", Folded(GENESIS_SCRIPT)],
             "environment": _genesis_env(net),
             "volumes": [f"spec:{SPEC_DIR}"],
             "network_mode": "none",
-        },
-    }
+        }
+        volumes["spec"] = None
+        spec_mount = f"spec:{SPEC_DIR}:ro"
     profiles = {e.node.name: e.profile for e in extras}
-    volumes: dict[str, Any] = {"spec": None}
     for d in docker_nodes(net, extras):
         svc: dict[str, Any] = {"image": IMAGE}
         if d.name in profiles:
             svc["profiles"] = [profiles[d.name]]
         svc["command"] = Folded(" ".join(d.args(f"{SPEC_DIR}/spec.json")))
-        svc["volumes"] = [f"{d.name}-data:{DATA_DIR}", f"spec:{SPEC_DIR}:ro"]
+        svc["volumes"] = [f"{d.name}-data:{DATA_DIR}", spec_mount]
         svc["networks"] = [NETWORK]
         svc["ports"] = [f"127.0.0.1:${{{env}:-{default}}}:{inside}"
                         for env, default, inside in d.ports()]
         svc["healthcheck"] = dict(HEALTH)
-        depends: dict[str, Any] = {"genesis": {"condition": "service_completed_successfully"}}
+        depends: dict[str, Any] = {} if chain_spec is not None else \
+            {"genesis": {"condition": "service_completed_successfully"}}
         if d.spec.role == "collator":
             depends[d.relay_node] = {"condition": "service_healthy"}
-        svc["depends_on"] = depends
+        if depends:
+            svc["depends_on"] = depends
         svc["restart"] = "unless-stopped"
         services[d.name] = svc
         volumes[f"{d.name}-data"] = None

@@ -112,8 +112,89 @@ def _started_event(line: bytes) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) and doc.get("event") == "node started" else None
 
 
+class NodeBase:
+    """What every node of a cluster offers, however it runs (a process here, a container):
+    its name and role, its URLs on this machine, RPC and metrics. The faults and lifecycle
+    (`alive`, `crashed`, `kill`, `pause`, `resume`, `restart`, `stop`) are each provider's."""
+
+    spec: NodeSpec
+    host: str
+    ports: Ports
+    log_path: Path
+    paused: bool
+    starts: int
+    identity: bytes  # its p2p public key (derived from its name)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def role(self) -> str:
+        return self.spec.role
+
+    @property
+    def para_id(self) -> int | None:
+        return self.spec.para_id
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://{self.host}:{self.ports['rpc']}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.ports['rpc']}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{self.host}:{self.ports['prometheus']}/metrics"
+
+    @property
+    def alive(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def crashed(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def returncode(self) -> int | None:
+        raise NotImplementedError
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        raise NotImplementedError
+
+    def pause(self) -> None:
+        raise NotImplementedError
+
+    def resume(self) -> None:
+        raise NotImplementedError
+
+    async def restart(self, startup_timeout_s: float = 60.0) -> None:
+        raise NotImplementedError
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def rpc(self, method: str, params: Any = None,
+                  timeout_s: float = DEFAULT_TIMEOUT_S) -> Any:
+        """JSON-RPC over HTTP. `node.rpc.errors.RpcError` for an error answer,
+        `NodeUnreachable` when the node does not answer (down, paused, or too slow)."""
+        return await rpc_call(self.host, self.ports["rpc"], method, params, timeout_s)
+
+    async def metrics(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, float]:
+        """The node's Prometheus samples (see `parse_metrics`)."""
+        return parse_metrics(await get_text(self.host, self.ports["prometheus"], "/metrics",
+                                            timeout_s))
+
+
 @dataclass
-class NodeHandle:
+class NodeHandle(NodeBase):
+    """A node run as a process of this machine (the native provider's)."""
+
     spec: NodeSpec
     host: str
     ports: Ports
@@ -139,18 +220,6 @@ class NodeHandle:
     # -- what it is -----------------------------------------------------------------------------
 
     @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def role(self) -> str:
-        return self.spec.role
-
-    @property
-    def para_id(self) -> int | None:
-        return self.spec.para_id
-
-    @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
 
@@ -169,18 +238,6 @@ class NodeHandle:
         return self.proc is not None and not self.stopped_by_harness and not self.alive
 
     @property
-    def rpc_url(self) -> str:
-        return f"http://{self.host}:{self.ports['rpc']}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.ports['rpc']}"
-
-    @property
-    def prometheus_url(self) -> str:
-        return f"http://{self.host}:{self.ports['prometheus']}/metrics"
-
-    @property
     def bootnode(self) -> str:
         """This node's p2p address as `--bootnodes` takes it (the one its peers are told)."""
         return f"0x{self.identity.hex()}@{self.public_host or self.host}:{self.ports['p2p']}"
@@ -193,19 +250,6 @@ class NodeHandle:
             "base_path": str(self.base_path), "identity": "0x" + self.identity.hex(),
             "bootnode": self.bootnode, "host": self.host,
         }
-
-    # -- talking to it --------------------------------------------------------------------------
-
-    async def rpc(self, method: str, params: Any = None,
-                  timeout_s: float = DEFAULT_TIMEOUT_S) -> Any:
-        """JSON-RPC over HTTP. `node.rpc.errors.RpcError` for an error answer,
-        `NodeUnreachable` when the node does not answer (down, paused, or too slow)."""
-        return await rpc_call(self.host, self.ports["rpc"], method, params, timeout_s)
-
-    async def metrics(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, float]:
-        """The node's Prometheus samples (see `parse_metrics`)."""
-        return parse_metrics(await get_text(self.host, self.ports["prometheus"], "/metrics",
-                                            timeout_s))
 
     # -- faults ---------------------------------------------------------------------------------
 

@@ -1,4 +1,8 @@
-"""`Cluster`: a network of real `asyncback` processes on this machine, for tests and scripts.
+"""`Cluster`: a network of real `asyncback` nodes on this machine, for tests and scripts: native
+processes (the "native" provider, described here), or containers of a compose project
+(`Cluster(spec, run_dir, provider="docker")`, or a spec whose `provider` is "docker"; see
+`docker_provider`). Both write the same run directory and give handles with the same waits,
+RPC, metrics and faults; what runs the nodes is a `provider.Provider`.
 
     async with Cluster(default_network(host), run_dir) as cluster:
         await cluster.wait_para_height(2000, 5)
@@ -34,8 +38,8 @@ Guarantees and limits: ports never clash with another `Cluster` on this machine,
 or another (see `ports`); a port another program takes between the check and the node's bind is
 replaced on a first start, but not on a restart (the node keeps its ports). Nodes listen on
 127.0.0.1 only, or, with `faults=True`, each on a loopback address of its own behind a fault
-proxy that `partition`, `degrade` and `heal` drive (see `faults`); the "native" provider only (a "docker" NetworkSpec is refused); the parent-death
-watch needs Linux. Two collators for one para are not coordinated by the node processes (each
+proxy that `partition`, `degrade` and `heal` drive (see `faults`; native only); the parent-death
+watch needs Linux. The docker provider has no `add_collator` (its nodes are the spec's). Two collators for one para are not coordinated by the node processes (each
 authors every slot), so `add_collator` is for a para that has no collator running.
 `Cluster` is not thread-safe: use it from the trio loop that entered it, or through `SyncCluster`.
 """
@@ -43,8 +47,6 @@ authors every slot), so `add_collator` is for a para that has no collator runnin
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -52,31 +54,21 @@ from typing import Any
 
 import trio
 
-from node.cluster.faults import FaultProxies, Impairment, node_address, proxy_address
-from node.cluster.handle import PORT_NAMES, ClusterError, NodeHandle
+from node.cluster.faults import FaultProxies, Impairment
+from node.cluster.handle import ClusterError, NodeBase
 from node.cluster.ports import PortAllocator
+from node.cluster.provider import LAUNCH, PACKAGE_ROOT, NativeProvider, Provider, node_environment
 from node.cluster.spec import NetworkSpec, NodeSpec
 from node.cluster.waits import RelayChainWaits
 from relay.core.config import ConfigError
 
-# The CLI's documented entry point, independent of how the `node.cli` module is laid out.
-LAUNCH = [sys.executable, "-c", "import sys; from node.cli import main; "
-          "sys.exit(main(prog_name='asyncback'))"]
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["LAUNCH", "PACKAGE_ROOT", "Cluster", "node_environment"]
+
 DEFAULT_STARTUP_TIMEOUT_S = 60.0
+DOCKER_STARTUP_TIMEOUT_S = 240.0  # containers start slower, and the first may pull nothing
 HANDLER_ERRORS_METRIC = "substrate_sub_libp2p_handler_errors_total"
 HANDLER_FAILED_EVENT = '"message handler failed"'  # the event of that error line, as JSON
 DEFAULT_STOP_TIMEOUT_S = 10.0
-
-
-def node_environment() -> dict[str, str]:
-    """The launcher's environment minus `ASYNCBACK_*` (a node runs as the spec says, not as a
-    variable left in the shell says), with the package importable from any directory."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCBACK_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH"))
-                                        if p)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 class Cluster(RelayChainWaits):
@@ -84,30 +76,48 @@ class Cluster(RelayChainWaits):
     waits and assertions from `RelayChainWaits` read the `observer` by default."""
 
     def __init__(self, spec: NetworkSpec, run_dir: Path | str, *,
-                 startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
+                 startup_timeout_s: float | None = None,
                  stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S,
                  ports: PortAllocator | None = None, host: str = "127.0.0.1",
-                 faults: bool = False, fault_seed: int = 0) -> None:
-        if spec.provider != "native":
-            raise ClusterError(f"Cluster starts native processes; provider {spec.provider!r} "
-                               f"is not its")
-        if faults and host != "127.0.0.1":
-            raise ClusterError("a cluster with faults puts each node on a loopback address of "
-                               "its own; it takes no host")
+                 faults: bool = False, fault_seed: int = 0, provider: str | None = None,
+                 image: str | None = None) -> None:
+        kind = provider or spec.provider
+        self.provider: Provider
+        if kind == "native":
+            if image is not None:
+                raise ClusterError("an image is for the docker provider")
+            self.provider = NativeProvider(ports, host, faults, fault_seed)
+        elif kind == "docker":
+            from node.cluster.docker_provider import DockerProvider
+
+            if faults or host != "127.0.0.1":
+                raise ClusterError("the docker provider publishes every node on 127.0.0.1 and "
+                                   "has no fault proxies (faults=True is native only)")
+            self.provider = DockerProvider(ports, image)
+        else:
+            raise ClusterError(f"no provider {kind!r} (native or docker)")
         self.spec = spec
         self.run_dir = Path(run_dir).resolve()
-        self.startup_timeout_s = startup_timeout_s
+        self.startup_timeout_s = startup_timeout_s or (
+            DOCKER_STARTUP_TIMEOUT_S if kind == "docker" else DEFAULT_STARTUP_TIMEOUT_S)
         self.stop_timeout_s = stop_timeout_s
-        self.ports = ports or PortAllocator(host)
         self.host = host
         self.slot_s = spec.host.slot_ms / 1000
         self.sync_backing = (spec.host.max_candidate_depth == 0
                              and spec.host.allowed_ancestry_len == 0)
-        self.nodes: dict[str, NodeHandle] = {}
+        self.nodes: dict[str, NodeBase] = {}
         self.state = "new"
-        self._env = node_environment()
-        # With faults, every p2p link runs through a proxy that can cut or slow it (`faults`).
-        self.proxies = FaultProxies(fault_seed) if faults else None
+        self.started_in_s: float | None = None  # from the first node's start to the last's
+
+    @property
+    def ports(self) -> PortAllocator:
+        """Where the nodes' host ports come from."""
+        return self.provider.ports
+
+    @property
+    def proxies(self) -> FaultProxies | None:
+        """The fault proxies of a native cluster started with `faults=True`."""
+        return self.provider.proxies if isinstance(self.provider, NativeProvider) else None
 
     # -- the nodes ------------------------------------------------------------------------------
 
@@ -119,20 +129,20 @@ class Cluster(RelayChainWaits):
     def network_json_path(self) -> Path:
         return self.run_dir / "network.json"
 
-    def __getitem__(self, name: str) -> NodeHandle:
+    def __getitem__(self, name: str) -> NodeBase:
         return self.nodes[name]
 
-    def __iter__(self) -> Iterator[NodeHandle]:
+    def __iter__(self) -> Iterator[NodeBase]:
         return iter(list(self.nodes.values()))
 
-    def by_role(self, role: str) -> list[NodeHandle]:
+    def by_role(self, role: str) -> list[NodeBase]:
         return [n for n in self.nodes.values() if n.role == role]
 
-    def collators(self, para_id: int | None = None) -> list[NodeHandle]:
+    def collators(self, para_id: int | None = None) -> list[NodeBase]:
         return [n for n in self.by_role("collator") if para_id is None or n.para_id == para_id]
 
     @property
-    def observer(self) -> NodeHandle:
+    def observer(self) -> NodeBase:
         """The node waits read from and collators attach to: the first full node, else the
         first validator."""
         relays = self.by_role("relay-node") or self.by_role("validator")
@@ -140,7 +150,7 @@ class Cluster(RelayChainWaits):
             raise ClusterError("the cluster has no relay node running")
         return relays[0]
 
-    def crashed(self) -> list[NodeHandle]:
+    def crashed(self) -> list[NodeBase]:
         """Nodes that exited without the harness stopping them."""
         return [n for n in self.nodes.values() if n.crashed]
 
@@ -188,42 +198,21 @@ class Cluster(RelayChainWaits):
             raise ClusterError(f"a cluster starts once (this one is {self.state})")
         self.state = "starting"
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.proxies is not None:
-            await self.proxies.start()
         try:
             chain = self.spec.chain_spec()
         except ConfigError as exc:
             raise ClusterError(f"the network's chain spec: {exc}") from None
         self.chain_spec_path.write_text(json.dumps(chain.to_json(), indent=2) + "\n")
-        first, *other_validators = self.spec.validators
-        rounds = [[first], [*other_validators, *self.spec.full_nodes],
-                  [c for para in self.spec.paras for c in para.collators]]
-        for specs in rounds:
-            await self._start_round([self._handle(s) for s in specs])
+        began = trio.current_time()
+        await self.provider.start(self)
         self.check_crashed()
+        self.started_in_s = round(trio.current_time() - began, 1)
         self.state = "running"
         self.write_network_json()
 
-    async def _start_round(self, handles: list[NodeHandle]) -> None:
-        failures: list[ClusterError] = []
-
-        async def start_one(handle: NodeHandle) -> None:
-            try:
-                await handle.start(self.startup_timeout_s)
-            except ClusterError as exc:
-                failures.append(exc)
-
-        async with trio.open_nursery() as nursery:
-            for handle in handles:
-                nursery.start_soon(start_one, handle)
-        if len(failures) == 1:
-            raise failures[0]
-        if failures:
-            raise ClusterError("\n".join(str(f) for f in failures))
-
     async def add_collator(self, para_id: int, name: str | None = None, *,
                            tx_rate: float | None = None, blocks_per_relay_parent: int = 0,
-                           args: tuple[str, ...] = ()) -> NodeHandle:
+                           args: tuple[str, ...] = ()) -> NodeBase:
         """Start a collator for `para_id` on the running network, attached to the observer;
         returns once it has started. The name defaults to `collator-<para>-<k>`, the first k
         not taken."""
@@ -240,53 +229,10 @@ class Cluster(RelayChainWaits):
             spec = NodeSpec(name, "collator", para_id, args, tx_rate, blocks_per_relay_parent)
         except ConfigError as exc:
             raise ClusterError(str(exc)) from None
-        handle = self._handle(spec)
         try:
-            await handle.start(self.startup_timeout_s)
+            return await self.provider.add_collator(self, spec)
         finally:
             self.write_network_json()
-        return handle
-
-    def _handle(self, spec: NodeSpec) -> NodeHandle:
-        host, public = self.host, None
-        if self.proxies is not None:
-            try:
-                host, public = node_address(len(self.nodes)), proxy_address(len(self.nodes))
-            except ValueError as exc:
-                raise ClusterError(str(exc)) from None
-        handle = NodeHandle(spec, host, {p: self.ports.allocate() for p in PORT_NAMES},
-                            self.run_dir / "data" / spec.name, self.run_dir / f"{spec.name}.log",
-                            lambda ports: self._command(spec, ports, host, public), self.run_dir,
-                            self._env, self.ports, self.write_network_json, public_host=public)
-        self.nodes[spec.name] = handle
-        return handle
-
-    def _command(self, spec: NodeSpec, ports: Any, host: str, public: str | None) -> list[str]:
-        argv = [*LAUNCH, spec.role, "--chain", str(self.chain_spec_path), "--name", spec.name,
-                "--base-path", str(self.run_dir / "data" / spec.name),
-                "--listen-host", host, "--port", str(ports["p2p"]),
-                "--rpc-port", str(ports["rpc"]), "--prometheus-port", str(ports["prometheus"]),
-                "--log-format", "json"]
-        if self.proxies is not None and public is not None:
-            # Called before every spawn, with the ports of that attempt: the proxy follows them.
-            try:
-                self.proxies.expose(spec.name, host, (public, ports["p2p"]), (host, ports["p2p"]))
-            except OSError as exc:
-                raise ClusterError(f"node {spec.name}: cannot open its fault proxy on "
-                                   f"{public}:{ports['p2p']}: {exc.strerror or exc}") from None
-            argv += ["--public-host", public]
-        if spec.role == "collator":
-            argv += ["--para-id", str(spec.para_id),
-                     "--relay-chain-rpc-url", self.observer.ws_url]
-            if spec.tx_rate is not None:
-                argv += ["--tx-rate", str(spec.tx_rate)]
-            if spec.blocks_per_relay_parent:
-                argv += ["--blocks-per-relay-parent", str(spec.blocks_per_relay_parent)]
-        else:
-            first = self.nodes[self.spec.validators[0].name]
-            if first.name != spec.name:
-                argv += ["--bootnodes", first.bootnode]
-        return [*argv, *spec.args]
 
     # -- faults on the links (a cluster started with faults=True) --------------------------------
 
@@ -330,9 +276,9 @@ class Cluster(RelayChainWaits):
 
     def network_json(self) -> dict[str, Any]:
         return {
-            "name": self.spec.name, "state": self.state, "launcher_pid": os.getpid(),
+            "name": self.spec.name, "state": self.state, **self.provider.network_json(),
             "run_dir": str(self.run_dir), "chain_spec": str(self.chain_spec_path),
-            "slot_ms": self.spec.host.slot_ms,
+            "slot_ms": self.spec.host.slot_ms, "started_in_s": self.started_in_s,
             "nodes": [n.to_json() for n in self.nodes.values()],
         }
 
@@ -351,12 +297,9 @@ class Cluster(RelayChainWaits):
             self.state = "stopped"
             return
         with trio.CancelScope(shield=True):
-            async with trio.open_nursery() as nursery:
-                for node in self.nodes.values():
-                    nursery.start_soon(node.stop, self.stop_timeout_s)
-            self.state = "stopped"
-            if self.proxies is not None:
-                self.proxies.close()
-            self.ports.close()
+            try:
+                await self.provider.stop(self)
+            finally:
+                self.state = "stopped"
             if self.run_dir.exists():
                 self.write_network_json()

@@ -23,7 +23,7 @@ from typing import Any
 
 import trio
 
-from node.cluster.handle import NodeHandle, last_lines
+from node.cluster.handle import NodeBase, last_lines
 from node.cluster.http import NodeUnreachable
 from node.rpc.errors import RpcError
 from relay.core.scheduler import GroupRotationInfo
@@ -38,7 +38,7 @@ class WaitTimeout(AssertionError):
 
 
 class NodeCrashed(AssertionError):
-    def __init__(self, nodes: list[NodeHandle]) -> None:
+    def __init__(self, nodes: list[NodeBase]) -> None:
         super().__init__("; ".join(
             f"node {n.name} exited with status {n.returncode} (log {n.log_path})\n"
             f"{last_lines(n.log_path)}" for n in nodes))
@@ -63,13 +63,13 @@ class RelayChainWaits:
 
     slot_s: float
     sync_backing: bool
-    nodes: dict[str, NodeHandle]
+    nodes: dict[str, NodeBase]
 
     @property
-    def observer(self) -> NodeHandle:
+    def observer(self) -> NodeBase:
         raise NotImplementedError
 
-    def crashed(self) -> list[NodeHandle]:
+    def crashed(self) -> list[NodeBase]:
         raise NotImplementedError
 
     def check_crashed(self) -> None:
@@ -79,23 +79,23 @@ class RelayChainWaits:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    async def best_number(self, node: NodeHandle | None = None) -> int:
+    async def best_number(self, node: NodeBase | None = None) -> int:
         header = await (node or self.observer).rpc("chain_getHeader")
         return int(header["number"], 16)
 
-    async def finalized_number(self, node: NodeHandle | None = None) -> int:
+    async def finalized_number(self, node: NodeBase | None = None) -> int:
         node = node or self.observer
         header = await node.rpc("chain_getHeader", [await node.rpc("chain_getFinalizedHead")])
         return int(header["number"], 16)
 
-    async def para_height(self, para_id: int, node: NodeHandle | None = None) -> int:
+    async def para_height(self, para_id: int, node: NodeBase | None = None) -> int:
         """The number of the para's head included at the best relay block."""
         head = await (node or self.observer).rpc("parachain_getParaHead", [para_id])
         if head is None:
             raise WaitTimeout(f"para {para_id} is not registered on the relay chain")
         return int(head["number"])
 
-    async def best_chain(self, count: int, node: NodeHandle | None = None) -> list[RelayBlock]:
+    async def best_chain(self, count: int, node: NodeBase | None = None) -> list[RelayBlock]:
         """The last `count` blocks of the best chain (fewer near genesis), oldest first, with
         their `parachain_events`. Walked back by parent hash from one read of the head."""
         node = node or self.observer
@@ -108,7 +108,7 @@ class RelayChainWaits:
             header = await node.rpc("chain_getHeader", [header["parentHash"]])
         return blocks[::-1]
 
-    async def backing_group(self, para_id: int, node: NodeHandle | None = None) -> list[str]:
+    async def backing_group(self, para_id: int, node: NodeBase | None = None) -> list[str]:
         """The names of the validators in the group that backs `para_id`'s cores at the next
         relay block (read over RPC: the claim queue, the validator groups and their rotation)."""
         node = node or self.observer
@@ -149,20 +149,20 @@ class RelayChainWaits:
                                   f"{target - (first or 0) + slack_slots} slots")
             await trio.sleep(self.slot_s / 4)
 
-    async def wait_relay_height(self, n: int, node: NodeHandle | None = None, *,
+    async def wait_relay_height(self, n: int, node: NodeBase | None = None, *,
                                 slack_slots: int = DEFAULT_SLACK_SLOTS) -> int:
         """Until `node`'s (default: the observer's) best block is at least `n`; returns it."""
         node = node or self.observer
         return await self._poll(lambda: self.best_number(node), n,
                                 f"{node.name} best relay block", slack_slots)
 
-    async def wait_finalized_height(self, n: int, node: NodeHandle | None = None, *,
+    async def wait_finalized_height(self, n: int, node: NodeBase | None = None, *,
                                     slack_slots: int = DEFAULT_SLACK_SLOTS) -> int:
         node = node or self.observer
         return await self._poll(lambda: self.finalized_number(node), n,
                                 f"{node.name} finalized relay block", slack_slots)
 
-    async def wait_para_height(self, para_id: int, n: int, node: NodeHandle | None = None, *,
+    async def wait_para_height(self, para_id: int, n: int, node: NodeBase | None = None, *,
                                slack_slots: int = DEFAULT_SLACK_SLOTS) -> int:
         """Until the para head included at the best relay block has number `n` or more. Gives
         up once more relay blocks have passed than the para blocks to go should take (one each,
@@ -199,7 +199,7 @@ class RelayChainWaits:
 
     async def assert_para_throughput(self, window: int = 15,
                                      expected: Mapping[int, range] | None = None,
-                                     node: NodeHandle | None = None) -> dict[int, int]:
+                                     node: NodeBase | None = None) -> dict[int, int]:
         """Count `CandidateIncluded` per para over the last `window` relay blocks of the best
         chain and check each count of `expected` (`{para_id: range}`, inclusive of `start`,
         exclusive of `stop` as Python's ranges are). Waits for the chain to be `window` blocks
@@ -219,7 +219,7 @@ class RelayChainWaits:
                     f"({span}), expected {allowed.start}-{allowed.stop - 1}")
         return counts
 
-    async def assert_finality_lag(self, max_blocks: int, node: NodeHandle | None = None) -> int:
+    async def assert_finality_lag(self, max_blocks: int, node: NodeBase | None = None) -> int:
         """Best minus finalized number is at most `max_blocks`; returns it. The best block is
         read first, so a block imported between the two reads cannot inflate the lag."""
         self.check_crashed()
@@ -231,7 +231,7 @@ class RelayChainWaits:
                                  f"#{finalized}), expected at most {max_blocks}")
         return lag
 
-    async def assert_para_chains_consistent(self, node: NodeHandle | None = None
+    async def assert_para_chains_consistent(self, node: NodeBase | None = None
                                             ) -> dict[int, list[int]]:
         """Over the whole best chain: each para's included block numbers are consecutive with
         none twice, and no para number was backed as two different candidates unless the first
