@@ -112,6 +112,8 @@ class SimResult:
     authored: dict[str, list[bytes]] = field(default_factory=dict)
     # Every relay node's finalized block at the end: (number, hash).
     finalized: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    # The in-memory network's counters (frames and bytes sent, delivered, lost, ...).
+    network: dict[str, int] = field(default_factory=dict)
 
 
 PollHook = Callable[["Simulation"], Awaitable[None]]
@@ -369,7 +371,7 @@ class Simulation:
                          trio.current_time() - self.epoch, nodes, self.segment_lengths,
                          self._collator_segments, handler_errors,
                          self.catch_ups + list(self._catching_up.values()), authored,
-                         finalized_heads)
+                         finalized_heads, vars(self.network.stats).copy() if self.network else {})
 
 
 def run_sim(cfg: SimConfig, on_poll: PollHook | None = None) -> SimResult:

@@ -60,8 +60,26 @@ class Keypair:
         return f"Keypair(public=0x{self.public.hex()[:16]}…)"
 
 
+@dataclass
+class SignatureChecks:
+    """Process-wide counts of signature checks, for benchmarks (`benchmarks/scale.py`): what the
+    code asked for, and the Ed25519 verifications actually run."""
+
+    requested: int = 0
+    performed: int = 0
+
+
+SIGNATURE_CHECKS = SignatureChecks()
+
+
 def verify(public: bytes, domain: bytes, payload: bytes, signature: bytes) -> bool:
     """True iff `signature` is `public`'s signature of `domain ‖ payload`. Never raises."""
+    SIGNATURE_CHECKS.requested += 1
+    return _verify(public, domain, payload, signature)
+
+
+def _verify(public: bytes, domain: bytes, payload: bytes, signature: bytes) -> bool:
+    SIGNATURE_CHECKS.performed += 1
     if len(public) != PUBLIC_KEY_LEN or len(signature) != SIGNATURE_LEN:
         return False
     try:

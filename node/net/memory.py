@@ -88,6 +88,7 @@ class TraceEvent(NamedTuple):
 @dataclass
 class NetworkStats:
     sent: int = 0
+    bytes_sent: int = 0  # wire bytes of the frames sent (before loss or duplication)
     delivered: int = 0
     lost: int = 0
     partitioned: int = 0
@@ -382,6 +383,7 @@ class MemoryNetwork:
     def _transmit(self, conn: MemoryConnection, data: bytes) -> None:
         now = self.now()
         self.stats.sent += 1
+        self.stats.bytes_sent += len(data)
         src, dst = conn.local, conn.remote
         digest8 = blake2_256(data)[:8]
         profile = self.profile(src, dst)
