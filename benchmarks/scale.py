@@ -1,7 +1,8 @@
 """Benchmark: how the simulator scales with validators × paras.
 
-For each size, one `asyncback sim`-shaped run (`node.sim`) and, beside it as the upper bound, the
-ideal driver (`node.ideal`: the same cores with no network). Per run: wall seconds per relay
+For each size, one `asyncback sim`-shaped run (`node.sim`), the same with `--no-sharing`
+(`unshared`: every simulated node does all its own pure work) and, beside them as the upper bound,
+the ideal driver (`node.ideal`: the same cores with no network). Per run: wall seconds per relay
 block (start-up included), real-time factor (virtual seconds / wall seconds), frames and bytes the
 in-memory network carried per relay block, signature checks per relay block (asked for by the
 code / Ed25519 verifications actually run), peak RSS of the run's own process, and the fewest
@@ -60,15 +61,17 @@ def run_one(mode: str, validators: int, paras: int, relay_blocks: int) -> dict[s
         virtual = relay_blocks * cfg.host.slot_ms / 1000
         para_ids, frames, nbytes, problems = sorted({i.para_id for r in records
                                                      for i in r.included}), None, None, 0
-    else:
+    elif mode in ("sim", "unshared"):
         from node.sim import SimConfig, run_sim
 
         result = run_sim(SimConfig(validators=validators, paras=paras,
-                                   relay_blocks=relay_blocks))
+                                   relay_blocks=relay_blocks, sharing=mode == "sim"))
         wall = time.perf_counter() - started
         records, para_ids, virtual = result.records, result.para_ids, result.virtual_seconds
         frames, nbytes = result.network["sent"], result.network["bytes_sent"]
         problems = len(result.problems)
+    else:
+        raise SystemExit(f"unknown mode {mode!r} (ideal, sim, unshared)")
     cpu = _cpu_s() - cpu_started
     blocks = max(1, len(records))
     return {
@@ -96,7 +99,7 @@ def _fmt(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
-HEADER = (f"{'size v/p':>9} {'mode':>6} {'blocks':>6} {'wall/blk s':>10} {'x real':>7} "
+HEADER = (f"{'size v/p':>9} {'mode':>8} {'blocks':>6} {'wall/blk s':>10} {'x real':>7} "
           f"{'cpu/blk s':>9} {'x real cpu':>10} "
           f"{'frames/blk':>10} {'KiB/blk':>8} {'sig asked/blk':>13} {'sig run/blk':>11} "
           f"{'RSS MB':>7} {'min/win':>7} {'problems':>8}")
@@ -104,7 +107,7 @@ HEADER = (f"{'size v/p':>9} {'mode':>6} {'blocks':>6} {'wall/blk s':>10} {'x rea
 
 def _line(r: dict[str, Any]) -> str:
     kib = None if r["bytes_per_block"] is None else r["bytes_per_block"] / 1024
-    return (f"{r['size']:>9} {r['mode']:>6} {r['relay_blocks']:>6} "
+    return (f"{r['size']:>9} {r['mode']:>8} {r['relay_blocks']:>6} "
             f"{r['wall_per_block_s']:>10.3f} {r['rtf']:>7.2f} "
             f"{r['cpu_per_block_s']:>9.3f} {r['cpu_rtf']:>10.2f} "
             f"{_fmt(r['frames_per_block'], '>10.0f')} {_fmt(kib, '>8.0f')} "
@@ -119,7 +122,9 @@ def main() -> None:
                              f"or others)")
     parser.add_argument("--relay-blocks", type=int, default=25,
                         help="25 = 10 blocks of warm-up and one 15-block window")
-    parser.add_argument("--modes", default="ideal,sim")
+    parser.add_argument("--modes", default="ideal,sim,unshared",
+                        help="ideal: no network; sim: the simulator sharing pure work across its "
+                             "nodes; unshared: the simulator with every node doing its own")
     parser.add_argument("--one", nargs=2, metavar=("MODE", "V/P"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
