@@ -4,8 +4,9 @@ For each size, one `asyncback sim`-shaped run (`node.sim`), the same with `--no-
 (`unshared`: every simulated node does all its own pure work) and, beside them as the upper bound,
 the ideal driver (`node.ideal`: the same cores with no network). Per run: wall seconds per relay
 block (start-up included), real-time factor (virtual seconds / wall seconds), frames and bytes the
-in-memory network carried per relay block, signature checks per relay block (asked for by the
-code / Ed25519 verifications actually run), peak RSS of the run's own process, and the fewest
+in-memory network carried per relay block, signature checks per relay block (`verify` calls the
+code made / Ed25519 verifications actually run: with sharing, a relay block imported once for all
+nodes makes its signature checks once, so fewer are even asked for), peak RSS of the run's own process, and the fewest
 candidates any para had included in a 15-block window after warm-up. CPU seconds (user + system)
 are printed beside the wall figures: on a shared machine they are the steadier measure.
 
