@@ -28,7 +28,7 @@ import heapq
 import math
 import struct
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import trio
@@ -99,13 +99,14 @@ class NetworkStats:
     discarded: int = 0  # arrived at an end that had closed meanwhile
 
 
-@dataclass(order=True)
-class _Scheduled:
+class _Scheduled(NamedTuple):
+    # A tuple, so the heap compares in C. (link, seq) is unique, so the comparison never reaches
+    # `target` or `data`.
     time: float
     link: bytes  # (dialer, listener, dial number, sending side)
     seq: int  # send order on that side of the link
-    target: MemoryConnection = field(compare=False)
-    data: bytes | None = field(compare=False)  # None: the sender closed the link
+    target: MemoryConnection
+    data: bytes | None  # None: the sender closed the link
 
 
 class MemoryConnection(Connection):
