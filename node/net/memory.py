@@ -378,11 +378,10 @@ class MemoryNetwork:
         """Eight uniforms in [0, 1) for this transmission (`digest`: of its bytes), independent
         of task scheduling."""
         h = conn._fate_prefix.copy()
-        for part in (struct.pack(">Id", conn.link, now), digest,
-                     conn._occurrence(now, digest).to_bytes(4, "big")):
-            h.update(len(part).to_bytes(2, "big") + part)
-        raw = h.digest()
-        return [int.from_bytes(raw[i:i + 8], "big") / _U64 for i in range(0, 64, 8)]
+        h.update(b"".join(len(part).to_bytes(2, "big") + part for part in (
+            struct.pack(">Id", conn.link, now), digest,
+            conn._occurrence(now, digest).to_bytes(4, "big"))))
+        return [x / _U64 for x in struct.unpack(">8Q", h.digest())]
 
     def _push(self, sender: MemoryConnection, time: float, data: bytes | None) -> None:
         target = sender._peer_end
