@@ -33,6 +33,7 @@ from node.storage import NodeStore
 from proto.keys import Keypair, dev_name
 from proto.messages import FRAME_MAX
 from proto.relay_block import RelayHeader
+from proto.shared_work import SharedWork, sharing
 from relay.core.config import ConfigError
 from relay.service.full_node import RelayNodeService
 from relay.service.validator import ValidatorService
@@ -84,6 +85,10 @@ class SimConfig(RunConfig):
     loss: float = 0.0
     faults: Sequence[NodeFault] = ()
     partitions: Sequence[PartitionFault] = ()
+    # Compute pure work (signature checks, collation validation, relay block import) once for
+    # all the simulated nodes (`proto.shared_work`). Changes wall time only, never the run: it is
+    # not part of the report's configuration.
+    sharing: bool = True
 
     def to_json(self, mode: str = "sim") -> dict[str, Any]:
         return {
@@ -112,6 +117,10 @@ class SimResult:
     authored: dict[str, list[bytes]] = field(default_factory=dict)
     # Every relay node's finalized block at the end: (number, hash).
     finalized: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    # The in-memory network's counters (frames and bytes sent, delivered, lost, ...).
+    network: dict[str, int] = field(default_factory=dict)
+    # Per kind of shared pure work: results computed and reused (empty without sharing).
+    shared_work: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 PollHook = Callable[["Simulation"], Awaitable[None]]
@@ -369,11 +378,16 @@ class Simulation:
                          trio.current_time() - self.epoch, nodes, self.segment_lengths,
                          self._collator_segments, handler_errors,
                          self.catch_ups + list(self._catching_up.values()), authored,
-                         finalized_heads)
+                         finalized_heads, vars(self.network.stats).copy() if self.network else {})
 
 
 def run_sim(cfg: SimConfig, on_poll: PollHook | None = None) -> SimResult:
     """Run a simulation to completion; deterministic for a given config (seed included)."""
     seed_trio_scheduler(cfg.seed)
     sim = Simulation(cfg, on_poll)
-    return trio.run(sim.main, clock=trio.testing.MockClock(autojump_threshold=0))
+    work = SharedWork() if cfg.sharing else None
+    with sharing(work):
+        result = trio.run(sim.main, clock=trio.testing.MockClock(autojump_threshold=0))
+    if work is not None:
+        result.shared_work = work.counts()
+    return result

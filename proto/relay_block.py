@@ -33,7 +33,9 @@ class ParachainsInherentData(Struct, frozen=True):
     parent_hash: Hash
 
 
-class RelayHeader(Struct, frozen=True):
+class RelayHeader(Struct, frozen=True, dict=True):
+    # `dict=True` gives each header a `__dict__` (not encoded, not compared) to keep its hash in:
+    # fork choice and finality hash the same headers over and over.
     parent_hash: Hash
     number: BlockNumber
     slot: U64
@@ -43,7 +45,10 @@ class RelayHeader(Struct, frozen=True):
     seal: Signature = EMPTY_SEAL
 
     def hash(self) -> bytes:
-        return hash_of(self)
+        cached: bytes | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = self.__dict__["_hash"] = hash_of(self)
+        return cached
 
     def pre_hash(self) -> bytes:
         """Hash of the header without its seal: what the author signs."""

@@ -71,13 +71,17 @@ def parse_partition(spec: str) -> tuple[tuple[str, ...], int, int]:
 @click.option("--compare", is_flag=True,
               help="Run the network with sync then async backing and print the seed's table "
                    "beside the measured figures.")
+@click.option("--no-sharing", is_flag=True,
+              help="Let every simulated node do all its own pure work (signature checks, "
+                   "collation validation, block import) instead of computing each once for all; "
+                   "slower, same result.")
 def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: int,
         max_candidate_depth: int | None, allowed_ancestry_len: int, lookahead: int | None,
         slot_ms: int, execution_ms: int | None, relay_blocks: int, blocks_per_relay_parent: int,
         tx_rate: float | None, saturate: bool, sync: bool, seed: int, latency_ms: float,
         jitter_ms: float, loss: float, kills: tuple[str, ...], keep_state: bool,
         partitions: tuple[str, ...], random_faults: bool, report_path: Path | None,
-        compare: bool) -> None:
+        compare: bool, no_sharing: bool) -> None:
     """Run validators, a relay node and collators in one process over a simulated network in
     virtual time (hundreds of relay blocks in seconds, deterministic from --seed)."""
     from node.compare import ComparedRun, compare_rows, print_compare
@@ -105,7 +109,8 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
                             blocks_per_relay_parent=blocks_per_relay_parent,
                             saturate=tx_rate is None, tx_rate=tx_rate or 0.0, seed=seed,
                             latency_ms=latency_ms, jitter_ms=jitter_ms, loss=loss,
-                            faults=tuple(faults), partitions=tuple(cuts))
+                            faults=tuple(faults), partitions=tuple(cuts),
+                            sharing=not no_sharing)
             if random_faults:
                 from node import sweep
 

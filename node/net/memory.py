@@ -28,7 +28,7 @@ import heapq
 import math
 import struct
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import trio
@@ -50,6 +50,8 @@ from proto.hashing import blake2_256
 from proto.network import PeerId
 
 _U64 = 2.0**64
+SEND_YIELD_EVERY = 16
+DELIVERY_TICK_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class TraceEvent(NamedTuple):
 @dataclass
 class NetworkStats:
     sent: int = 0
+    bytes_sent: int = 0  # wire bytes of the frames sent (before loss or duplication)
     delivered: int = 0
     lost: int = 0
     partitioned: int = 0
@@ -96,13 +99,14 @@ class NetworkStats:
     discarded: int = 0  # arrived at an end that had closed meanwhile
 
 
-@dataclass(order=True)
-class _Scheduled:
+class _Scheduled(NamedTuple):
+    # A tuple, so the heap compares in C. (link, seq) is unique, so the comparison never reaches
+    # `target` or `data`.
     time: float
     link: bytes  # (dialer, listener, dial number, sending side)
     seq: int  # send order on that side of the link
-    target: MemoryConnection = field(compare=False)
-    data: bytes | None = field(compare=False)  # None: the sender closed the link
+    target: MemoryConnection
+    data: bytes | None  # None: the sender closed the link
 
 
 class MemoryConnection(Connection):
@@ -123,7 +127,9 @@ class MemoryConnection(Connection):
         self._last_arrival = 0.0  # of the latest in-order frame: FIFO clamp
         self._last_any_arrival = 0.0  # including held-back frames: the close comes after all
         self._send_seq = 0
+        self._sent = 0
         self._order_key = b""
+        self._fate_prefix = hashlib.blake2b(digest_size=64)
         self._instant = -math.inf
         self._occurrences: dict[bytes, int] = {}
 
@@ -135,7 +141,13 @@ class MemoryConnection(Connection):
         if self._closed:
             raise ConnectionClosed(f"connection to {self.remote.hex()[:8]} is closed")
         self._network._transmit(self, encode_wire_frame(protocol, body, self._network.caps))
-        await trio.lowlevel.checkpoint()
+        # A send never blocks (the link has no buffer to fill), so it yields to other tasks only
+        # every `SEND_YIELD_EVERY` frames: a gossip fan-out does not cost a task switch a peer.
+        self._sent += 1
+        if self._sent % SEND_YIELD_EVERY:
+            await trio.lowlevel.checkpoint_if_cancelled()
+        else:
+            await trio.lowlevel.checkpoint()
 
     def send_raw(self, data: bytes) -> None:
         """Put arbitrary bytes on the link (hostile-peer tests): the receiver's decoder sees them
@@ -152,7 +164,11 @@ class MemoryConnection(Connection):
             if self._closed_locally:
                 raise StopAsyncIteration
             try:
-                data = await self._inbox.receive()
+                # Frames already queued are taken without a task switch each.
+                try:
+                    data = self._inbox.receive_nowait()
+                except trio.WouldBlock:
+                    data = await self._inbox.receive()
             except (trio.EndOfChannel, trio.ClosedResourceError):
                 raise StopAsyncIteration from None
             if self._closed_locally:
@@ -252,7 +268,7 @@ class MemoryNetwork:
         self._group_of: dict[PeerId, int] = {}
         self._dial_counts: dict[tuple[PeerId, PeerId], int] = {}
         self._heap: list[_Scheduled] = []
-        self._wakeup = trio.Event()
+        self._sleep = trio.CancelScope()  # the delivery task's current sleep
         self._trace: list[TraceEvent] = []
         self._epoch: float | None = None
 
@@ -334,10 +350,12 @@ class MemoryNetwork:
             # so a wake-up at a deadline always finds its item due (no rounding livelock).
             while self._heap and self._heap[0].time + epoch <= trio.current_time():
                 self._dispatch(heapq.heappop(self._heap))
-            deadline = self._heap[0].time + epoch if self._heap else math.inf
-            self._wakeup = trio.Event()
-            with trio.move_on_at(deadline):
-                await self._wakeup.wait()
+            # Sleep until the earliest delivery. A frame pushed meanwhile that is due sooner moves
+            # this deadline (`_push`) rather than waking the task: one wake-up per due instant.
+            self._sleep = trio.CancelScope(
+                deadline=self._heap[0].time + epoch if self._heap else math.inf)
+            with self._sleep:
+                await trio.sleep_forever()
 
     def _connect(self, dialer: MemoryHost, target: MemoryHost) -> MemoryConnection:
         pair = (dialer.peer_id, target.peer_id)
@@ -348,52 +366,54 @@ class MemoryNetwork:
         out._peer_end, inb._peer_end = inb, out
         base = pair[0] + pair[1] + link.to_bytes(4, "big")
         out._order_key, inb._order_key = base + b"\x00", base + b"\x01"
+        for conn in (out, inb):
+            # What every transmission's fate hash starts with on this side of the link.
+            for part in (self._seed, *pair, conn.local):
+                conn._fate_prefix.update(len(part).to_bytes(2, "big") + part)
         dialer._connections.add(out)
         target._connections.add(inb)
         target._incoming_send.send_nowait(inb)
         self._record(TraceEvent(self.now(), "connect", *pair, link, b""))
         return out
 
-    def _link_key(self, conn: MemoryConnection) -> tuple[PeerId, PeerId]:
-        # (dialer, listener): the same for both ends of one connection.
-        if conn.direction is Direction.OUTBOUND:
-            return conn.local, conn.remote
-        return conn.remote, conn.local
-
-    def _fate(self, conn: MemoryConnection, now: float, data: bytes) -> list[float]:
-        """Eight uniforms in [0, 1) for this transmission, independent of task scheduling."""
-        digest = blake2_256(data)
-        dialer, listener = self._link_key(conn)
-        h = hashlib.blake2b(digest_size=64)
-        for part in (self._seed, dialer, listener, conn.local, struct.pack(">Id", conn.link, now),
-                     digest, conn._occurrence(now, digest).to_bytes(4, "big")):
-            h.update(len(part).to_bytes(2, "big") + part)
-        raw = h.digest()
-        return [int.from_bytes(raw[i:i + 8], "big") / _U64 for i in range(0, 64, 8)]
+    def _fate(self, conn: MemoryConnection, now: float, digest: bytes) -> list[float]:
+        """Eight uniforms in [0, 1) for this transmission (`digest`: of its bytes), independent
+        of task scheduling."""
+        h = conn._fate_prefix.copy()
+        h.update(b"".join(len(part).to_bytes(2, "big") + part for part in (
+            struct.pack(">Id", conn.link, now), digest,
+            conn._occurrence(now, digest).to_bytes(4, "big"))))
+        return [x / _U64 for x in struct.unpack(">8Q", h.digest())]
 
     def _push(self, sender: MemoryConnection, time: float, data: bytes | None) -> None:
         target = sender._peer_end
         assert target is not None
+        # Arrivals fall on a `DELIVERY_TICK_S` grid (rounded up, so never earlier and never at
+        # the send instant): the delivery task wakes once a tick for all that is due, not once
+        # a frame. Rounding up keeps each link's order.
+        time = math.ceil(time / DELIVERY_TICK_S) * DELIVERY_TICK_S
         sender._send_seq += 1
         sender._last_any_arrival = max(sender._last_any_arrival, time)
         item = _Scheduled(time, sender._order_key, sender._send_seq, target, data)
         heapq.heappush(self._heap, item)
         if self._heap[0] is item:
-            self._wakeup.set()
+            assert self._epoch is not None
+            self._sleep.deadline = time + self._epoch
 
     def _transmit(self, conn: MemoryConnection, data: bytes) -> None:
         now = self.now()
         self.stats.sent += 1
+        self.stats.bytes_sent += len(data)
         src, dst = conn.local, conn.remote
-        digest8 = blake2_256(data)[:8]
+        digest = blake2_256(data)
         profile = self.profile(src, dst)
-        u = self._fate(conn, now, data)
+        u = self._fate(conn, now, digest)
         if self.blocked(src, dst) or u[0] < profile.loss:
             if self.blocked(src, dst):
                 self.stats.partitioned += 1
             else:
                 self.stats.lost += 1
-            self._record(TraceEvent(now, "drop", src, dst, conn.link, digest8))
+            self._record(TraceEvent(now, "drop", src, dst, conn.link, digest[:8]))
             return
         copies = 2 if u[1] < profile.duplicate else 1
         self.stats.duplicated += copies - 1

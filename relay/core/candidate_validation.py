@@ -20,6 +20,7 @@ from proto.candidate import (
     PoV,
 )
 from proto.hashing import blake2_256
+from proto.shared_work import shared
 from relay.core.errors import NamedError
 
 
@@ -45,7 +46,23 @@ def validate_collation(
     n_validators: int,
     timeout_ms: int,
 ) -> tuple[CommittedCandidateReceipt, list[ErasureChunk]]:
-    """The committed receipt and every validator's erasure chunk, or `CollationInvalid`."""
+    """The committed receipt and every validator's erasure chunk, or `CollationInvalid`.
+
+    Pure, so the simulated nodes of one process validate each collation once
+    (`proto.shared_work`), keyed by the content hashes of everything it reads."""
+    key = (receipt.hash(), pov.hash(), pvd.hash(), n_validators, timeout_ms)
+    committed, chunks = shared("collation", key, lambda: _validate_collation(
+        receipt, pov, pvd, n_validators, timeout_ms))
+    return committed, list(chunks)
+
+
+def _validate_collation(
+    receipt: CandidateReceipt,
+    pov: PoV,
+    pvd: PersistedValidationData,
+    n_validators: int,
+    timeout_ms: int,
+) -> tuple[CommittedCandidateReceipt, list[ErasureChunk]]:
     d = receipt.descriptor
     if d.persisted_validation_data_hash != pvd.hash():
         raise CollationInvalid(CollationInvalidKind.PersistedValidationDataMismatch)

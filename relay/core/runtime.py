@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 
 from proto.candidate import PersistedValidationData
-from proto.codec import encode
+from proto.codec import encode, hash_of
 from proto.hashing import ZERO_HASH
 from proto.keys import Keypair
 from proto.relay_block import ParachainsInherentData, RelayBlock, RelayHeader
@@ -27,6 +27,7 @@ from proto.relay_state import (
     upgrade_go_ahead_key,
     upgrade_restriction_key,
 )
+from proto.shared_work import shared
 from relay.core.allowed_relay_parents import AllowedRelayParentsTracker
 from relay.core.config import ConfigError, HostConfiguration, ParaGenesis
 from relay.core.constraints import (
@@ -180,7 +181,21 @@ def import_block(
     max_weight: int | None = None,
 ) -> tuple[RelayState, list[CandidateEvent]]:
     """Re-execute `block` on `parent`'s state; `BlockImportError` (or `InherentError`) if any
-    rule is broken. The parent state is never modified."""
+    rule is broken. The parent state is never modified.
+
+    Pure, so the simulated nodes of one process re-execute each block once
+    (`proto.shared_work`): keyed by the parent header's hash (which commits to its state root, so
+    to the state it was imported with) and the whole block's; each caller gets its own copy of
+    the state."""
+    key = (parent.hash(), hash_of(block), max_weight)
+    state, events = shared("relay_block", key, lambda: _import_block(
+        parent, parent_state, block, max_weight))
+    return state.copy(), list(events)
+
+
+def _import_block(
+    parent: RelayHeader, parent_state: RelayState, block: RelayBlock, max_weight: int | None,
+) -> tuple[RelayState, list[CandidateEvent]]:
     h = block.header
     if h.parent_hash != parent.hash():
         raise BlockImportError(BlockImportErrorKind.UnknownParent)

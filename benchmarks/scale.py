@@ -1,0 +1,143 @@
+"""Benchmark: how the simulator scales with validators × paras.
+
+For each size, one `asyncback sim`-shaped run (`node.sim`), the same with `--no-sharing`
+(`unshared`: every simulated node does all its own pure work) and, beside them as the upper bound,
+the ideal driver (`node.ideal`: the same cores with no network). Per run: wall seconds per relay
+block (start-up included), real-time factor (virtual seconds / wall seconds), frames and bytes the
+in-memory network carried per relay block, signature checks per relay block (`verify` calls the
+code made / Ed25519 verifications actually run: with sharing, a relay block imported once for all
+nodes makes its signature checks once, so fewer are even asked for), peak RSS of the run's own process, and the fewest
+candidates any para had included in a 15-block window after warm-up. CPU seconds (user + system)
+are printed beside the wall figures: on a shared machine they are the steadier measure.
+
+Each run is a fresh subprocess, so peak RSS is that run's alone. Prints figures; asserts nothing.
+The machine may be shared: the wall figures are noisy.
+
+Run: `nice .venv/bin/python benchmarks/scale.py [--sizes 5/2,20/4,50/10,100/20,300/60]
+[--relay-blocks 25]` (default sizes: 5/2 and 20/4, a few minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+ALL_SIZES = ("5/2", "20/4", "50/10", "100/20", "300/60")
+DEFAULT_SIZES = ("5/2", "20/4")
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _min_window(records: list[Any], para_ids: list[int]) -> int | None:
+    from node.report import DEFAULT_WARMUP, window_counts
+
+    counts = [c for p in para_ids for c in window_counts(records, p, DEFAULT_WARMUP)]
+    return min(counts) if counts else None
+
+
+def run_one(mode: str, validators: int, paras: int, relay_blocks: int) -> dict[str, Any]:
+    """One run in this process; what the table shows of it."""
+    from proto.keys import SIGNATURE_CHECKS
+
+    started, cpu_started = time.perf_counter(), _cpu_s()
+    if mode == "ideal":
+        from node.ideal import IdealNetwork
+        from node.run_config import RunConfig
+
+        cfg = RunConfig(validators=validators, paras=paras, relay_blocks=relay_blocks)
+        records = IdealNetwork(cfg).run()
+        wall = time.perf_counter() - started
+        virtual = relay_blocks * cfg.host.slot_ms / 1000
+        para_ids, frames, nbytes, problems = sorted({i.para_id for r in records
+                                                     for i in r.included}), None, None, 0
+    elif mode in ("sim", "unshared"):
+        from node.sim import SimConfig, run_sim
+
+        result = run_sim(SimConfig(validators=validators, paras=paras,
+                                   relay_blocks=relay_blocks, sharing=mode == "sim"))
+        wall = time.perf_counter() - started
+        records, para_ids, virtual = result.records, result.para_ids, result.virtual_seconds
+        frames, nbytes = result.network["sent"], result.network["bytes_sent"]
+        problems = len(result.problems)
+    else:
+        raise SystemExit(f"unknown mode {mode!r} (ideal, sim, unshared)")
+    cpu = _cpu_s() - cpu_started
+    blocks = max(1, len(records))
+    return {
+        "mode": mode, "size": f"{validators}/{paras}", "relay_blocks": len(records),
+        "wall_per_block_s": wall / blocks, "rtf": virtual / wall,
+        "cpu_per_block_s": cpu / blocks, "cpu_rtf": virtual / cpu,
+        "frames_per_block": None if frames is None else frames / blocks,
+        "bytes_per_block": None if nbytes is None else nbytes / blocks,
+        "sigs_asked_per_block": SIGNATURE_CHECKS.requested / blocks,
+        "sigs_run_per_block": SIGNATURE_CHECKS.performed / blocks,
+        "peak_rss_mb": _peak_rss_mb(), "min_window": _min_window(records, para_ids),
+        "problems": problems,
+    }
+
+
+def _in_subprocess(mode: str, size: str, relay_blocks: int) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, __file__, "--one", mode, size,
+                          "--relay-blocks", str(relay_blocks)],
+                         check=True, capture_output=True, text=True)
+    row: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return row
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+HEADER = (f"{'size v/p':>9} {'mode':>8} {'blocks':>6} {'wall/blk s':>10} {'x real':>7} "
+          f"{'cpu/blk s':>9} {'x real cpu':>10} "
+          f"{'frames/blk':>10} {'KiB/blk':>8} {'sig asked/blk':>13} {'sig run/blk':>11} "
+          f"{'RSS MB':>7} {'min/win':>7} {'problems':>8}")
+
+
+def _line(r: dict[str, Any]) -> str:
+    kib = None if r["bytes_per_block"] is None else r["bytes_per_block"] / 1024
+    return (f"{r['size']:>9} {r['mode']:>8} {r['relay_blocks']:>6} "
+            f"{r['wall_per_block_s']:>10.3f} {r['rtf']:>7.2f} "
+            f"{r['cpu_per_block_s']:>9.3f} {r['cpu_rtf']:>10.2f} "
+            f"{_fmt(r['frames_per_block'], '>10.0f')} {_fmt(kib, '>8.0f')} "
+            f"{r['sigs_asked_per_block']:>13.0f} {r['sigs_run_per_block']:>11.0f} "
+            f"{r['peak_rss_mb']:>7.0f} {_fmt(r['min_window'], '>7')} {r['problems']:>8}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default=",".join(DEFAULT_SIZES),
+                        help=f"validators/paras, comma-separated (any of {', '.join(ALL_SIZES)}, "
+                             f"or others)")
+    parser.add_argument("--relay-blocks", type=int, default=25,
+                        help="25 = 10 blocks of warm-up and one 15-block window")
+    parser.add_argument("--modes", default="ideal,sim,unshared",
+                        help="ideal: no network; sim: the simulator sharing pure work across its "
+                             "nodes; unshared: the simulator with every node doing its own")
+    parser.add_argument("--one", nargs=2, metavar=("MODE", "V/P"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        mode, size = args.one
+        v, p = (int(x) for x in size.split("/"))
+        print(json.dumps(run_one(mode, v, p, args.relay_blocks)))
+        return
+    print(HEADER, flush=True)
+    for size in args.sizes.split(","):
+        for mode in args.modes.split(","):
+            print(_line(_in_subprocess(mode, size, args.relay_blocks)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
