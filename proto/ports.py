@@ -156,6 +156,10 @@ class LabelledGauge(Protocol):
     def labels(self, *values: Any) -> Gauge: ...
 
 
+class LabelledCounter(Protocol):
+    def labels(self, *values: Any) -> Counter: ...
+
+
 class Metrics(Protocol):
     """The Prometheus families the services update (polkadot's names, see node/metrics.py)."""
 
@@ -179,3 +183,12 @@ class Metrics(Protocol):
 
     @property
     def collations_seconded(self) -> Counter: ...
+
+    @property
+    def disputes_total(self) -> Counter: ...
+
+    @property
+    def dispute_concluded(self) -> LabelledCounter: ...
+
+    @property
+    def disputes_finality_lag(self) -> Gauge: ...

@@ -99,6 +99,7 @@ from proto.network import PeerId
 from proto.relay_block import RelayHeader
 from relay.core import runtime as rt
 from relay.core.collator_api import CollationContext, collation_context
+from relay.core.events import CandidateEvent
 from relay.core.relay_chain import RelayChain
 from relay.core.state import RelayState
 from relay.service.full_node import RelayNodeService
@@ -305,7 +306,8 @@ class RelayRpc:
 
     def events(self, h: bytes | None) -> list[dict[str, Any]] | None:
         events = self.chain.events.get(h if h is not None else self.chain.best_hash)
-        return [candidate_event_json(e) for e in events] if events is not None else None
+        return [candidate_event_json(e) for e in events if isinstance(e, CandidateEvent)] \
+            if events is not None else None
 
     def backing_state(self, para_id: int, at: bytes | None) -> dict[str, Any] | None:
         bs = rt.backing_state(self._state_at(at), para_id)

@@ -430,3 +430,7 @@ class RelayNodeService:
     def log_event(self, event: str, **kw: Any) -> None:
         if self.log is not None:
             self.log.info(event, node=self.name, **kw)
+
+    def log_error(self, event: str, **kw: Any) -> None:
+        if self.log is not None:
+            self.log.error(event, node=self.name, **kw)
