@@ -52,6 +52,7 @@ class NodeConfig:
     tx_rate: float | None = None  # collators; None: a saturated pool
     blocks_per_relay_parent: int = 0  # collators
     para_bootnodes: tuple[str, ...] = ()  # collators: other collators of the para
+    malus: str | None = None  # validators: a malus mode (relay/service/backing.py), for tests
 
 
 @dataclass
@@ -100,7 +101,7 @@ def _build(cfg: NodeConfig, host: TcpHost, store: NodeStore, log: Any) -> tuple[
         # Wall-clock slots: (trio time - epoch) is the Unix time.
         epoch = trio.current_time() - time.time()
         return wiring.validator(cfg.name, cfg.key, host, genesis, validators, log=log,
-                                epoch=epoch, store=store), None
+                                epoch=epoch, store=store, malus=cfg.malus), None
     return wiring.relay_node(cfg.name, host, genesis, validators, log=log, store=store), None
 
 
