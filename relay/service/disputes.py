@@ -60,6 +60,7 @@ from relay.core.disputes.coordinator import (
     DisputeError,
     DisputeErrorKind,
     DisputeOutcome,
+    DisputeStatus,
 )
 from relay.core.disputes.revert import blocks_to_revert
 from relay.core.disputes.votes import backing_statements
@@ -69,6 +70,7 @@ from relay.service.availability import Availability
 from relay.service.validator_context import ValidatorContext
 
 MAX_SETS_PER_BLOCK = 16
+KEPT_BELOW_FINALIZED = 64  # blocks below finality whose candidates' votes are still kept
 RECOVERY_ROUNDS = 3
 
 
@@ -106,6 +108,7 @@ class Disputes:
             self.coordinator.note_session(state.session_index, state.validators)
         self.backed: dict[bytes, BackedOnChain] = {}  # candidate -> where our chain backed it
         self.participating: set[bytes] = set()
+        self.first_seen: dict[tuple[int, bytes], int] = {}  # best number when a vote came
         self.concluded: dict[bytes, DisputeResult] = {}
         self.reverts: list[Revert] = []
         self.finalized_invalid = 0  # concluded invalid after a block backing it was final
@@ -157,8 +160,21 @@ class Disputes:
         self._prune()
 
     def _prune(self) -> None:
-        final = self.v.chain.finalized.number
-        self.backed = {h: b for h, b in self.backed.items() if b.number > final - 64}
+        """Bounded over months: what lies `KEPT_BELOW_FINALIZED` blocks below finality is
+        forgotten, votes and all, unless its dispute is still open (an open one about a
+        candidate no block took goes as well, that long after we first heard of it)."""
+        floor = self.v.chain.finalized.number - KEPT_BELOW_FINALIZED
+        self.backed = {h: b for h, b in self.backed.items() if b.number > floor}
+        c = self.coordinator
+        for key, votes in list(c.candidates.items()):
+            seen = max(votes.included_in.values(), default=self.first_seen.get(key, floor + 1))
+            open_ = votes.status in (DisputeStatus.Active, DisputeStatus.Confirmed)
+            if seen <= floor and not (open_ and votes.included_in):
+                del c.candidates[key]
+                self.first_seen.pop(key, None)
+                self.concluded.pop(key[1], None)
+        for key in [k for k in self.first_seen if k not in c.candidates]:
+            del self.first_seen[key]
 
     # -- raising ------------------------------------------------------------------------------
 
@@ -322,6 +338,8 @@ class Disputes:
     # -- outcomes -----------------------------------------------------------------------------
 
     def _handle(self, outcome: DisputeOutcome, h: bytes) -> None:
+        for key in self.coordinator.candidates.keys() - self.first_seen.keys():
+            self.first_seen[key] = self.now
         m = self.v.metrics
         if outcome.initiated:
             m.disputes_total.inc()
