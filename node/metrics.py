@@ -67,6 +67,8 @@ class NodeMetrics:
             "polkadot_parachain_candidate_dispute_concluded",
             "Disputes this validator saw conclude, by outcome", ["validity"], registry=r,
         )
+        for validity in ("valid", "invalid"):  # both series from the start: `is 0` can hold
+            self.dispute_concluded.labels(validity)
         self.disputes_finality_lag = Gauge(
             "polkadot_parachain_disputes_finality_lag",
             "Blocks between the best block and the highest one finality may reach past disputes",

@@ -38,7 +38,8 @@ def results(run_dir: Path) -> list[dict[str, object]]:
     return list(doc["results"])
 
 
-@pytest.mark.parametrize("example", ["async-backing", "sync-backing", "elastic-scaling"])
+@pytest.mark.parametrize("example", ["async-backing", "sync-backing", "elastic-scaling",
+                                     "garbage-candidate"])
 def test_example_passes_at_one_second_slots(example: str, tmp_path: Path) -> None:
     out = asyncback_test(EXAMPLES / f"{example}.zndsl", "--slot-ms", "1000",
                          "--run-dir", tmp_path)

@@ -116,3 +116,25 @@ def test_a_dispute_against_an_honest_candidate_concludes_valid_and_punishes_the_
     # the dispute cost no throughput: every block from #5 on includes every para
     assert included_per_para(result, 5, 30) == {p: 26 for p in result.para_ids}
     assert sum(r.finalized for r in result.records) >= 28
+
+
+def test_two_colluding_garbage_backers_in_one_group_of_twenty_validators() -> None:
+    # 20 validators, 4 paras: groups of 5; alice and bob (group 0) both second the garbage, so
+    # it has the two votes the default threshold asks; the three honest members dispute it.
+    sim, result = dispute_run((("alice", "suggest-garbage-candidate"),
+                               ("bob", "suggest-garbage-candidate")),
+                              validators=20, relay_blocks=16, minimum_backing_votes=2, paras=4)
+    assert result.problems == []
+    vals = validators_of(sim)
+    garbage = set(vals["alice"].backing.garbage) | set(vals["bob"].backing.garbage)
+    on_chain = {h: n for h, n in backed_anywhere(sim).items() if h in garbage}
+    assert on_chain
+    for h, number in on_chain.items():
+        for name, v in vals.items():
+            assert v.disputes.concluded.get(h) is DisputeResult.INVALID, name
+            assert any(r.candidate_hash == h and r.backed_in == number
+                       for r in v.disputes.reverts), name
+    observer = sim.services["relay-0"].chain
+    best = observer.state(observer.best_hash)
+    assert best is not None and best.disabled == frozenset({0, 1})
+    assert all(n >= 5 for n in included_per_para(result, 10, 16).values())
