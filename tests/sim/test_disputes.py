@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 
@@ -118,6 +119,7 @@ def test_a_dispute_against_an_honest_candidate_concludes_valid_and_punishes_the_
     assert sum(r.finalized for r in result.records) >= 28
 
 
+@pytest.mark.slow
 def test_two_colluding_garbage_backers_in_one_group_of_twenty_validators() -> None:
     # 20 validators, 4 paras: groups of 5; alice and bob (group 0) both second the garbage, so
     # it has the two votes the default threshold asks; the three honest members dispute it.
