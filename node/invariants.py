@@ -3,14 +3,17 @@ is a message naming the block and candidate."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from node.report import BlockRecord
 
 
 def check_invariants(
-    blocks: Sequence[BlockRecord], allowed_ancestry_len: int, max_candidate_depth: int
+    blocks: Sequence[BlockRecord], allowed_ancestry_len: int, max_candidate_depth: int,
+    concluded_invalid: Collection[str] = (),
 ) -> list[str]:
+    """`concluded_invalid`: candidate hashes (0x-hex) some validator saw concluded invalid in a
+    dispute; no finalized block may back or include one."""
     problems: list[str] = []
     backed_at: dict[str, int] = {}
     last_number: dict[int, int] = {}
@@ -43,6 +46,13 @@ def check_invariants(
             if n > max_candidate_depth + 1:
                 problems.append(f"block #{b.number}: para {para} has {n} candidates unincluded "
                                 f"(depth {max_candidate_depth})")
+        if b.finalized:
+            held = [(c.candidate_hash, c.para_id) for c in b.backed] + \
+                   [(c.candidate_hash, c.para_id) for c in b.included]
+            for h, para in held:
+                if h in concluded_invalid:
+                    problems.append(f"block #{b.number}: finalized, yet it holds {h[:10]} of "
+                                    f"para {para}, concluded invalid")
     finalized = [b for b in blocks if b.finalized]
     if finalized and finalized != list(blocks[: len(finalized)]):
         problems.append("finalized blocks are not a prefix of the best chain")

@@ -87,6 +87,23 @@ class NodeMetrics:
             "asyncback_candidates_included_total", "Candidates included in imported best blocks",
             ["para_id"], registry=relay,
         )
+        self.disputes_total = Counter(
+            "polkadot_parachain_candidate_disputes_total",
+            "Disputes this validator saw start", registry=r,
+        )
+        # A gauge only counted up: a prometheus_client Counter would be exposed with `_total`
+        # appended, and zombienet tests ask for polkadot's name as it is.
+        self.dispute_concluded = Gauge(
+            "polkadot_parachain_candidate_dispute_concluded",
+            "Disputes this validator saw conclude, by outcome", ["validity"], registry=r,
+        )
+        for validity in ("valid", "invalid"):  # both series from the start: `is 0` can hold
+            self.dispute_concluded.labels(validity)
+        self.disputes_finality_lag = Gauge(
+            "polkadot_parachain_disputes_finality_lag",
+            "Blocks between the best block and the highest one finality may reach past disputes",
+            registry=r,
+        )
         self.collations_built = Counter(
             "polkadot_parachain_collations_generated_total", "Collations built", registry=collator
         )

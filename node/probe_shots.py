@@ -33,6 +33,7 @@ from node.net.stack import request_kinds
 from node.net.transport import encode_wire_frame
 from node.wiregen import WireGenerator
 from proto.codec import encode
+from proto.disputes import UncheckedDisputeMessage
 from proto.framing import PREFIX
 from proto.keys import Keypair
 from proto.messages import (
@@ -62,7 +63,7 @@ from proto.relay_block import RelayBlock
 GOSSIP_TYPES: dict[int, type] = {
     Topic.BLOCK: RelayBlock, Topic.BITFIELD: BitfieldMessage,
     Topic.FINALITY: FinalityVoteMessage, Topic.BACKED: AttestedCandidate,
-    Topic.STATEMENT: StatementMessage,
+    Topic.STATEMENT: StatementMessage, Topic.DISPUTE: UncheckedDisputeMessage,
 }
 REQUEST_TYPES: dict[int, type] = {
     Kind.BLOCKS: BlockRequest, Kind.COLLATION: FetchCollation, Kind.ATTESTED: FetchAttested,

@@ -58,6 +58,7 @@ class NodeConfig:
     blocks_per_relay_parent: int = 0  # collators
     para_bootnodes: tuple[str, ...] = ()  # collators: other collators of the para
     ban_window_s: float = BAN_WINDOW_S  # a banned key is refused at the handshake this long
+    malus: str | None = None  # validators: a malus mode (relay/service/backing.py), for tests
 
 
 class CannotListen(Exception):
@@ -128,7 +129,8 @@ def _build(cfg: NodeConfig, host: TcpHost, store: NodeStore, log: Any) -> tuple[
         epoch = trio.current_time() - time.time()
         return wiring.validator(cfg.name, cfg.key, host, genesis, validators, log=log,
                                 epoch=epoch, store=store, ban_window_s=cfg.ban_window_s,
-                                pov_execution=ThreadedExecution()), None
+                                pov_execution=ThreadedExecution(),
+                                malus=cfg.malus), None
     return wiring.relay_node(cfg.name, host, genesis, validators, log=log, store=store,
                              ban_window_s=cfg.ban_window_s), None
 

@@ -35,6 +35,8 @@ from proto.messages import FRAME_MAX
 from proto.relay_block import RelayHeader
 from proto.shared_work import SharedWork, sharing
 from relay.core.config import ConfigError
+from relay.core.events import DisputeResult
+from relay.service.backing import MALUS_MODES
 from relay.service.full_node import RelayNodeService
 from relay.service.validator import ValidatorService
 
@@ -89,6 +91,7 @@ class SimConfig(RunConfig):
     # all the simulated nodes (`proto.shared_work`). Changes wall time only, never the run: it is
     # not part of the report's configuration.
     sharing: bool = True
+    malus: Sequence[tuple[str, str]] = ()  # (validator name, malus mode)
 
     def to_json(self, mode: str = "sim") -> dict[str, Any]:
         return {
@@ -97,6 +100,7 @@ class SimConfig(RunConfig):
             "faults": [vars(f) for f in self.faults],
             "partitions": [{"nodes": list(p.nodes), "at_block": p.at_block, "heal_at": p.heal_at}
                            for p in self.partitions],
+            "malus": [f"{name}:{mode}" for name, mode in self.malus],
         }
 
 
@@ -158,6 +162,14 @@ class Simulation:
                 raise ConfigError(f"partition names unknown node(s) {', '.join(unknown)}")
             if p.heal_at <= p.at_block:
                 raise ConfigError("a partition must heal after it starts")
+        self.malus = dict(cfg.malus)
+        for name, mode in self.malus.items():
+            if name not in self.validator_names:
+                raise ConfigError(f"malus names {name!r}, not a validator (validators: "
+                                  f"{', '.join(self.validator_names)})")
+            if mode not in MALUS_MODES:
+                raise ConfigError(f"{name}: unknown malus mode {mode!r} (modes: "
+                                  f"{', '.join(MALUS_MODES)})")
         self.relay_peers = [k.public for n, k in self.keys.items() if not n.startswith("collator")]
         self.services: dict[str, Any] = {}
         self._scopes: dict[str, trio.CancelScope] = {}
@@ -187,7 +199,7 @@ class Simulation:
         store = self._stores.get(name)
         if name in self.validator_names:
             return wiring.validator(name, key, host, self.dev.relay, self.relay_peers,
-                                    epoch=self.epoch, store=store)
+                                    epoch=self.epoch, store=store, malus=self.malus.get(name))
         if name == OBSERVER:
             return wiring.relay_node(name, host, self.dev.relay, self.relay_peers, store=store)
         _, pid_s, index_s = name.split("-")
@@ -348,7 +360,11 @@ class Simulation:
             if r.finalized:
                 r.finalized_at = self._finalized_at.get(r.number)
         host = self.cfg.host
-        problems = check_invariants(records, host.allowed_ancestry_len, host.max_candidate_depth)
+        concluded_invalid = {"0x" + h.hex() for s in self.services.values()
+                             if isinstance(s, ValidatorService)
+                             for h, r in s.disputes.concluded.items() if r is DisputeResult.INVALID}
+        problems = check_invariants(records, host.allowed_ancestry_len, host.max_candidate_depth,
+                                    concluded_invalid)
         for s in self.services.values():
             if isinstance(s, CollatorService):
                 problems += s.stats.problems
@@ -364,7 +380,13 @@ class Simulation:
             if isinstance(s, ValidatorService):
                 info.update(authored=s.authored, seconded=s.backing.seconded_total,
                             invalid=s.backing.invalid, votes=s.votes_signed,
-                            bitfields=s.availability.signed)
+                            bitfields=s.availability.signed,
+                            garbage_seconded=len(s.backing.garbage),
+                            disputes_concluded={r.value.lower(): sum(
+                                1 for x in s.disputes.concluded.values() if x is r)
+                                for r in DisputeResult},
+                            reverts=[vars(x) for x in s.disputes.reverts],
+                            finalized_invalid=s.disputes.finalized_invalid)
             if isinstance(s, CollatorService):
                 info.update(built=s.stats.built, advertised=s.stats.advertised,
                             seconded=s.stats.seconded, max_segment=s.stats.max_segment)

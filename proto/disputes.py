@@ -15,12 +15,15 @@ it was signed (polkadot-sdk's `DisputeStatement`):
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Annotated
+
+import msgspec
 
 from proto.approvals import APPROVAL_DOMAIN, approval_vote_payload
 from proto.candidate import CandidateReceipt
 from proto.codec import encode
 from proto.keys import Keypair, verify
-from proto.primitives import Hash, SessionIndex, Signature, Struct, ValidatorIndex
+from proto.primitives import MAX_LIST, Hash, SessionIndex, Signature, Struct, ValidatorIndex
 from proto.statements import BACKING_DOMAIN, CompactStatement, SigningContext, StatementKind
 
 DISPUTE_DOMAIN = b"DISP"
@@ -94,3 +97,13 @@ class UncheckedDisputeMessage(Struct, frozen=True):
     session_index: SessionIndex
     invalid_vote: SignedDisputeStatement
     valid_vote: SignedDisputeStatement
+
+
+class DisputeStatementSet(Struct, frozen=True):
+    """Votes on one candidate as a block carries them (polkadot's `DisputeStatementSet`): the block
+    author puts every vote it knows and the chain has not counted yet into the parachains
+    inherent, so the runtime sees disputes conclude and acts on it."""
+
+    candidate_hash: Hash
+    session_index: SessionIndex
+    statements: Annotated[list[SignedDisputeStatement], msgspec.Meta(max_length=MAX_LIST)]

@@ -34,6 +34,7 @@ class Topic:
     FINALITY = 3
     BACKED = 4
     STATEMENT = 5
+    DISPUTE = 7  # UncheckedDisputeMessage: raising or joining a dispute (6 is left to approvals)
 
 
 # -- reputation ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 
 from proto.codec import encode, hash_of
+from proto.disputes import DisputeStatementSet
 from proto.keys import Keypair, verify
 from proto.primitives import (
     MAX_LIST,
@@ -26,11 +27,12 @@ EMPTY_SEAL = bytes(64)
 
 class ParachainsInherentData(Struct, frozen=True):
     """Bitfields sorted by validator index; backed candidates contiguous and in chain order per
-    para. Disputes are out of scope for this model."""
+    para; dispute statement sets, one per candidate (runtime: relay/core/disputes/onchain.py)."""
 
     bitfields: Annotated[list[SignedAvailabilityBitfield], msgspec.Meta(max_length=MAX_LIST)]
     backed_candidates: Annotated[list[BackedCandidate], msgspec.Meta(max_length=MAX_LIST)]
     parent_hash: Hash
+    disputes: Annotated[list[DisputeStatementSet], msgspec.Meta(max_length=MAX_LIST)] = []
 
 
 class RelayHeader(Struct, frozen=True, dict=True):

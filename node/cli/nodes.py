@@ -141,9 +141,16 @@ def exit_for_error(exc: BaseException, base_path: Path, name: str) -> NoReturn:
 
 @click.command()
 @node_options
-def validator(**opts: Any) -> None:
+@click.option("--malus", default=None, metavar="MODE",
+              help="Misbehave for tests: suggest-garbage-candidate, back-garbage, dispute-valid.")
+def validator(malus: str | None, **opts: Any) -> None:
     """Run a relay-chain validator: authors in its slots, backs, signs availability."""
-    run_role("validator", opts)
+    if malus is not None:
+        from relay.service.backing import MALUS_MODES
+
+        if malus not in MALUS_MODES:
+            fail(f"--malus {malus}: not a malus mode ({', '.join(MALUS_MODES)})")
+    run_role("validator", opts, malus=malus)
 
 
 @click.command("relay-node")
@@ -179,9 +186,12 @@ def collator(para_id: int, relay_chain_rpc_url: str, tx_rate: float | None,
 @click.option("--name", default="asyncback-local", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Write here (default: standard output).")
+@click.option("--minimum-backing-votes", type=int, default=None,
+              help="Backing threshold (1: a validator backs alone, as a malus test needs).")
 def genesis(validators: int, paras: int, cores_per_para: int, max_candidate_depth: int | None,
             allowed_ancestry_len: int, lookahead: int | None, slot_ms: int,
-            execution_ms: int | None, sync: bool, name: str, out: Path | None) -> None:
+            execution_ms: int | None, sync: bool, name: str, out: Path | None,
+            minimum_backing_votes: int | None) -> None:
     """Write a chain spec: dev validators (alice, bob, ...), paras from 2000 with their genesis
     heads, and the host configuration."""
     from node.devnet import dev_spec
@@ -189,6 +199,8 @@ def genesis(validators: int, paras: int, cores_per_para: int, max_candidate_dept
     try:
         host = make_host(max_candidate_depth, allowed_ancestry_len, lookahead, slot_ms,
                          execution_ms, cores_per_para=cores_per_para, sync=sync)
+        if minimum_backing_votes is not None:
+            host = host.replace(minimum_backing_votes=minimum_backing_votes)
         spec = dev_spec(validators, paras, cores_per_para, host, name)
     except ConfigError as exc:
         fail(str(exc))

@@ -41,6 +41,14 @@ def parse_partition(spec: str) -> tuple[tuple[str, ...], int, int]:
         raise click.BadParameter(f"{spec!r}: expected NODE,NODE@FROM-TO") from None
 
 
+def parse_malus(spec: str) -> tuple[str, str]:
+    """`NODE:MODE`: validator NODE runs the malus MODE."""
+    node, sep, mode = spec.partition(":")
+    if not sep or not node or not mode:
+        raise click.BadParameter(f"{spec!r}: expected NODE:MODE")
+    return node, mode
+
+
 @click.command()
 @network_options()
 @click.option("--collators-per-para", default=1, show_default=True)
@@ -68,6 +76,11 @@ def parse_partition(spec: str) -> tuple[tuple[str, ...], int, int]:
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
               help="Write report.json here (and timeline.png beside it); with --compare, "
                    "into sync/ and async/ beside it.")
+@click.option("--malus", "malus", multiple=True, metavar="NODE:MODE",
+              help="Run validator NODE as a malus (suggest-garbage-candidate, back-garbage, "
+                   "dispute-valid); repeatable.")
+@click.option("--minimum-backing-votes", type=int, default=None,
+              help="Backing threshold (1: a validator backs alone).")
 @click.option("--compare", is_flag=True,
               help="Run the network with sync then async backing and print the seed's table "
                    "beside the measured figures.")
@@ -81,7 +94,8 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
         tx_rate: float | None, saturate: bool, sync: bool, seed: int, latency_ms: float,
         jitter_ms: float, loss: float, kills: tuple[str, ...], keep_state: bool,
         partitions: tuple[str, ...], random_faults: bool, report_path: Path | None,
-        compare: bool, no_sharing: bool) -> None:
+        malus: tuple[str, ...], minimum_backing_votes: int | None, compare: bool,
+        no_sharing: bool) -> None:
     """Run validators, a relay node and collators in one process over a simulated network in
     virtual time (hundreds of relay blocks in seconds, deterministic from --seed)."""
     from node.compare import ComparedRun, compare_rows, print_compare
@@ -97,19 +111,22 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
     if keep_state:
         faults = [replace(f, keep_state=not f.node.startswith("collator")) for f in faults]
     cuts = [PartitionFault(*parse_partition(p)) for p in partitions]
+    maluses = tuple(parse_malus(m) for m in malus)
     runs: list[ComparedRun] = []
     failed = False
     for sync_run in ([True, False] if compare else [sync]):
         try:
             host = make_host(max_candidate_depth, allowed_ancestry_len, lookahead, slot_ms,
                              execution_ms, cores_per_para=cores_per_para, sync=sync_run)
+            if minimum_backing_votes is not None:
+                host = host.replace(minimum_backing_votes=minimum_backing_votes)
             cfg = SimConfig(validators=validators, paras=paras,
                             collators_per_para=collators_per_para,
                             cores_per_para=cores_per_para, host=host, relay_blocks=relay_blocks,
                             blocks_per_relay_parent=blocks_per_relay_parent,
                             saturate=tx_rate is None, tx_rate=tx_rate or 0.0, seed=seed,
                             latency_ms=latency_ms, jitter_ms=jitter_ms, loss=loss,
-                            faults=tuple(faults), partitions=tuple(cuts),
+                            faults=tuple(faults), partitions=tuple(cuts), malus=maluses,
                             sharing=not no_sharing)
             if random_faults:
                 from node import sweep

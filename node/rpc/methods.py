@@ -25,6 +25,12 @@ Relay nodes (full nodes and validators)
                                      para_number, para_head_hash, core, backed_in}] | null
       type is CandidateBacked | CandidateIncluded | CandidateTimedOut; backed_in is the number
       of the relay block that backed the candidate, para_head_hash its para block's hash
+  system_events(count?) -> [{block, hash, type, text, ...}]   the relay chain's events in the
+      last `count` (default 64, at most 1024) blocks of the best chain, oldest first: candidate
+      events as above, `DisputeInitiated`/`DisputeConcluded`/`Revert`/`Offence` (the offence's
+      text reads "There is an offence reported: ..."); on a validator also the blocks its chain
+      reverted (`type` "ChainReverted", `block` the lowest block that went). What
+      `system event contains "TEXT"` in a .zndsl file reads.
   parachain_backingState(para_id, at?) -> {constraints: {...}, pendingAvailability: [
       {candidateHash, relayParentNumber, coreIndex, paraHead, paraNumber}]} | null
   parachain_collationContext(para_id, at?, max_cores?) -> {context: hex} | null
@@ -90,6 +96,7 @@ from node.rpc.views import (
     para_number,
     plain_json,
     relay_block_json,
+    relay_event_json,
     relay_header_json,
 )
 from proto.codec import decode, encode
@@ -99,6 +106,7 @@ from proto.network import PeerId
 from proto.relay_block import RelayHeader
 from relay.core import runtime as rt
 from relay.core.collator_api import CollationContext, collation_context
+from relay.core.events import CandidateEvent
 from relay.core.relay_chain import RelayChain
 from relay.core.state import RelayState
 from relay.service.full_node import RelayNodeService
@@ -206,6 +214,7 @@ class RelayRpc:
             "parachain_validators": Method(self.validators, (AT,)),
             "parachain_validatorGroups": Method(self.validator_groups, (AT,)),
             "parachain_events": Method(self.events, (Param("block_hash", block_hash),)),
+            "system_events": Method(self.system_events, (Param("count", u32),)),
             "parachain_backingState": Method(self.backing_state, (PARA_ID, AT)),
             "parachain_collationContext": Method(
                 self.collation_context, (PARA_ID, AT, Param("max_cores", u32))),
@@ -305,7 +314,27 @@ class RelayRpc:
 
     def events(self, h: bytes | None) -> list[dict[str, Any]] | None:
         events = self.chain.events.get(h if h is not None else self.chain.best_hash)
-        return [candidate_event_json(e) for e in events] if events is not None else None
+        return [candidate_event_json(e) for e in events if isinstance(e, CandidateEvent)] \
+            if events is not None else None
+
+    def system_events(self, count: int | None) -> list[dict[str, Any]]:
+        n = min(count if count is not None else 64, 1024)
+        out: list[dict[str, Any]] = []
+        header: RelayHeader | None = self.chain.best
+        headers: list[RelayHeader] = []
+        while header is not None and len(headers) < n and header.number > 0:
+            headers.append(header)
+            header = self.chain.header(header.parent_hash)
+        for hd in reversed(headers):
+            for e in self.chain.events.get(hd.hash(), []):
+                out.append({"block": hd.number, "hash": hex0x(hd.hash()), **relay_event_json(e)})
+        disputes = getattr(self.node, "disputes", None)  # validators: what their chain reverted
+        for r in getattr(disputes, "reverts", []):
+            out.append({"block": r.backed_in, "type": "ChainReverted", "blocks": r.blocks,
+                        "candidate_hash": hex0x(r.candidate_hash),
+                        "text": f"ChainReverted: {r.blocks} block(s) from #{r.backed_in}, which "
+                                f"backed 0x{r.candidate_hash.hex()}, concluded invalid"})
+        return out
 
     def backing_state(self, para_id: int, at: bytes | None) -> dict[str, Any] | None:
         bs = rt.backing_state(self._state_at(at), para_id)

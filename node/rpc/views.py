@@ -19,7 +19,7 @@ from proto.codec import encode
 from proto.errors import DecodeError
 from proto.relay_block import RelayBlock, RelayHeader
 from proto.statements import BackedCandidate, SignedAvailabilityBitfield
-from relay.core.events import CandidateEvent
+from relay.core.events import CandidateEvent, OffenceEvent, RelayEvent
 
 
 def hex0x(raw: bytes) -> str:
@@ -142,3 +142,18 @@ def plain_json(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [plain_json(v) for v in value]
     return str(value)
+
+
+def relay_event_json(e: RelayEvent) -> dict[str, Any]:
+    """Any relay-chain event with a one-line `text` (what `system event contains` matches)."""
+    if isinstance(e, CandidateEvent):
+        out = candidate_event_json(e)
+        out["text"] = f"{e.kind.value}: para {e.para_id} candidate {hex0x(e.candidate_hash)}"
+        return out
+    out = e.to_json()
+    if isinstance(e, OffenceEvent):
+        out["text"] = e.describe()
+    else:
+        details = ", ".join(f"{k} {v}" for k, v in out.items() if k != "type")
+        out["text"] = f"{out['type']}: {details}"
+    return out

@@ -22,6 +22,9 @@ What the file sets:
   which asyncback does at genesis; both false leaves it unregistered); `num_cores`
   (zombienet-sdk: cores assigned to the para); collators from `[parachains.collator]`,
   `[[parachains.collators]]` and `[[parachains.collator_groups]]` (`count`);
+- a relay node or node group whose `command` starts with `malus MODE` (polkadot-sdk's malus
+  binary, as `0004-parachains-garbage-candidate` uses it) runs asyncback validators with
+  `--malus MODE` (modes: relay/service/backing.py); any other `command` is ignored;
 - `[settings]`: `timeout` (seconds a node may take to start), `provider` (`native`, or `docker`/
   `podman` for asyncback's docker provider; zombienet's default `kubernetes` runs natively).
 
@@ -46,6 +49,7 @@ what the paras claim stay out (asyncback has no unassigned cores) and are noted.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -198,6 +202,7 @@ class _Reader:
         self.explicit_groups: set[str] = set()
         self.notes: list[str] = []
         self.ignored: list[str] = []  # keys inside `genesis`, which the key walk lets through
+        self.used: set[str] = set()  # keys the walk calls ignored that this file uses (malus)
 
     def network(self, ignored: tuple[str, ...]) -> NetworkFile:
         relay = self.doc.get("relaychain", {})
@@ -217,7 +222,7 @@ class _Reader:
                            name=chain, provider=provider,
                            groups=self.names.node_groups(self.explicit_groups))
         spec.chain_spec()  # the relay genesis refuses what it cannot run, here, in one line
-        ignored = tuple(sorted({*ignored, *self.ignored}))
+        ignored = tuple(sorted({*ignored, *self.ignored} - self.used))
         return NetworkFile(spec, ignored, tuple(self.notes),
                            float(timeout) if timeout is not None else None, self.written_slot)
 
@@ -239,17 +244,36 @@ class _Reader:
             name = self.names.unique(_name(node, where))
             is_validator = _flag(node, ("validator", "is_validator"), True, where)
             (validators if is_validator else full_nodes).append(
-                NodeSpec(name, "validator" if is_validator else "relay-node"))
+                NodeSpec(name, "validator" if is_validator else "relay-node",
+                         args=self.malus(node, where, is_validator)))
         for i, group in enumerate(relay.get("node_groups", [])):
             where = f"relaychain.node_groups[{i}]"
             base = _name(group, where)
             self.explicit_groups.add(base)
             is_validator = _flag(group, ("validator", "is_validator"), True, where)
+            args = self.malus(group, where, is_validator)
             for k in range(_int(group.get("count"), f"{where}.count")):
                 name = self.names.unique(f"{base}-{k}", group=base)
                 (validators if is_validator else full_nodes).append(
-                    NodeSpec(name, "validator" if is_validator else "relay-node"))
+                    NodeSpec(name, "validator" if is_validator else "relay-node", args=args))
         return validators, full_nodes
+
+    def malus(self, node: Mapping[str, Any], where: str, is_validator: bool) -> tuple[str, ...]:
+        """`command = "malus MODE ..."`: the validator flags that run MODE."""
+        from relay.service.backing import MALUS_MODES
+
+        command = node.get("command")
+        words = command.split() if isinstance(command, str) else []
+        if not words or words[0] != "malus":
+            return ()
+        mode = words[1] if len(words) > 1 else ""
+        if mode not in MALUS_MODES:
+            raise Invalid(f"{where}.command: malus mode {mode or '(none)'!r} is not one "
+                          f"asyncback has ({', '.join(MALUS_MODES)})")
+        if not is_validator:
+            raise Invalid(f"{where}.command: a malus node must be a validator")
+        self.used.add(re.sub(r"\[\d+\]", "[]", where) + ".command")
+        return ("--malus", mode)
 
     def parachains(self) -> list[ParaSpec]:
         paras = []

@@ -39,6 +39,7 @@ from node.zombienet.zndsl import (
     Reports,
     Sleep,
     Step,
+    SystemEvent,
     Timed,
     ZndslError,
     ZndslFile,
@@ -278,6 +279,8 @@ class ZndslRunner:
         if isinstance(step, LogMatch | LogCount):
             scanners: dict[str, LogScanner] = {}
             return lambda node: self._log(node, step, scanners)
+        if isinstance(step, SystemEvent):
+            return lambda node: self._system_event(node, step)
         raise TypeError(f"no probe for {type(step).__name__}")
 
     async def _is_up(self, node: NodeHandle) -> Probe:
@@ -309,6 +312,16 @@ class ZndslRunner:
                 return Probe(False, f"{step.other} missing")
             value += step.sign * other
         return Probe(step.cmp.holds(value), f"{value:g}")
+
+    async def _system_event(self, node: NodeHandle, step: SystemEvent) -> Probe:
+        if node.role == "collator":
+            return Probe(False, "a collator; ask a relay-chain node")
+        events = await node.rpc("system_events", [1024]) or []
+        for e in events:
+            text = str(e.get("text", "")) if isinstance(e, dict) else ""
+            if step.pattern.search(text):
+                return Probe(True, text[:120])
+        return Probe(False, f"no matching event among {len(events)}")
 
     async def _log(self, node: NodeHandle, step: LogMatch | LogCount,
                    scanners: dict[str, LogScanner]) -> Probe:

@@ -11,6 +11,7 @@ The grammar follows zombienet's own (`crates/parser/src/zombienet.pest`): header
     NODE: reports METRIC +|-|plus|minus METRIC CMP N [within N seconds]
     NODE: log line contains|matches [regex|glob] "PATTERN" [within N seconds]
     NODE: count of log lines containing|matching [regex|glob] "PATTERN" is [CMP] N [within ...]
+    NODE: system event contains|matches [regex|glob] "PATTERN" [within N seconds]
     NODE: restart|pause|resume [after N seconds]
     sleep N seconds
 
@@ -30,9 +31,13 @@ zombienet's aliases `block height`/`best block`, `finalised height`/`finalised b
 of its nodes. Patterns are case-insensitive regular expressions, as zombienet's are (both for
 `contains` and `matches`), or globs over the whole line.
 
-Lines zombienet has but asyncback cannot run (`js-script`, `ts-script`, `run`, `system event`,
-`trace`, `reports histogram`, runtime upgrades) are errors naming the line and why: a test never
-passes a line it did not check.
+`system event` lines match the relay chain's recent events as the node's `system_events` RPC
+method gives them (each a line of text: candidate events, disputes, `Revert`, offences, which
+read "There is an offence reported: ...", and the blocks a validator reverted).
+
+Lines zombienet has but asyncback cannot run (`js-script`, `ts-script`, `run`, `trace`,
+`reports histogram`, runtime upgrades) are errors naming the line and why: a test never passes a
+line it did not check.
 """
 
 from __future__ import annotations
@@ -188,6 +193,11 @@ class LogCount(Timed):
 
 
 @dataclass(frozen=True)
+class SystemEvent(Timed):
+    pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True)
 class Action(NodeStep):
     verb: str  # restart | pause | resume
     after: float | None  # seconds as written
@@ -250,8 +260,6 @@ UNSUPPORTED = [
     (r"ts-script\b", "ts-script runs TypeScript against polkadot.js, which asyncback nodes "
                      "do not serve"),
     (r"run\s+\S", "shell scripts are not run by asyncback test"),
-    (r"system\s+event\b", "asyncback blocks carry no Substrate system events (parachain_events "
-                          "over RPC lists backed and included candidates)"),
     (r"trace\s+with\b", "asyncback nodes export no Jaeger traces"),
     (r"reports\s+histogram\b", "histogram sample counts are not supported"),
     (r"parachain\s+\d+\s+perform\b", "asyncback paras have no runtime upgrades"),
@@ -273,6 +281,7 @@ FORMS: list[tuple[re.Pattern[str], str]] = [(re.compile(rf"^{p}$"), kind) for p,
     (rf"log\s+line\s+(?:contains|matches)\s+{PATTERN}{WITHIN}", "log"),
     (rf"count\s+of\s+log\s+lines\s+(?:containing|matching)\s+{PATTERN}\s+is\s+"
      rf"(?:{CMP}|(?P<count>-?\d+)){WITHIN}", "count"),
+    (rf"system\s+event\s+(?:contains|matches)\s+{PATTERN}{WITHIN}", "event"),
     (rf"(?P<verb>restart|pause|resume){AFTER}", "action"),
     (r"partition(?:\s+(?P<mode>reset|hold))?", "partition"),
     (rf"degrade(?:\s+latency\s+(?P<latency>\d+(?:\.\d+)?){_MS})?"
@@ -374,6 +383,8 @@ def _build(kind: str, m: re.Match[str], node: str, line: str, number: int,
         return Reports(number, line, node, within, metric, _cmp(m), other, sign)
     if kind == "log":
         return LogMatch(number, line, node, within, _pattern(m, fail))
+    if kind == "event":
+        return SystemEvent(number, line, node, within, _pattern(m, fail))
     if kind == "count":
         cmp = _cmp(m) if m["op"] else Comparison("==", int(m["count"]))
         return LogCount(number, line, node, within, _pattern(m, fail), cmp)

@@ -181,6 +181,21 @@ class BlockTree(Generic[P]):
         self._prune()
         return list(reversed(newly))
 
+    def remove(self, hashes: Sequence[bytes]) -> list[bytes]:
+        """Drop unfinalized blocks (a revert: each with its descendants, which the caller passes
+        too) and the votes for them; the removed hashes. A finalized block never goes."""
+        final = self.nodes[self.finalized].header.number
+        gone = [h for h in hashes if h in self.nodes and self.nodes[h].header.number > final]
+        for h in gone:
+            node = self.nodes.pop(h)
+            parent = self.nodes.get(node.header.parent_hash)
+            if parent is not None:
+                parent.children = [c for c in parent.children if c != h]
+        for n in self.nodes.values():
+            n.children = [c for c in n.children if c in self.nodes]
+        self.votes = {v: x for v, x in self.votes.items() if x.block_hash in self.nodes}
+        return gone
+
     def _prune(self) -> list[bytes]:
         """Drop every block that neither descends from nor is an ancestor of the finalized one."""
         keep = {self.finalized, *self.ancestors(self.finalized, len(self.nodes))}

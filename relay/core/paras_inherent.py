@@ -16,8 +16,9 @@ from proto.candidate import CandidateReceipt
 from proto.relay_block import ParachainsInherentData
 from proto.statements import BackedCandidate, SignedAvailabilityBitfield, SigningContext
 from proto.ump_signals import InvalidUmpSignals, select_core, split_upward_messages
+from relay.core.disputes.onchain import apply_disputes, concluded_invalid, note_backed
 from relay.core.errors import NamedError
-from relay.core.events import CandidateEvent, EventKind
+from relay.core.events import CandidateEvent, EventKind, RelayEvent
 from relay.core.inclusion import (
     InclusionError,
     InclusionErrorKind,
@@ -52,7 +53,7 @@ class InherentError(NamedError):
 @dataclass(frozen=True)
 class Processed:
     data: ParachainsInherentData  # what was actually applied (filtered in CREATE mode)
-    events: list[CandidateEvent]
+    events: list[RelayEvent]
     filtered: list[str]  # why anything was dropped (CREATE mode)
 
 
@@ -171,6 +172,9 @@ def sanitize_backed_candidates(
         seen: set[bytes] = set()
         for b in chain:
             h = b.hash()
+            if concluded_invalid(state, h):
+                filtered.append(f"para {para} candidate 0x{h.hex()[:8]}: concluded invalid")
+                break
             try:
                 if h in seen or h in pending_hashes:
                     raise InclusionError(InclusionErrorKind.DuplicateCandidate)
@@ -289,6 +293,14 @@ def enter(
         filtered += [f"candidate 0x{b.hash().hex()[:8]}: weight" for b in candidates if b not in kept]
         candidates = kept
     ctx = SigningContext(state.session_index, parent_hash)
+    # Disputes first (as the reference orders it): a candidate concluded invalid here is freed
+    # before bitfields could enact it, and never backed again below.
+    disputes = apply_disputes(state, data.disputes, now)
+    if disputes.problems:
+        if mode is Mode.ENTER:
+            raise InherentError(InherentErrorKind.InherentDataFilteredDuringExecution,
+                                "; ".join(disputes.problems))
+        filtered += disputes.problems
     good_bitfields: list[SignedAvailabilityBitfield] = []
     last = -1
     for bf in bitfields:
@@ -300,7 +312,7 @@ def enter(
             continue
         last = bf.validator_index
         good_bitfields.append(bf)
-    events: list[CandidateEvent] = []
+    events: list[RelayEvent] = list(disputes.events)
     enacted = state.inclusion.apply_bitfields(
         [(bf.validator_index, bf.bits) for bf in good_bitfields], state.n_validators)
     events += [enact_candidate(state, c, now) for c in enacted]
@@ -323,11 +335,13 @@ def enter(
         raise InherentError(InherentErrorKind.CandidatesFilteredDuringExecution, "; ".join(sanitized_filtered))
     filtered += sanitized_filtered
     events += process_candidates(state, sanitized, now)
+    note_backed(state, [b.hash() for b, _ in sanitized], now)
     if not session_change:
         state.scheduler.advance_claim_queue(except_for=occupied)
     else:
         _new_session(state, now)
-    applied = ParachainsInherentData(good_bitfields, [b for b, _ in sanitized], parent_hash)
+    applied = ParachainsInherentData(good_bitfields, [b for b, _ in sanitized], parent_hash,
+                                     disputes.sets)
     return Processed(applied, events, filtered)
 
 

@@ -16,7 +16,7 @@ from relay.core import runtime as rt
 from relay.core.block_tree import BlockTree, BlockTreeError
 from relay.core.chain_store import ChainStore
 from relay.core.config import HostConfiguration
-from relay.core.events import CandidateEvent
+from relay.core.events import RelayEvent
 from relay.core.state import RelayState
 
 MAX_ORPHANS = 256
@@ -40,7 +40,7 @@ class RelayChain:
         self.tree: BlockTree[None] = BlockTree(genesis, None, state.validators,
                                                state.session_index)
         self.blocks: dict[bytes, RelayBlock] = {}
-        self.events: dict[bytes, list[CandidateEvent]] = {genesis.hash(): []}
+        self.events: dict[bytes, list[RelayEvent]] = {genesis.hash(): []}
         self._orphans: dict[bytes, RelayBlock] = {}  # by hash
         self._config = state.config  # the best block's, kept for when its state is not at hand
 
@@ -92,7 +92,7 @@ class RelayChain:
     # -- updates ------------------------------------------------------------------------------
 
     def add_authored(self, block: RelayBlock, state: RelayState,
-                     events: list[CandidateEvent]) -> None:
+                     events: list[RelayEvent]) -> None:
         self._insert(block, state, events)
 
     def import_block(self, block: RelayBlock) -> ImportOutcome:
@@ -140,7 +140,7 @@ class RelayChain:
         state, events = rt.import_block(parent, parent_state, block)
         self._insert(block, state, events)
 
-    def _insert(self, block: RelayBlock, state: RelayState, events: list[CandidateEvent]) -> None:
+    def _insert(self, block: RelayBlock, state: RelayState, events: list[RelayEvent]) -> None:
         self.tree.add(block.header, None)
         h = block.header.hash()
         self.store.add(block.header, state)
@@ -153,6 +153,16 @@ class RelayChain:
         if newly:
             self._prune_states()
         return newly
+
+    def revert(self, hashes: list[bytes]) -> list[bytes]:
+        """Take unfinalized blocks (with their descendants: `disputes.revert.blocks_to_revert`)
+        out of fork choice: a block including a candidate concluded invalid. Their states go, so
+        nothing imports or builds on them again; headers, bodies and events stay for those who
+        ask what happened. The removed hashes."""
+        gone = self.tree.remove(hashes)
+        for h in gone:
+            self.store.states.pop(h, None)
+        return gone
 
     def restore_finalized(self, block_hash: bytes) -> bool:
         """Finality this node had reached before a restart (from its own store): the votes that

@@ -37,7 +37,7 @@ from relay.core.constraints import (
     InboundHrmpLimitations,
 )
 from relay.core.errors import NamedError
-from relay.core.events import CandidateEvent
+from relay.core.events import RelayEvent
 from relay.core.inclusion import InclusionState
 from relay.core.paras import ParasState
 from relay.core.paras_inherent import Mode, enter
@@ -118,6 +118,10 @@ def state_entries(s: RelayState) -> dict[bytes, bytes]:
         b"shared:allowed_relay_parents": encode(
             [[[a.hash, a.state_root] for a in s.allowed.buffer], s.allowed.latest_number]),
         b"ump:processed": encode(s.paras.ump_processed),
+        b"disputes:votes": encode(sorted(
+            [k[0], k[1], sorted(d.validators_for), sorted(d.validators_against), sorted(d.backers),
+             d.concluded_at] for k, d in s.disputes.items())),
+        b"disputes:backed_at": encode(sorted([h, n] for h, n in s.backed_at.items())),
     }
     for p in s.para_ids:
         count, size = s.paras.ump_queue.get(p, (0, 0))
@@ -158,7 +162,7 @@ def build_block(
     author_key: Keypair,
     max_weight: int | None = None,
     shuffle: Callable[[list[int]], None] | None = None,
-) -> tuple[RelayBlock, RelayState, list[CandidateEvent], list[str]]:
+) -> tuple[RelayBlock, RelayState, list[RelayEvent], list[str]]:
     """Author a block on `parent`: filter what does not pass, apply, seal. Returns the block, its
     post-state, its events and why anything was filtered."""
     author = expected_author(parent_state, slot)
@@ -179,7 +183,7 @@ def build_block(
 def import_block(
     parent: RelayHeader, parent_state: RelayState, block: RelayBlock,
     max_weight: int | None = None,
-) -> tuple[RelayState, list[CandidateEvent]]:
+) -> tuple[RelayState, list[RelayEvent]]:
     """Re-execute `block` on `parent`'s state; `BlockImportError` (or `InherentError`) if any
     rule is broken. The parent state is never modified.
 

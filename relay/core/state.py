@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from relay.core.allowed_relay_parents import AllowedRelayParentsTracker
 from relay.core.config import HostConfiguration
+from relay.core.disputes.state import DisputeState
 from relay.core.inclusion import InclusionState
 from relay.core.paras import ParasState
 from relay.core.scheduler import Scheduler
@@ -28,11 +29,16 @@ class RelayState:
     inclusion: InclusionState
     paras: ParasState
     disabled: frozenset[int] = field(default_factory=frozenset)
+    # The chain's record of disputes (relay/core/disputes/onchain.py): votes per (session,
+    # candidate), and the block number where this chain backed each recent candidate.
+    disputes: dict[tuple[int, bytes], DisputeState] = field(default_factory=dict)
+    backed_at: dict[bytes, int] = field(default_factory=dict)
 
     def copy(self) -> RelayState:
         return RelayState(self.config, self.validators, self.para_ids, self.number, self.slot,
                           self.session_index, self.allowed.copy(), self.scheduler.copy(),
-                          self.inclusion.copy(), self.paras.copy(), self.disabled)
+                          self.inclusion.copy(), self.paras.copy(), self.disabled,
+                          dict(self.disputes), dict(self.backed_at))
 
     @property
     def n_validators(self) -> int:

@@ -22,6 +22,12 @@ collator's declared para, fetches in flight) is keyed by peer or task.
 Re-execution runs off the event loop under the backing deadline (`pov_execution.py`): a candidate
 whose re-execution times out is neither seconded nor voted for, and the timeout is logged.
 
+A candidate a group member vouched for and we find invalid is disputed (`raise_invalid`, the
+disputes subsystem). Malus modes (polkadot's malus, for tests): `suggest-garbage-candidate`
+seconds, instead of the collation it validated, one with a garbage PoV (same outputs claimed, an
+erasure root that matches the garbage, so it is available); `back-garbage` vouches for anything
+its group seconds; `dispute-valid` disputes what it checks instead of vouching.
+
 Spam bound per relay parent: a collator's distinct adverts are capped by the claim queue's length,
 each validator seconds at most `max_candidate_depth + 1` candidates, and statements waiting for a
 candidate are held only from our own group, at most `MAX_UNPLACED` candidates.
@@ -29,12 +35,17 @@ candidate are held only from our own group, at most `MAX_UNPLACED` candidates.
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import trio
 
+from proto.availability import make_chunks
 from proto.candidate import (
+    AvailableData,
     CandidateReceipt,
     CommittedCandidateReceipt,
     PersistedValidationData,
@@ -90,6 +101,8 @@ from relay.service.pov_execution import (
 from relay.service.validator_context import ValidatorContext
 
 LEARN_ROUNDS = 3
+MALUS_MODES = ("suggest-garbage-candidate", "back-garbage", "dispute-valid")
+RaiseInvalid = Callable[[CandidateReceipt, Sequence[SignedStatement]], None]
 MAX_UNPLACED = 256  # candidates per relay parent with statements waiting for their receipt
 
 
@@ -121,11 +134,15 @@ class PerRelayParent:
 
 class Backing:
     def __init__(self, v: ValidatorContext, availability: Availability,
-                 execution: PovExecution | None = None) -> None:
+                 execution: PovExecution | None = None,
+                 raise_invalid: RaiseInvalid | None = None, malus: str | None = None) -> None:
         self.v = v
         self.availability = availability
         self.execution = execution or InlineExecution()
         self.timed_out = 0  # candidates not backed: re-execution past its deadline
+        self.raise_invalid = raise_invalid
+        self.malus = malus
+        self.garbage: deque[bytes] = deque(maxlen=1024)  # malus: the garbage it seconded
         self.per_relay_parent: dict[bytes, PerRelayParent] = {}
         self.declared: dict[PeerId, int] = {}  # collator peer -> para
         self.in_progress: set[bytes] = set()  # candidates being fetched or learnt
@@ -291,6 +308,9 @@ class Backing:
         if committed is None:
             self.v.net.peers.report(peer, COST_MAJOR)
             return
+        garbage = self.malus == "suggest-garbage-candidate"
+        if garbage:
+            committed = self._garbage(per, committed, pvd)
         if self.v.is_syncing:
             return  # fell behind while validating: no statement until caught up
         if not self.v.prospective.introduce_seconded_candidate(para, committed, pvd):
@@ -301,11 +321,16 @@ class Backing:
             return
         per.seconded.add(h)
         self.seconded_total += 1
+        if garbage:
+            self.garbage.append(h)
         self.v.metrics.seconded.inc()
         self._import(per, [signed], committed)
         self._import_unplaced(per, committed)
         self.v.net.peers.report(peer, BENEFIT_MINOR)
-        await self.v.net.send_direct(peer, CollationSeconded(d.relay_parent, signed))
+        if garbage:
+            self.v.log_event("malus: seconded garbage", candidate="0x" + h.hex()[:16])
+        else:  # the collator never made the garbage one
+            await self.v.net.send_direct(peer, CollationSeconded(d.relay_parent, signed))
         await self._share(d.relay_parent, committed, signed)
 
     async def _validate(self, per: PerRelayParent, receipt: CandidateReceipt, pov: PoV,
@@ -326,6 +351,26 @@ class Backing:
             self.invalid += 1
             self.v.log_event("collation invalid", error=str(exc))
             return None
+        per.collations[committed.hash()] = KnownCollation(committed, pvd, pov)
+        self.availability.store_all(committed.hash(), committed.descriptor.relay_parent, chunks)
+        return committed
+
+    def _garbage(self, per: PerRelayParent, committed: CommittedCandidateReceipt,
+                  pvd: PersistedValidationData) -> CommittedCandidateReceipt:
+        """Malus: the same claimed outputs with a PoV that is no para block. Its chunks are made
+        from the garbage, so it passes availability and fails only re-execution."""
+        pov = PoV(b"garbage:" + committed.hash())
+        return self._store_unchecked(per, committed, pov, pvd, pov_changed=True)
+
+    def _store_unchecked(self, per: PerRelayParent, committed: CommittedCandidateReceipt,
+                         pov: PoV, pvd: PersistedValidationData,
+                         pov_changed: bool = False) -> CommittedCandidateReceipt:
+        """Malus: keep a collation (and its chunks) without its PoV having passed validation."""
+        root, chunks = make_chunks(AvailableData(pov, pvd), per.state.n_validators)
+        if pov_changed:
+            d = msgspec.structs.replace(committed.descriptor, pov_hash=pov.hash(),
+                                        erasure_root=root)
+            committed = CommittedCandidateReceipt(d, committed.commitments)
         per.collations[committed.hash()] = KnownCollation(committed, pvd, pov)
         self.availability.store_all(committed.hash(), committed.descriptor.relay_parent, chunks)
         return committed
@@ -364,6 +409,13 @@ class Backing:
         the candidate is backed once it reaches the threshold. True if a statement was new."""
         group = self._group_of(per, receipt)
         if group is None:
+            return False
+        # Disabled validators (they lost a dispute) are not heard: their votes would not count
+        # on chain, and a candidate only they vouch for must not crowd out another.
+        best = self.v.chain.state(self.v.chain.best_hash)
+        disabled = best.disabled - {self.v.index} if best is not None else frozenset()
+        statements = [s for s in statements if s.validator_index not in disabled]
+        if not statements:
             return False
         return import_statements(per.table, statements, group, receipt, self.v.prospective,
                                  per.state.config.minimum_backing_votes)
@@ -488,16 +540,30 @@ class Backing:
         if pov is None:
             return False
         try:
-            if await self._validate(per, receipt.to_plain(), pov, pvd) is None:
-                return True  # invalid: we never vouch for it
+            valid = await self._validate(per, receipt.to_plain(), pov, pvd)
         except ExecutionTimedOut:
-            return True  # not within the deadline: we do not vouch for it either
+            return True  # not within the deadline: we do not vouch for it
+        if valid is None:
+            if self.malus == "back-garbage":
+                self._store_unchecked(per, receipt, pov, pvd)
+            else:  # invalid: we never vouch for it, and we dispute it
+                self._dispute(per, receipt.to_plain(), h)
+                return True
+        elif self.malus == "dispute-valid":
+            self._dispute(per, receipt.to_plain(), h)
+            return True
         if self.v.is_syncing:
             return True  # no statement while catching up
         signed = self._sign(per, StatementKind.VALID, h)
         self._import(per, [signed], receipt)
         await self._share(rp, receipt, signed)
         return True
+
+    def _dispute(self, per: PerRelayParent, receipt: CandidateReceipt, h: bytes) -> None:
+        entry = per.table.candidates.get(h)
+        if self.raise_invalid is not None and entry is not None and not self.v.is_syncing:
+            self.raise_invalid(receipt, [s for m, s in sorted(entry.votes.items())
+                                         if m != self.v.index])
 
     async def _serve_attested(self, _peer: PeerId, payload: bytes) -> bytes | None:
         req = decode(payload, FetchAttested)

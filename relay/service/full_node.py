@@ -557,3 +557,7 @@ class RelayNodeService:
     def log_warning(self, event: str, **kw: Any) -> None:
         if self.log is not None:
             self.log.warning(event, node=self.name, **kw)
+
+    def log_error(self, event: str, **kw: Any) -> None:
+        if self.log is not None:
+            self.log.error(event, node=self.name, **kw)

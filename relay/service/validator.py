@@ -30,7 +30,8 @@ from relay.core.prospective.view import ProspectiveParachains
 from relay.core.provisioner import select_candidates
 from relay.core.state import RelayState
 from relay.service.availability import Availability
-from relay.service.backing import Backing
+from relay.service.backing import MALUS_MODES, Backing
+from relay.service.disputes import Disputes
 from relay.service.full_node import RelayNodeService
 from relay.service.pov_execution import PovExecution
 
@@ -43,8 +44,13 @@ class ValidatorService(RelayNodeService):
     def __init__(self, name: str, key: Keypair, net: Network, metrics: Metrics,
                  genesis: tuple[RelayHeader, RelayState], relay_peers: list[PeerId], *,
                  log: Any = None, epoch: float = 0.0, store: RelayStore | None = None,
-                 pov_execution: PovExecution | None = None) -> None:
+                 pov_execution: PovExecution | None = None,
+                 malus: str | None = None) -> None:
         super().__init__(name, net, metrics, genesis, relay_peers, log=log, store=store)
+        if malus is not None and malus not in MALUS_MODES:
+            raise ValueError(f"{name}: unknown malus mode {malus!r} (modes: "
+                             f"{', '.join(MALUS_MODES)})")
+        self.malus = malus
         self.key = key
         state = genesis[1]
         if key.public not in state.validators:
@@ -54,8 +60,10 @@ class ValidatorService(RelayNodeService):
         self.epoch = epoch
         self.prospective = ProspectiveParachains()
         self.availability = Availability(self)
+        self.disputes = Disputes(self, self.availability, self._after_revert, malus)
         # Inline unless told otherwise (the simulation); real nodes re-execute in worker threads.
-        self.backing = Backing(self, self.availability, pov_execution)
+        self.backing = Backing(self, self.availability, pov_execution, self.disputes.raise_invalid,
+                               malus)
         self.authored = 0
         # The latest blocks authored (hashes, oldest first): what tests check against the chain.
         self.authored_blocks: deque[bytes] = deque(maxlen=AUTHORED_KEPT)
@@ -68,6 +76,7 @@ class ValidatorService(RelayNodeService):
     async def start_roles(self, nursery: trio.Nursery) -> None:
         self.backing.start(nursery)
         self.availability.start(nursery)
+        self.disputes.start(nursery)
         nursery.start_soon(self._author_loop)
         # The best block (genesis, or what a restart re-imported) is the first leaf.
         await self.on_imported([self.chain.best_hash])
@@ -87,6 +96,7 @@ class ValidatorService(RelayNodeService):
             self.prospective.update_leaves(activated, deactivated, self.chain.store)
             self.backing.on_leaf(header)
             self.availability.on_leaf(header)
+            self.disputes.on_leaf(header)  # last: a block backing a bad candidate may go
         self._prune_stale_leaves()
         counts = self.prospective.candidate_counts()
         for kind, n in counts.items():
@@ -105,10 +115,25 @@ class ValidatorService(RelayNodeService):
         if not self.is_history(header.number):  # a vote is for the chain's head
             await self._vote(header)
 
+    async def _after_revert(self) -> None:
+        """Blocks went (a candidate concluded invalid) or a dispute ended: leaves, the best block
+        and finality votes follow the chain as it is now."""
+        self._prune_stale_leaves()
+        best = self.chain.best_hash
+        if best not in self.prospective.leaves:
+            await self.on_imported([best])
+        if best != self._last_best:
+            self._last_best = best
+            await self.on_new_best(self.chain.best)
+        elif not self.is_history(self.chain.best.number):
+            await self._vote(self.chain.best)
+
     # -- finality -------------------------------------------------------------------------------
 
-    async def _vote(self, header: RelayHeader) -> None:
-        if header.number <= self._voted_number:
+    async def _vote(self, best: RelayHeader) -> None:
+        # Never past a block backing a candidate under dispute (nor one concluded invalid).
+        header = self.chain.header(self.disputes.undisputed_ancestor(best.hash()))
+        if header is None or header.number <= self._voted_number:
             return
         self._voted_number = header.number
         self.votes_signed += 1
@@ -173,7 +198,18 @@ class ValidatorService(RelayNodeService):
         h = parent.hash()
         bitfields = self.availability.bitfields_for(h)
         candidates = select_candidates(state, h, self.prospective, self.backing.tables, bitfields)
-        inherent = ParachainsInherentData(bitfields, candidates, h)
+        # A candidate concluded invalid never goes in again, nor what builds on it.
+        cut: set[int] = set()
+        kept = []
+        for b in candidates:
+            para = b.candidate.descriptor.para_id
+            if para in cut or self.disputes.concluded_invalid(b.hash()):
+                cut.add(para)
+                continue
+            kept.append(b)
+        candidates = kept
+        inherent = ParachainsInherentData(bitfields, candidates, h,
+                                          self.disputes.inherent_disputes(state))
         block, post, events, filtered = rt.build_block(parent, state, inherent, slot, self.key)
         if filtered:
             self.log_event("inherent filtered", number=block.header.number, filtered=filtered)

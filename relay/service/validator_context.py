@@ -58,6 +58,8 @@ class ValidatorContext(Protocol):
 
     def log_event(self, event: str, **kw: Any) -> None: ...
 
+    def log_error(self, event: str, **kw: Any) -> None: ...
+
     @property
     def is_syncing(self) -> bool:
         """Major sync: far behind the best block a peer has shown (nothing to back then)."""

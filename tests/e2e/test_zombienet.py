@@ -40,7 +40,7 @@ def results(run_dir: Path) -> list[dict[str, object]]:
 
 
 @pytest.mark.parametrize("example", ["async-backing", "sync-backing", "elastic-scaling",
-                                     "link-faults"])
+                                     "link-faults", "garbage-candidate"])
 def test_example_passes_at_one_second_slots(example: str, tmp_path: Path) -> None:
     out = asyncback_test(EXAMPLES / f"{example}.zndsl", "--slot-ms", "1000",
                          "--run-dir", tmp_path)

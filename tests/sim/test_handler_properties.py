@@ -28,6 +28,7 @@ from collator.service import CollatorService
 from node.net.stack import NetworkStack
 from node.sim import OBSERVER, SimConfig, Simulation
 from proto.codec import encode
+from proto.disputes import UncheckedDisputeMessage
 from proto.errors import DecodeError
 from proto.keys import Keypair
 from proto.messages import (
@@ -56,7 +57,7 @@ ROLES = {"validator": "alice", "relay node": OBSERVER, "collator": "collator-200
 TOPIC_MESSAGES: dict[int, type] = {
     Topic.BLOCK: RelayBlock, Topic.FINALITY: FinalityVoteMessage,
     Topic.BITFIELD: BitfieldMessage, Topic.BACKED: AttestedCandidate,
-    Topic.STATEMENT: StatementMessage,
+    Topic.STATEMENT: StatementMessage, Topic.DISPUTE: UncheckedDisputeMessage,
 }
 REQUEST_MESSAGES: dict[int, type] = {
     Kind.BLOCKS: BlockRequest, Kind.COLLATION: FetchCollation, Kind.ATTESTED: FetchAttested,

@@ -269,6 +269,19 @@ async def test_parachain_events_count_every_backed_and_included_candidate(
     assert await call(http, "parachain_events", [hx(bytes(32))]) is None
 
 
+async def test_system_events_are_the_best_chains_recent_events_as_text(
+        relay: RelayFixture, http: httpx.AsyncClient) -> None:
+    events = await call(http, "system_events", [3])
+    best = relay.node.chain.best.number
+    expected = [(n, e) for n in range(best - 2, best + 1)
+                for e in relay.node.chain.events[ideal_run().blocks[n - 1].hash()]]
+    assert [(e["block"], e["candidate_hash"]) for e in events] == [
+        (n, hx(e.candidate_hash)) for n, e in expected]
+    for e in events:
+        assert e["text"] == f"{e['type']}: para {PARA} candidate {e['candidate_hash']}"
+    assert len(await call(http, "system_events")) > len(events)  # 64 blocks by default
+
+
 async def test_para_head_claim_queue_and_backing_state(relay: RelayFixture,
                                                        http: httpx.AsyncClient) -> None:
     best_events = await call(http, "parachain_events")

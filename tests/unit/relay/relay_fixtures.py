@@ -12,6 +12,7 @@ from proto.candidate import (
     PersistedValidationData,
     head_hash,
 )
+from proto.disputes import DisputeStatementSet
 from proto.hashing import blake2_256
 from proto.keys import Keypair, dev_name
 from proto.relay_block import ParachainsInherentData, RelayBlock, RelayHeader
@@ -26,7 +27,7 @@ from proto.statements import (
 )
 from proto.ump_signals import UmpSignal, with_signals
 from relay.core.config import HostConfiguration, ParaGenesis
-from relay.core.events import CandidateEvent
+from relay.core.events import RelayEvent
 from relay.core.runtime import RelayGenesis, build_block, genesis, import_block
 from relay.core.state import RelayState
 
@@ -41,7 +42,7 @@ class Chain:
     keys: list[Keypair] = field(init=False)
     headers: list[RelayHeader] = field(init=False)
     states: list[RelayState] = field(init=False)
-    events: list[list[CandidateEvent]] = field(init=False)
+    events: list[list[RelayEvent]] = field(init=False)
     filtered: list[list[str]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -62,11 +63,13 @@ class Chain:
 
     def block(self, candidates: list[BackedCandidate] | None = None,
               bitfields: list[SignedAvailabilityBitfield] | None = None,
-              max_weight: int | None = None) -> RelayBlock:
+              max_weight: int | None = None,
+              disputes: list[DisputeStatementSet] | None = None) -> RelayBlock:
         """Author the next block (slot = number), import it on a fresh copy, and append it."""
         slot = self.head.slot + 1
         key = self.keys[slot % self.n_validators]
-        data = ParachainsInherentData(bitfields or [], candidates or [], self.head.hash())
+        data = ParachainsInherentData(bitfields or [], candidates or [], self.head.hash(),
+                                      disputes or [])
         block, state, events, filtered = build_block(self.head, self.state, data, slot, key,
                                                      max_weight)
         imported, events2 = import_block(self.head, self.state, block)

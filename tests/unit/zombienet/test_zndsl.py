@@ -126,7 +126,6 @@ def test_every_line_kind() -> None:
     ('alice: js-script ./register.js with "2000,1" return is 0 within 600 seconds', "js-script"),
     ("alice: ts-script ./x.ts return is 0 within 60 seconds", "ts-script"),
     ("alice: run ./script.sh within 200 seconds", "shell scripts"),
-    ('alice: system event contains "paras.CandidateIncluded" within 10 seconds', "system events"),
     ("alice: trace with traceID 94c1501a78a0d83c498cc92deec264d9 contains [\"a\"]", "Jaeger"),
     ('alice: reports histogram polkadot_pvf_execution_time has at least 2 samples in buckets '
      '["0.1"] within 10 seconds', "histogram"),
