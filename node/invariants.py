@@ -3,14 +3,17 @@ is a message naming the block and candidate."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 
 from node.report import BlockRecord
 
 
 def check_invariants(
-    blocks: Sequence[BlockRecord], allowed_ancestry_len: int, max_candidate_depth: int
+    blocks: Sequence[BlockRecord], allowed_ancestry_len: int, max_candidate_depth: int,
+    approved: Set[tuple[str, str]] | None = None,
 ) -> list[str]:
+    """`approved`: the (block hash, candidate hash) pairs the validators' approval checking
+    approved; given, every candidate a finalized block included must be among them."""
     problems: list[str] = []
     backed_at: dict[str, int] = {}
     last_number: dict[int, int] = {}
@@ -46,4 +49,8 @@ def check_invariants(
     finalized = [b for b in blocks if b.finalized]
     if finalized and finalized != list(blocks[: len(finalized)]):
         problems.append("finalized blocks are not a prefix of the best chain")
+    if approved is not None:
+        problems += [f"block #{b.number}: finalized with {inc.candidate_hash[:10]} of para "
+                     f"{inc.para_id} not approved" for b in finalized for inc in b.included
+                     if (b.hash, inc.candidate_hash) not in approved]
     return problems

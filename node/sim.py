@@ -84,6 +84,8 @@ class SimConfig(RunConfig):
     loss: float = 0.0
     faults: Sequence[NodeFault] = ()
     partitions: Sequence[PartitionFault] = ()
+    # Validators that announce their approval assignments and never approve (no-shows).
+    no_shows: Sequence[str] = ()
 
     def to_json(self, mode: str = "sim") -> dict[str, Any]:
         return {
@@ -92,6 +94,7 @@ class SimConfig(RunConfig):
             "faults": [vars(f) for f in self.faults],
             "partitions": [{"nodes": list(p.nodes), "at_block": p.at_block, "heal_at": p.heal_at}
                            for p in self.partitions],
+            "no_shows": list(self.no_shows),
         }
 
 
@@ -149,6 +152,9 @@ class Simulation:
                 raise ConfigError(f"partition names unknown node(s) {', '.join(unknown)}")
             if p.heal_at <= p.at_block:
                 raise ConfigError("a partition must heal after it starts")
+        unknown = [n for n in cfg.no_shows if n not in self.validator_names]
+        if unknown:
+            raise ConfigError(f"no-show names unknown validator(s) {', '.join(unknown)}")
         self.relay_peers = [k.public for n, k in self.keys.items() if not n.startswith("collator")]
         self.services: dict[str, Any] = {}
         self._scopes: dict[str, trio.CancelScope] = {}
@@ -178,7 +184,8 @@ class Simulation:
         store = self._stores.get(name)
         if name in self.validator_names:
             return wiring.validator(name, key, host, self.dev.relay, self.relay_peers,
-                                    epoch=self.epoch, store=store)
+                                    epoch=self.epoch, store=store,
+                                    approve=name not in self.cfg.no_shows)
         if name == OBSERVER:
             return wiring.relay_node(name, host, self.dev.relay, self.relay_peers, store=store)
         _, pid_s, index_s = name.split("-")
@@ -339,7 +346,10 @@ class Simulation:
             if r.finalized:
                 r.finalized_at = self._finalized_at.get(r.number)
         host = self.cfg.host
-        problems = check_invariants(records, host.allowed_ancestry_len, host.max_candidate_depth)
+        approved = {("0x" + b.hex(), "0x" + c.hex()) for s in self.services.values()
+                    if isinstance(s, ValidatorService) for b, c in s.approvals.approved}
+        problems = check_invariants(records, host.allowed_ancestry_len, host.max_candidate_depth,
+                                    approved)
         for s in self.services.values():
             if isinstance(s, CollatorService):
                 problems += s.stats.problems
@@ -355,7 +365,11 @@ class Simulation:
             if isinstance(s, ValidatorService):
                 info.update(authored=s.authored, seconded=s.backing.seconded_total,
                             invalid=s.backing.invalid, votes=s.votes_signed,
-                            bitfields=s.availability.signed)
+                            bitfields=s.availability.signed,
+                            assignments=s.approvals.assignments_sent,
+                            approvals=s.approvals.approvals_sent,
+                            recovered=s.approvals.recovery.recovered,
+                            found_invalid=s.approvals.invalid_found)
             if isinstance(s, CollatorService):
                 info.update(built=s.stats.built, advertised=s.stats.advertised,
                             seconded=s.stats.seconded, max_segment=s.stats.max_segment)

@@ -34,6 +34,8 @@ class Topic:
     FINALITY = 3
     BACKED = 4
     STATEMENT = 5
+    ASSIGNMENT = 6  # approval distribution: signed assignments (`AssignmentsMessage`)
+    APPROVAL = 7  # approval distribution: approval votes (`ApprovalsMessage`)
 
 
 # -- reputation ---------------------------------------------------------------------------------

@@ -179,3 +179,9 @@ class Metrics(Protocol):
 
     @property
     def collations_seconded(self) -> Counter: ...
+
+    @property
+    def approvals_produced(self) -> Counter: ...
+
+    @property
+    def approval_checking_finality_lag(self) -> Gauge: ...

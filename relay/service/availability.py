@@ -144,9 +144,13 @@ class Availability:
     async def _serve_chunk(self, _peer: PeerId, payload: bytes) -> bytes | None:
         req = decode(payload, ChunkRequest)
         chunks = self.all.get(req.candidate_hash)
-        if chunks is None or not 0 <= req.index < len(chunks):
-            return encode(ChunkResponse(None))
-        return encode(ChunkResponse(chunks[req.index]))
+        if chunks is not None and 0 <= req.index < len(chunks):
+            return encode(ChunkResponse(chunks[req.index]))
+        # Every validator serves the chunk it holds itself: what recovery (`recovery.py`) asks.
+        own = self.own.get(req.candidate_hash)
+        if own is not None and own.index == req.index:
+            return encode(ChunkResponse(own))
+        return encode(ChunkResponse(None))
 
     def _prune(self) -> None:
         """Chunks and bitfields of relay parents well below finality are of no further use."""

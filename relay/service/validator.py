@@ -1,7 +1,9 @@
 """The validator: a relay full node with a session key that authors blocks in its slots, votes
 for finality, and runs the parachain subsystems: prospective parachains (driven by new leaves
-and backed candidates), backing with the collator protocol (`backing.py`), and availability
-(`availability.py`).
+and backed candidates), backing with the collator protocol (`backing.py`), availability
+(`availability.py`) and approval checking (`approvals.py`). Its finality vote goes to the highest
+block whose included candidates are all approved (the approved ancestor of its best block), so
+finality waits for the checkers.
 
 Slots are wall-aligned to the network's start: slot k begins at k × slot length, and its author
 is validator k mod n (Aura). The author builds on its best block with the bitfields signed for
@@ -27,6 +29,7 @@ from relay.core.block_tree import BlockTreeError
 from relay.core.prospective.view import ProspectiveParachains
 from relay.core.provisioner import select_candidates
 from relay.core.state import RelayState
+from relay.service.approvals import ApprovalChecking
 from relay.service.availability import Availability
 from relay.service.backing import Backing
 from relay.service.full_node import RelayNodeService
@@ -39,7 +42,10 @@ class ValidatorService(RelayNodeService):
 
     def __init__(self, name: str, key: Keypair, net: Network, metrics: Metrics,
                  genesis: tuple[RelayHeader, RelayState], relay_peers: list[PeerId], *,
-                 log: Any = None, epoch: float = 0.0, store: RelayStore | None = None) -> None:
+                 log: Any = None, epoch: float = 0.0, store: RelayStore | None = None,
+                 approve: bool = True) -> None:
+        """`approve` False: a no-show, announcing its approval assignments and never approving
+        (the sim's `no_shows`)."""
         super().__init__(name, net, metrics, genesis, relay_peers, log=log, store=store)
         self.key = key
         state = genesis[1]
@@ -51,6 +57,8 @@ class ValidatorService(RelayNodeService):
         self.prospective = ProspectiveParachains()
         self.availability = Availability(self)
         self.backing = Backing(self, self.availability)
+        self.approvals = ApprovalChecking(self, self.availability, epoch, approve=approve)
+        self.approvals.on_approved = self._vote_approved
         self.authored = 0
         # The latest blocks authored (hashes, oldest first): what tests check against the chain.
         self.authored_blocks: deque[bytes] = deque(maxlen=AUTHORED_KEPT)
@@ -63,6 +71,7 @@ class ValidatorService(RelayNodeService):
     async def start_roles(self, nursery: trio.Nursery) -> None:
         self.backing.start(nursery)
         self.availability.start(nursery)
+        self.approvals.start(nursery)
         nursery.start_soon(self._author_loop)
         # The best block (genesis, or what a restart re-imported) is the first leaf.
         await self.on_imported([self.chain.best_hash])
@@ -82,6 +91,7 @@ class ValidatorService(RelayNodeService):
             self.prospective.update_leaves(activated, deactivated, self.chain.store)
             self.backing.on_leaf(header)
             self.availability.on_leaf(header)
+            self.approvals.on_block(header)
         self._prune_stale_leaves()
         counts = self.prospective.candidate_counts()
         for kind, n in counts.items():
@@ -97,10 +107,21 @@ class ValidatorService(RelayNodeService):
     async def on_new_best(self, header: RelayHeader) -> None:
         await super().on_new_best(header)
         self.metrics.block_height.labels("best").set(header.number)
-        if not self.is_history(header.number):  # a vote is for the chain's head
-            await self._vote(header)
+        await self._vote_approved()
 
     # -- finality -------------------------------------------------------------------------------
+
+    async def _vote_approved(self) -> None:
+        """Vote for the approved ancestor of the best block (polkadot's approval-checking voting
+        rule): never for a block with a candidate the checkers have not approved."""
+        best = self.chain.best
+        if self.is_history(best.number):  # a vote is for the chain's head
+            return
+        target = self.chain.header(self.approvals.finality_target(best.hash()))
+        if target is None:
+            return
+        self.metrics.approval_checking_finality_lag.set(best.number - target.number)
+        await self._vote(target)
 
     async def _vote(self, header: RelayHeader) -> None:
         if header.number <= self._voted_number:
