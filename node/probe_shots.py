@@ -39,6 +39,8 @@ from proto.messages import (
     FRAME_MAX,
     PROTOCOL_OF,
     AdvertiseCollation,
+    ApprovalsMessage,
+    AssignmentsMessage,
     AttestedCandidate,
     BitfieldMessage,
     BlockRequest,
@@ -62,7 +64,8 @@ from proto.relay_block import RelayBlock
 GOSSIP_TYPES: dict[int, type] = {
     Topic.BLOCK: RelayBlock, Topic.BITFIELD: BitfieldMessage,
     Topic.FINALITY: FinalityVoteMessage, Topic.BACKED: AttestedCandidate,
-    Topic.STATEMENT: StatementMessage,
+    Topic.STATEMENT: StatementMessage, Topic.ASSIGNMENT: AssignmentsMessage,
+    Topic.APPROVAL: ApprovalsMessage,
 }
 REQUEST_TYPES: dict[int, type] = {
     Kind.BLOCKS: BlockRequest, Kind.COLLATION: FetchCollation, Kind.ATTESTED: FetchAttested,

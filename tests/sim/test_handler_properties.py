@@ -31,6 +31,8 @@ from proto.codec import encode
 from proto.errors import DecodeError
 from proto.keys import Keypair
 from proto.messages import (
+    ApprovalsMessage,
+    AssignmentsMessage,
     AttestedCandidate,
     BitfieldMessage,
     BlockRequest,
@@ -56,7 +58,8 @@ ROLES = {"validator": "alice", "relay node": OBSERVER, "collator": "collator-200
 TOPIC_MESSAGES: dict[int, type] = {
     Topic.BLOCK: RelayBlock, Topic.FINALITY: FinalityVoteMessage,
     Topic.BITFIELD: BitfieldMessage, Topic.BACKED: AttestedCandidate,
-    Topic.STATEMENT: StatementMessage,
+    Topic.STATEMENT: StatementMessage, Topic.ASSIGNMENT: AssignmentsMessage,
+    Topic.APPROVAL: ApprovalsMessage,
 }
 REQUEST_MESSAGES: dict[int, type] = {
     Kind.BLOCKS: BlockRequest, Kind.COLLATION: FetchCollation, Kind.ATTESTED: FetchAttested,
