@@ -12,6 +12,10 @@ the trio shell around `relay.core.approval.ApprovalVoting`.
 - Others' assignments and approvals are checked and imported as they arrive. Gossip does not keep
   order: one for a block not imported yet, or an approval ahead of its assignment, waits (bounded)
   and is tried again when the block or an assignment comes.
+- Gossip is fire-and-forget: what this validator sent for a block not yet final is sent again
+  every slot, so peers that were cut off when it first went out get it (the receivers' seen-cache
+  drops the copies the others already have). Polkadot's approval-distribution does the same on a
+  peer's view change.
 - `finality_target` is the approved ancestor of a head: what the validator may vote final.
 
 A candidate that fails re-execution is not approved; `on_invalid` (disputes) is told of it.
@@ -59,6 +63,7 @@ from relay.service.availability import Availability
 from relay.service.recovery import AvailabilityRecovery
 from relay.service.validator_context import ValidatorContext
 
+RECOVERY_ATTEMPTS = 6  # a slot apart: a partitioned checker retries once it is back
 MAX_WAITING = 4096  # gossip held for a block or an assignment not seen yet (oldest dropped)
 APPROVED_KEPT = 4096  # (block, candidate) pairs remembered as approved, for invariant checks
 
@@ -84,6 +89,8 @@ class ApprovalChecking:
         self.invalid_found = 0
         # Gossip waiting for its block (by block hash) or for its assignment.
         self._waiting: deque[tuple[int, bytes, bytes]] = deque(maxlen=MAX_WAITING)
+        # What this validator gossiped, by block: (topic, message) to send again until final.
+        self._sent: dict[bytes, list[tuple[int, bytes]]] = {}
         self._nursery: trio.Nursery | None = None
         v.net.gossip.subscribe(Topic.ASSIGNMENT, self._validate_assignments, deliver_nothing)
         v.net.gossip.subscribe(Topic.APPROVAL, self._validate_approvals, deliver_nothing)
@@ -104,22 +111,31 @@ class ApprovalChecking:
     # -- blocks -----------------------------------------------------------------------------------
 
     def on_block(self, header: RelayHeader) -> None:
-        """Track an imported relay block and the candidates it included."""
+        """Track an imported relay block and the candidates it included, and any unfinalized
+        ancestor not tracked yet: blocks caught up after a partition or a restart are checked
+        like any other (an approval is no equivocation risk), or finality would wait forever
+        on candidates only this node may check."""
+        chain = self.v.chain
+        untracked: list[RelayHeader] = []
+        hd: RelayHeader | None = header
+        while hd is not None and hd.number > chain.finalized.number \
+                and hd.hash() not in self.voting.blocks:
+            untracked.append(hd)
+            hd = chain.header(hd.parent_hash)
+        for hd in reversed(untracked):
+            self._track(hd)
+
+    def _track(self, header: RelayHeader) -> None:
         h = header.hash()
         chain = self.v.chain
         state = chain.state(h)
-        if state is None or header.number <= chain.finalized.number:
+        if state is None:
             return
         scheduler = state.scheduler
         session = SessionInfo.from_config(state.config, state.validators, scheduler.groups,
                                           scheduler.n_cores)
-        if self.v.is_history(header.number):
-            # Catch-up: the network approved and finalized these long ago; this node checks the
-            # chain's head, not its history, and must not hold its own votes back on them.
-            included: list[IncludedCandidate] = []
-        else:
-            included = [IncludedCandidate(e.candidate_hash, e.core, e.group)
-                        for e in chain.events.get(h, []) if e.kind is EventKind.INCLUDED]
+        included = [IncludedCandidate(e.candidate_hash, e.core, e.group)
+                    for e in chain.events.get(h, []) if e.kind is EventKind.INCLUDED]
         try:
             fresh = self.voting.import_block(h, header.parent_hash, header.number, header.slot,
                                              state.session_index, session, included)
@@ -143,7 +159,19 @@ class ApprovalChecking:
         while True:
             tick = self.tick_now()
             await self.process_tick(tick)
+            if tick % TICKS_PER_SLOT == TICKS_PER_SLOT // 2:
+                await self._send_again()
             await trio.sleep_until(self._tick_time(tick + 1))
+
+    async def _publish(self, block_hash: bytes, topic: int, data: bytes) -> None:
+        self._sent.setdefault(block_hash, []).append((topic, data))
+        await self.v.net.gossip.publish(topic, data)
+
+    async def _send_again(self) -> None:
+        self._sent = {h: m for h, m in self._sent.items() if h in self.voting.blocks}
+        for block_hash in sorted(self._sent, key=lambda h: self.voting.blocks[h].number):
+            for topic, data in list(self._sent[block_hash]):
+                await self.v.net.gossip.publish(topic, data)
 
     async def process_tick(self, tick: int) -> None:
         self.voting.prune_finalized(self.v.chain.finalized.number)
@@ -154,7 +182,8 @@ class ApprovalChecking:
                 self.approved.popitem(last=False)
         for signed in out.assignments:
             self.assignments_sent += 1
-            await self.v.net.gossip.publish(Topic.ASSIGNMENT, encode(AssignmentsMessage([signed])))
+            await self._publish(signed.assignment.block_hash, Topic.ASSIGNMENT,
+                                encode(AssignmentsMessage([signed])))
         for work in out.work:
             assert self._nursery is not None
             self._nursery.start_soon(self._check, work)
@@ -174,9 +203,18 @@ class ApprovalChecking:
             return  # pruned: the block is final or gone
         receipt = event.receipt
         n = len(state.validators)
-        data = await self.recovery.recover(work.candidate_hash, receipt.descriptor.erasure_root, n)
+        data = None
+        for attempt in range(RECOVERY_ATTEMPTS):
+            if attempt:
+                await trio.sleep(self.v.slot_s)
+                if work.block_hash not in self.voting.blocks:
+                    return  # finalized or dropped meanwhile
+            data = await self.recovery.recover(work.candidate_hash,
+                                               receipt.descriptor.erasure_root, n)
+            if data is not None:
+                break
         if data is None:
-            # Not recoverable (yet): no approval; the core counts us a no-show and pulls in more.
+            # Not recoverable: no approval; the core counts us a no-show and pulls in more.
             self.v.log_event("approval: recovery failed", candidate="0x" + work.candidate_hash.hex())
             return
         try:
@@ -197,7 +235,7 @@ class ApprovalChecking:
             return  # the block was finalized or dropped while we checked
         self.approvals_sent += 1
         self.v.metrics.approvals_produced.inc()
-        await self.v.net.gossip.publish(Topic.APPROVAL, encode(ApprovalsMessage([vote])))
+        await self._publish(work.block_hash, Topic.APPROVAL, encode(ApprovalsMessage([vote])))
 
     # -- gossip in --------------------------------------------------------------------------------
 
