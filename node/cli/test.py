@@ -2,6 +2,9 @@
 
 Exit status: 0 when every line passed, 1 when a line failed (each failing line is named), 2 when
 the test could not run (a file that does not parse, a network that does not start).
+The run directory gets the nodes' logs, `test-results.json` (a result per line) and, read over
+RPC from a relay node still running after the last line, the run's `report.json` and
+`timeline.png`, as `asyncback testnet` writes them.
 """
 
 from __future__ import annotations
@@ -41,7 +44,9 @@ def test(zndsl: Path, slot_ms: int | None, network_path: Path | None, run_dir: P
     The network file is zombienet's TOML (see node/zombienet/network_file.py); the lines are
     zombienet's assertions: `is up`, `parachain P is registered`, `parachain P block height`,
     `reports METRIC`, `log line matches`, `count of log lines`, `restart`, `pause`, `resume`,
-    `sleep`. Lines asyncback cannot run (js-script, system event, ...) are errors.
+    `sleep`; and asyncback's link faults `partition [reset]`, `degrade latency N ms [jitter N ms]
+    [loss N%]`, `heal` (the network then runs every node behind a fault proxy). Lines asyncback
+    cannot run (js-script, system event, ...) are errors.
     """
     import trio
 
@@ -67,15 +72,18 @@ def test(zndsl: Path, slot_ms: int | None, network_path: Path | None, run_dir: P
                f"{spec.host.slot_ms} ms slots (times x{network.time_scale:g}); "
                f"run directory {run_dir}")
     outcome = trio.run(_run, script, network, run_dir, fail_fast)
+    observed = outcome.pop("observed", None)
     results = outcome["results"]
     (run_dir / "test-results.json").write_text(json.dumps(outcome, indent=1) + "\n")
+    if observed is not None:
+        _write_report(run_dir, outcome, *observed)
     failed = [r for r in results if r["passed"] is False]
     passed = sum(1 for r in results if r["passed"])
     click.echo(f"{passed} passed, {len(failed)} failed, "
                f"{sum(1 for r in results if r['passed'] is None)} not run; "
                f"logs and test-results.json in {run_dir}")
-    for extra in outcome.get("outputs", []):
-        click.echo(extra)
+    if observed is None:
+        click.echo(f"report: not written ({outcome.get('report_error', 'no relay node answered')})")
     if failed:
         for r in failed:
             click.echo(f"FAILED {zndsl}:{r['line']}: {r['text']} (measured {r['value'] or '-'}; "
@@ -96,11 +104,51 @@ async def _run(script: Any, network: Any, run_dir: Path, fail_fast: bool) -> dic
     spec = network.spec
     timeout = network.timeout_s
     try:
-        cluster = Cluster(spec, run_dir, **({"startup_timeout_s": timeout} if timeout else {}))
+        faults = script.needs_link_faults
+        cluster = Cluster(spec, run_dir, faults=faults,
+                          **({"startup_timeout_s": timeout} if timeout else {}))
         async with cluster:
-            runner = ZndslRunner(cluster.nodes, spec.groups, scale=network.time_scale)
+            runner = ZndslRunner(cluster.nodes, spec.groups, scale=network.time_scale,
+                                 links=cluster if faults else None)
             results = await runner.run(script, fail_fast=fail_fast, on_result=show)
+            observed, report_error = await _observe(cluster, spec)
     except ClusterError as exc:
         raise CannotRun(f"the network did not start: {exc}") from None
-    return {"test": str(script.path), "network": spec.name, "slot_ms": spec.host.slot_ms,
-            "time_scale": network.time_scale, "results": [r.to_json() for r in results]}
+    outcome = {"test": str(script.path), "network": spec.name, "slot_ms": spec.host.slot_ms,
+               "time_scale": network.time_scale, "results": [r.to_json() for r in results]}
+    if observed is None:
+        outcome["report_error"] = report_error
+    else:
+        outcome["observed"] = observed
+    return outcome
+
+
+async def _observe(cluster: Any, spec: Any) -> tuple[tuple[Any, Any] | None, str]:
+    """The run's relay-block records and summary, read over RPC from a relay node still up
+    after the test's last line (the test may have stopped or paused some)."""
+    from node.cluster.observe import RPC_ERRORS, NetworkObserver, ObserveError
+
+    para_ids = [p.para_id for p in spec.paras]
+    relays = [n for n in (*cluster.by_role("relay-node"), *cluster.by_role("validator"))
+              if not n.crashed]
+    problem = "no relay node is running"
+    errors: tuple[type[BaseException], ...] = (*RPC_ERRORS, ObserveError)
+    for node in relays:
+        collators = {p: [c.rpc for c in cluster.collators(p)] for p in para_ids}
+        observer = NetworkObserver(node.rpc, para_ids, collators)
+        try:
+            await observer.poll()
+        except errors as exc:
+            problem = f"{node.name}: {exc}"
+            continue
+        return (observer.records, observer.summary()), ""
+    return None, problem
+
+
+def _write_report(run_dir: Path, outcome: dict[str, Any], records: Any, summary: Any) -> None:
+    """report.json and timeline.png beside test-results.json, as `asyncback testnet` writes."""
+    from node.cli.common import write_outputs
+
+    config = {"mode": "test", "test": outcome["test"], "name": outcome["network"],
+              "run_dir": str(run_dir), "slot_ms": outcome["slot_ms"]}
+    write_outputs(run_dir / "report.json", config, records, summary)

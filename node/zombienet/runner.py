@@ -26,6 +26,8 @@ import trio
 
 from node.zombienet.zndsl import (
     Action,
+    Degrade,
+    Heal,
     IsUp,
     LogCount,
     LogMatch,
@@ -33,6 +35,7 @@ from node.zombienet.zndsl import (
     NodeStep,
     ParaHeight,
     ParaRegistered,
+    Partition,
     Reports,
     Sleep,
     Step,
@@ -68,6 +71,17 @@ class NodeHandle(Protocol):
     def resume(self) -> None: ...
 
     async def restart(self) -> None: ...
+
+
+class LinkFaults(Protocol):
+    """What cuts and impairs the links between nodes (`node.cluster.Cluster` with faults)."""
+
+    def partition(self, *groups: Sequence[str], mode: str = ...) -> None: ...
+
+    def degrade(self, names: Sequence[str], *, latency_ms: float = ..., jitter_ms: float = ...,
+                loss: float = ...) -> None: ...
+
+    def heal(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -144,9 +158,11 @@ class LogScanner:
 
 class ZndslRunner:
     def __init__(self, nodes: Mapping[str, NodeHandle], groups: Mapping[str, Sequence[str]],
-                 *, scale: float = 1.0, poll_s: float = 0.25) -> None:
+                 *, scale: float = 1.0, poll_s: float = 0.25,
+                 links: LinkFaults | None = None) -> None:
         self.nodes, self.groups = nodes, groups
         self.scale, self.poll_s = scale, poll_s
+        self.links = links
 
     def resolve(self, name: str) -> list[NodeHandle]:
         if name in self.nodes:  # a node's own name wins over a group of the same name
@@ -176,6 +192,8 @@ class ZndslRunner:
             await trio.sleep(step.seconds * self.scale)
             return LineResult(step.line, step.text, True, "",
                               trio.current_time() - started)
+        if isinstance(step, (Partition, Degrade, Heal)):
+            return self._fault(step, started)
         assert isinstance(step, NodeStep)
         nodes = self.resolve(step.node)
         if isinstance(step, Action):
@@ -201,6 +219,27 @@ class ZndslRunner:
             return LineResult(step.line, step.text, False, "",
                               trio.current_time() - started, f"{step.verb} failed: {exc}")
         return LineResult(step.line, step.text, True, "", trio.current_time() - started)
+
+    def _fault(self, step: Partition | Degrade | Heal, started: float) -> LineResult:
+        def result(reason: str = "") -> LineResult:
+            return LineResult(step.line, step.text, not reason, "",
+                              trio.current_time() - started, reason)
+
+        if self.links is None:
+            return result("this network's links cannot be cut (start it with link faults)")
+        try:
+            if isinstance(step, Heal):
+                self.links.heal()
+            else:
+                names = [n.name for n in self.resolve(step.node)]
+                if isinstance(step, Partition):
+                    self.links.partition(names, mode=step.mode)
+                else:
+                    self.links.degrade(names, latency_ms=step.latency_ms,
+                                       jitter_ms=step.jitter_ms, loss=step.loss)
+        except Exception as exc:  # the cluster's refusal, reported on the line
+            return result(f"{type(step).__name__.lower()} failed: {exc}")
+        return result()
 
     async def _poll(self, step: Timed, nodes: list[NodeHandle],
                     probe: Callable[[NodeHandle], Awaitable[Probe]],

@@ -14,6 +14,13 @@ The grammar follows zombienet's own (`crates/parser/src/zombienet.pest`): header
     NODE: restart|pause|resume [after N seconds]
     sleep N seconds
 
+and asyncback's link faults (no zombienet equivalent; they need a network whose links can be cut,
+which `asyncback test` starts when a file has one of these lines):
+
+    NODE: partition [reset]          cut NODE (or the group) off from every other node
+    NODE: degrade [latency N ms] [jitter N ms] [loss N%]   impair every link of NODE
+    heal                             lift every partition and degradation
+
 CMP is `is`, `equals`, `is equal to`, `==`, `=`, `!=`, `is at least`, `at least`, `>=`, `is at
 most`, `<=`, `is lower than`, `<`, `is greater than`, `greater than`, `>` (`is at most` and
 `after` on pause/resume go beyond zombienet's grammar). `seconds` may be `secs` or `s`. METRIC
@@ -198,6 +205,26 @@ class Sleep(Step):
 
 
 @dataclass(frozen=True)
+class Partition(NodeStep):
+    mode: str  # "hold": what crosses is delayed to the heal; "reset": connections are closed
+
+
+@dataclass(frozen=True)
+class Degrade(NodeStep):
+    latency_ms: float
+    jitter_ms: float
+    loss: float  # a fraction
+
+
+@dataclass(frozen=True)
+class Heal(Step):
+    pass
+
+
+LINK_STEPS = (Partition, Degrade, Heal)
+
+
+@dataclass(frozen=True)
 class ZndslFile:
     path: Path
     network: str  # as written, relative to the test file
@@ -211,6 +238,10 @@ class ZndslFile:
 
     def node_names(self) -> list[tuple[int, str]]:
         return [(s.line, s.node) for s in self.steps if isinstance(s, NodeStep)]
+
+    @property
+    def needs_link_faults(self) -> bool:
+        return any(isinstance(s, LINK_STEPS) for s in self.steps)
 
 
 UNSUPPORTED = [
@@ -228,6 +259,8 @@ UNSUPPORTED = [
 
 NODE_RE = re.compile(r"^(?P<node>[A-Za-z0-9_-]+)\s*:\s*(?P<rest>.*)$")
 SLEEP_RE = re.compile(r"^sleep\s+(?P<s>\d+)\s*(?:seconds|secs|s)$")
+HEAL_RE = re.compile(r"^heal$")
+_MS = r"\s*(?:ms|milliseconds)"
 HEADER_RE = re.compile(r"^(?P<key>Description|Network|Creds)\s*:\s*(?P<value>.*)$")
 PATH_RE = re.compile(r"^\.{0,2}/[A-Za-z0-9/_.-]+$")
 FORMS: list[tuple[re.Pattern[str], str]] = [(re.compile(rf"^{p}$"), kind) for p, kind in [
@@ -241,6 +274,10 @@ FORMS: list[tuple[re.Pattern[str], str]] = [(re.compile(rf"^{p}$"), kind) for p,
     (rf"count\s+of\s+log\s+lines\s+(?:containing|matching)\s+{PATTERN}\s+is\s+"
      rf"(?:{CMP}|(?P<count>-?\d+)){WITHIN}", "count"),
     (rf"(?P<verb>restart|pause|resume){AFTER}", "action"),
+    (r"partition(?:\s+(?P<mode>reset|hold))?", "partition"),
+    (rf"degrade(?:\s+latency\s+(?P<latency>\d+(?:\.\d+)?){_MS})?"
+     rf"(?:\s+jitter\s+(?P<jitter>\d+(?:\.\d+)?){_MS})?"
+     r"(?:\s+loss\s+(?P<loss>\d+(?:\.\d+)?)\s*%)?", "degrade"),
 ]]
 
 
@@ -287,6 +324,8 @@ def _step(line: str, number: int, fail: Callable[[str], ZndslError]) -> Step:
     sleep = SLEEP_RE.match(line)
     if sleep is not None:
         return Sleep(number, line, float(sleep["s"]))
+    if HEAL_RE.match(line):
+        return Heal(number, line)
     m = NODE_RE.match(line)
     if m is None:
         raise fail("not a zombienet test line (NODE: assertion, or sleep N seconds)")
@@ -338,5 +377,14 @@ def _build(kind: str, m: re.Match[str], node: str, line: str, number: int,
     if kind == "count":
         cmp = _cmp(m) if m["op"] else Comparison("==", int(m["count"]))
         return LogCount(number, line, node, within, _pattern(m, fail), cmp)
+    if kind == "partition":
+        return Partition(number, line, node, m["mode"] or "hold")
+    if kind == "degrade":
+        latency, jitter, loss = (float(m[k] or 0) for k in ("latency", "jitter", "loss"))
+        if not (latency or jitter or loss):
+            raise fail("degrade needs a latency, a jitter or a loss")
+        if loss >= 100:
+            raise fail("loss must be below 100%")
+        return Degrade(number, line, node, latency, jitter, loss / 100)
     after = float(m["after"]) if m["after"] else None
     return Action(number, line, node, m["verb"], after)

@@ -1,7 +1,8 @@
 """`asyncback test` on the examples at 1 s slots (each starts its own network of processes), and
 the pytest plugin used from a directory outside the repository.
 
-- every example passes: async backing (0011 style), sync backing with lower and upper bounds
+- every example passes, and its run directory gets the run's report.json and timeline.png:
+  async backing (0011 style), sync backing with lower and upper bounds
   over a fixed stretch (0017 style), elastic scaling on three cores;
 - the 0017-style file fails on an async-backing network, on its upper bound, and says which line;
 - a copy of an example with one assertion made false exits non-zero naming that line;
@@ -38,7 +39,8 @@ def results(run_dir: Path) -> list[dict[str, object]]:
     return list(doc["results"])
 
 
-@pytest.mark.parametrize("example", ["async-backing", "sync-backing", "elastic-scaling"])
+@pytest.mark.parametrize("example", ["async-backing", "sync-backing", "elastic-scaling",
+                                     "link-faults"])
 def test_example_passes_at_one_second_slots(example: str, tmp_path: Path) -> None:
     out = asyncback_test(EXAMPLES / f"{example}.zndsl", "--slot-ms", "1000",
                          "--run-dir", tmp_path)
@@ -46,6 +48,12 @@ def test_example_passes_at_one_second_slots(example: str, tmp_path: Path) -> Non
     lines = results(tmp_path)
     assert lines and all(r["passed"] for r in lines), lines
     assert f"{len(lines)} passed, 0 failed" in out.stdout
+    # the run's report, read from the nodes over RPC as `asyncback testnet` writes it
+    report = json.loads((tmp_path / "report.json").read_text())
+    blocks = report["relay_blocks"]
+    assert blocks and [b["number"] for b in blocks] == list(range(1, len(blocks) + 1))
+    assert any(b["included"] for b in blocks), "no candidate included in the report"
+    assert (tmp_path / "timeline.png").stat().st_size > 0
     print(out.stdout)  # the measured values, for the log
 
 

@@ -257,3 +257,45 @@ def test_series_keys() -> None:
     assert parse_series('substrate_block_height{status="best",chain="x"}') == (
         "substrate_block_height", {"status": "best", "chain": "x"})
     assert parse_series("process_start_time_seconds") == ("process_start_time_seconds", {})
+
+
+@dataclass
+class FakeLinks:
+    """Records what the runner asked of the links, as `Cluster(faults=True)` would be asked."""
+
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    refuse: bool = False
+
+    def partition(self, *groups: Any, mode: str = "hold") -> None:
+        if self.refuse:
+            raise RuntimeError("no node named zed")
+        self.calls.append(("partition", [list(g) for g in groups], mode))
+
+    def degrade(self, names: Any, *, latency_ms: float = 0.0, jitter_ms: float = 0.0,
+                loss: float = 0.0) -> None:
+        self.calls.append(("degrade", list(names), latency_ms, jitter_ms, loss))
+
+    def heal(self) -> None:
+        self.calls.append(("heal",))
+
+
+async def test_link_fault_lines_drive_the_links(tmp_path: Path, autojump_clock: Any) -> None:
+    nodes, groups = alice_group(tmp_path, FakeChain())
+    links = FakeLinks()
+    text = ("Network: ./n.toml\nalice-1: partition reset\nalice: degrade latency 100 ms loss 2%\n"
+            "heal\n")
+    results = await ZndslRunner(nodes, groups, links=links).run(parse(text, Path("t")))
+    assert summary(results) == [(2, True), (3, True), (4, True)]
+    assert links.calls == [("partition", [["alice-1"]], "reset"),
+                           ("degrade", list(nodes), 100.0, 0.0, 0.02), ("heal",)]
+
+
+async def test_link_faults_without_a_faults_network_fail_on_their_line(
+        tmp_path: Path, autojump_clock: Any) -> None:
+    nodes, groups = alice_group(tmp_path, FakeChain())
+    text = "Network: ./n.toml\nalice-1: partition\n"
+    (result,) = await ZndslRunner(nodes, groups).run(parse(text, Path("t")))
+    assert result.passed is False and "cannot be cut" in result.reason
+    (refused,) = await ZndslRunner(nodes, groups, links=FakeLinks(refuse=True)).run(
+        parse(text, Path("t")))
+    assert refused.passed is False and "partition failed: no node named zed" in refused.reason

@@ -11,12 +11,15 @@ from node.zombienet.zndsl import (
     DEFAULT_WITHIN_S,
     Action,
     Comparison,
+    Degrade,
+    Heal,
     IsUp,
     LogCount,
     LogMatch,
     Metric,
     ParaHeight,
     ParaRegistered,
+    Partition,
     Reports,
     Sleep,
     ZndslError,
@@ -169,3 +172,30 @@ def test_metric_matching_follows_zombienet() -> None:
     assert not finalized.matches("substrate_block_height", {})
     assert Metric.parse('m{b="2", a="1"}') == Metric("m", (("a", "1"), ("b", "2")))
     assert str(finalized) == 'substrate_block_height{status="finalized"}'
+
+
+def test_link_fault_lines() -> None:
+    text = HEAD + ("alice: partition\nbob: partition reset\n"
+                   "validator: degrade latency 200 ms jitter 50 ms loss 5%\n"
+                   "charlie: degrade loss 10%\nheal\nalice: is up\n")
+    test = parse(text, Path("t.zndsl"))
+    assert test.steps[:5] == (
+        Partition(4, "alice: partition", "alice", "hold"),
+        Partition(5, "bob: partition reset", "bob", "reset"),
+        Degrade(6, "validator: degrade latency 200 ms jitter 50 ms loss 5%", "validator",
+                200.0, 50.0, 0.05),
+        Degrade(7, "charlie: degrade loss 10%", "charlie", 0.0, 0.0, 0.1),
+        Heal(8, "heal"),
+    )
+    assert test.needs_link_faults
+    assert not parse(HEAD + "alice: is up\n", Path("t.zndsl")).needs_link_faults
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("alice: degrade", "degrade needs a latency, a jitter or a loss"),
+    ("alice: degrade loss 100%", "loss must be below 100%"),
+    ("alice: partition forever", "not an assertion asyncback knows"),
+])
+def test_bad_link_fault_lines(line: str, expected: str) -> None:
+    with pytest.raises(ZndslError, match=expected):
+        parse(HEAD + line + "\n", Path("t.zndsl"))
