@@ -3,7 +3,7 @@ is a message naming the block and candidate."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Sequence, Set
 
 from node.report import BlockRecord
 
@@ -11,9 +11,12 @@ from node.report import BlockRecord
 def check_invariants(
     blocks: Sequence[BlockRecord], allowed_ancestry_len: int, max_candidate_depth: int,
     concluded_invalid: Collection[str] = (),
+    approved: Set[tuple[str, str]] | None = None,
 ) -> list[str]:
     """`concluded_invalid`: candidate hashes (0x-hex) some validator saw concluded invalid in a
-    dispute; no finalized block may back or include one."""
+    dispute; no finalized block may back or include one. `approved`: the (block hash, candidate
+    hash) pairs the validators' approval checking approved; given, every candidate a finalized
+    block included must be among them."""
     problems: list[str] = []
     backed_at: dict[str, int] = {}
     last_number: dict[int, int] = {}
@@ -56,4 +59,8 @@ def check_invariants(
     finalized = [b for b in blocks if b.finalized]
     if finalized and finalized != list(blocks[: len(finalized)]):
         problems.append("finalized blocks are not a prefix of the best chain")
+    if approved is not None:
+        problems += [f"block #{b.number}: finalized with {inc.candidate_hash[:10]} of para "
+                     f"{inc.para_id} not approved" for b in finalized for inc in b.included
+                     if (b.hash, inc.candidate_hash) not in approved]
     return problems

@@ -112,6 +112,15 @@ class NodeMetrics:
             "Collations this collator built that a validator seconded (each counted once)",
             registry=collator,
         )
+        self.approvals_produced = Counter(
+            "polkadot_parachain_approvals_produced_total",
+            "Approval votes this validator signed after re-executing a candidate", registry=r,
+        )
+        self.approval_checking_finality_lag = Gauge(
+            "polkadot_parachain_approval_checking_finality_lag",
+            "Relay blocks between the best block and the highest approved ancestor this "
+            "validator votes final", registry=r,
+        )
         self.reputation_changes = Counter(
             "asyncback_peer_reputation_changes_total", "Reputation changes applied", ["kind"],
             registry=r,

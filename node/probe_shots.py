@@ -40,6 +40,8 @@ from proto.messages import (
     FRAME_MAX,
     PROTOCOL_OF,
     AdvertiseCollation,
+    ApprovalsMessage,
+    AssignmentsMessage,
     AttestedCandidate,
     BitfieldMessage,
     BlockRequest,
@@ -63,7 +65,8 @@ from proto.relay_block import RelayBlock
 GOSSIP_TYPES: dict[int, type] = {
     Topic.BLOCK: RelayBlock, Topic.BITFIELD: BitfieldMessage,
     Topic.FINALITY: FinalityVoteMessage, Topic.BACKED: AttestedCandidate,
-    Topic.STATEMENT: StatementMessage, Topic.DISPUTE: UncheckedDisputeMessage,
+    Topic.STATEMENT: StatementMessage, Topic.ASSIGNMENT: AssignmentsMessage,
+    Topic.APPROVAL: ApprovalsMessage, Topic.DISPUTE: UncheckedDisputeMessage,
 }
 REQUEST_TYPES: dict[int, type] = {
     Kind.BLOCKS: BlockRequest, Kind.COLLATION: FetchCollation, Kind.ATTESTED: FetchAttested,

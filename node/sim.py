@@ -92,6 +92,8 @@ class SimConfig(RunConfig):
     # not part of the report's configuration.
     sharing: bool = True
     malus: Sequence[tuple[str, str]] = ()  # (validator name, malus mode)
+    # Validators that announce their approval assignments and never approve (no-shows).
+    no_shows: Sequence[str] = ()
 
     def to_json(self, mode: str = "sim") -> dict[str, Any]:
         return {
@@ -101,6 +103,7 @@ class SimConfig(RunConfig):
             "partitions": [{"nodes": list(p.nodes), "at_block": p.at_block, "heal_at": p.heal_at}
                            for p in self.partitions],
             "malus": [f"{name}:{mode}" for name, mode in self.malus],
+            "no_shows": list(self.no_shows),
         }
 
 
@@ -170,6 +173,9 @@ class Simulation:
             if mode not in MALUS_MODES:
                 raise ConfigError(f"{name}: unknown malus mode {mode!r} (modes: "
                                   f"{', '.join(MALUS_MODES)})")
+        unknown = [n for n in cfg.no_shows if n not in self.validator_names]
+        if unknown:
+            raise ConfigError(f"no-show names unknown validator(s) {', '.join(unknown)}")
         self.relay_peers = [k.public for n, k in self.keys.items() if not n.startswith("collator")]
         self.services: dict[str, Any] = {}
         self._scopes: dict[str, trio.CancelScope] = {}
@@ -199,7 +205,8 @@ class Simulation:
         store = self._stores.get(name)
         if name in self.validator_names:
             return wiring.validator(name, key, host, self.dev.relay, self.relay_peers,
-                                    epoch=self.epoch, store=store, malus=self.malus.get(name))
+                                    epoch=self.epoch, store=store, malus=self.malus.get(name),
+                                    approve=name not in self.cfg.no_shows)
         if name == OBSERVER:
             return wiring.relay_node(name, host, self.dev.relay, self.relay_peers, store=store)
         _, pid_s, index_s = name.split("-")
@@ -363,8 +370,10 @@ class Simulation:
         concluded_invalid = {"0x" + h.hex() for s in self.services.values()
                              if isinstance(s, ValidatorService)
                              for h, r in s.disputes.concluded.items() if r is DisputeResult.INVALID}
+        approved = {("0x" + b.hex(), "0x" + c.hex()) for s in self.services.values()
+                    if isinstance(s, ValidatorService) for b, c in s.approvals.approved}
         problems = check_invariants(records, host.allowed_ancestry_len, host.max_candidate_depth,
-                                    concluded_invalid)
+                                    concluded_invalid, approved)
         for s in self.services.values():
             if isinstance(s, CollatorService):
                 problems += s.stats.problems
@@ -386,7 +395,11 @@ class Simulation:
                                 1 for x in s.disputes.concluded.values() if x is r)
                                 for r in DisputeResult},
                             reverts=[vars(x) for x in s.disputes.reverts],
-                            finalized_invalid=s.disputes.finalized_invalid)
+                            finalized_invalid=s.disputes.finalized_invalid,
+                            assignments=s.approvals.assignments_sent,
+                            approvals=s.approvals.approvals_sent,
+                            recovered=s.approvals.recovery.recovered,
+                            found_invalid=s.approvals.invalid_found)
             if isinstance(s, CollatorService):
                 info.update(built=s.stats.built, advertised=s.stats.advertised,
                             seconded=s.stats.seconded, max_segment=s.stats.max_segment)

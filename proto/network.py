@@ -34,7 +34,9 @@ class Topic:
     FINALITY = 3
     BACKED = 4
     STATEMENT = 5
-    DISPUTE = 7  # UncheckedDisputeMessage: raising or joining a dispute (6 is left to approvals)
+    ASSIGNMENT = 6  # approval distribution: signed assignments (`AssignmentsMessage`)
+    APPROVAL = 7  # approval distribution: approval votes (`ApprovalsMessage`)
+    DISPUTE = 8  # UncheckedDisputeMessage: raising or joining a dispute
 
 
 # -- reputation ---------------------------------------------------------------------------------

@@ -207,3 +207,9 @@ class Metrics(Protocol):
 
     @property
     def disputes_finality_lag(self) -> Gauge: ...
+
+    @property
+    def approvals_produced(self) -> Counter: ...
+
+    @property
+    def approval_checking_finality_lag(self) -> Gauge: ...

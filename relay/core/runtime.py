@@ -199,7 +199,7 @@ def import_block(
 
 def _import_block(
     parent: RelayHeader, parent_state: RelayState, block: RelayBlock, max_weight: int | None,
-) -> tuple[RelayState, list[CandidateEvent]]:
+) -> tuple[RelayState, list[RelayEvent]]:
     h = block.header
     if h.parent_hash != parent.hash():
         raise BlockImportError(BlockImportErrorKind.UnknownParent)

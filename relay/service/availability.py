@@ -146,14 +146,13 @@ class Availability:
     async def _serve_chunk(self, _peer: PeerId, payload: bytes) -> bytes | None:
         req = decode(payload, ChunkRequest)
         chunks = self.all.get(req.candidate_hash)
-        if chunks is None:
-            # Not a backer: our own chunk is what a recovery (dispute participation) asks for.
-            own = self.own.get(req.candidate_hash)
-            return encode(ChunkResponse(own if own is not None and own.index == req.index
-                                        else None))
-        if not 0 <= req.index < len(chunks):
-            return encode(ChunkResponse(None))
-        return encode(ChunkResponse(chunks[req.index]))
+        if chunks is not None and 0 <= req.index < len(chunks):
+            return encode(ChunkResponse(chunks[req.index]))
+        # Every validator serves the chunk it holds itself: what recovery (`recovery.py`) asks.
+        own = self.own.get(req.candidate_hash)
+        if own is not None and own.index == req.index:
+            return encode(ChunkResponse(own))
+        return encode(ChunkResponse(None))
 
     def pending_at_leaves(self) -> set[bytes]:
         """Candidates pending availability at any leaf of our chain: their chunks are still

@@ -1,7 +1,9 @@
 """The validator: a relay full node with a session key that authors blocks in its slots, votes
 for finality, and runs the parachain subsystems: prospective parachains (driven by new leaves
-and backed candidates), backing with the collator protocol (`backing.py`), and availability
-(`availability.py`).
+and backed candidates), backing with the collator protocol (`backing.py`), availability
+(`availability.py`) and approval checking (`approvals.py`). Its finality vote goes to the highest
+block whose included candidates are all approved (the approved ancestor of its best block), so
+finality waits for the checkers.
 
 Slots are wall-aligned to the network's start: slot k begins at k × slot length, and its author
 is validator k mod n (Aura). The author builds on its best block with the bitfields signed for
@@ -29,6 +31,7 @@ from relay.core.events import EventKind
 from relay.core.prospective.view import ProspectiveParachains
 from relay.core.provisioner import select_candidates
 from relay.core.state import RelayState
+from relay.service.approvals import ApprovalChecking
 from relay.service.availability import Availability
 from relay.service.backing import MALUS_MODES, Backing
 from relay.service.disputes import Disputes
@@ -45,7 +48,9 @@ class ValidatorService(RelayNodeService):
                  genesis: tuple[RelayHeader, RelayState], relay_peers: list[PeerId], *,
                  log: Any = None, epoch: float = 0.0, store: RelayStore | None = None,
                  pov_execution: PovExecution | None = None,
-                 malus: str | None = None) -> None:
+                 malus: str | None = None, approve: bool = True) -> None:
+        """`approve` False: a no-show, announcing its approval assignments and never approving
+        (the sim's `no_shows`)."""
         super().__init__(name, net, metrics, genesis, relay_peers, log=log, store=store)
         if malus is not None and malus not in MALUS_MODES:
             raise ValueError(f"{name}: unknown malus mode {malus!r} (modes: "
@@ -64,6 +69,8 @@ class ValidatorService(RelayNodeService):
         # Inline unless told otherwise (the simulation); real nodes re-execute in worker threads.
         self.backing = Backing(self, self.availability, pov_execution, self.disputes.raise_invalid,
                                malus)
+        self.approvals = ApprovalChecking(self, self.availability, epoch, approve=approve)
+        self.approvals.on_approved = self._vote_approved
         self.authored = 0
         # The latest blocks authored (hashes, oldest first): what tests check against the chain.
         self.authored_blocks: deque[bytes] = deque(maxlen=AUTHORED_KEPT)
@@ -77,6 +84,7 @@ class ValidatorService(RelayNodeService):
         self.backing.start(nursery)
         self.availability.start(nursery)
         self.disputes.start(nursery)
+        self.approvals.start(nursery)
         nursery.start_soon(self._author_loop)
         # The best block (genesis, or what a restart re-imported) is the first leaf.
         await self.on_imported([self.chain.best_hash])
@@ -96,6 +104,7 @@ class ValidatorService(RelayNodeService):
             self.prospective.update_leaves(activated, deactivated, self.chain.store)
             self.backing.on_leaf(header)
             self.availability.on_leaf(header)
+            self.approvals.on_block(header)
             self.disputes.on_leaf(header)  # last: a block backing a bad candidate may go
         self._prune_stale_leaves()
         counts = self.prospective.candidate_counts()
@@ -112,8 +121,7 @@ class ValidatorService(RelayNodeService):
     async def on_new_best(self, header: RelayHeader) -> None:
         await super().on_new_best(header)
         self.metrics.block_height.labels("best").set(header.number)
-        if not self.is_history(header.number):  # a vote is for the chain's head
-            await self._vote(header)
+        await self._vote_approved()
 
     async def _after_revert(self) -> None:
         """Blocks went (a candidate concluded invalid) or a dispute ended: leaves, the best block
@@ -125,15 +133,31 @@ class ValidatorService(RelayNodeService):
         if best != self._last_best:
             self._last_best = best
             await self.on_new_best(self.chain.best)
-        elif not self.is_history(self.chain.best.number):
-            await self._vote(self.chain.best)
+        else:
+            await self._vote_approved()
 
     # -- finality -------------------------------------------------------------------------------
 
-    async def _vote(self, best: RelayHeader) -> None:
+    async def _vote_approved(self) -> None:
+        """Vote for the approved ancestor of the best block (polkadot's approval-checking voting
+        rule), or below it the highest block backing no disputed candidate: never for a block with
+        a candidate the checkers have not approved or a dispute has not cleared."""
+        best = self.chain.best
+        if self.is_history(best.number):  # a vote is for the chain's head
+            return
+        approved = self.approvals.finality_target(best.hash())
+        target = self.chain.header(approved)
+        if target is None:
+            return
+        self.metrics.approval_checking_finality_lag.set(best.number - target.number)
         # Never past a block backing a candidate under dispute (nor one concluded invalid).
-        header = self.chain.header(self.disputes.undisputed_ancestor(best.hash()))
-        if header is None or header.number <= self._voted_number:
+        undisputed = self.chain.header(self.disputes.undisputed_ancestor(approved))
+        if undisputed is None:
+            return
+        await self._vote(undisputed)
+
+    async def _vote(self, header: RelayHeader) -> None:
+        if header.number <= self._voted_number:
             return
         self._voted_number = header.number
         self.votes_signed += 1

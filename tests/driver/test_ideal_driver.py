@@ -78,3 +78,22 @@ def test_invariant_checker_catches_a_broken_chain() -> None:
     included.included[0].para_number += 5
     problems = check_invariants(records, 2, 3)
     assert any("do not chain" in p for p in problems)
+
+
+def test_invariant_checker_catches_a_finalized_candidate_nobody_approved() -> None:
+    records = IdealNetwork(RunConfig(relay_blocks=12)).run()
+    for r in records:
+        r.finalized = True
+    approved = {(r.hash, i.candidate_hash) for r in records for i in r.included}
+    assert check_invariants(records, 2, 3, approved) == []
+    block = next(r for r in records if r.included)
+    missing = (block.hash, block.included[0].candidate_hash)
+    problems = check_invariants(records, 2, 3, approved - {missing})
+    assert problems == [f"block #{block.number}: finalized with {missing[1][:10]} of para "
+                        f"{block.included[0].para_id} not approved"]
+    # unfinalized, it may wait for its checkers
+    block.finalized = False
+    later = [r for r in records if r.number > block.number]
+    for r in later:
+        r.finalized = False
+    assert check_invariants(records, 2, 3, approved - {missing}) == []

@@ -63,6 +63,17 @@ def test_async_backing_includes_at_least_14_per_window(cluster: Any) -> None:
     assert set(included) == {2000, 2001}
 
 
+def test_finality_waits_for_approval_checkers_over_tcp(cluster: Any) -> None:
+    """Issue 15 over real processes: every validator re-checked candidates it was assigned
+    (rebuilt from the others' erasure chunks over TCP) and signed approvals, and votes for a block
+    no further than 3 behind the best one."""
+    for name in ("alice", "bob", "charlie", "dave", "eve"):
+        metrics = cluster[name].metrics()
+        assert metrics["polkadot_parachain_approvals_produced_total"] > 0, name
+        assert metrics["polkadot_parachain_approval_checking_finality_lag"] <= 3, name
+    cluster.assert_finality_lag(3)
+
+
 def test_every_nodes_log_path_and_metrics_url_are_listed(cluster: Any) -> None:
     doc = json.loads(cluster.network_json_path.read_text())
     assert [n["name"] for n in doc["nodes"]] == [

@@ -32,6 +32,8 @@ from proto.disputes import UncheckedDisputeMessage
 from proto.errors import DecodeError
 from proto.keys import Keypair
 from proto.messages import (
+    ApprovalsMessage,
+    AssignmentsMessage,
     AttestedCandidate,
     BitfieldMessage,
     BlockRequest,
@@ -57,7 +59,8 @@ ROLES = {"validator": "alice", "relay node": OBSERVER, "collator": "collator-200
 TOPIC_MESSAGES: dict[int, type] = {
     Topic.BLOCK: RelayBlock, Topic.FINALITY: FinalityVoteMessage,
     Topic.BITFIELD: BitfieldMessage, Topic.BACKED: AttestedCandidate,
-    Topic.STATEMENT: StatementMessage, Topic.DISPUTE: UncheckedDisputeMessage,
+    Topic.STATEMENT: StatementMessage, Topic.ASSIGNMENT: AssignmentsMessage,
+    Topic.APPROVAL: ApprovalsMessage, Topic.DISPUTE: UncheckedDisputeMessage,
 }
 REQUEST_MESSAGES: dict[int, type] = {
     Kind.BLOCKS: BlockRequest, Kind.COLLATION: FetchCollation, Kind.ATTESTED: FetchAttested,

@@ -1,0 +1,305 @@
+"""Approval checking on a validator (polkadot-sdk's approval-voting and approval-distribution):
+the trio shell around `relay.core.approval.ApprovalVoting`.
+
+- Every imported relay block is tracked with the candidates it included (its `CandidateIncluded`
+  events); this validator's assignments to them come from the pure core.
+- Each tick (a twelfth of a slot) the core re-counts the blocks not yet approved: own assignments
+  that are due are gossiped (`Topic.ASSIGNMENT`) and their candidates checked: the available data
+  is rebuilt from the validators' erasure chunks (`recovery.py`, never the backers' copy), the PoV
+  re-executed with the backers' validation (`validate_collation`), and a signed approval gossiped
+  (`Topic.APPROVAL`). A checker that stays silent `no_show_slots` is a no-show and the core pulls
+  the next tranche in.
+- Others' assignments and approvals are checked and imported as they arrive. Gossip does not keep
+  order: one for a block not imported yet, or an approval ahead of its assignment, waits (bounded)
+  and is tried again when the block or an assignment comes.
+- Gossip is fire-and-forget: what this validator sent for a block not yet final is sent again
+  every slot, so peers that were cut off when it first went out get it (the receivers' seen-cache
+  drops the copies the others already have). Polkadot's approval-distribution does the same on a
+  peer's view change.
+- `finality_target` is the approved ancestor of a head: what the validator may vote final.
+
+A candidate that fails re-execution is not approved; `on_invalid` (disputes) is told of it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from proto.approvals import IndirectSignedApprovalVote, SignedAssignment
+from proto.codec import decode, encode
+from proto.messages import ApprovalsMessage, AssignmentsMessage
+from proto.network import (
+    ACCEPT,
+    COST_INVALID_SIGNATURE,
+    COST_MAJOR,
+    COST_MINOR,
+    IGNORE,
+    PeerId,
+    Topic,
+    Verdict,
+    deliver_nothing,
+    reject,
+)
+from proto.relay_block import RelayHeader
+from relay.core.approval.criteria import IncludedCandidate, SessionInfo
+from relay.core.approval.ticks import TICKS_PER_SLOT
+from relay.core.approval.voting import (
+    ApprovalCheckError,
+    ApprovalCheckErrorKind,
+    ApprovalCheckResult,
+    ApprovalVoting,
+    ApprovalVotingError,
+    ApprovalWork,
+    AssignmentCheckError,
+    AssignmentCheckErrorKind,
+    AssignmentCheckResult,
+)
+from relay.core.candidate_validation import CollationInvalid, validate_collation
+from relay.core.events import EventKind
+from relay.service.availability import Availability
+from relay.service.recovery import AvailabilityRecovery
+from relay.service.validator_context import ValidatorContext
+
+RECOVERY_ATTEMPTS = 6  # a slot apart: a partitioned checker retries once it is back
+MAX_WAITING = 4096  # gossip held for a block or an assignment not seen yet (oldest dropped)
+APPROVED_KEPT = 4096  # (block, candidate) pairs remembered as approved, for invariant checks
+
+OnApproved = Callable[[], Awaitable[None]]
+OnInvalid = Callable[[ApprovalWork, str], Awaitable[None]]
+
+
+class ApprovalChecking:
+    def __init__(self, v: ValidatorContext, availability: Availability, epoch: float, *,
+                 approve: bool = True) -> None:
+        """`approve` False makes a no-show: it announces its assignments and never approves (a
+        validator that crashed mid-check, or polkadot malus's no-show)."""
+        self.v = v
+        self.epoch = epoch
+        self.approve = approve
+        self.voting = ApprovalVoting(v.key)
+        self.recovery = AvailabilityRecovery(v, availability)
+        self.on_approved: OnApproved | None = None
+        self.on_invalid: OnInvalid | None = None
+        self.approved: OrderedDict[tuple[bytes, bytes], None] = OrderedDict()
+        self.approvals_sent = 0
+        self.assignments_sent = 0
+        self.invalid_found = 0
+        # Gossip waiting for its block (by block hash) or for its assignment.
+        self._waiting: deque[tuple[int, bytes, bytes]] = deque(maxlen=MAX_WAITING)
+        # What this validator gossiped, by block: (topic, message) to send again until final.
+        self._sent: dict[bytes, list[tuple[int, bytes]]] = {}
+        self._nursery: trio.Nursery | None = None
+        v.net.gossip.subscribe(Topic.ASSIGNMENT, self._validate_assignments, deliver_nothing)
+        v.net.gossip.subscribe(Topic.APPROVAL, self._validate_approvals, deliver_nothing)
+
+    def start(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        nursery.start_soon(self._tick_loop)
+
+    # -- time -------------------------------------------------------------------------------------
+
+    def tick_now(self) -> int:
+        # The tiny margin keeps a slot's first tick from landing one short in floating point.
+        return int((trio.current_time() - self.epoch) * TICKS_PER_SLOT / self.v.slot_s + 1e-9)
+
+    def _tick_time(self, tick: int) -> float:
+        return self.epoch + tick * self.v.slot_s / TICKS_PER_SLOT
+
+    # -- blocks -----------------------------------------------------------------------------------
+
+    def on_block(self, header: RelayHeader) -> None:
+        """Track an imported relay block and the candidates it included, and any unfinalized
+        ancestor not tracked yet: blocks caught up after a partition or a restart are checked
+        like any other (an approval is no equivocation risk), or finality would wait forever
+        on candidates only this node may check."""
+        chain = self.v.chain
+        untracked: list[RelayHeader] = []
+        hd: RelayHeader | None = header
+        while hd is not None and hd.number > chain.finalized.number \
+                and hd.hash() not in self.voting.blocks:
+            untracked.append(hd)
+            hd = chain.header(hd.parent_hash)
+        for hd in reversed(untracked):
+            self._track(hd)
+
+    def _track(self, header: RelayHeader) -> None:
+        h = header.hash()
+        chain = self.v.chain
+        state = chain.state(h)
+        if state is None:
+            return
+        scheduler = state.scheduler
+        session = SessionInfo.from_config(state.config, state.validators, scheduler.groups,
+                                          scheduler.n_cores)
+        included = [IncludedCandidate(e.candidate_hash, e.core, e.group)
+                    for e in chain.events.get(h, []) if e.kind is EventKind.INCLUDED]
+        try:
+            fresh = self.voting.import_block(h, header.parent_hash, header.number, header.slot,
+                                             state.session_index, session, included)
+        except ApprovalVotingError as exc:  # the runtime never includes two on a core
+            self.v.log_event("approval: block not tracked", number=header.number, error=str(exc))
+            return
+        if fresh:
+            self._retry_waiting(h)
+
+    def finality_target(self, head: bytes) -> bytes:
+        """The highest block on `head`'s chain whose candidates, and its ancestors' down to the
+        finalized block, are approved (the finalized block if there is none)."""
+        try:
+            return self.voting.approved_ancestor(self.v.chain.tree, head)
+        except ApprovalVotingError:
+            return self.v.chain.tree.finalized
+
+    # -- the clock --------------------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        while True:
+            tick = self.tick_now()
+            await self.process_tick(tick)
+            if tick % TICKS_PER_SLOT == TICKS_PER_SLOT // 2:
+                await self._send_again()
+            await trio.sleep_until(self._tick_time(tick + 1))
+
+    async def _publish(self, block_hash: bytes, topic: int, data: bytes) -> None:
+        self._sent.setdefault(block_hash, []).append((topic, data))
+        await self.v.net.gossip.publish(topic, data)
+
+    async def _send_again(self) -> None:
+        self._sent = {h: m for h, m in self._sent.items() if h in self.voting.blocks}
+        for block_hash in sorted(self._sent, key=lambda h: self.voting.blocks[h].number):
+            for topic, data in list(self._sent[block_hash]):
+                await self.v.net.gossip.publish(topic, data)
+
+    async def process_tick(self, tick: int) -> None:
+        self.voting.prune_finalized(self.v.chain.finalized.number)
+        out = self.voting.process_tick(tick)
+        for block_hash, candidate_hash in out.approved_candidates:
+            self.approved[(block_hash, candidate_hash)] = None
+            while len(self.approved) > APPROVED_KEPT:
+                self.approved.popitem(last=False)
+        for signed in out.assignments:
+            self.assignments_sent += 1
+            await self._publish(signed.assignment.block_hash, Topic.ASSIGNMENT,
+                                encode(AssignmentsMessage([signed])))
+        for work in out.work:
+            assert self._nursery is not None
+            self._nursery.start_soon(self._check, work)
+        if out.approved_blocks and self.on_approved is not None:
+            await self.on_approved()
+
+    # -- checking a candidate ---------------------------------------------------------------------
+
+    async def _check(self, work: ApprovalWork) -> None:
+        events = [e for e in self.v.chain.events.get(work.block_hash, [])
+                  if e.kind is EventKind.INCLUDED]
+        if not 0 <= work.candidate_index < len(events):
+            return
+        event = events[work.candidate_index]
+        state = self.v.chain.state(work.block_hash)
+        if state is None:
+            return  # pruned: the block is final or gone
+        receipt = event.receipt
+        n = len(state.validators)
+        data = None
+        for attempt in range(RECOVERY_ATTEMPTS):
+            if attempt:
+                await trio.sleep(self.v.slot_s)
+                if work.block_hash not in self.voting.blocks:
+                    return  # finalized or dropped meanwhile
+            data = await self.recovery.recover(work.candidate_hash,
+                                               receipt.descriptor.erasure_root, n)
+            if data is not None:
+                break
+        if data is None:
+            # Not recoverable: no approval; the core counts us a no-show and pulls in more.
+            self.v.log_event("approval: recovery failed", candidate="0x" + work.candidate_hash.hex())
+            return
+        try:
+            validate_collation(receipt, data.pov, data.validation_data, n,
+                               state.config.execution_timeout_ms)
+        except CollationInvalid as exc:
+            self.invalid_found += 1
+            self.v.log_event("approval: candidate invalid", error=str(exc),
+                             candidate="0x" + work.candidate_hash.hex())
+            if self.on_invalid is not None:
+                await self.on_invalid(work, str(exc))
+            return
+        if not self.approve:
+            return
+        try:
+            vote = self.voting.issue_approval(work.block_hash, work.candidate_index)
+        except ApprovalVotingError:
+            return  # the block was finalized or dropped while we checked
+        self.approvals_sent += 1
+        self.v.metrics.approvals_produced.inc()
+        await self._publish(work.block_hash, Topic.APPROVAL, encode(ApprovalsMessage([vote])))
+
+    # -- gossip in --------------------------------------------------------------------------------
+
+    def _validate_assignments(self, _source: PeerId | None, data: bytes) -> Verdict:
+        msg = decode(data, AssignmentsMessage)
+        verdicts = [self._import_assignment(a, data) for a in msg.assignments]
+        return _combine(verdicts)
+
+    def _import_assignment(self, signed: SignedAssignment, raw: bytes) -> Verdict:
+        K = AssignmentCheckErrorKind
+        try:
+            result = self.voting.check_and_import_assignment(signed, self.tick_now())
+        except AssignmentCheckError as exc:
+            if exc.kind is K.UnknownBlock:
+                self._wait(Topic.ASSIGNMENT, signed.assignment.block_hash, raw)
+                return IGNORE
+            return reject(COST_MAJOR)
+        if result is AssignmentCheckResult.Accepted:
+            self._retry_waiting(signed.assignment.block_hash, Topic.APPROVAL)
+            return ACCEPT
+        return IGNORE  # a duplicate, or a tranche far ahead of our clock
+
+    def _validate_approvals(self, _source: PeerId | None, data: bytes) -> Verdict:
+        msg = decode(data, ApprovalsMessage)
+        return _combine([self._import_approval(a, data) for a in msg.approvals])
+
+    def _import_approval(self, vote: IndirectSignedApprovalVote, raw: bytes) -> Verdict:
+        K = ApprovalCheckErrorKind
+        try:
+            result = self.voting.check_and_import_approval(vote)
+        except ApprovalCheckError as exc:
+            if exc.kind in (K.UnknownBlock, K.NoAssignment):
+                self._wait(Topic.APPROVAL, vote.block_hash, raw)  # its assignment may be late
+                return IGNORE
+            if exc.kind is K.InvalidSignature:
+                return reject(COST_INVALID_SIGNATURE)
+            return reject(COST_MAJOR)
+        return ACCEPT if result is ApprovalCheckResult.Accepted else IGNORE
+
+    def _wait(self, topic: int, block_hash: bytes, raw: bytes) -> None:
+        item = (topic, block_hash, raw)
+        if item not in self._waiting:
+            self._waiting.append(item)
+
+    def _retry_waiting(self, block_hash: bytes, topic: int | None = None) -> None:
+        """Try again what waited for `block_hash` (only `topic`'s messages, if given)."""
+        ready = [w for w in self._waiting if w[1] == block_hash and topic in (None, w[0])]
+        if not ready:
+            return
+        for w in ready:
+            self._waiting.remove(w)
+        # Assignments first: an approval needs its checker's assignment.
+        for topic_, _, raw in sorted(ready, key=lambda w: w[0] != Topic.ASSIGNMENT):
+            if topic_ == Topic.ASSIGNMENT:
+                self._validate_assignments(None, raw)
+            else:
+                self._validate_approvals(None, raw)
+
+
+def _combine(verdicts: list[Verdict]) -> Verdict:
+    """A batch is rejected with its worst item's cost, forwarded if anything in it was new."""
+    rejected = [v for v in verdicts if v.cost is not None]
+    if rejected:
+        return min(rejected, key=lambda v: v.cost.value if v.cost else 0)
+    if any(v is ACCEPT for v in verdicts):
+        return ACCEPT
+    return IGNORE if verdicts else reject(COST_MINOR)

@@ -1,0 +1,83 @@
+"""Availability recovery: rebuild a candidate's `AvailableData` from the erasure chunks the
+validators hold, the way an approval checker (or a dispute participant) gets a candidate it did
+not back.
+
+Validator i holds chunk i (fetched at availability time, `availability.py`); it is asked for that
+chunk alone, never the backers for the whole data: a checker that trusted the backers' copy would
+check what the backers chose to show, not what the chain made available. Every chunk is checked
+against the candidate's erasure root before use, a peer serving a bad one is charged, and the
+rebuilt data is re-encoded and checked against the root once more (`proto.availability.recover`).
+"""
+
+from __future__ import annotations
+
+import trio
+
+from proto.availability import ErasureChunk, chunk_valid, recover
+from proto.candidate import AvailableData
+from proto.codec import decode
+from proto.erasure import ErasureError, recovery_threshold
+from proto.errors import DecodeError
+from proto.messages import ChunkRequest, ChunkResponse
+from proto.network import COST_MAJOR, Kind, RequestError
+from relay.service.availability import Availability
+from relay.service.validator_context import ValidatorContext
+
+ROUNDS = 3  # passes over the validators that have not answered yet, before giving up
+
+
+class AvailabilityRecovery:
+    def __init__(self, v: ValidatorContext, availability: Availability) -> None:
+        self.v = v
+        self.availability = availability
+        self.recovered = 0  # candidates rebuilt from chunks
+        self.failed = 0
+
+    async def recover(self, candidate_hash: bytes, erasure_root: bytes,
+                      n_validators: int) -> AvailableData | None:
+        """The candidate's available data, or None if not enough valid chunks came back."""
+        need = recovery_threshold(n_validators)
+        chunks: dict[int, ErasureChunk] = {}
+        own = self.availability.own.get(candidate_hash)
+        if own is not None and chunk_valid(erasure_root, own, n_validators):
+            chunks[own.index] = own
+        me = self.v.index
+        # Start after ourselves, so checkers spread their first requests over the validators.
+        order = [(me + k) % n_validators for k in range(1, n_validators)]
+        for _ in range(ROUNDS):
+            missing = [i for i in order if i not in chunks and i < len(self.v.validators)]
+            if len(chunks) >= need or not missing:
+                break
+            async with trio.open_nursery() as nursery:
+                for i in missing:
+                    nursery.start_soon(self._ask, i, candidate_hash, erasure_root, n_validators,
+                                       chunks, need, nursery.cancel_scope)
+            if len(chunks) < need:
+                await trio.sleep(self.v.slot_s / 12)
+        if len(chunks) < need:
+            self.failed += 1
+            return None
+        try:
+            data = recover(list(chunks.values()), n_validators, erasure_root)
+        except (ErasureError, DecodeError):
+            self.failed += 1
+            return None
+        self.recovered += 1
+        return data
+
+    async def _ask(self, i: int, candidate_hash: bytes, erasure_root: bytes, n: int,
+                   chunks: dict[int, ErasureChunk], need: int, done: trio.CancelScope) -> None:
+        peer = self.v.peer_of(i)
+        try:
+            raw = await self.v.net.request(peer, Kind.CHUNK, ChunkRequest(candidate_hash, i))
+            chunk = decode(raw, ChunkResponse).chunk
+        except (RequestError, DecodeError):
+            return
+        if chunk is None:
+            return  # it does not hold the chunk (yet): asked again next round
+        if chunk.index != i or not chunk_valid(erasure_root, chunk, n):
+            self.v.net.peers.report(peer, COST_MAJOR)
+            return
+        chunks[i] = chunk
+        if len(chunks) >= need:
+            done.cancel()
