@@ -9,7 +9,7 @@ from node.report import BlockRecord
 
 
 def check_invariants(
-    blocks: Sequence[BlockRecord], allowed_ancestry_len: int, max_candidate_depth: int,
+    blocks: Sequence[BlockRecord], allowed_ancestry_len: int, max_candidate_depth: int, *,
     concluded_invalid: Collection[str] = (),
     approved: Set[tuple[str, str]] | None = None,
 ) -> list[str]:

@@ -373,7 +373,7 @@ class Simulation:
         approved = {("0x" + b.hex(), "0x" + c.hex()) for s in self.services.values()
                     if isinstance(s, ValidatorService) for b, c in s.approvals.approved}
         problems = check_invariants(records, host.allowed_ancestry_len, host.max_candidate_depth,
-                                    concluded_invalid, approved)
+                                    concluded_invalid=concluded_invalid, approved=approved)
         for s in self.services.values():
             if isinstance(s, CollatorService):
                 problems += s.stats.problems

@@ -85,10 +85,10 @@ def test_invariant_checker_catches_a_finalized_candidate_nobody_approved() -> No
     for r in records:
         r.finalized = True
     approved = {(r.hash, i.candidate_hash) for r in records for i in r.included}
-    assert check_invariants(records, 2, 3, approved) == []
+    assert check_invariants(records, 2, 3, approved=approved) == []
     block = next(r for r in records if r.included)
     missing = (block.hash, block.included[0].candidate_hash)
-    problems = check_invariants(records, 2, 3, approved - {missing})
+    problems = check_invariants(records, 2, 3, approved=approved - {missing})
     assert problems == [f"block #{block.number}: finalized with {missing[1][:10]} of para "
                         f"{block.included[0].para_id} not approved"]
     # unfinalized, it may wait for its checkers
@@ -96,4 +96,4 @@ def test_invariant_checker_catches_a_finalized_candidate_nobody_approved() -> No
     later = [r for r in records if r.number > block.number]
     for r in later:
         r.finalized = False
-    assert check_invariants(records, 2, 3, approved - {missing}) == []
+    assert check_invariants(records, 2, 3, approved=approved - {missing}) == []
