@@ -35,6 +35,7 @@ from node.cluster import SyncCluster, default_network, process_alive
 from relay.core.config import HostConfiguration
 
 PROBE_S = 15
+FINALITY_CATCH_UP_SLOTS = 12  # after a heal, for approval checking's no-shows to play out
 PROBE_RATE = 100
 GROUP_CUT_BLOCKS = 12
 RESUME_WITHIN = 5
@@ -129,7 +130,12 @@ def check_stall_and_resume(cluster: Any, group: list[str], cut: int, healed: int
         f"para 2001 not included within {RESUME_WITHIN} blocks of the heal at #{healed}; " \
         f"{where_things_stand(cluster, group, blocks)}"
     assert len(other) in USUAL, f"para 2000: {len(other)} in the {WINDOW} blocks to the heal"
-    # The cut-off validators rejoined the one chain, which finalizes; nothing died.
+    # The cut-off validators rejoined the one chain, which finalizes; nothing died. Finality
+    # waits for approval checking, and the candidates included around the heal had the cut-off
+    # validators among their checkers: their tranches run into no-shows before the next tranche
+    # covers them, so finality catches up a few blocks later (measured: 7 behind at 9 after the
+    # heal), not at once.
+    cluster.wait_finalized_height(cluster.best_number(), slack_slots=FINALITY_CATCH_UP_SLOTS)
     cluster.assert_finality_lag(3)
     for name in group:
         cluster.assert_finality_lag(3, cluster[name])

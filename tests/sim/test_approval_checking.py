@@ -53,8 +53,11 @@ def test_honest_network_approves_every_candidate_and_finality_follows() -> None:
     assert _every_finalized_candidate_approved(result) >= 2 * (BLOCKS - 6)
     for name, info in result.nodes.items():
         if info["role"] == "validator":
-            # every validator checks (rebuilding from chunks) and approves what it is assigned
-            assert info["approvals"] == info["assignments"] == info["recovered"] > 0, name
+            # every validator checks (rebuilding from chunks) and approves what it is assigned,
+            # but for a check still in flight when the run stops
+            assert info["approvals"] > 0, name
+            assert 0 <= info["assignments"] - info["approvals"] <= 1, (name, info)
+            assert info["recovered"] >= info["approvals"], (name, info)
             assert info["found_invalid"] == 0
     assert _lag(summary) <= 2
 
@@ -91,3 +94,13 @@ def test_finality_stops_at_a_candidate_nobody_can_approve() -> None:
     assert summary["finalized_number"] < first + 2
     for p in PARAS:
         assert summary["paras"][str(p)]["included_after_warmup"] >= 9  # blocks still included
+
+
+def test_one_backing_group_of_every_validator_finalizes_without_checkers() -> None:
+    """4 validators and one core make one backing group of all four: nobody may check its
+    candidates (backers are never assigned), so backing is the only check and finality follows
+    the best block, as before approval checking, instead of stopping at the first inclusion."""
+    result, summary = sim_run(relay_blocks=20, validators=4, paras=1)
+    assert result.problems == [], result.problems
+    assert summary["finalized_number"] >= 20 - 3, summary["finalized_number"]
+    assert all(i["assignments"] == 0 for i in result.nodes.values() if i["role"] == "validator")
