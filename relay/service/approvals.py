@@ -63,7 +63,7 @@ from relay.service.availability import Availability
 from relay.service.recovery import AvailabilityRecovery
 from relay.service.validator_context import ValidatorContext
 
-RECOVERY_ATTEMPTS = 6  # a slot apart: a partitioned checker retries once it is back
+RECOVERY_ATTEMPTS = 6  # failed recoveries (a slot apart) before it says so; it goes on retrying
 MAX_WAITING = 4096  # gossip held for a block or an assignment not seen yet (oldest dropped)
 APPROVED_KEPT = 4096  # (block, candidate) pairs remembered as approved, for invariant checks
 
@@ -203,20 +203,19 @@ class ApprovalChecking:
             return  # pruned: the block is final or gone
         receipt = event.receipt
         n = len(state.validators)
-        data = None
-        for attempt in range(RECOVERY_ATTEMPTS):
-            if attempt:
-                await trio.sleep(self.v.slot_s)
-                if work.block_hash not in self.voting.blocks:
-                    return  # finalized or dropped meanwhile
-            data = await self.recovery.recover(work.candidate_hash,
-                                               receipt.descriptor.erasure_root, n)
-            if data is not None:
-                break
-        if data is None:
-            # Not recoverable: no approval; the core counts us a no-show and pulls in more.
-            self.v.log_event("approval: recovery failed", candidate="0x" + work.candidate_hash.hex())
-            return
+        # Retried a slot apart for as long as the block waits for approval: a checker cut off
+        # from the chunk holders (a partition) checks once it is back, where a checker that gave
+        # up would leave a candidate with no other possible checker unapproved for good.
+        attempt = 0
+        while (data := await self.recovery.recover(work.candidate_hash,
+                                                   receipt.descriptor.erasure_root, n)) is None:
+            attempt += 1
+            if attempt == RECOVERY_ATTEMPTS:  # said once; it goes on trying
+                self.v.log_event("approval: recovery failing, retrying each slot",
+                                 candidate="0x" + work.candidate_hash.hex())
+            await trio.sleep(self.v.slot_s)
+            if work.block_hash not in self.voting.blocks:
+                return  # finalized or dropped meanwhile
         try:
             validate_collation(receipt, data.pov, data.validation_data, n,
                                state.config.execution_timeout_ms)
