@@ -18,7 +18,8 @@ def test_async_backing_includes_a_block_per_relay_block_for_each_para() -> None:
         s = _para(summary, para)
         assert s["window_min"] == s["window_max"] == 15, s
         assert s["included_one_block_after_backing"] == 1.0
-    assert summary["finalized_number"] >= 38
+    # finality waits for approval checking: the last few blocks are still being checked
+    assert summary["finalized_number"] >= 37
 
 
 def test_sync_backing_includes_every_other_relay_block() -> None:
