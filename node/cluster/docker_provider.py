@@ -167,6 +167,7 @@ class DockerProvider:
         self.project = f"asyncback-{uuid.uuid4().hex[:10]}"
         self.compose_path: Path | None = None
         self.handles: dict[str, ContainerHandle] = {}
+        self._copies = 0  # log copies so far: each gets a temporary file of its own
         self._env = {**os.environ, "ASYNCBACK_IMAGE": self.image}
         self._epoch = 0  # bumped by every action: a poll begun before one is stale
         self._watch: trio.CancelScope | None = None
@@ -251,7 +252,9 @@ class DockerProvider:
         for handle in list(self.handles.values()):
             if not handle.container:
                 continue
-            tmp = handle.log_path.with_suffix(".log.tmp")
+            # One temporary file per copy: the periodic copy and the teardown's may overlap.
+            self._copies += 1
+            tmp = handle.log_path.with_suffix(f".log.{self._copies}.tmp")
             with tmp.open("wb") as out:
                 done = await trio.run_process(["docker", "logs", handle.container], stdout=out,
                                               stderr=subprocess.STDOUT, check=False)
