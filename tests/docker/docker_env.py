@@ -21,7 +21,9 @@ from typing import Any
 
 import pytest
 
+from node.cluster import docker_provider
 from node.cluster.compose import default_extras, docker_nodes
+from node.cluster.handle import ClusterError
 from node.cluster.ports import PortAllocator
 from node.cluster.spec import default_network
 
@@ -33,14 +35,12 @@ STARTUP_S = 240  # containers up and healthy; a network that never comes up fail
 
 
 def compose_command() -> list[str]:
-    """`docker-compose` (1.29 on these machines), else the `docker compose` plugin (v2)."""
-    if shutil.which("docker-compose") is not None:
-        return ["docker-compose"]
-    if shutil.which("docker") is not None and subprocess.run(
-            ["docker", "compose", "version"], capture_output=True).returncode == 0:
-        return ["docker", "compose"]
-    pytest.fail("neither docker-compose nor the docker compose plugin is installed: the docker "
-                "tests need one")
+    """The launcher's own choice (`docker-compose`, else the `docker compose` plugin); having
+    neither fails the docker tests, it does not skip them."""
+    try:
+        return docker_provider.compose_command()
+    except ClusterError as exc:
+        pytest.fail(f"{exc}: the docker tests need one")
 
 
 def require_docker() -> None:
