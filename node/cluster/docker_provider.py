@@ -35,20 +35,19 @@ import signal
 import subprocess
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import trio
 
 from node.cluster.compose import P2P, PROMETHEUS, RPC, compose_file, docker_nodes, to_yaml
-from node.cluster.handle import ClusterError, NodeBase, NodeFailed, Ports
+from node.cluster.handle import ClusterError, NodeBase, NodeFailed
 from node.cluster.http import NodeUnreachable
 from node.cluster.ports import PortAllocator
 from node.cluster.provider import Cluster
 from node.cluster.spec import NodeSpec
 from node.rpc.errors import RpcError
-from proto.keys import Keypair
 from relay.core.config import ConfigError
 
 DEFAULT_IMAGE = "asyncback:dev"
@@ -75,33 +74,23 @@ def compose_command() -> list[str]:
 class ContainerHandle(NodeBase):
     """A node run as the container of its compose service."""
 
-    spec: NodeSpec
-    host: str
-    ports: Ports  # rpc and prometheus on this machine; p2p inside the compose network
-    log_path: Path
+    # `ports`: rpc and prometheus on this machine; p2p stays inside the compose network.
     provider: DockerProvider
     container: str = ""  # its id, once created
     status: str = "created"  # docker's State.Status, as last seen
     exit_code: int = 0
-    stopped_by_harness: bool = False
-    paused: bool = False
-    starts: int = 0
-    identity: bytes = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.identity = Keypair.from_name(self.spec.name).public
 
     @property
     def service(self) -> str:
         return self.spec.name
 
     @property
-    def alive(self) -> bool:
-        return bool(self.container) and self.status in ALIVE
+    def launched(self) -> bool:
+        return bool(self.container)
 
     @property
-    def crashed(self) -> bool:
-        return bool(self.container) and not self.stopped_by_harness and not self.alive
+    def alive(self) -> bool:
+        return self.launched and self.status in ALIVE
 
     @property
     def returncode(self) -> int | None:
@@ -112,15 +101,9 @@ class ContainerHandle(NodeBase):
         return f"0x{self.identity.hex()}@{self.service}:{P2P}"
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "role": self.role, "container": self.container,
-            "service": self.service, "status": self.status, "para_id": self.para_id,
-            "ports": dict(self.ports), "rpc_url": self.rpc_url, "ws_url": self.ws_url,
-            "prometheus_url": self.prometheus_url, "log_path": str(self.log_path),
-            "volume": f"{self.provider.project}_{self.service}-data",
-            "identity": "0x" + self.identity.hex(), "bootnode": self.bootnode,
-            "host": self.host,
-        }
+        return {**super().to_json(), "container": self.container, "service": self.service,
+                "status": self.status,
+                "volume": f"{self.provider.project}_{self.service}-data"}
 
     # -- faults: the service's container, through docker-compose ---------------------------------
 
@@ -339,8 +322,7 @@ class DockerProvider:
         not answer within `timeout_s`."""
         services = [h.service for h in handles]
         for h in handles:
-            h.stopped_by_harness = False
-            h.starts += 1
+            h.starting()
         try:
             await self.compose(*(("up", "-d", "--no-deps") if verb == "up" else ("start",)),
                                *services)

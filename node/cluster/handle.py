@@ -112,18 +112,31 @@ def _started_event(line: bytes) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) and doc.get("event") == "node started" else None
 
 
+@dataclass
 class NodeBase:
     """What every node of a cluster offers, however it runs (a process here, a container):
-    its name and role, its URLs on this machine, RPC and metrics. The faults and lifecycle
-    (`alive`, `crashed`, `kill`, `pause`, `resume`, `restart`, `stop`) are each provider's."""
+    its name and role, its URLs on this machine, RPC and metrics, and the harness's record of
+    it (stopped by the harness, paused, how often started). The faults and lifecycle (`alive`,
+    `kill`, `pause`, `resume`, `restart`, `stop`) are each provider's."""
 
     spec: NodeSpec
     host: str
     ports: Ports
     log_path: Path
-    paused: bool
-    starts: int
-    identity: bytes  # its p2p public key (derived from its name)
+    # Keyword-only: each provider's own fields follow these positionally.
+    stopped_by_harness: bool = field(default=False, kw_only=True)
+    paused: bool = field(default=False, kw_only=True)
+    starts: int = field(default=0, kw_only=True)
+    identity: bytes = field(init=False)  # its p2p public key (derived from its name)
+
+    def __post_init__(self) -> None:
+        self.identity = Keypair.from_name(self.spec.name).public
+
+    def starting(self) -> None:
+        """Record a (re)start: no longer stopped by the harness, not paused, one more start."""
+        self.stopped_by_harness = False
+        self.paused = False
+        self.starts += 1
 
     @property
     def name(self) -> str:
@@ -150,12 +163,18 @@ class NodeBase:
         return f"http://{self.host}:{self.ports['prometheus']}/metrics"
 
     @property
+    def launched(self) -> bool:
+        """Started at least once (a process spawned, a container created)."""
+        raise NotImplementedError
+
+    @property
     def alive(self) -> bool:
         raise NotImplementedError
 
     @property
     def crashed(self) -> bool:
-        raise NotImplementedError
+        """Exited by itself: launched, not stopped through this handle, and no longer alive."""
+        return self.launched and not self.stopped_by_harness and not self.alive
 
     @property
     def returncode(self) -> int | None:
@@ -176,8 +195,19 @@ class NodeBase:
     async def stop(self, timeout_s: float = 10.0) -> None:
         raise NotImplementedError
 
-    def to_json(self) -> dict[str, Any]:
+    @property
+    def bootnode(self) -> str:
         raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        """The node as `network.json` lists it; each provider adds what identifies its process
+        or container."""
+        return {
+            "name": self.name, "role": self.role, "para_id": self.para_id,
+            "ports": dict(self.ports), "rpc_url": self.rpc_url, "ws_url": self.ws_url,
+            "prometheus_url": self.prometheus_url, "log_path": str(self.log_path),
+            "identity": "0x" + self.identity.hex(), "bootnode": self.bootnode, "host": self.host,
+        }
 
     async def rpc(self, method: str, params: Any = None,
                   timeout_s: float = DEFAULT_TIMEOUT_S) -> Any:
@@ -195,11 +225,7 @@ class NodeBase:
 class NodeHandle(NodeBase):
     """A node run as a process of this machine (the native provider's)."""
 
-    spec: NodeSpec
-    host: str
-    ports: Ports
     base_path: Path
-    log_path: Path
     # argv for given ports (the launcher's: chain spec, bootnodes, relay URL ...)
     command: Callable[[Mapping[str, int]], list[str]]
     cwd: Path
@@ -209,19 +235,16 @@ class NodeHandle(NodeBase):
     # The p2p address peers are told (a fault proxy's: see `faults`); default: `host`.
     public_host: str | None = None
     proc: subprocess.Popen[bytes] | None = None
-    stopped_by_harness: bool = False
-    paused: bool = False
-    starts: int = 0
-    identity: bytes = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.identity = Keypair.from_name(self.spec.name).public
 
     # -- what it is -----------------------------------------------------------------------------
 
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
+
+    @property
+    def launched(self) -> bool:
+        return self.proc is not None
 
     @property
     def alive(self) -> bool:
@@ -233,23 +256,12 @@ class NodeHandle(NodeBase):
         return self.proc.poll() if self.proc is not None else None
 
     @property
-    def crashed(self) -> bool:
-        """Exited by itself: not stopped through this handle."""
-        return self.proc is not None and not self.stopped_by_harness and not self.alive
-
-    @property
     def bootnode(self) -> str:
         """This node's p2p address as `--bootnodes` takes it (the one its peers are told)."""
         return f"0x{self.identity.hex()}@{self.public_host or self.host}:{self.ports['p2p']}"
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "role": self.role, "pid": self.pid, "para_id": self.para_id,
-            "ports": dict(self.ports), "rpc_url": self.rpc_url, "ws_url": self.ws_url,
-            "prometheus_url": self.prometheus_url, "log_path": str(self.log_path),
-            "base_path": str(self.base_path), "identity": "0x" + self.identity.hex(),
-            "bootnode": self.bootnode, "host": self.host,
-        }
+        return {**super().to_json(), "pid": self.pid, "base_path": str(self.base_path)}
 
     # -- faults ---------------------------------------------------------------------------------
 
@@ -286,9 +298,7 @@ class NodeHandle(NodeBase):
         for attempt in range(1, PORT_ATTEMPTS + 1):
             watch = _LogWatch(self.log_path)
             self.proc = spawn(self.command(self.ports), self.log_path, cwd=self.cwd, env=self.env)
-            self.stopped_by_harness = False
-            self.paused = False
-            self.starts += 1
+            self.starting()
             self.on_change()
             problem = await self._wait_started(watch, startup_timeout_s)
             if problem is None:

@@ -137,8 +137,8 @@ class NativeProvider:
             except ValueError as exc:
                 raise ClusterError(str(exc)) from None
         handle = NodeHandle(spec, host, {p: self.ports.allocate() for p in PORT_NAMES},
-                            cluster.run_dir / "data" / spec.name,
                             cluster.run_dir / f"{spec.name}.log",
+                            cluster.run_dir / "data" / spec.name,
                             lambda ports: self._command(cluster, spec, ports, host, public),
                             cluster.run_dir, self.env, self.ports, cluster.write_network_json,
                             public_host=public)
