@@ -33,24 +33,17 @@ from node.net.stack import request_kinds
 from node.net.transport import encode_wire_frame
 from node.wiregen import WireGenerator
 from proto.codec import encode
-from proto.disputes import UncheckedDisputeMessage
 from proto.framing import PREFIX
 from proto.keys import Keypair
 from proto.messages import (
     FRAME_MAX,
     PROTOCOL_OF,
+    REQUEST_MESSAGE,
+    TOPIC_MESSAGE,
     AdvertiseCollation,
-    ApprovalsMessage,
-    AssignmentsMessage,
     AttestedCandidate,
-    BitfieldMessage,
     BlockRequest,
-    ChunkRequest,
     Declare,
-    FetchAttested,
-    FetchCollation,
-    FetchParaBlock,
-    FetchPoV,
     FinalityVoteMessage,
     PeerAddress,
     PeerExchange,
@@ -60,18 +53,7 @@ from proto.messages import (
     WireMessage,
 )
 from proto.network import Kind, Topic
-from proto.relay_block import RelayBlock
 
-GOSSIP_TYPES: dict[int, type] = {
-    Topic.BLOCK: RelayBlock, Topic.BITFIELD: BitfieldMessage,
-    Topic.FINALITY: FinalityVoteMessage, Topic.BACKED: AttestedCandidate,
-    Topic.STATEMENT: StatementMessage, Topic.ASSIGNMENT: AssignmentsMessage,
-    Topic.APPROVAL: ApprovalsMessage, Topic.DISPUTE: UncheckedDisputeMessage,
-}
-REQUEST_TYPES: dict[int, type] = {
-    Kind.BLOCKS: BlockRequest, Kind.COLLATION: FetchCollation, Kind.ATTESTED: FetchAttested,
-    Kind.POV: FetchPoV, Kind.CHUNK: ChunkRequest, Kind.PARA_BLOCK: FetchParaBlock,
-}
 WIRE_TYPES: tuple[type, ...] = typing.get_args(WireMessage)
 UNKNOWN_TOPIC = 65_535
 UNKNOWN_KIND = 999
@@ -158,7 +140,7 @@ class ShotPlan:
 
     def _gossip(self) -> Iterator[Shot]:
         budget = FRAME_MAX[Protocol.GOSSIP] - ENVELOPE_OVERHEAD
-        for topic, tp in GOSSIP_TYPES.items():
+        for topic, tp in TOPIC_MESSAGE.items():
             def fire(topic: int = topic, tp: type = tp) -> list[Outgoing]:
                 return [self._gossip_frame(topic, encode(self.gen.build(tp, budget)))]
             yield Shot(f"gossip/{TOPIC_NAMES[topic]}:{tp.__name__}", fire)
@@ -177,7 +159,7 @@ class ShotPlan:
 
     def _requests(self) -> Iterator[Shot]:
         kinds = {k.kind: k for k in request_kinds(1.0)}
-        for kind, tp in REQUEST_TYPES.items():
+        for kind, tp in REQUEST_MESSAGE.items():
             cap = kinds[kind].max_request_bytes
             label = f"request/{KIND_NAMES[kind]}:{tp.__name__}"
 
@@ -187,7 +169,7 @@ class ShotPlan:
             yield Shot(label, fire)
 
         def oversize() -> list[Outgoing]:
-            kind = self.rng.choice(list(REQUEST_TYPES))
+            kind = self.rng.choice(list(REQUEST_MESSAGE))
             payload = self.rng.randbytes(kinds[kind].max_request_bytes + 1)
             return [self._request(kind, payload, "request:over-cap")]
         yield Shot("request:over-cap", oversize)

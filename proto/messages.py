@@ -21,6 +21,7 @@ from proto.candidate import (
 from proto.codec import decode, encode
 from proto.disputes import UncheckedDisputeMessage
 from proto.keys import Keypair, verify
+from proto.network import Kind, Topic
 from proto.primitives import (
     MAX_LIST,
     U32,
@@ -263,6 +264,20 @@ PROTOCOL_OF: dict[type, Protocol] = {
     AttestedCandidate: Protocol.RESPONSE, ChunkResponse: Protocol.RESPONSE,
     BlockResponse: Protocol.BLOCKS,
     DisputeRequest: Protocol.REQUEST, DisputeResponse: Protocol.RESPONSE,
+}
+
+
+# What each gossip topic and request kind carries: the one table the probe (`node.probe_shots`)
+# and the handler properties read. A new `Topic` or `Kind` adds its type here (a test checks).
+TOPIC_MESSAGE: dict[int, type] = {
+    Topic.BLOCK: RelayBlock, Topic.BITFIELD: BitfieldMessage,
+    Topic.FINALITY: FinalityVoteMessage, Topic.BACKED: AttestedCandidate,
+    Topic.STATEMENT: StatementMessage, Topic.ASSIGNMENT: AssignmentsMessage,
+    Topic.APPROVAL: ApprovalsMessage, Topic.DISPUTE: UncheckedDisputeMessage,
+}
+REQUEST_MESSAGE: dict[int, type] = {
+    Kind.BLOCKS: BlockRequest, Kind.COLLATION: FetchCollation, Kind.ATTESTED: FetchAttested,
+    Kind.POV: FetchPoV, Kind.CHUNK: ChunkRequest, Kind.PARA_BLOCK: FetchParaBlock,
 }
 
 

@@ -28,26 +28,16 @@ from collator.service import CollatorService
 from node.net.stack import NetworkStack
 from node.sim import OBSERVER, SimConfig, Simulation
 from proto.codec import encode
-from proto.disputes import UncheckedDisputeMessage
 from proto.errors import DecodeError
 from proto.keys import Keypair
 from proto.messages import (
-    ApprovalsMessage,
-    AssignmentsMessage,
+    REQUEST_MESSAGE,
+    TOPIC_MESSAGE,
     AttestedCandidate,
-    BitfieldMessage,
-    BlockRequest,
-    ChunkRequest,
-    FetchAttested,
-    FetchCollation,
-    FetchParaBlock,
     FetchPoV,
-    FinalityVoteMessage,
-    StatementMessage,
     WireMessage,
 )
-from proto.network import COST_MAJOR, Kind, Topic, Verdict
-from proto.relay_block import RelayBlock
+from proto.network import COST_MAJOR, Topic, Verdict
 from relay.core import runtime as rt
 from relay.service.full_node import RelayNodeService
 from relay.service.validator import ValidatorService
@@ -55,17 +45,6 @@ from relay.service.validator import ValidatorService
 WARM_UP = 8
 EXAMPLES = 2000
 ROLES = {"validator": "alice", "relay node": OBSERVER, "collator": "collator-2000-0"}
-# What each gossip topic and request kind carries (a new one must be added here: see the check).
-TOPIC_MESSAGES: dict[int, type] = {
-    Topic.BLOCK: RelayBlock, Topic.FINALITY: FinalityVoteMessage,
-    Topic.BITFIELD: BitfieldMessage, Topic.BACKED: AttestedCandidate,
-    Topic.STATEMENT: StatementMessage, Topic.ASSIGNMENT: AssignmentsMessage,
-    Topic.APPROVAL: ApprovalsMessage, Topic.DISPUTE: UncheckedDisputeMessage,
-}
-REQUEST_MESSAGES: dict[int, type] = {
-    Kind.BLOCKS: BlockRequest, Kind.COLLATION: FetchCollation, Kind.ATTESTED: FetchAttested,
-    Kind.POV: FetchPoV, Kind.CHUNK: ChunkRequest, Kind.PARA_BLOCK: FetchParaBlock,
-}
 
 
 @dataclass(frozen=True)
@@ -85,11 +64,11 @@ class Entry:
 def entries_of(role: str, net: NetworkStack) -> list[Entry]:
     gossip, direct, requests = (net.gossip.validators(), net.direct_handlers(),
                                 net.requests.handlers())
-    assert set(gossip) <= set(TOPIC_MESSAGES), f"{role}: teach this test the new topic"
-    assert set(requests) <= set(REQUEST_MESSAGES), f"{role}: teach this test the new kind"
-    return ([Entry(role, "gossip", TOPIC_MESSAGES[t], v) for t, v in sorted(gossip.items())]
+    assert set(gossip) <= set(TOPIC_MESSAGE), f"{role}: a topic proto.messages does not type"
+    assert set(requests) <= set(REQUEST_MESSAGE), f"{role}: a kind proto.messages does not type"
+    return ([Entry(role, "gossip", TOPIC_MESSAGE[t], v) for t, v in sorted(gossip.items())]
             + [Entry(role, "direct", tp, h) for tp, h in direct.items()]
-            + [Entry(role, "request", REQUEST_MESSAGES[k], h, net.kinds[k].max_response_bytes)
+            + [Entry(role, "request", REQUEST_MESSAGE[k], h, net.kinds[k].max_response_bytes)
                for k, h in sorted(requests.items())])
 
 

@@ -16,7 +16,7 @@ from node.net.gossip import GossipEnvelope
 from node.net.reqresp import RequestEnvelope
 from node.net.stack import request_kinds
 from node.net.transport import WireFrameDecoder, encode_wire_frame
-from node.probe_shots import GOSSIP_TYPES, REQUEST_TYPES, WIRE_TYPES, ShotPlan, Target
+from node.probe_shots import WIRE_TYPES, ShotPlan, Target
 from node.wiregen import LOOPBACK_HOSTS, WireGenerator, decodes_to_itself
 from proto.codec import decode, encode
 from proto.errors import DecodeError
@@ -24,6 +24,8 @@ from proto.keys import Keypair
 from proto.messages import (
     FRAME_MAX,
     PROTOCOL_OF,
+    REQUEST_MESSAGE,
+    TOPIC_MESSAGE,
     AttestedCandidate,
     Declare,
     PeerExchange,
@@ -116,10 +118,10 @@ def test_the_plan_covers_every_lane_and_type() -> None:
     labels = plan().labels
     for tp in WIRE_TYPES:
         assert f"direct:{tp.__name__}" in labels
-    for tp in GOSSIP_TYPES.values():
+    for tp in TOPIC_MESSAGE.values():
         assert any(label.startswith("gossip/") and label.endswith(f":{tp.__name__}")
                    for label in labels)
-    for tp in REQUEST_TYPES.values():
+    for tp in REQUEST_MESSAGE.values():
         assert any(label.startswith("request/") and label.endswith(f":{tp.__name__}")
                    for label in labels)
     for lane in ("response/", "crafted:attested-no-statements", "garbage:"):
@@ -170,7 +172,7 @@ def test_every_garbage_shot_is_refused_by_a_nodes_decoder() -> None:
                     raise DecodeError("a record must carry exactly one whole frame")
             elif out.protocol == Protocol.GOSSIP:
                 envelope = decode(out.body, GossipEnvelope)
-                decode(envelope.data, GOSSIP_TYPES[envelope.topic])
+                decode(envelope.data, TOPIC_MESSAGE[envelope.topic])
             elif out.protocol == Protocol.REQUEST:
                 decode(out.body, RequestEnvelope)
             else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 
 from proto.availability import make_chunks
@@ -11,6 +13,9 @@ from proto.framing import frame
 from proto.keys import Keypair
 from proto.messages import (
     FRAME_MAX,
+    PROTOCOL_OF,
+    REQUEST_MESSAGE,
+    TOPIC_MESSAGE,
     AdvertiseCollation,
     BlockRequest,
     ChunkRequest,
@@ -20,10 +25,12 @@ from proto.messages import (
     PeerExchange,
     Ping,
     Protocol,
+    WireMessage,
     decode_message,
     encode_message,
     protocol_of,
 )
+from proto.network import Kind, Topic
 
 COLLATOR = Keypair.from_name("collator-2000")
 VALIDATOR = Keypair.from_name("alice")
@@ -56,3 +63,17 @@ def test_unknown_tag_and_bad_fields_are_decode_errors() -> None:
         decode_message(encode_message(BlockRequest(b"\x04" * 32, 3, 16)).replace(b"\x10", b"\xcc\xff"))
     with pytest.raises(DecodeError):
         frame(b"x" * (FRAME_MAX[Protocol.REQUEST] + 1), FRAME_MAX[Protocol.REQUEST])
+
+
+def _constants(vocabulary: type) -> set[int]:
+    return {v for k, v in vars(vocabulary).items() if k.isupper() and isinstance(v, int)}
+
+
+def test_every_topic_and_kind_has_its_message_type() -> None:
+    assert set(TOPIC_MESSAGE) == _constants(Topic)
+    assert set(REQUEST_MESSAGE) == _constants(Kind)
+    # A request is a wire message of the request lane; no two topics or kinds share a type.
+    for tp in REQUEST_MESSAGE.values():
+        assert tp in typing.get_args(WireMessage) and PROTOCOL_OF[tp] is Protocol.REQUEST
+    assert len(set(TOPIC_MESSAGE.values())) == len(TOPIC_MESSAGE)
+    assert len(set(REQUEST_MESSAGE.values())) == len(REQUEST_MESSAGE)
