@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import trio
 
-from collator.core.collation import Collation
+from collator.core.collation import Collation, spent_collations
 from collator.core.collator_chain import CollatorChain
 from collator.core.para_import import import_para_block
 from collator.core.para_runtime import ParaBlock, read_int
@@ -54,6 +54,10 @@ from relay.core.collator_api import CollationContext
 READVERTISE_ATTEMPTS = 3
 MAX_PARA_SYNC = 64  # para blocks fetched per sync call; a longer gap is closed over several
 MAX_PARA_BACKLOG = 4096  # fetched blocks kept while their ancestors are still being fetched
+# A validator a relay block behind this collator still sees the previous allowed ancestry and
+# may fetch from its oldest relay parent: built collations are kept that one block longer.
+VIEW_SKEW_BLOCKS = 1
+MAX_BUILT = 256  # built collations kept at most, whatever the relay node reports
 
 
 class RelayChainInterface(Protocol):
@@ -171,7 +175,10 @@ class CollatorService:
     async def on_relay_head(self, header: RelayHeader) -> None:
         ctx = await self.relay.collation_context(self.para_id, header.hash(),
                                                  self.blocks_per_relay_parent)
-        if ctx is None or not ctx.target.cores:
+        if ctx is None:
+            return
+        self._prune(ctx)
+        if not ctx.target.cores:
             return
         self.chain.note_included(ctx.included_head)
         if self.store is not None and self.chain.included_hash in self.blocks:
@@ -214,7 +221,6 @@ class CollatorService:
             if self.log is not None and announced:
                 self.log.info("para block announced", number=c.block.header.number,
                               hash="0x" + c.block.header.hash().hex()[:16], collators=announced)
-        self._prune(header.number)
 
     async def _advertise(self, c: Collation, backers: tuple[bytes, ...]) -> None:
         d = c.receipt.descriptor
@@ -259,11 +265,15 @@ class CollatorService:
                 f"0x{c.candidate_hash.hex()[:8]}) carries an unincluded segment of "
                 f"{len(segment)} > capacity {capacity}")
 
-    def _prune(self, relay_number: int) -> None:
-        """Collations whose relay parent fell out of any allowed ancestry are never fetched."""
-        horizon = 16
-        for h in [h for h, c in self.built.items()
-                  if c.pvd.relay_parent_number + horizon < relay_number]:
+    def _prune(self, ctx: CollationContext) -> None:
+        """Forget the collations no validator will fetch any more (`spent_collations`): their
+        relay parent left the allowed ancestry, or the para's included head has passed them."""
+        included = blake2_256(ctx.included_head)
+        included_number = (self.chain.chain.header(included).number
+                           if included in self.chain.chain else None)
+        for h in spent_collations(self.built,
+                                  ctx.target.min_relay_parent_number - VIEW_SKEW_BLOCKS,
+                                  included_number, MAX_BUILT):
             del self.built[h]
             self._seconded.pop(h, None)
 

@@ -4,6 +4,7 @@ a core and a session."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from collator.core.consensus_hook import BlockInvalid
@@ -99,6 +100,28 @@ def build_collation(
         para_head=head_hash(commitments.head_data), validation_code_hash=VALIDATION_CODE_HASH)
     return Collation(CommittedCandidateReceipt(descriptor, commitments), pov, pvd, block, entries,
                      out.weight)
+
+
+def spent_collations(built: Mapping[bytes, Collation], min_relay_parent_number: int,
+                     included_number: int | None, keep_at_most: int) -> list[bytes]:
+    """The candidate hashes of `built` that no validator will fetch any more, so a collator can
+    forget them:
+
+    - a relay parent older than `min_relay_parent_number` (the allowed ancestry of the latest
+      relay block): prospective parachains refuses such a candidate, and the collator protocol
+      drops what it advertised there once the relay parent leaves its view;
+    - a para block at or below the included head's number (`included_number`, None while the
+      included block is unknown here): that block or a rival at its height is included, so the
+      candidate cannot chain from the para's head again.
+
+    Whatever the relay node reports, at most `keep_at_most` are kept (the oldest relay parents
+    go first): a bound on memory, not a rule of the protocol."""
+    spent = {h for h, c in built.items()
+             if c.pvd.relay_parent_number < min_relay_parent_number
+             or (included_number is not None and c.block.header.number <= included_number)}
+    left = sorted((c.pvd.relay_parent_number, c.block.header.number, h)
+                  for h, c in built.items() if h not in spent)
+    return [*spent, *(h for _, _, h in left[:max(0, len(left) - keep_at_most)])]
 
 
 def genesis_header(para_id: int, entries: dict[bytes, bytes]) -> ParaHeader:
