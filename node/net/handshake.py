@@ -282,30 +282,41 @@ def _check_identity_key(identity: Signer, genesis_id: bytes) -> None:
 # -- the two roles --------------------------------------------------------------------------------
 
 
-class DialerHandshake:
+class _HandshakeRole:
+    """What both ends hold: our identity, the chain and version we speak, our ephemeral key, and
+    how far the exchange got (single use: a step out of order, or any error, leaves it failed)."""
+
+    def __init__(self, identity: Signer, genesis_id: bytes, ephemeral_secret: bytes,
+                 version: int) -> None:
+        _check_identity_key(identity, genesis_id)
+        self._identity = identity
+        self._genesis_id = genesis_id
+        self._version = version
+        self._private, self._ephemeral = _ephemeral(ephemeral_secret)
+        self._state = "new"
+
+    def _step(self, method: str, expected: str, then: str = "failed") -> None:
+        """Enter `method` from state `expected`; until it succeeds the handshake is `then`."""
+        if self._state != expected:
+            raise RuntimeError(f"{method}() called in state {self._state}")
+        self._state = then
+
+
+class DialerHandshake(_HandshakeRole):
     """The dialing side: `start()` gives message 1, `on_reply(message 2)` gives message 3 and the
     session. Single use; any error leaves it unusable."""
 
     def __init__(self, identity: Signer, genesis_id: bytes, ephemeral_secret: bytes, *,
                  expected: PeerId | None = None, version: int = PROTOCOL_VERSION) -> None:
-        _check_identity_key(identity, genesis_id)
-        self._identity = identity
-        self._genesis_id = genesis_id
-        self._version = version
+        super().__init__(identity, genesis_id, ephemeral_secret, version)
         self._expected = expected
-        self._private, self._ephemeral = _ephemeral(ephemeral_secret)
-        self._state = "new"
 
     def start(self) -> bytes:
-        if self._state != "new":
-            raise RuntimeError(f"start() called in state {self._state}")
-        self._state = "awaiting reply"
+        self._step("start", "new", then="awaiting reply")
         return MAGIC + _VERSION.pack(self._version) + self._genesis_id + self._ephemeral
 
     def on_reply(self, reply: bytes) -> tuple[bytes, HandshakeResult]:
-        if self._state != "awaiting reply":
-            raise RuntimeError(f"on_reply() called in state {self._state}")
-        self._state = "failed"  # until proven otherwise
+        self._step("on_reply", "awaiting reply")
         _check_header(reply, REPLY_LEN, "handshake reply", self._genesis_id, self._version)
         responder_ephemeral = reply[_HEADER_LEN: _HEADER_LEN + EPHEMERAL_LEN]
         sealed_proof = reply[_HEADER_LEN + EPHEMERAL_LEN:]
@@ -335,7 +346,7 @@ class DialerHandshake:
                                        self._version)
 
 
-class ResponderHandshake:
+class ResponderHandshake(_HandshakeRole):
     """The accepting side: `on_hello(message 1)` gives message 2, `on_finish(message 3)` gives the
     session. `accept_identity` (None: anyone) decides which proven dialer identities may connect.
     Single use; any error leaves it unusable."""
@@ -343,21 +354,14 @@ class ResponderHandshake:
     def __init__(self, identity: Signer, genesis_id: bytes, ephemeral_secret: bytes, *,
                  accept_identity: IdentityPolicy | None = None,
                  version: int = PROTOCOL_VERSION) -> None:
-        _check_identity_key(identity, genesis_id)
-        self._identity = identity
-        self._genesis_id = genesis_id
-        self._version = version
+        super().__init__(identity, genesis_id, ephemeral_secret, version)
         self._accept_identity = accept_identity
-        self._private, self._ephemeral = _ephemeral(ephemeral_secret)
-        self._state = "new"
         self._signed = b""
         self._secret = b""
         self._finish_key = b""
 
     def on_hello(self, hello: bytes) -> bytes:
-        if self._state != "new":
-            raise RuntimeError(f"on_hello() called in state {self._state}")
-        self._state = "failed"
+        self._step("on_hello", "new")
         _check_header(hello, HELLO_LEN, "handshake hello", self._genesis_id, self._version)
         dialer_ephemeral = hello[_HEADER_LEN:]
 
@@ -372,9 +376,7 @@ class ResponderHandshake:
         return MAGIC + _VERSION.pack(self._version) + self._genesis_id + self._ephemeral + sealed
 
     def on_finish(self, finish: bytes) -> HandshakeResult:
-        if self._state != "awaiting finish":
-            raise RuntimeError(f"on_finish() called in state {self._state}")
-        self._state = "failed"
+        self._step("on_finish", "awaiting finish")
         if len(finish) != FINISH_LEN:
             raise MalformedHandshake(f"handshake finish is {len(finish)} bytes, expected {FINISH_LEN}")
         dialer_id, signature = _open_identity_proof(self._finish_key, finish, self._signed)

@@ -59,6 +59,7 @@ from typing import Any
 import jinja2
 
 from node.cluster.spec import NetworkSpec, NodeSpec, ParaSpec
+from node.zombienet import read_named_file
 from node.zombienet.host_config import HostConfigKeyError, find_config, host_overrides, outside
 from node.zombienet.keys import ShapeError, UnknownKeyError, check_keys
 from relay.core.config import ConfigError, HostConfiguration
@@ -106,12 +107,7 @@ def read_network(path: str | Path, env: Mapping[str, str] = os.environ, *,
     """Read, render and map a network file. `slot_ms` runs it at another relay slot than it
     was written for: durations in it (and an explicit `execution_ms`) scale by the ratio."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise NetworkFileError(f"{path}: no such network file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise NetworkFileError(f"{path}: cannot read: {exc}") from None
+    text = read_named_file(path, "network file", NetworkFileError)
     doc = parse_toml(render(text, env, path), path)
     try:
         ignored = check_keys(doc)

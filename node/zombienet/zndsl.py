@@ -49,6 +49,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from node.zombienet import read_named_file
+
 DEFAULT_WITHIN_S = 10.0  # zombienet's DEFAULT_INDIVIDUAL_TEST_TIMEOUT
 DEFAULT_RESTART_AFTER_S = 5.0  # zombienet restarts a node 5 s after killing it unless told
 
@@ -292,13 +294,7 @@ FORMS: list[tuple[re.Pattern[str], str]] = [(re.compile(rf"^{p}$"), kind) for p,
 
 def parse_file(path: str | Path) -> ZndslFile:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ZndslError(f"{path}: no such test file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ZndslError(f"{path}: cannot read: {exc}") from None
-    return parse(text, path)
+    return parse(read_named_file(path, "test file", ZndslError), path)
 
 
 def parse(text: str, path: Path) -> ZndslFile:
