@@ -33,7 +33,8 @@ from relay.core.provisioner import select_candidates
 from relay.core.state import RelayState
 from relay.service.approvals import ApprovalChecking
 from relay.service.availability import Availability
-from relay.service.backing import MALUS_MODES, Backing
+from relay.service.backing import Backing
+from relay.service.malus import MALUS_MODES
 from relay.service.disputes import Disputes
 from relay.service.full_node import RelayNodeService
 from relay.service.pov_execution import PovExecution
@@ -48,9 +49,8 @@ class ValidatorService(RelayNodeService):
                  genesis: tuple[RelayHeader, RelayState], relay_peers: list[PeerId], *,
                  log: Any = None, epoch: float = 0.0, store: RelayStore | None = None,
                  pov_execution: PovExecution | None = None,
-                 malus: str | None = None, approve: bool = True) -> None:
-        """`approve` False: a no-show, announcing its approval assignments and never approving
-        (the sim's `no_shows`)."""
+                 malus: str | None = None) -> None:
+        """`malus`: a misbehaviour for tests (relay/service/malus.py)."""
         super().__init__(name, net, metrics, genesis, relay_peers, log=log, store=store)
         if malus is not None and malus not in MALUS_MODES:
             raise ValueError(f"{name}: unknown malus mode {malus!r} (modes: "
@@ -69,7 +69,8 @@ class ValidatorService(RelayNodeService):
         # Inline unless told otherwise (the simulation); real nodes re-execute in worker threads.
         self.backing = Backing(self, self.availability, pov_execution, self.disputes.raise_invalid,
                                malus)
-        self.approvals = ApprovalChecking(self, self.availability, epoch, approve=approve)
+        self.approvals = ApprovalChecking(self, self.availability, epoch,
+                                          approve=malus != "no-show")
         self.approvals.on_approved = self._vote_approved
         self.authored = 0
         # The latest blocks authored (hashes, oldest first): what tests check against the chain.

@@ -18,6 +18,7 @@ from typing import Any
 from simruns import sim_run
 
 from node.sim import SimResult
+from relay.core.config import HostConfiguration
 
 BLOCKS = 40
 PARAS = (2000, 2001)
@@ -75,19 +76,25 @@ def test_needed_approvals_four_with_ten_validators() -> None:
 
 
 def test_a_no_show_pulls_in_the_next_tranche_and_finality_moves_later() -> None:
-    result, summary = sim_run(relay_blocks=BLOCKS, no_shows=("alice",))
+    """alice runs malus `no-show`: she announces her assignments and never approves. Her
+    candidates wait `no_show_slots` (2 relay blocks) for her, then the next tranche covers her:
+    inclusion→finality rises over the honest run's, and stays bounded by about that wait."""
+    result, summary = sim_run(relay_blocks=BLOCKS, malus=(("alice", "no-show"),))
     _check_gated_run(result, summary, "no-show alice")
     assert result.nodes["alice"]["assignments"] > 0
     assert result.nodes["alice"]["approvals"] == 0
     assert summary["finalized_number"] >= BLOCKS - 6
     _, honest = sim_run(relay_blocks=BLOCKS)
     assert _lag(summary) > _lag(honest)  # waited no_show_slots for alice before covering her
+    no_show_slots = HostConfiguration().no_show_slots
+    worst = max(summary["paras"][str(p)]["inclusion_to_finality"]["max"] for p in PARAS)
+    assert worst <= no_show_slots + 2, worst  # her wait, a covering check, the vote round
 
 
 def test_finality_stops_at_a_candidate_nobody_can_approve() -> None:
     """eve never approves; dave is the only other possible checker of group {0,1,2}'s
     candidates: finality stops below the first block including one, the chain does not."""
-    result, summary = sim_run(relay_blocks=20, no_shows=("eve",))
+    result, summary = sim_run(relay_blocks=20, malus=(("eve", "no-show"),))
     assert result.problems == []  # nothing unapproved was finalized
     assert summary["best_number"] == 20
     first = min(b.number for b in result.records for i in b.included)
