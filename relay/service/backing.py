@@ -553,6 +553,8 @@ class Backing:
             return True
         if self.v.is_syncing:
             return True  # no statement while catching up
+        if h not in per.table.candidates:
+            return True  # its Seconded went unheard (the seconder is disabled): nothing to back
         signed = self._sign(per, StatementKind.VALID, h)
         self._import(per, [signed], receipt)
         await self._share(rp, receipt, signed)
