@@ -36,8 +36,8 @@ from proto.relay_block import RelayHeader
 from proto.shared_work import SharedWork, sharing
 from relay.core.config import ConfigError
 from relay.core.events import DisputeResult
-from relay.service.malus import MALUS_MODES
 from relay.service.full_node import RelayNodeService
+from relay.service.malus import MALUS_MODES
 from relay.service.validator import ValidatorService
 
 OBSERVER = "relay-0"

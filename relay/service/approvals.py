@@ -18,7 +18,9 @@ the trio shell around `relay.core.approval.ApprovalVoting`.
   peer's view change.
 - `finality_target` is the approved ancestor of a head: what the validator may vote final.
 
-A candidate that fails re-execution is not approved; `on_invalid` (disputes) is told of it.
+A candidate that fails re-execution is not approved, and `on_invalid` raises a dispute about it
+(polkadot's approval voting issuing an invalid statement to the dispute coordinator): the valid
+side is the backing votes the disputes subsystem took from the block that backed it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from proto.approvals import IndirectSignedApprovalVote, SignedAssignment
+from proto.candidate import CandidateReceipt
 from proto.codec import decode, encode
 from proto.messages import ApprovalsMessage, AssignmentsMessage
 from proto.network import (
@@ -68,7 +71,7 @@ MAX_WAITING = 4096  # gossip held for a block or an assignment not seen yet (old
 APPROVED_KEPT = 4096  # (block, candidate) pairs remembered as approved, for invariant checks
 
 OnApproved = Callable[[], Awaitable[None]]
-OnInvalid = Callable[[ApprovalWork, str], Awaitable[None]]
+OnInvalid = Callable[[CandidateReceipt], None]
 
 
 class ApprovalChecking:
@@ -224,7 +227,7 @@ class ApprovalChecking:
             self.v.log_event("approval: candidate invalid", error=str(exc),
                              candidate="0x" + work.candidate_hash.hex())
             if self.on_invalid is not None:
-                await self.on_invalid(work, str(exc))
+                self.on_invalid(receipt)
             return
         if not self.approve:
             return

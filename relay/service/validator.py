@@ -34,9 +34,9 @@ from relay.core.state import RelayState
 from relay.service.approvals import ApprovalChecking
 from relay.service.availability import Availability
 from relay.service.backing import Backing
-from relay.service.malus import MALUS_MODES
 from relay.service.disputes import Disputes
 from relay.service.full_node import RelayNodeService
+from relay.service.malus import MALUS_MODES
 from relay.service.pov_execution import PovExecution
 
 AUTHORED_KEPT = 4096  # authored block hashes remembered (bounded: a node runs for months)
@@ -72,6 +72,7 @@ class ValidatorService(RelayNodeService):
         self.approvals = ApprovalChecking(self, self.availability, epoch,
                                           approve=malus != "no-show")
         self.approvals.on_approved = self._vote_approved
+        self.approvals.on_invalid = self.disputes.raise_from_approval
         self.authored = 0
         # The latest blocks authored (hashes, oldest first): what tests check against the chain.
         self.authored_blocks: deque[bytes] = deque(maxlen=AUTHORED_KEPT)
