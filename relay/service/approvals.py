@@ -6,8 +6,9 @@ the trio shell around `relay.core.approval.ApprovalVoting`.
 - Each tick (a twelfth of a slot) the core re-counts the blocks not yet approved: own assignments
   that are due are gossiped (`Topic.ASSIGNMENT`) and their candidates checked: the available data
   is rebuilt from the validators' erasure chunks (`recovery.py`, never the backers' copy), the PoV
-  re-executed with the backers' validation (`validate_collation`), and a signed approval gossiped
-  (`Topic.APPROVAL`). A checker that stays silent `no_show_slots` is a no-show and the core pulls
+  re-executed with the backers' validation (`validate_collation`, off the event loop through
+  `pov_execution.py`; a timeout is no verdict: not approved, not disputed), and a signed approval
+  gossiped (`Topic.APPROVAL`). A checker that stays silent `no_show_slots` is a no-show and the core pulls
   the next tranche in.
 - Others' assignments and approvals are checked and imported as they arrive. Gossip does not keep
   order: one for a block not imported yet, or an approval ahead of its assignment, waits (bounded)
@@ -63,6 +64,12 @@ from relay.core.approval.voting import (
 from relay.core.candidate_validation import CollationInvalid, validate_collation
 from relay.core.events import EventKind
 from relay.service.availability import Availability
+from relay.service.pov_execution import (
+    ExecutionTimedOut,
+    InlineExecution,
+    PovExecution,
+    approval_deadline_s,
+)
 from relay.service.recovery import AvailabilityRecovery
 from relay.service.validator_context import ValidatorContext
 
@@ -76,10 +83,12 @@ OnInvalid = Callable[[CandidateReceipt], None]
 
 class ApprovalChecking:
     def __init__(self, v: ValidatorContext, availability: Availability, epoch: float, *,
-                 approve: bool = True) -> None:
+                 approve: bool = True, execution: PovExecution | None = None) -> None:
         """`approve` False makes a no-show: it announces its assignments and never approves (a
-        validator that crashed mid-check, or polkadot malus's no-show)."""
+        validator that crashed mid-check, or malus `no-show`). `execution`: where PoVs are
+        re-executed (inline unless told otherwise, as the simulation wants)."""
         self.v = v
+        self.execution = execution or InlineExecution()
         self.epoch = epoch
         self.approve = approve
         self.voting = ApprovalVoting(v.key)
@@ -90,6 +99,7 @@ class ApprovalChecking:
         self.approvals_sent = 0
         self.assignments_sent = 0
         self.invalid_found = 0
+        self.timed_out = 0
         # Gossip waiting for its block (by block hash) or for its assignment.
         self._waiting: deque[tuple[int, bytes, bytes]] = deque(maxlen=MAX_WAITING)
         # What this validator gossiped, by block: (topic, message) to send again until final.
@@ -219,9 +229,15 @@ class ApprovalChecking:
             await trio.sleep(self.v.slot_s)
             if work.block_hash not in self.voting.blocks:
                 return  # finalized or dropped meanwhile
+        timeout_ms = state.config.execution_timeout_ms
         try:
-            validate_collation(receipt, data.pov, data.validation_data, n,
-                               state.config.execution_timeout_ms)
+            await self.execution.run(approval_deadline_s(timeout_ms), validate_collation, receipt,
+                                     data.pov, data.validation_data, n, timeout_ms)
+        except ExecutionTimedOut as exc:  # no verdict: the next tranche covers us
+            self.timed_out += 1
+            self.v.log_event("approval: re-execution timed out, not approved", error=str(exc),
+                             candidate="0x" + work.candidate_hash.hex())
+            return
         except CollationInvalid as exc:
             self.invalid_found += 1
             self.v.log_event("approval: candidate invalid", error=str(exc),

@@ -10,7 +10,8 @@ selection's revert, as one trio shell around `relay.core.disputes.DisputeCoordin
 - **Participating.** Every validator that learns of a dispute re-validates the candidate once a
   block on its chain has backed it (before that there is no backing group to recover from and
   nothing to revert): the available data is recovered from erasure chunks (all of them from a
-  backer, else one from each validator), the PoV re-executed, and its vote gossiped.
+  backer, else one from each validator), the PoV re-executed (through `pov_execution.py`; a
+  timeout casts no vote), and its vote gossiped.
 - **Concluding.** More than two thirds on a side decide. Concluded invalid: every unfinalized
   block that backed or included the candidate goes with its descendants (`chain reverted` in the
   log, the validator moves its leaves and votes to the new best). Block authors put the votes the chain
@@ -70,6 +71,12 @@ from relay.core.disputes.votes import backing_statements
 from relay.core.events import CandidateEvent, DisputeResult, EventKind
 from relay.core.state import RelayState
 from relay.service.availability import Availability
+from relay.service.pov_execution import (
+    ExecutionTimedOut,
+    InlineExecution,
+    PovExecution,
+    approval_deadline_s,
+)
 from relay.service.validator_context import ValidatorContext
 
 MAX_SETS_PER_BLOCK = 16
@@ -98,8 +105,10 @@ class Revert:
 
 class Disputes:
     def __init__(self, v: ValidatorContext, availability: Availability,
-                 on_reverted: Callable[[], Awaitable[None]], malus: str | None = None) -> None:
+                 on_reverted: Callable[[], Awaitable[None]], malus: str | None = None,
+                 execution: PovExecution | None = None) -> None:
         self.v = v
+        self.execution = execution or InlineExecution()  # inline: the simulation
         self.availability = availability
         self.on_reverted = on_reverted
         self.malus = malus
@@ -117,6 +126,7 @@ class Disputes:
         self.concluded: dict[bytes, DisputeResult] = {}
         self.reverts: list[Revert] = []
         self.finalized_invalid = 0  # concluded invalid after a block including it was final
+        self.participated = 0  # candidates re-executed to vote in their dispute
         self._nursery: trio.Nursery | None = None
         v.net.gossip.subscribe(Topic.DISPUTE, self._validate_message, deliver_nothing)
 
@@ -288,7 +298,7 @@ class Disputes:
         try:
             valid = await self._check(self.backed[h])
             if valid is None:
-                self.v.log_event("dispute participation: data unavailable",
+                self.v.log_event("dispute participation: no verdict",
                                  candidate="0x" + h.hex()[:16])
                 return
             if self.malus == "dispute-valid":
@@ -298,7 +308,8 @@ class Disputes:
             self.participating.discard(h)
 
     async def _check(self, where: BackedOnChain) -> bool | None:
-        """Recover the candidate's available data and re-execute it; None if unavailable."""
+        """Recover the candidate's available data and re-execute it; None if unavailable or
+        the re-execution timed out."""
         receipt = where.receipt
         h = receipt.hash()
         n = len(self.v.validators)
@@ -339,11 +350,18 @@ class Disputes:
         timeout = state.config.execution_timeout_ms if state is not None \
             else self.v.chain.config.execution_timeout_ms
         try:
-            validate_collation(receipt, data.pov, data.validation_data, n, timeout)
+            await self.execution.run(approval_deadline_s(timeout), validate_collation, receipt,
+                                     data.pov, data.validation_data, n, timeout)
+        except ExecutionTimedOut as exc:  # no verdict: a loaded machine must not vote invalid
+            self.v.log_event("dispute participation: re-execution timed out",
+                             candidate="0x" + h.hex()[:16], error=str(exc))
+            return None
         except CollationInvalid as exc:
+            self.participated += 1
             self.v.log_event("dispute participation: invalid", candidate="0x" + h.hex()[:16],
                              error=str(exc))
             return False
+        self.participated += 1
         return True
 
     async def _fetch_chunk(self, holder: int, h: bytes, index: int) -> ErasureChunk | None:

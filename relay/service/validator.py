@@ -37,7 +37,7 @@ from relay.service.backing import Backing
 from relay.service.disputes import Disputes
 from relay.service.full_node import RelayNodeService
 from relay.service.malus import MALUS_MODES
-from relay.service.pov_execution import PovExecution
+from relay.service.pov_execution import InlineExecution, PovExecution
 
 AUTHORED_KEPT = 4096  # authored block hashes remembered (bounded: a node runs for months)
 
@@ -65,12 +65,14 @@ class ValidatorService(RelayNodeService):
         self.epoch = epoch
         self.prospective = ProspectiveParachains()
         self.availability = Availability(self)
-        self.disputes = Disputes(self, self.availability, self._after_revert, malus)
-        # Inline unless told otherwise (the simulation); real nodes re-execute in worker threads.
-        self.backing = Backing(self, self.availability, pov_execution, self.disputes.raise_invalid,
+        # Inline unless told otherwise (the simulation); real nodes re-execute in worker threads,
+        # one pool for backing, approval checks and dispute participation.
+        execution = pov_execution or InlineExecution()
+        self.disputes = Disputes(self, self.availability, self._after_revert, malus, execution)
+        self.backing = Backing(self, self.availability, execution, self.disputes.raise_invalid,
                                malus)
         self.approvals = ApprovalChecking(self, self.availability, epoch,
-                                          approve=malus != "no-show")
+                                          approve=malus != "no-show", execution=execution)
         self.approvals.on_approved = self._vote_approved
         self.approvals.on_invalid = self.disputes.raise_from_approval
         self.authored = 0

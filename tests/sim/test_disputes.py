@@ -3,17 +3,22 @@ shape): malus validators back garbage or dispute honest candidates; figures in r
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 import trio
 import trio.testing
 
+from node import wiring
 from node.net.memory import seed_trio_scheduler
 from node.sim import SimConfig, SimResult, Simulation
 from relay.core.config import HostConfiguration
 from relay.core.events import CandidateEvent, DisputeResult, EventKind, OffenceEvent, OffenceKind
+from relay.service.pov_execution import InlineExecution, approval_deadline_s, deadline_s
 from relay.service.validator import ValidatorService
+
+T = TypeVar("T")
 
 _cache: dict[Any, tuple[Simulation, SimResult]] = {}
 
@@ -181,3 +186,46 @@ def test_two_colluding_garbage_backers_in_one_group_of_twenty_validators() -> No
     best = observer.state(observer.best_hash)
     assert best is not None and best.disabled == frozenset({0, 1})
     assert all(n >= 5 for n in included_per_para(result, 10, 16).values())
+
+
+class RecordingExecution(InlineExecution):
+    """Inline, as the simulation runs it, noting each re-execution's deadline."""
+
+    def __init__(self) -> None:
+        self.deadlines: list[float] = []
+
+    async def run(self, deadline: float, fn: Callable[..., T], *args: object) -> T:
+        self.deadlines.append(deadline)
+        return await super().run(deadline, fn, *args)
+
+
+def test_approval_checks_and_dispute_participation_re_execute_through_the_pov_execution(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a real validator hands worker threads (`ThreadedExecution`) must carry every
+    re-execution, not only backing's: the approval checks and the dispute votes of a garbage
+    run each pass through it, under the approval deadline."""
+    executions: dict[str, RecordingExecution] = {}
+    make_validator = wiring.validator
+
+    def validator(name: str, *args: Any, **kw: Any) -> ValidatorService:
+        executions[name] = RecordingExecution()
+        return make_validator(name, *args, pov_execution=executions[name], **kw)
+
+    monkeypatch.setattr(wiring, "validator", validator)
+    cfg = SimConfig(validators=4, paras=2, relay_blocks=12,
+                    host=HostConfiguration(minimum_backing_votes=1),
+                    malus=(("alice", "suggest-garbage-candidate"),))
+    seed_trio_scheduler(cfg.seed)
+    sim = Simulation(cfg)
+    result = trio.run(sim.main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert result.problems == []
+    timeout_ms = cfg.host.execution_timeout_ms
+    vals = validators_of(sim)
+    for name, v in vals.items():
+        calls = executions[name].deadlines
+        checks = calls.count(approval_deadline_s(timeout_ms))
+        assert calls.count(deadline_s(timeout_ms)) > 0, name  # backing
+        assert checks >= v.approvals.approvals_sent + v.approvals.invalid_found \
+            + v.disputes.participated, (name, len(calls))
+    assert sum(v.approvals.approvals_sent for v in vals.values()) > 0
+    assert sum(v.disputes.participated for v in vals.values()) >= 2  # the others joined in
