@@ -9,16 +9,28 @@ validators approving (2 of 5) approves a candidate whatever `needed_approvals` s
 - a no-show among two checkers (eve) cannot be: one approval is all there can be, nobody is
   left to cover it, and finality stops at the first block including such a candidate, while
   the chain goes on. Gating means exactly that.
+No-shows are malus `no-show` validators. Gossip for blocks not known yet waits, capped per peer.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import trio
+import trio.testing
 from simruns import sim_run
 
-from node.sim import SimResult
+from node.net.memory import seed_trio_scheduler
+from node.net.stack import NetworkStack
+from node.sim import SimConfig, SimResult, Simulation
+from proto.approvals import IndirectAssignmentCert, RelayVRFModulo, SignedAssignment
+from proto.codec import encode
+from proto.keys import Keypair
+from proto.messages import AssignmentsMessage
+from proto.network import IGNORE, ReputationChange, Topic
 from relay.core.config import HostConfiguration
+from relay.service.approvals import COST_WAITING_OVER_CAP, MAX_WAITING_PER_PEER
+from relay.service.validator import ValidatorService
 
 BLOCKS = 40
 PARAS = (2000, 2001)
@@ -111,3 +123,45 @@ def test_one_backing_group_of_every_validator_finalizes_without_checkers() -> No
     assert result.problems == [], result.problems
     assert summary["finalized_number"] >= 20 - 3, summary["finalized_number"]
     assert all(i["assignments"] == 0 for i in result.nodes.values() if i["role"] == "validator")
+
+
+def test_junk_gossip_for_unknown_blocks_is_capped_per_peer_and_charged() -> None:
+    """bob floods alice with assignments for blocks that never come (nothing in them can be
+    checked before the block is known). Past `MAX_WAITING_PER_PEER` each pushes out bob's own
+    oldest and costs him; charlie's waiting message stays, and the run's approvals and finality
+    go on."""
+    charges: list[tuple[bytes, ReputationChange]] = []
+    held: dict[str, int] = {}
+
+    async def flood(sim: Simulation) -> None:
+        alice: ValidatorService = sim.services["alice"]
+        if held or alice.chain.best.number < 4:
+            return
+        net = alice.net
+        assert isinstance(net, NetworkStack)
+        net.peers.add_report_listener(lambda peer, change, _: charges.append((peer, change)))
+        validate = net.gossip.validators()[Topic.ASSIGNMENT]
+
+        def assignment(key: Keypair, validator: int, unknown_block: int) -> bytes:
+            cert = IndirectAssignmentCert(unknown_block.to_bytes(32, "big"), validator,
+                                          RelayVRFModulo(0))
+            return encode(AssignmentsMessage([SignedAssignment.sign(key, cert, 0)]))
+
+        bob, charlie = sim.keys["bob"], sim.keys["charlie"]
+        assert validate(charlie.public, assignment(charlie, 2, 1 << 40)) == IGNORE  # waits
+        for i in range(MAX_WAITING_PER_PEER + 5):
+            assert validate(bob.public, assignment(bob, 1, i)) == IGNORE
+        room = alice.approvals.waiting
+        held.update(bob=room.from_peer(bob.public), charlie=room.from_peer(charlie.public),
+                    dropped=room.dropped)
+
+    cfg = SimConfig(relay_blocks=12)
+    seed_trio_scheduler(cfg.seed)
+    sim = Simulation(cfg, on_poll=flood)
+    result = trio.run(sim.main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert held == {"bob": MAX_WAITING_PER_PEER, "charlie": 1, "dropped": 5}
+    bob = sim.keys["bob"].public
+    assert [c for p, c in charges if p == bob].count(COST_WAITING_OVER_CAP) == 5
+    assert all(c != COST_WAITING_OVER_CAP for p, c in charges if p != bob)
+    assert result.problems == [], result.problems
+    assert sim.services["alice"].chain.finalized.number >= 12 - 3
