@@ -14,7 +14,8 @@ def check_invariants(
     approved: Set[tuple[str, str]] | None = None,
 ) -> list[str]:
     """`concluded_invalid`: candidate hashes (0x-hex) some validator saw concluded invalid in a
-    dispute; no finalized block may back or include one. `approved`: the (block hash, candidate
+    dispute; no finalized block may include one (backing one may be final: approval checkers
+    find garbage only once it is included, and the runtime frees it from its core). `approved`: the (block hash, candidate
     hash) pairs the validators' approval checking approved; given, every candidate a finalized
     block included must be among them."""
     problems: list[str] = []
@@ -50,9 +51,7 @@ def check_invariants(
                 problems.append(f"block #{b.number}: para {para} has {n} candidates unincluded "
                                 f"(depth {max_candidate_depth})")
         if b.finalized:
-            held = [(c.candidate_hash, c.para_id) for c in b.backed] + \
-                   [(c.candidate_hash, c.para_id) for c in b.included]
-            for h, para in held:
+            for h, para in [(c.candidate_hash, c.para_id) for c in b.included]:
                 if h in concluded_invalid:
                     problems.append(f"block #{b.number}: finalized, yet it holds {h[:10]} of "
                                     f"para {para}, concluded invalid")

@@ -36,8 +36,8 @@ from proto.relay_block import RelayHeader
 from proto.shared_work import SharedWork, sharing
 from relay.core.config import ConfigError
 from relay.core.events import DisputeResult
-from relay.service.backing import MALUS_MODES
 from relay.service.full_node import RelayNodeService
+from relay.service.malus import MALUS_MODES
 from relay.service.validator import ValidatorService
 
 OBSERVER = "relay-0"
@@ -91,9 +91,8 @@ class SimConfig(RunConfig):
     # all the simulated nodes (`proto.shared_work`). Changes wall time only, never the run: it is
     # not part of the report's configuration.
     sharing: bool = True
-    malus: Sequence[tuple[str, str]] = ()  # (validator name, malus mode)
-    # Validators that announce their approval assignments and never approve (no-shows).
-    no_shows: Sequence[str] = ()
+    # (validator name, malus mode): relay/service/malus.py; "no-show" makes an approval no-show.
+    malus: Sequence[tuple[str, str]] = ()
 
     def to_json(self, mode: str = "sim") -> dict[str, Any]:
         return {
@@ -103,7 +102,6 @@ class SimConfig(RunConfig):
             "partitions": [{"nodes": list(p.nodes), "at_block": p.at_block, "heal_at": p.heal_at}
                            for p in self.partitions],
             "malus": [f"{name}:{mode}" for name, mode in self.malus],
-            "no_shows": list(self.no_shows),
         }
 
 
@@ -173,9 +171,6 @@ class Simulation:
             if mode not in MALUS_MODES:
                 raise ConfigError(f"{name}: unknown malus mode {mode!r} (modes: "
                                   f"{', '.join(MALUS_MODES)})")
-        unknown = [n for n in cfg.no_shows if n not in self.validator_names]
-        if unknown:
-            raise ConfigError(f"no-show names unknown validator(s) {', '.join(unknown)}")
         self.relay_peers = [k.public for n, k in self.keys.items() if not n.startswith("collator")]
         self.services: dict[str, Any] = {}
         self._scopes: dict[str, trio.CancelScope] = {}
@@ -205,8 +200,7 @@ class Simulation:
         store = self._stores.get(name)
         if name in self.validator_names:
             return wiring.validator(name, key, host, self.dev.relay, self.relay_peers,
-                                    epoch=self.epoch, store=store, malus=self.malus.get(name),
-                                    approve=name not in self.cfg.no_shows)
+                                    epoch=self.epoch, store=store, malus=self.malus.get(name))
         if name == OBSERVER:
             return wiring.relay_node(name, host, self.dev.relay, self.relay_peers, store=store)
         _, pid_s, index_s = name.split("-")

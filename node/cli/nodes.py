@@ -142,11 +142,12 @@ def exit_for_error(exc: BaseException, base_path: Path, name: str) -> NoReturn:
 @click.command()
 @node_options
 @click.option("--malus", default=None, metavar="MODE",
-              help="Misbehave for tests: suggest-garbage-candidate, back-garbage, dispute-valid.")
+              help="Misbehave for tests: suggest-garbage-candidate, back-garbage, dispute-valid, "
+                   "no-show.")
 def validator(malus: str | None, **opts: Any) -> None:
     """Run a relay-chain validator: authors in its slots, backs, signs availability."""
     if malus is not None:
-        from relay.service.backing import MALUS_MODES
+        from relay.service.malus import MALUS_MODES
 
         if malus not in MALUS_MODES:
             fail(f"--malus {malus}: not a malus mode ({', '.join(MALUS_MODES)})")

@@ -78,7 +78,7 @@ def parse_malus(spec: str) -> tuple[str, str]:
                    "into sync/ and async/ beside it.")
 @click.option("--malus", "malus", multiple=True, metavar="NODE:MODE",
               help="Run validator NODE as a malus (suggest-garbage-candidate, back-garbage, "
-                   "dispute-valid); repeatable.")
+                   "dispute-valid, no-show); repeatable.")
 @click.option("--minimum-backing-votes", type=int, default=None,
               help="Backing threshold (1: a validator backs alone).")
 @click.option("--compare", is_flag=True,

@@ -22,7 +22,8 @@ lanes of a node and their policies (ARCHITECTURE.md has the same table):
 | best-head watchers (control) | `full_node.py`, `node/rpc/relay_interface.py` `watch_heads` | 16 heads per watcher | the watcher that fell behind is dropped (it re-subscribes) |
 | RPC outbox per WebSocket | `node/rpc/server.py` | 512 messages | a response waits (the client's own reads pace it); a notification that finds it full closes the connection (1008) |
 | RPC client subscription | `node/rpc/client.py` | `SUBSCRIPTION_BUFFER` notifications | the subscription is dropped (and unsubscribed) |
-| PoV re-executions | `relay/service/pov_execution.py` | `MAX_EXECUTIONS` worker threads | a candidate waits for a worker within its deadline, or is not backed |
+| PoV re-executions (backing, approval checks, dispute participation) | `relay/service/pov_execution.py` | `MAX_EXECUTIONS` worker threads | a candidate waits for a worker within its deadline, or is not backed / approved / voted on |
+| approval gossip for blocks not known yet | `relay/core/approval/waiting.py` `WaitingRoom` (in `relay/service/approvals.py`) | `MAX_WAITING` 4,096 in all, `MAX_WAITING_PER_PEER` 512 per sender | over a sender's cap its own oldest goes and it is charged `COST_WAITING_OVER_CAP` (not while catching up); over the total the oldest goes |
 | in-memory network (simulation) | `memory.py` | the frames the sending node put in flight (the simulated wire) | not a peer's queue: every sender is one of the simulation's own nodes |
 
 Budgets count frames per slot, so one table holds at 1 s and at 6 s slots; honest traffic is far

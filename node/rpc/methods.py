@@ -333,7 +333,8 @@ class RelayRpc:
             out.append({"block": r.backed_in, "type": "ChainReverted", "blocks": r.blocks,
                         "candidate_hash": hex0x(r.candidate_hash),
                         "text": f"ChainReverted: {r.blocks} block(s) from #{r.backed_in}, which "
-                                f"backed 0x{r.candidate_hash.hex()}, concluded invalid"})
+                                f"backed or included 0x{r.candidate_hash.hex()}, concluded "
+                                f"invalid"})
         return out
 
     def backing_state(self, para_id: int, at: bytes | None) -> dict[str, Any] | None:

@@ -256,7 +256,7 @@ class _Reader:
 
     def malus(self, node: Mapping[str, Any], where: str, is_validator: bool) -> tuple[str, ...]:
         """`command = "malus MODE ..."`: the validator flags that run MODE."""
-        from relay.service.backing import MALUS_MODES
+        from relay.service.malus import MALUS_MODES
 
         command = node.get("command")
         words = command.split() if isinstance(command, str) else []

@@ -6,29 +6,37 @@ the trio shell around `relay.core.approval.ApprovalVoting`.
 - Each tick (a twelfth of a slot) the core re-counts the blocks not yet approved: own assignments
   that are due are gossiped (`Topic.ASSIGNMENT`) and their candidates checked: the available data
   is rebuilt from the validators' erasure chunks (`recovery.py`, never the backers' copy), the PoV
-  re-executed with the backers' validation (`validate_collation`), and a signed approval gossiped
-  (`Topic.APPROVAL`). A checker that stays silent `no_show_slots` is a no-show and the core pulls
+  re-executed with the backers' validation (`validate_collation`, off the event loop through
+  `pov_execution.py`; a timeout is no verdict: not approved, not disputed), and a signed approval
+  gossiped (`Topic.APPROVAL`). A checker that stays silent `no_show_slots` is a no-show and the core pulls
   the next tranche in.
 - Others' assignments and approvals are checked and imported as they arrive. Gossip does not keep
-  order: one for a block not imported yet, or an approval ahead of its assignment, waits (bounded)
-  and is tried again when the block or an assignment comes.
+  order: one for a block not imported yet, or an approval ahead of its assignment, waits and is
+  tried again when the block or an assignment comes. Nothing about such a message can be checked
+  before its block is known, so the waiting room is bounded twice: `MAX_WAITING` in all (the
+  oldest goes) and `MAX_WAITING_PER_PEER` per peer that sent them, so one peer's junk for blocks
+  that never come cannot push out the others' messages: over its cap, that peer's oldest goes and
+  it is charged (not while we catch up, when honest peers are ahead of us by design).
 - Gossip is fire-and-forget: what this validator sent for a block not yet final is sent again
   every slot, so peers that were cut off when it first went out get it (the receivers' seen-cache
   drops the copies the others already have). Polkadot's approval-distribution does the same on a
   peer's view change.
 - `finality_target` is the approved ancestor of a head: what the validator may vote final.
 
-A candidate that fails re-execution is not approved; `on_invalid` (disputes) is told of it.
+A candidate that fails re-execution is not approved, and `on_invalid` raises a dispute about it
+(polkadot's approval voting issuing an invalid statement to the dispute coordinator): the valid
+side is the backing votes the disputes subsystem took from the block that backed it.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 import trio
 
 from proto.approvals import IndirectSignedApprovalVote, SignedAssignment
+from proto.candidate import CandidateReceipt
 from proto.codec import decode, encode
 from proto.messages import ApprovalsMessage, AssignmentsMessage
 from proto.network import (
@@ -38,6 +46,7 @@ from proto.network import (
     COST_MINOR,
     IGNORE,
     PeerId,
+    ReputationChange,
     Topic,
     Verdict,
     deliver_nothing,
@@ -57,26 +66,37 @@ from relay.core.approval.voting import (
     AssignmentCheckErrorKind,
     AssignmentCheckResult,
 )
+from relay.core.approval.waiting import Added, WaitingRoom
 from relay.core.candidate_validation import CollationInvalid, validate_collation
 from relay.core.events import EventKind
 from relay.service.availability import Availability
+from relay.service.pov_execution import (
+    ExecutionTimedOut,
+    InlineExecution,
+    PovExecution,
+    approval_deadline_s,
+)
 from relay.service.recovery import AvailabilityRecovery
 from relay.service.validator_context import ValidatorContext
 
 RECOVERY_ATTEMPTS = 6  # failed recoveries (a slot apart) before it says so; it goes on retrying
 MAX_WAITING = 4096  # gossip held for a block or an assignment not seen yet (oldest dropped)
+MAX_WAITING_PER_PEER = 512  # of those, from one peer (its oldest dropped, the peer charged)
+COST_WAITING_OVER_CAP = ReputationChange(COST_MINOR.value, "approval gossip over the waiting cap")
 APPROVED_KEPT = 4096  # (block, candidate) pairs remembered as approved, for invariant checks
 
 OnApproved = Callable[[], Awaitable[None]]
-OnInvalid = Callable[[ApprovalWork, str], Awaitable[None]]
+OnInvalid = Callable[[CandidateReceipt], None]
 
 
 class ApprovalChecking:
     def __init__(self, v: ValidatorContext, availability: Availability, epoch: float, *,
-                 approve: bool = True) -> None:
+                 approve: bool = True, execution: PovExecution | None = None) -> None:
         """`approve` False makes a no-show: it announces its assignments and never approves (a
-        validator that crashed mid-check, or polkadot malus's no-show)."""
+        validator that crashed mid-check, or malus `no-show`). `execution`: where PoVs are
+        re-executed (inline unless told otherwise, as the simulation wants)."""
         self.v = v
+        self.execution = execution or InlineExecution()
         self.epoch = epoch
         self.approve = approve
         self.voting = ApprovalVoting(v.key)
@@ -87,8 +107,9 @@ class ApprovalChecking:
         self.approvals_sent = 0
         self.assignments_sent = 0
         self.invalid_found = 0
-        # Gossip waiting for its block (by block hash) or for its assignment.
-        self._waiting: deque[tuple[int, bytes, bytes]] = deque(maxlen=MAX_WAITING)
+        self.timed_out = 0
+        # Gossip waiting for its block or for its assignment, with the peer it came from.
+        self.waiting: WaitingRoom[PeerId] = WaitingRoom(MAX_WAITING, MAX_WAITING_PER_PEER)
         # What this validator gossiped, by block: (topic, message) to send again until final.
         self._sent: dict[bytes, list[tuple[int, bytes]]] = {}
         self._nursery: trio.Nursery | None = None
@@ -216,15 +237,21 @@ class ApprovalChecking:
             await trio.sleep(self.v.slot_s)
             if work.block_hash not in self.voting.blocks:
                 return  # finalized or dropped meanwhile
+        timeout_ms = state.config.execution_timeout_ms
         try:
-            validate_collation(receipt, data.pov, data.validation_data, n,
-                               state.config.execution_timeout_ms)
+            await self.execution.run(approval_deadline_s(timeout_ms), validate_collation, receipt,
+                                     data.pov, data.validation_data, n, timeout_ms)
+        except ExecutionTimedOut as exc:  # no verdict: the next tranche covers us
+            self.timed_out += 1
+            self.v.log_event("approval: re-execution timed out, not approved", error=str(exc),
+                             candidate="0x" + work.candidate_hash.hex())
+            return
         except CollationInvalid as exc:
             self.invalid_found += 1
             self.v.log_event("approval: candidate invalid", error=str(exc),
                              candidate="0x" + work.candidate_hash.hex())
             if self.on_invalid is not None:
-                await self.on_invalid(work, str(exc))
+                self.on_invalid(receipt)
             return
         if not self.approve:
             return
@@ -238,18 +265,19 @@ class ApprovalChecking:
 
     # -- gossip in --------------------------------------------------------------------------------
 
-    def _validate_assignments(self, _source: PeerId | None, data: bytes) -> Verdict:
+    def _validate_assignments(self, source: PeerId | None, data: bytes) -> Verdict:
         msg = decode(data, AssignmentsMessage)
-        verdicts = [self._import_assignment(a, data) for a in msg.assignments]
+        verdicts = [self._import_assignment(a, data, source) for a in msg.assignments]
         return _combine(verdicts)
 
-    def _import_assignment(self, signed: SignedAssignment, raw: bytes) -> Verdict:
+    def _import_assignment(self, signed: SignedAssignment, raw: bytes,
+                           source: PeerId | None) -> Verdict:
         K = AssignmentCheckErrorKind
         try:
             result = self.voting.check_and_import_assignment(signed, self.tick_now())
         except AssignmentCheckError as exc:
             if exc.kind is K.UnknownBlock:
-                self._wait(Topic.ASSIGNMENT, signed.assignment.block_hash, raw)
+                self._wait(Topic.ASSIGNMENT, signed.assignment.block_hash, raw, source)
                 return IGNORE
             return reject(COST_MAJOR)
         if result is AssignmentCheckResult.Accepted:
@@ -257,41 +285,42 @@ class ApprovalChecking:
             return ACCEPT
         return IGNORE  # a duplicate, or a tranche far ahead of our clock
 
-    def _validate_approvals(self, _source: PeerId | None, data: bytes) -> Verdict:
+    def _validate_approvals(self, source: PeerId | None, data: bytes) -> Verdict:
         msg = decode(data, ApprovalsMessage)
-        return _combine([self._import_approval(a, data) for a in msg.approvals])
+        return _combine([self._import_approval(a, data, source) for a in msg.approvals])
 
-    def _import_approval(self, vote: IndirectSignedApprovalVote, raw: bytes) -> Verdict:
+    def _import_approval(self, vote: IndirectSignedApprovalVote, raw: bytes,
+                         source: PeerId | None) -> Verdict:
         K = ApprovalCheckErrorKind
         try:
             result = self.voting.check_and_import_approval(vote)
         except ApprovalCheckError as exc:
             if exc.kind in (K.UnknownBlock, K.NoAssignment):
-                self._wait(Topic.APPROVAL, vote.block_hash, raw)  # its assignment may be late
+                self._wait(Topic.APPROVAL, vote.block_hash, raw, source)  # assignment late?
                 return IGNORE
             if exc.kind is K.InvalidSignature:
                 return reject(COST_INVALID_SIGNATURE)
             return reject(COST_MAJOR)
         return ACCEPT if result is ApprovalCheckResult.Accepted else IGNORE
 
-    def _wait(self, topic: int, block_hash: bytes, raw: bytes) -> None:
-        item = (topic, block_hash, raw)
-        if item not in self._waiting:
-            self._waiting.append(item)
+    def _wait(self, topic: int, block_hash: bytes, raw: bytes, source: PeerId | None) -> None:
+        added = self.waiting.add(topic, block_hash, raw, source)
+        if added is Added.OVER_PEER_CAP and source is not None and not self.v.is_syncing:
+            self.v.net.peers.report(source, COST_WAITING_OVER_CAP)
 
     def _retry_waiting(self, block_hash: bytes, topic: int | None = None) -> None:
         """Try again what waited for `block_hash` (only `topic`'s messages, if given)."""
-        ready = [w for w in self._waiting if w[1] == block_hash and topic in (None, w[0])]
-        if not ready:
-            return
-        for w in ready:
-            self._waiting.remove(w)
-        # Assignments first: an approval needs its checker's assignment.
-        for topic_, _, raw in sorted(ready, key=lambda w: w[0] != Topic.ASSIGNMENT):
-            if topic_ == Topic.ASSIGNMENT:
-                self._validate_assignments(None, raw)
+        ready = self.waiting.take(block_hash, topic)
+        # Assignments first: an approval needs its checker's assignment. What still cannot be
+        # imported waits again, still counted against the peer that sent it; what turns out bad
+        # now that it can be checked costs that peer what it would have cost on arrival.
+        for w in sorted(ready, key=lambda w: w.topic != Topic.ASSIGNMENT):
+            if w.topic == Topic.ASSIGNMENT:
+                verdict = self._validate_assignments(w.source, w.raw)
             else:
-                self._validate_approvals(None, raw)
+                verdict = self._validate_approvals(w.source, w.raw)
+            if verdict.cost is not None and w.source is not None:
+                self.v.net.peers.report(w.source, verdict.cost)
 
 
 def _combine(verdicts: list[Verdict]) -> Verdict:

@@ -23,7 +23,7 @@ Re-execution runs off the event loop under the backing deadline (`pov_execution.
 whose re-execution times out is neither seconded nor voted for, and the timeout is logged.
 
 A candidate a group member vouched for and we find invalid is disputed (`raise_invalid`, the
-disputes subsystem). Malus modes (polkadot's malus, for tests): `suggest-garbage-candidate`
+disputes subsystem). Malus modes (relay/service/malus.py): `suggest-garbage-candidate`
 seconds, instead of the collation it validated, one with a garbage PoV (same outputs claimed, an
 erasure root that matches the garbage, so it is available); `back-garbage` vouches for anything
 its group seconds; `dispute-valid` disputes what it checks instead of vouching.
@@ -101,7 +101,6 @@ from relay.service.pov_execution import (
 from relay.service.validator_context import ValidatorContext
 
 LEARN_ROUNDS = 3
-MALUS_MODES = ("suggest-garbage-candidate", "back-garbage", "dispute-valid")
 RaiseInvalid = Callable[[CandidateReceipt, Sequence[SignedStatement]], None]
 MAX_UNPLACED = 256  # candidates per relay parent with statements waiting for their receipt
 
@@ -554,6 +553,8 @@ class Backing:
             return True
         if self.v.is_syncing:
             return True  # no statement while catching up
+        if h not in per.table.candidates:
+            return True  # its Seconded went unheard (the seconder is disabled): nothing to back
         signed = self._sign(per, StatementKind.VALID, h)
         self._import(per, [signed], receipt)
         await self._share(rp, receipt, signed)

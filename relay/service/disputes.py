@@ -3,14 +3,18 @@ selection's revert, as one trio shell around `relay.core.disputes.DisputeCoordin
 
 - **Raising.** A backer that finds a candidate its group vouched for invalid (`raise_invalid`,
   called by `backing.py`) signs an explicit invalid vote and gossips it with one backing vote
-  from the other side (`UncheckedDisputeMessage` on `Topic.DISPUTE`).
+  from the other side (`UncheckedDisputeMessage` on `Topic.DISPUTE`). An approval checker that
+  finds an included candidate invalid does the same (`raise_from_approval`, called by
+  `approvals.py`), its valid side the backing votes of the block that backed it: the way garbage
+  that a whole colluding group backed is caught. `raised` records which of the two raised it here.
 - **Participating.** Every validator that learns of a dispute re-validates the candidate once a
   block on its chain has backed it (before that there is no backing group to recover from and
   nothing to revert): the available data is recovered from erasure chunks (all of them from a
-  backer, else one from each validator), the PoV re-executed, and its vote gossiped.
+  backer, else one from each validator), the PoV re-executed (through `pov_execution.py`; a
+  timeout casts no vote), and its vote gossiped.
 - **Concluding.** More than two thirds on a side decide. Concluded invalid: every unfinalized
-  block that backed the candidate goes with its descendants (`chain reverted` in the log, the
-  validator moves its leaves and votes to the new best). Block authors put the votes the chain
+  block that backed or included the candidate goes with its descendants (`chain reverted` in the
+  log, the validator moves its leaves and votes to the new best). Block authors put the votes the chain
   has not counted into their blocks (`inherent_disputes`); the runtime then reports and disables
   the losers (relay/core/disputes/onchain.py).
 - **Finality.** `undisputed_ancestor(best)` is the highest block finality may reach: below the
@@ -67,6 +71,12 @@ from relay.core.disputes.votes import backing_statements
 from relay.core.events import CandidateEvent, DisputeResult, EventKind
 from relay.core.state import RelayState
 from relay.service.availability import Availability
+from relay.service.pov_execution import (
+    ExecutionTimedOut,
+    InlineExecution,
+    PovExecution,
+    approval_deadline_s,
+)
 from relay.service.validator_context import ValidatorContext
 
 MAX_SETS_PER_BLOCK = 16
@@ -88,15 +98,17 @@ class BackedOnChain:
 @dataclass(frozen=True)
 class Revert:
     candidate_hash: bytes
-    backed_in: int  # the lowest reverted block that backed it
+    backed_in: int  # the lowest reverted block that backed or included it
     best_before: int  # the best block number when the revert happened
     blocks: int  # how many blocks went
 
 
 class Disputes:
     def __init__(self, v: ValidatorContext, availability: Availability,
-                 on_reverted: Callable[[], Awaitable[None]], malus: str | None = None) -> None:
+                 on_reverted: Callable[[], Awaitable[None]], malus: str | None = None,
+                 execution: PovExecution | None = None) -> None:
         self.v = v
+        self.execution = execution or InlineExecution()  # inline: the simulation
         self.availability = availability
         self.on_reverted = on_reverted
         self.malus = malus
@@ -108,10 +120,13 @@ class Disputes:
             self.coordinator.note_session(state.session_index, state.validators)
         self.backed: dict[bytes, BackedOnChain] = {}  # candidate -> where our chain backed it
         self.participating: set[bytes] = set()
+        # Candidates this validator disputed first-hand, and how: "backing" or "approval".
+        self.raised: dict[bytes, str] = {}
         self.first_seen: dict[tuple[int, bytes], int] = {}  # best number when a vote came
         self.concluded: dict[bytes, DisputeResult] = {}
         self.reverts: list[Revert] = []
-        self.finalized_invalid = 0  # concluded invalid after a block backing it was final
+        self.finalized_invalid = 0  # concluded invalid after a block including it was final
+        self.participated = 0  # candidates re-executed to vote in their dispute
         self._nursery: trio.Nursery | None = None
         v.net.gossip.subscribe(Topic.DISPUTE, self._validate_message, deliver_nothing)
 
@@ -135,6 +150,8 @@ class Disputes:
         self.coordinator.note_session(state.session_index, state.validators)
         by_hash = {b.hash(): b for b in block.body.backed_candidates}
         for e in self.v.chain.events.get(h, []):
+            if isinstance(e, CandidateEvent) and e.kind is EventKind.INCLUDED:
+                self._note_inclusion(e, h, header.number)
             if not isinstance(e, CandidateEvent) or e.kind is not EventKind.BACKED:
                 continue
             backed = by_hash.get(e.candidate_hash)
@@ -159,6 +176,19 @@ class Disputes:
             self._participate_if_disputed(session, e.candidate_hash)
         self._prune()
 
+    def _note_inclusion(self, e: CandidateEvent, h: bytes, number: int) -> None:
+        """A block of ours included the candidate (made it available): it goes too if the
+        candidate concludes invalid. Approval checking finds garbage only once it is included,
+        when the block that backed it may be final already; this block cannot be (finality
+        waits for its approvals), so reverting it is what keeps the garbage out of the chain
+        (the runtime then frees it from its core)."""
+        session = e.receipt.descriptor.session_index
+        try:
+            outcome = self.coordinator.note_included(session, e.receipt, h, number, [], self.now)
+        except DisputeError:
+            return  # a session too old to dispute
+        self._handle(outcome, e.candidate_hash)
+
     def _prune(self) -> None:
         """Bounded over months: what lies `KEPT_BELOW_FINALIZED` blocks below finality is
         forgotten, votes and all, unless its dispute is still open (an open one about a
@@ -175,6 +205,8 @@ class Disputes:
                 self.concluded.pop(key[1], None)
         for key in [k for k in self.first_seen if k not in c.candidates]:
             del self.first_seen[key]
+        known = {h for _, h in c.candidates}
+        self.raised = {h: how for h, how in self.raised.items() if h in known}
 
     # -- raising ------------------------------------------------------------------------------
 
@@ -198,7 +230,24 @@ class Disputes:
         except DisputeError as exc:
             self.v.log_event("dispute not raised", error=str(exc))
             return
+        self.raised.setdefault(h, "backing")
         self._spawn(self._vote, session, h, False)
+
+    def raise_from_approval(self, receipt: CandidateReceipt) -> None:
+        """An approval check found the included candidate `receipt` invalid. Its backers' votes
+        were counted as valid votes when a block of ours backed it (`on_leaf`): our invalid vote
+        disputes it, and the message carries one of theirs."""
+        h = receipt.hash()
+        where = self.backed.get(h)
+        if where is None:  # no block of ours backed it: nothing to revert, nobody to answer
+            self.v.log_event("dispute not raised: no block on our chain backed it",
+                             candidate="0x" + h.hex()[:16])
+            return
+        if self.coordinator.has_voted(where.session_index, h, self.v.index):
+            return  # already in its dispute
+        self.raised.setdefault(h, "approval")
+        self.v.log_event("dispute raised by approval checking", candidate="0x" + h.hex()[:16])
+        self._spawn(self._vote, where.session_index, h, False)
 
     # -- messages -----------------------------------------------------------------------------
 
@@ -249,7 +298,7 @@ class Disputes:
         try:
             valid = await self._check(self.backed[h])
             if valid is None:
-                self.v.log_event("dispute participation: data unavailable",
+                self.v.log_event("dispute participation: no verdict",
                                  candidate="0x" + h.hex()[:16])
                 return
             if self.malus == "dispute-valid":
@@ -259,7 +308,8 @@ class Disputes:
             self.participating.discard(h)
 
     async def _check(self, where: BackedOnChain) -> bool | None:
-        """Recover the candidate's available data and re-execute it; None if unavailable."""
+        """Recover the candidate's available data and re-execute it; None if unavailable or
+        the re-execution timed out."""
         receipt = where.receipt
         h = receipt.hash()
         n = len(self.v.validators)
@@ -300,11 +350,18 @@ class Disputes:
         timeout = state.config.execution_timeout_ms if state is not None \
             else self.v.chain.config.execution_timeout_ms
         try:
-            validate_collation(receipt, data.pov, data.validation_data, n, timeout)
+            await self.execution.run(approval_deadline_s(timeout), validate_collation, receipt,
+                                     data.pov, data.validation_data, n, timeout)
+        except ExecutionTimedOut as exc:  # no verdict: a loaded machine must not vote invalid
+            self.v.log_event("dispute participation: re-execution timed out",
+                             candidate="0x" + h.hex()[:16], error=str(exc))
+            return None
         except CollationInvalid as exc:
+            self.participated += 1
             self.v.log_event("dispute participation: invalid", candidate="0x" + h.hex()[:16],
                              error=str(exc))
             return False
+        self.participated += 1
         return True
 
     async def _fetch_chunk(self, holder: int, h: bytes, index: int) -> ErasureChunk | None:
@@ -357,9 +414,14 @@ class Disputes:
     def _revert(self, h: bytes, including: frozenset[bytes]) -> None:
         chain = self.v.chain
         plan = blocks_to_revert(chain.tree, including)
-        if plan.finalized:
-            self.finalized_invalid += len(plan.finalized)
-            self.v.log_error("a finalized block backed a candidate concluded invalid",
+        # A final block that only backed it is no harm (the candidate was pending availability
+        # there; the runtime frees it); one that included it is a safety failure.
+        finalized_inclusions = [b for b in plan.finalized if any(
+            isinstance(e, CandidateEvent) and e.kind is EventKind.INCLUDED
+            and e.candidate_hash == h for e in chain.events.get(b, []))]
+        if finalized_inclusions:
+            self.finalized_invalid += len(finalized_inclusions)
+            self.v.log_error("a finalized block included a candidate concluded invalid",
                              candidate="0x" + h.hex())
         if not plan.blocks:
             return

@@ -1,4 +1,6 @@
-"""Where a validator re-executes a candidate's PoV: off the event loop, under a deadline.
+"""Where a validator re-executes a candidate's PoV: off the event loop, under a deadline. Backing
+(`backing.py`), approval checks (`approvals.py`) and dispute participation (`disputes.py`) all
+re-execute here, sharing one pool of workers.
 
 Re-execution (`relay.core.candidate_validation.validate_collation`: the para's validation function,
 then the erasure coding of the PoV) is CPU work of unbounded length as far as the node knows: a
@@ -19,7 +21,11 @@ The deadline is `DEADLINE_FACTOR` times the host configuration's backing executi
 (`HostConfiguration.execution_timeout_ms`, a twelfth of a slot by default): the weight check
 already refuses, identically on every validator, a block whose declared work exceeds that timeout,
 so the wall-clock deadline only catches execution that runs far past what its weight says (a slow
-or hanging PoV), with room for a loaded machine. At 6 s slots that is 2 s.
+or hanging PoV), with room for a loaded machine. At 6 s slots that is 2 s. Approval checks and
+dispute participation wait `APPROVAL_DEADLINE_FACTOR` times longer (polkadot gives them 12 s against
+backing's 2 s): they come after inclusion, where a hasty verdict costs more than a late one. Their
+caller treats a timeout as no verdict (no approval, no dispute vote), never as invalid: a machine
+that is merely loaded must not dispute, and the other checkers cover a missing approval.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ T = TypeVar("T")
 
 MAX_EXECUTIONS = 2
 DEADLINE_FACTOR = 4
+APPROVAL_DEADLINE_FACTOR = 6
 
 
 class ExecutionTimedOut(Exception):
@@ -42,6 +49,11 @@ class ExecutionTimedOut(Exception):
 
 def deadline_s(execution_timeout_ms: int) -> float:
     return DEADLINE_FACTOR * execution_timeout_ms / 1000
+
+
+def approval_deadline_s(execution_timeout_ms: int) -> float:
+    """The deadline of an approval check's or a dispute participation's re-execution."""
+    return APPROVAL_DEADLINE_FACTOR * deadline_s(execution_timeout_ms)
 
 
 class PovExecution(Protocol):

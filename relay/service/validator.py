@@ -33,10 +33,11 @@ from relay.core.provisioner import select_candidates
 from relay.core.state import RelayState
 from relay.service.approvals import ApprovalChecking
 from relay.service.availability import Availability
-from relay.service.backing import MALUS_MODES, Backing
+from relay.service.backing import Backing
 from relay.service.disputes import Disputes
 from relay.service.full_node import RelayNodeService
-from relay.service.pov_execution import PovExecution
+from relay.service.malus import MALUS_MODES
+from relay.service.pov_execution import InlineExecution, PovExecution
 
 AUTHORED_KEPT = 4096  # authored block hashes remembered (bounded: a node runs for months)
 
@@ -48,9 +49,8 @@ class ValidatorService(RelayNodeService):
                  genesis: tuple[RelayHeader, RelayState], relay_peers: list[PeerId], *,
                  log: Any = None, epoch: float = 0.0, store: RelayStore | None = None,
                  pov_execution: PovExecution | None = None,
-                 malus: str | None = None, approve: bool = True) -> None:
-        """`approve` False: a no-show, announcing its approval assignments and never approving
-        (the sim's `no_shows`)."""
+                 malus: str | None = None) -> None:
+        """`malus`: a misbehaviour for tests (relay/service/malus.py)."""
         super().__init__(name, net, metrics, genesis, relay_peers, log=log, store=store)
         if malus is not None and malus not in MALUS_MODES:
             raise ValueError(f"{name}: unknown malus mode {malus!r} (modes: "
@@ -65,12 +65,16 @@ class ValidatorService(RelayNodeService):
         self.epoch = epoch
         self.prospective = ProspectiveParachains()
         self.availability = Availability(self)
-        self.disputes = Disputes(self, self.availability, self._after_revert, malus)
-        # Inline unless told otherwise (the simulation); real nodes re-execute in worker threads.
-        self.backing = Backing(self, self.availability, pov_execution, self.disputes.raise_invalid,
+        # Inline unless told otherwise (the simulation); real nodes re-execute in worker threads,
+        # one pool for backing, approval checks and dispute participation.
+        execution = pov_execution or InlineExecution()
+        self.disputes = Disputes(self, self.availability, self._after_revert, malus, execution)
+        self.backing = Backing(self, self.availability, execution, self.disputes.raise_invalid,
                                malus)
-        self.approvals = ApprovalChecking(self, self.availability, epoch, approve=approve)
+        self.approvals = ApprovalChecking(self, self.availability, epoch,
+                                          approve=malus != "no-show", execution=execution)
         self.approvals.on_approved = self._vote_approved
+        self.approvals.on_invalid = self.disputes.raise_from_approval
         self.authored = 0
         # The latest blocks authored (hashes, oldest first): what tests check against the chain.
         self.authored_blocks: deque[bytes] = deque(maxlen=AUTHORED_KEPT)

@@ -9,15 +9,28 @@ validators approving (2 of 5) approves a candidate whatever `needed_approvals` s
 - a no-show among two checkers (eve) cannot be: one approval is all there can be, nobody is
   left to cover it, and finality stops at the first block including such a candidate, while
   the chain goes on. Gating means exactly that.
+No-shows are malus `no-show` validators. Gossip for blocks not known yet waits, capped per peer.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import trio
+import trio.testing
 from simruns import sim_run
 
-from node.sim import SimResult
+from node.net.memory import seed_trio_scheduler
+from node.net.stack import NetworkStack
+from node.sim import SimConfig, SimResult, Simulation
+from proto.approvals import IndirectAssignmentCert, RelayVRFModulo, SignedAssignment
+from proto.codec import encode
+from proto.keys import Keypair
+from proto.messages import AssignmentsMessage
+from proto.network import IGNORE, ReputationChange, Topic
+from relay.core.config import HostConfiguration
+from relay.service.approvals import COST_WAITING_OVER_CAP, MAX_WAITING_PER_PEER
+from relay.service.validator import ValidatorService
 
 BLOCKS = 40
 PARAS = (2000, 2001)
@@ -75,19 +88,25 @@ def test_needed_approvals_four_with_ten_validators() -> None:
 
 
 def test_a_no_show_pulls_in_the_next_tranche_and_finality_moves_later() -> None:
-    result, summary = sim_run(relay_blocks=BLOCKS, no_shows=("alice",))
+    """alice runs malus `no-show`: she announces her assignments and never approves. Her
+    candidates wait `no_show_slots` (2 relay blocks) for her, then the next tranche covers her:
+    inclusion→finality rises over the honest run's, and stays bounded by about that wait."""
+    result, summary = sim_run(relay_blocks=BLOCKS, malus=(("alice", "no-show"),))
     _check_gated_run(result, summary, "no-show alice")
     assert result.nodes["alice"]["assignments"] > 0
     assert result.nodes["alice"]["approvals"] == 0
     assert summary["finalized_number"] >= BLOCKS - 6
     _, honest = sim_run(relay_blocks=BLOCKS)
     assert _lag(summary) > _lag(honest)  # waited no_show_slots for alice before covering her
+    no_show_slots = HostConfiguration().no_show_slots
+    worst = max(summary["paras"][str(p)]["inclusion_to_finality"]["max"] for p in PARAS)
+    assert worst <= no_show_slots + 2, worst  # her wait, a covering check, the vote round
 
 
 def test_finality_stops_at_a_candidate_nobody_can_approve() -> None:
     """eve never approves; dave is the only other possible checker of group {0,1,2}'s
     candidates: finality stops below the first block including one, the chain does not."""
-    result, summary = sim_run(relay_blocks=20, no_shows=("eve",))
+    result, summary = sim_run(relay_blocks=20, malus=(("eve", "no-show"),))
     assert result.problems == []  # nothing unapproved was finalized
     assert summary["best_number"] == 20
     first = min(b.number for b in result.records for i in b.included)
@@ -104,3 +123,45 @@ def test_one_backing_group_of_every_validator_finalizes_without_checkers() -> No
     assert result.problems == [], result.problems
     assert summary["finalized_number"] >= 20 - 3, summary["finalized_number"]
     assert all(i["assignments"] == 0 for i in result.nodes.values() if i["role"] == "validator")
+
+
+def test_junk_gossip_for_unknown_blocks_is_capped_per_peer_and_charged() -> None:
+    """bob floods alice with assignments for blocks that never come (nothing in them can be
+    checked before the block is known). Past `MAX_WAITING_PER_PEER` each pushes out bob's own
+    oldest and costs him; charlie's waiting message stays, and the run's approvals and finality
+    go on."""
+    charges: list[tuple[bytes, ReputationChange]] = []
+    held: dict[str, int] = {}
+
+    async def flood(sim: Simulation) -> None:
+        alice: ValidatorService = sim.services["alice"]
+        if held or alice.chain.best.number < 4:
+            return
+        net = alice.net
+        assert isinstance(net, NetworkStack)
+        net.peers.add_report_listener(lambda peer, change, _: charges.append((peer, change)))
+        validate = net.gossip.validators()[Topic.ASSIGNMENT]
+
+        def assignment(key: Keypair, validator: int, unknown_block: int) -> bytes:
+            cert = IndirectAssignmentCert(unknown_block.to_bytes(32, "big"), validator,
+                                          RelayVRFModulo(0))
+            return encode(AssignmentsMessage([SignedAssignment.sign(key, cert, 0)]))
+
+        bob, charlie = sim.keys["bob"], sim.keys["charlie"]
+        assert validate(charlie.public, assignment(charlie, 2, 1 << 40)) == IGNORE  # waits
+        for i in range(MAX_WAITING_PER_PEER + 5):
+            assert validate(bob.public, assignment(bob, 1, i)) == IGNORE
+        room = alice.approvals.waiting
+        held.update(bob=room.from_peer(bob.public), charlie=room.from_peer(charlie.public),
+                    dropped=room.dropped)
+
+    cfg = SimConfig(relay_blocks=12)
+    seed_trio_scheduler(cfg.seed)
+    sim = Simulation(cfg, on_poll=flood)
+    result = trio.run(sim.main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert held == {"bob": MAX_WAITING_PER_PEER, "charlie": 1, "dropped": 5}
+    bob = sim.keys["bob"].public
+    assert [c for p, c in charges if p == bob].count(COST_WAITING_OVER_CAP) == 5
+    assert all(c != COST_WAITING_OVER_CAP for p, c in charges if p != bob)
+    assert result.problems == [], result.problems
+    assert sim.services["alice"].chain.finalized.number >= 12 - 3

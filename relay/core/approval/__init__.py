@@ -8,4 +8,5 @@ checker silent for `no_show_slots` is a no-show and pulls in the next tranche) a
 approved (`check_approval`); `voting` keeps that per relay block and candidate, imports signed
 assignments and approvals, says when this validator's own assignment triggers, and gives the
 finality target (`approved_ancestor`). Time is counted in ticks (`ticks`) passed in by the caller.
+`waiting` holds gossip that came before its block, bounded in all and per peer.
 """

@@ -1,10 +1,11 @@
 """Which relay blocks a candidate concluded invalid takes with it.
 
-Every block that included the candidate goes, with everything built on it, on whichever fork it
-is: a chain on top of an invalid parachain block must not be finalized (polkadot's dispute
+Every block that backed or included the candidate goes, with everything built on it, on whichever
+fork it is: a chain on top of an invalid parachain block must not be finalized (polkadot's dispute
 coordinator asks chain selection to revert them; the runtime's `Revert(number)` names the height).
-A block that is already final cannot go: finality gated by approvals and disputes is meant to make
-that impossible, so the plan reports it instead of pretending.
+A block that is already final cannot go, and the plan reports it instead of pretending: a final
+block that backed it is expected when an approval checker found it after inclusion (the caller
+reverts from the including block), one that included it is what approval gating must prevent.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from relay.core.block_tree import BlockTree
 class RevertPlan:
     blocks: tuple[bytes, ...]  # to drop, parents before children
     revert_numbers: tuple[int, ...]  # heights of the including blocks that go (`Revert` events)
-    finalized: tuple[bytes, ...]  # including blocks already final: a safety failure to report
+    finalized: tuple[bytes, ...]  # backing or including blocks already final (see above)
 
     @property
     def empty(self) -> bool:

@@ -46,3 +46,23 @@ id = 2000
     with pytest.raises(NetworkFileError) as info:
         read_network(path, {})
     assert words in str(info.value) and "relaychain.nodes[1].command" in str(info.value)
+
+
+def test_a_no_show_node_runs_a_validator_that_never_approves(tmp_path: Path) -> None:
+    path = tmp_path / "net.toml"
+    path.write_text("""
+[relaychain]
+chain = "rococo-local"
+  [[relaychain.nodes]]
+  name = "alice"
+  [[relaychain.nodes]]
+  name = "bob"
+  command = "malus no-show"
+[[parachains]]
+id = 2000
+  [parachains.collator]
+  name = "col"
+""")
+    spec = read_network(path, {}).spec
+    assert {v.name: v.args for v in spec.validators} == {"alice": (),
+                                                        "bob": ("--malus", "no-show")}
