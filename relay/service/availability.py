@@ -172,9 +172,17 @@ class Availability:
         participants) still rebuild them from these chunks, however old their relay parent."""
         chain = self.v.chain
         final = chain.finalized.number
-        return {e.candidate_hash for h, node in chain.tree.nodes.items()
-                if node.header.number > final
-                for e in chain.events.get(h, ()) if e.kind is EventKind.INCLUDED}
+        out: set[bytes] = set()
+        walked: set[bytes] = set()
+        for leaf in chain.tree.leaves():  # down from each leaf: the tree keeps all history
+            h = leaf
+            while h not in walked and (header := chain.header(h)) is not None \
+                    and header.number > final:
+                walked.add(h)
+                out.update(e.candidate_hash for e in chain.events.get(h, ())
+                           if e.kind is EventKind.INCLUDED)
+                h = header.parent_hash
+        return out
 
     def _prune(self) -> None:
         """Chunks of candidates no leaf has pending any more and no unfinalized block included,
