@@ -81,6 +81,9 @@ def parse_malus(spec: str) -> tuple[str, str]:
                    "dispute-valid, no-show); repeatable.")
 @click.option("--minimum-backing-votes", type=int, default=None,
               help="Backing threshold (1: a validator backs alone).")
+@click.option("--needed-approvals", type=int, default=None,
+              help="Approvals from assigned checkers before a candidate is approved (default "
+                   "2, polkadot's local testnets).")
 @click.option("--compare", is_flag=True,
               help="Run the network with sync then async backing and print the seed's table "
                    "beside the measured figures.")
@@ -94,7 +97,8 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
         tx_rate: float | None, saturate: bool, sync: bool, seed: int, latency_ms: float,
         jitter_ms: float, loss: float, kills: tuple[str, ...], keep_state: bool,
         partitions: tuple[str, ...], random_faults: bool, report_path: Path | None,
-        malus: tuple[str, ...], minimum_backing_votes: int | None, compare: bool,
+        malus: tuple[str, ...], minimum_backing_votes: int | None,
+        needed_approvals: int | None, compare: bool,
         no_sharing: bool) -> None:
     """Run validators, a relay node and collators in one process over a simulated network in
     virtual time (hundreds of relay blocks in seconds, deterministic from --seed)."""
@@ -120,6 +124,8 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
                              execution_ms, cores_per_para=cores_per_para, sync=sync_run)
             if minimum_backing_votes is not None:
                 host = host.replace(minimum_backing_votes=minimum_backing_votes)
+            if needed_approvals is not None:
+                host = host.replace(needed_approvals=needed_approvals)
             cfg = SimConfig(validators=validators, paras=paras,
                             collators_per_para=collators_per_para,
                             cores_per_para=cores_per_para, host=host, relay_blocks=relay_blocks,

@@ -162,6 +162,27 @@ class RelayChainWaits:
         return await self._poll(lambda: self.finalized_number(node), n,
                                 f"{node.name} finalized relay block", slack_slots)
 
+    async def follow_finality(self, until: int, node: NodeBase | None = None, *,
+                              slack_slots: int = DEFAULT_SLACK_SLOTS) -> dict[int, int]:
+        """Until `node`'s best block is at least `until`: for each block finalized meanwhile, the
+        best number when it was first seen final (the simulator's `finalized_at`). Finality is
+        read before the best block, so a lag is never under-counted."""
+        node = node or self.observer
+        seen: dict[int, int] = {}
+        base: list[int] = []  # the finalized number at the first read: counted from there
+
+        async def read() -> int:
+            finalized = await self.finalized_number(node)
+            best = await self.best_number(node)
+            if not base:
+                base.append(finalized)
+            for n in range(max(seen, default=base[0]) + 1, finalized + 1):
+                seen[n] = best
+            return best
+
+        await self._poll(read, until, f"{node.name} best relay block", slack_slots)
+        return seen
+
     async def wait_para_height(self, para_id: int, n: int, node: NodeBase | None = None, *,
                                slack_slots: int = DEFAULT_SLACK_SLOTS) -> int:
         """Until the para head included at the best relay block has number `n` or more. Gives

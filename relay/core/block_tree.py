@@ -104,6 +104,21 @@ class BlockTree(Generic[P]):
             node = parent
         return node.header.hash() == ancestor
 
+    def path_above_finalized(self, head: bytes) -> list[bytes]:
+        """The blocks from just above the finalized one up to `head`, oldest first (empty for the
+        finalized block itself): one walk down the chain. `BlockTreeError` if `head` is unknown
+        or does not descend from the finalized block."""
+        final = self.nodes[self.finalized].header.number
+        path: list[bytes] = []
+        node = self.nodes.get(head)
+        while node is not None and node.header.number > final:
+            path.append(node.header.hash())
+            node = self.nodes.get(node.header.parent_hash)
+        if node is None or node.header.hash() != self.finalized:
+            raise BlockTreeError("head does not descend from the finalized block")
+        path.reverse()
+        return path
+
     def block_at(self, number: int, on_chain_of: bytes) -> bytes | None:
         node = self.nodes.get(on_chain_of)
         while node is not None and node.header.number > number:

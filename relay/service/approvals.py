@@ -21,7 +21,7 @@ the trio shell around `relay.core.approval.ApprovalVoting`.
   every slot, so peers that were cut off when it first went out get it (the receivers' seen-cache
   drops the copies the others already have). Polkadot's approval-distribution does the same on a
   peer's view change.
-- `finality_target` is the approved ancestor of a head: what the validator may vote final.
+- `voting.is_approved(block)` is the approval rule of the validator's finality vote.
 
 A candidate that fails re-execution is not approved, and `on_invalid` raises a dispute about it
 (polkadot's approval voting issuing an invalid statement to the dispute coordinator): the valid
@@ -165,14 +165,6 @@ class ApprovalChecking:
             return
         if fresh:
             self._retry_waiting(h)
-
-    def finality_target(self, head: bytes) -> bytes:
-        """The highest block on `head`'s chain whose candidates, and its ancestors' down to the
-        finalized block, are approved (the finalized block if there is none)."""
-        try:
-            return self.voting.approved_ancestor(self.v.chain.tree, head)
-        except ApprovalVotingError:
-            return self.v.chain.tree.finalized
 
     # -- the clock --------------------------------------------------------------------------------
 

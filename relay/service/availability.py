@@ -30,6 +30,7 @@ from proto.network import (
 from proto.relay_block import RelayHeader
 from proto.statements import SignedAvailabilityBitfield, SigningContext
 from relay.core import runtime as rt
+from relay.core.events import EventKind
 from relay.core.horizons import availability_horizon
 from relay.core.provisioner import availability_bits
 from relay.service.validator_context import ValidatorContext
@@ -166,13 +167,34 @@ class Availability:
                            for p in pending)
         return out
 
+    def included_unfinalized(self) -> set[bytes]:
+        """Candidates included in a block above finality: approval checkers (and dispute
+        participants) still rebuild them from these chunks, however old their relay parent."""
+        chain = self.v.chain
+        final = chain.finalized.number
+        out: set[bytes] = set()
+        walked: set[bytes] = set()
+        for leaf in chain.tree.leaves():  # down from each leaf: the tree keeps all history
+            h = leaf
+            while h not in walked and (header := chain.header(h)) is not None \
+                    and header.number > final:
+                walked.add(h)
+                out.update(e.candidate_hash for e in chain.events.get(h, ())
+                           if e.kind is EventKind.INCLUDED)
+                h = header.parent_hash
+        return out
+
     def _prune(self) -> None:
-        """Chunks of candidates no leaf has pending any more, and bitfields, are of no further
-        use once their relay parent is well below finality."""
+        """Chunks of candidates no leaf has pending any more and no unfinalized block included,
+        and bitfields, are of no further use once their relay parent is well below finality.
+        A candidate whose backers were cut off is included long after its relay parent: pruned
+        by relay parent alone, its chunks went the moment it was included, and its approval
+        checkers never rebuilt it (finality stopped for good after a backing group's
+        partition, issue 15)."""
         keep_from = (self.v.chain.finalized.number
                      - availability_horizon(self.v.chain.config))
-        pending = self.pending_at_leaves()
-        for c in [c for c, rp in self.relay_parent_of.items() if c not in pending and (
+        wanted = self.pending_at_leaves() | self.included_unfinalized()
+        for c in [c for c, rp in self.relay_parent_of.items() if c not in wanted and (
                   (hd := self.v.chain.header(rp)) is None or hd.number < keep_from)]:
             self.own.pop(c, None)
             self.all.pop(c, None)

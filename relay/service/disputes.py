@@ -17,8 +17,8 @@ selection's revert, as one trio shell around `relay.core.disputes.DisputeCoordin
   log, the validator moves its leaves and votes to the new best). Block authors put the votes the chain
   has not counted into their blocks (`inherent_disputes`); the runtime then reports and disables
   the losers (relay/core/disputes/onchain.py).
-- **Finality.** `undisputed_ancestor(best)` is the highest block finality may reach: below the
-  first block backing a candidate that is disputed and not concluded valid.
+- **Finality.** `backs_nothing_disputed(block)`: finality votes stop below the first block backing
+  a candidate that is disputed and not concluded valid.
 
 Malus `dispute-valid` votes invalid on every candidate it checks, and disputes the ones it backs.
 """
@@ -437,27 +437,14 @@ class Disputes:
 
     # -- what the validator asks --------------------------------------------------------------
 
-    def undisputed_ancestor(self, best: bytes) -> bytes:
-        """The highest block on `best`'s chain finality may reach: every block above our
-        finalized one up to, not including, the first that backed a candidate disputed and not
-        concluded valid."""
-        chain = self.v.chain
-        final = chain.tree.finalized
-        blocks: list[tuple[bytes, int, list[bytes]]] = []
-        header = chain.header(best)
-        while header is not None and header.hash() != final and header.number > 0:
-            hh = header.hash()
-            backed = [e for e in chain.events.get(hh, [])
-                      if isinstance(e, CandidateEvent) and e.kind is EventKind.BACKED]
-            session = backed[0].receipt.descriptor.session_index if backed else 0
-            blocks.append((hh, session, [e.candidate_hash for e in backed]))
-            header = chain.header(header.parent_hash)
-        blocks.reverse()
-        target = self.coordinator.undisputed_chain(final, blocks)
-        best_header, target_header = chain.header(best), chain.header(target)
-        if best_header is not None and target_header is not None:
-            self.v.metrics.disputes_finality_lag.set(best_header.number - target_header.number)
-        return target
+    def backs_nothing_disputed(self, block_hash: bytes) -> bool:
+        """Whether finality may pass `block_hash` as far as disputes go: it backed no candidate
+        that is disputed and not concluded valid (the validator's vote walks its chain once
+        with this and the approval rule, `relay.core.finality_vote`)."""
+        backed = [e for e in self.v.chain.events.get(block_hash, [])
+                  if isinstance(e, CandidateEvent) and e.kind is EventKind.BACKED]
+        return not any(self.coordinator.possibly_invalid(
+            e.receipt.descriptor.session_index, e.candidate_hash) for e in backed)
 
     def concluded_invalid(self, h: bytes) -> bool:
         return self.concluded.get(h) is DisputeResult.INVALID

@@ -2,8 +2,8 @@
 for finality, and runs the parachain subsystems: prospective parachains (driven by new leaves
 and backed candidates), backing with the collator protocol (`backing.py`), availability
 (`availability.py`) and approval checking (`approvals.py`). Its finality vote goes to the highest
-block whose included candidates are all approved (the approved ancestor of its best block), so
-finality waits for the checkers.
+block whose included candidates are all approved (the approved ancestor of its best block) and
+below which no block backed a disputed candidate, so finality waits for the checkers.
 
 Slots are wall-aligned to the network's start: slot k begins at k × slot length, and its author
 is validator k mod n (Aura). The author builds on its best block with the bitfields signed for
@@ -28,6 +28,7 @@ from proto.statements import FinalityVote
 from relay.core import runtime as rt
 from relay.core.block_tree import BlockTreeError
 from relay.core.events import EventKind
+from relay.core.finality_vote import vote_target
 from relay.core.prospective.view import ProspectiveParachains
 from relay.core.provisioner import select_candidates
 from relay.core.state import RelayState
@@ -143,22 +144,26 @@ class ValidatorService(RelayNodeService):
     # -- finality -------------------------------------------------------------------------------
 
     async def _vote_approved(self) -> None:
-        """Vote for the approved ancestor of the best block (polkadot's approval-checking voting
-        rule), or below it the highest block backing no disputed candidate: never for a block with
-        a candidate the checkers have not approved or a dispute has not cleared."""
+        """Vote for the highest block of the best chain that it and every unfinalized block below
+        it pass both voting rules: its candidates approved (polkadot's approval-checking voting
+        rule) and none it backed under dispute or concluded invalid. One walk of the chain
+        serves both rules (`relay.core.finality_vote`)."""
         best = self.chain.best
         if self.is_history(best.number):  # a vote is for the chain's head
             return
-        approved = self.approvals.finality_target(best.hash())
-        target = self.chain.header(approved)
-        if target is None:
+        try:
+            path = self.chain.tree.path_above_finalized(best.hash())
+        except BlockTreeError:
             return
-        self.metrics.approval_checking_finality_lag.set(best.number - target.number)
-        # Never past a block backing a candidate under dispute (nor one concluded invalid).
-        undisputed = self.chain.header(self.disputes.undisputed_ancestor(approved))
-        if undisputed is None:
-            return
-        await self._vote(undisputed)
+        target = vote_target(path, self.approvals.voting.is_approved,
+                             self.disputes.backs_nothing_disputed)
+        self.metrics.approval_checking_finality_lag.set(len(path) - target.approved)
+        self.metrics.disputes_finality_lag.set(len(path) - target.allowed)
+        if target.allowed == 0:
+            return  # nothing above the finalized block to vote for
+        header = self.chain.header(path[target.allowed - 1])
+        if header is not None:
+            await self._vote(header)
 
     async def _vote(self, header: RelayHeader) -> None:
         if header.number <= self._voted_number:

@@ -38,6 +38,8 @@ PROBE_S = 15
 PROBE_RATE = 100
 GROUP_CUT_BLOCKS = 12
 RESUME_WITHIN = 5
+FINAL_WITHIN = 3  # relay blocks from a block after the heal to its finality (as in a healthy run)
+FOLLOWED_AFTER_HEAL = RESUME_WITHIN + 4 + FINAL_WITHIN
 WINDOW = 15
 USUAL = range(14, 16)  # testing.md: >= 14 per 15-block window in processes
 
@@ -101,21 +103,23 @@ def included_at(blocks: list[Any], para_id: int) -> list[int]:
     return [b.number for b in blocks if b.of("CandidateIncluded", para_id)]
 
 
-def cut_off(cluster: Any, names: list[str], blocks: int) -> tuple[int, int, list[Any]]:
+def cut_off(cluster: Any, names: list[str], blocks: int
+            ) -> tuple[int, int, list[Any], dict[int, int]]:
     """Partition `names` from the rest for `blocks` relay blocks, heal, and wait long enough to
-    see a resume; returns the cut and heal block numbers and the best chain since before the
-    cut (with a window's worth of blocks to the heal)."""
+    see a resume and finality follow; returns the cut and heal block numbers, the best chain
+    since before the cut (with a window's worth of blocks to the heal) and, for each block
+    finalized after the heal, the best number when it was seen final."""
     cluster.partition(names)
     cut = cluster.best_number()
     cluster.wait_relay_height(cut + blocks)
     cluster.heal()
     healed = cluster.best_number()
-    cluster.wait_relay_height(healed + RESUME_WITHIN + 4)
-    return cut, healed, cluster.best_chain(cluster.best_number() - cut + WINDOW)
+    finalized_at = cluster.follow_finality(healed + FOLLOWED_AFTER_HEAL)
+    return cut, healed, cluster.best_chain(cluster.best_number() - cut + WINDOW), finalized_at
 
 
 def check_stall_and_resume(cluster: Any, group: list[str], cut: int, healed: int,
-                           blocks: list[Any]) -> None:
+                           blocks: list[Any], finalized_at: dict[int, int]) -> None:
     included = included_at(blocks, 2001)
     # A candidate already available at the cut may still be included in the next block.
     stalled = [n for n in included if cut + 1 < n <= healed]
@@ -129,13 +133,18 @@ def check_stall_and_resume(cluster: Any, group: list[str], cut: int, healed: int
         f"para 2001 not included within {RESUME_WITHIN} blocks of the heal at #{healed}; " \
         f"{where_things_stand(cluster, group, blocks)}"
     assert len(other) in USUAL, f"para 2000: {len(other)} in the {WINDOW} blocks to the heal"
-    # The cut-off validators rejoined the one chain; nothing died. Finality is not asserted
-    # here: it waits for approval checking, and after this cut it stayed 7+ blocks behind for
-    # 19+ slots in CI (an open defect of approval checking after a partition, issue 15); the
-    # lag is printed for the log.
+    # Finality follows: every block from the heal on (the resumed candidates' among them) is
+    # final within FINAL_WITHIN relay blocks.
+    end = healed + FOLLOWED_AFTER_HEAL
+    lags = {n: finalized_at[n] - n if n in finalized_at else None
+            for n in range(healed + 1, end - FINAL_WITHIN + 1)}
+    print(f"finality after the heal at #{healed} (relay blocks from each block to its finality): "
+          f"{lags}")
+    assert all(lag is not None and lag <= FINAL_WITHIN for lag in lags.values()), \
+        f"finality after the heal at #{healed}: {lags}; {where_things_stand(cluster, group, blocks)}"
+    # The cut-off validators rejoined the one chain; nothing died.
     for name in group:
         assert abs(cluster.best_number(cluster[name]) - cluster.best_number()) <= 2
-    print(f"finality after the heal: #{cluster.finalized_number()} of #{cluster.best_number()}")
     cluster.assert_para_chains_consistent()
     cluster.assert_no_handler_errors()
     assert cluster.crashed() == []
@@ -146,5 +155,5 @@ def test_a_partitioned_backing_group_stalls_its_para_until_the_heal(cluster: Any
     cluster.assert_para_throughput(WINDOW, {2000: USUAL, 2001: USUAL})
     group = cluster.backing_group(2001)
     assert len(group) == 2 and not set(group) & set(cluster.backing_group(2000))
-    cut, healed, blocks = cut_off(cluster, group, GROUP_CUT_BLOCKS)
-    check_stall_and_resume(cluster, group, cut, healed, blocks)
+    cut, healed, blocks, finalized_at = cut_off(cluster, group, GROUP_CUT_BLOCKS)
+    check_stall_and_resume(cluster, group, cut, healed, blocks, finalized_at)

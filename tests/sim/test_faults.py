@@ -62,3 +62,26 @@ def test_a_restarted_sole_collator_resumes_backing_within_five_relay_blocks() ->
     assert resumed, "no candidate of para 2000 backed within 5 relay blocks of the restart"
     numbers = [i.para_number for b in result.records for i in b.included if i.para_id == 2000]
     assert numbers == sorted(set(numbers))  # no para block number produced twice
+
+
+GROUP_CUT = PartitionFault(("charlie", "dave"), 10, 22)  # para 2001's backing group (core 1)
+FINAL_AFTER_HEAL = 2  # relay blocks from a block after the heal to its finality
+
+
+def test_finality_follows_the_chain_within_two_blocks_after_a_backing_groups_partition() -> None:
+    """Seven validators, groups of two that do not rotate (tests/e2e/test_link_faults.py's
+    network): 2001's group cut off for 12 relay blocks. The candidate pending availability at the
+    cut is included after the heal, its relay parent far below finality: availability pruned its
+    chunks at inclusion, no checker could rebuild it and finality stopped there for good."""
+    result, summary = sim_run(validators=7, relay_blocks=40, partitions=(GROUP_CUT,),
+                              host={"max_validators_per_core": 2,
+                                    "group_rotation_frequency": 10_000})
+    assert result.problems == []
+    late = [i for b in result.records if b.number > GROUP_CUT.heal_at for i in b.included
+            if i.para_id == 2001 and i.relay_parent_number < GROUP_CUT.at_block]
+    assert late, "no candidate backed before the cut was included after the heal"
+    lag = {b.number: None if b.finalized_at is None else b.finalized_at - b.number
+           for b in result.records
+           if GROUP_CUT.heal_at < b.number <= len(result.records) - FINAL_AFTER_HEAL}
+    assert all(n is not None and n <= FINAL_AFTER_HEAL for n in lag.values()), lag
+    assert summary["finalized_number"] >= 37

@@ -49,8 +49,9 @@ from relay.core.approval.ticks import (
     no_show_duration,
     slot_start_tick,
 )
-from relay.core.block_tree import BlockTree
+from relay.core.block_tree import BlockTree, BlockTreeError
 from relay.core.errors import NamedError
+from relay.core.finality_vote import vote_target
 
 
 class AssignmentCheckErrorKind(StrEnum):
@@ -361,19 +362,11 @@ class ApprovalVoting:
 
     def approved_ancestor(self, chain: BlockTree[Any], head: bytes) -> bytes:
         """The highest block on `head`'s chain such that it and every block between it and the
-        finalized one are approved; the finalized block if the first one above it is not."""
-        if not chain.is_descendant(head, chain.finalized):
-            raise ApprovalVotingError("head does not descend from the finalized block")
-        path: list[bytes] = []
-        h = head
-        while h != chain.finalized:
-            path.append(h)
-            header = chain.header(h)
-            assert header is not None  # is_descendant walked this chain
-            h = header.parent_hash
-        best = chain.finalized
-        for h in reversed(path):
-            if not self.is_approved(h):
-                break
-            best = h
-        return best
+        finalized one are approved; the finalized block if the first one above it is not.
+        (A validator's vote also heeds disputes: `relay.core.finality_vote`.)"""
+        try:
+            path = chain.path_above_finalized(head)
+        except BlockTreeError:
+            raise ApprovalVotingError("head does not descend from the finalized block") from None
+        n = vote_target(path, self.is_approved, lambda _: True).approved
+        return path[n - 1] if n else chain.finalized

@@ -268,9 +268,12 @@ class DisputeCoordinator:
         concluded valid: how far finality may go (polkadot's `DetermineUndisputedChain`)."""
         last = base
         for block_hash, session_index, included in blocks:
-            for h in included:
-                status = self.status(session_index, h)
-                if status is not None and status.possibly_invalid:
-                    return last
+            if any(self.possibly_invalid(session_index, h) for h in included):
+                return last
             last = block_hash
         return last
+
+    def possibly_invalid(self, session_index: int, candidate_hash: bytes) -> bool:
+        """Disputed and not concluded valid: finality must not pass a block that backed it."""
+        status = self.status(session_index, candidate_hash)
+        return status is not None and status.possibly_invalid

@@ -2,7 +2,9 @@
 however far its relay parent falls below finality: a candidate times out only at a group
 rotation, so when its backers were cut off for more than the availability horizon, pruning by
 relay parent threw away the chunks the others needed once the link healed, and the para stalled
-until the next rotation. Once no leaf has it pending, the chunks go by age as before."""
+until the next rotation. Once included, the chunks stay while the including block is not final:
+its approval checkers rebuild the candidate from them (pruned at inclusion, they never could, and
+finality stopped for good). Once final, the chunks go by age as before."""
 
 from __future__ import annotations
 
@@ -34,6 +36,10 @@ def follow(node: ValidatorService, chain: Chain, blocks: list[RelayBlock]) -> No
     """Import `blocks` and finalize the last one (every validator votes)."""
     for block in blocks:
         node.chain.import_block(block)
+    finalize_best(node, chain)
+
+
+def finalize_best(node: ValidatorService, chain: Chain) -> None:
     head = node.chain.best
     for i, k in enumerate(chain.keys):
         node.chain.note_vote(FinalityVote.sign(k, head.hash(), head.number, 0, i))
@@ -61,11 +67,18 @@ def test_chunks_of_a_candidate_pending_at_a_leaf_outlive_the_horizon() -> None:
     node.availability._prune()
     assert node.availability.all[c] == chunks and node.availability.own[c] == chunks[0]
 
-    # Made available and included: no leaf has it pending, its chunks go by age.
-    more = [chain.block(bitfields=bitfields(chain, {0}))]
+    # Made available and included: no leaf has it pending, but the including block waits for
+    # its approval checkers, who rebuild the candidate from these chunks.
+    node.chain.import_block(chain.block(bitfields=bitfields(chain, {0})))
     assert PARA not in chain.state.inclusion.pending or not chain.state.inclusion.pending[PARA]
-    follow(node, chain, more)
     assert node.availability.pending_at_leaves() == set()
+    assert node.availability.included_unfinalized() == {c}
+    node.availability._prune()
+    assert node.availability.all[c] == chunks and node.availability.own[c] == chunks[0]
+
+    # The including block final: its chunks go by age.
+    finalize_best(node, chain)
+    assert node.availability.included_unfinalized() == set()
     node.availability._prune()
     assert c not in node.availability.all and c not in node.availability.own
     assert c not in node.availability.relay_parent_of
