@@ -32,6 +32,7 @@ from proto.statements import SignedAvailabilityBitfield, SigningContext
 from relay.core import runtime as rt
 from relay.core.horizons import availability_horizon
 from relay.core.provisioner import availability_bits
+from relay.service.signed_records import BITFIELD
 from relay.service.validator_context import ValidatorContext
 
 
@@ -114,7 +115,7 @@ class Availability:
         bits = availability_bits(state, self.own.__contains__)
         ctx = SigningContext(rt.session_index_for_child(state), h)
         signed = SignedAvailabilityBitfield.sign(self.v.key, bits, ctx, self.v.index)
-        raw = self.v.sign_once("bitfield", h, encode(signed), header.number)
+        raw = self.v.sign_once(BITFIELD, h, encode(signed), header.number)
         if raw is None:
             return
         signed = decode(raw, SignedAvailabilityBitfield)
