@@ -65,7 +65,10 @@ class CatchUp:
     node: str
     started_at: int  # the observed best block when it started
     behind: int  # how many blocks its best was below that
-    caught_up_at: int | None = None  # the observed best block when its best reached it
+    # The observed best block when its best reached it: checked at each new observed block and
+    # at each poll, so a node that holds the chain's head is not counted behind for the few
+    # milliseconds a new block reaches the observer before it.
+    caught_up_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -306,6 +309,7 @@ class Simulation:
         if self.on_poll is not None:
             await self.on_poll(self)
         best, finalized = observer.chain.best.number, observer.chain.finalized.number
+        self._note_catch_ups(best)
         for n in range(self._finalized_seen + 1, finalized + 1):
             self._finalized_at[n] = best
         self._finalized_seen = max(self._finalized_seen, finalized)

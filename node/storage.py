@@ -458,6 +458,23 @@ class NodeStore:
                             (kind, key)).fetchone()
         return None if row is None else bytes(row[0])
 
+    def seconded_records(self) -> list[tuple[bytes, bytes, bytes]]:
+        """(relay_parent, candidate_hash, statement) of every Seconded held, in signing order:
+        what a starting validator checks (`relay.service.signed_records`)."""
+        with self._read("seconded_records") as c:
+            # CAST: a value a disk or an editor turned into text still reads as bytes (to fail
+            # its check there, not here as a unicode error).
+            rows = c.execute("SELECT CAST(relay_parent AS BLOB), CAST(candidate_hash AS BLOB),"
+                             " CAST(statement AS BLOB) FROM seconded ORDER BY seq").fetchall()
+        return [(bytes(r), bytes(h), bytes(s)) for r, h, s in rows]
+
+    def signed_records(self) -> list[tuple[str, bytes, bytes]]:
+        """(kind, key, payload) of every other signed record held (bitfields, finality votes)."""
+        with self._read("signed_records") as c:
+            rows = c.execute("SELECT CAST(kind AS TEXT), CAST(key AS BLOB), CAST(payload AS BLOB)"
+                             " FROM signed ORDER BY kind, key").fetchall()
+        return [(str(k), bytes(key), bytes(p)) for k, key, p in rows]
+
     def prune_below(self, number: int) -> int:
         """Forget seconded and signed records at relay parents numbered below `number`; returns
         how many were dropped. The bound only rises, and signing below it is refused from then

@@ -129,6 +129,10 @@ class RelayStore(Protocol):
                         relay_parent_number: int | None = None,
                         limit: int = 1) -> bytes | None: ...
 
+    def seconded_records(self) -> Sequence[tuple[bytes, bytes, bytes]]: ...
+
+    def signed_records(self) -> Sequence[tuple[str, bytes, bytes]]: ...
+
 
 class ParaStore(Protocol):
     """What a collator persists: the para blocks it built or imported, and the included head."""

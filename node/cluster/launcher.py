@@ -68,6 +68,9 @@ DEFAULT_STARTUP_TIMEOUT_S = 60.0
 DOCKER_STARTUP_TIMEOUT_S = 240.0  # containers start slower, and the first may pull nothing
 HANDLER_ERRORS_METRIC = "substrate_sub_libp2p_handler_errors_total"
 HANDLER_FAILED_EVENT = '"message handler failed"'  # the event of that error line, as JSON
+# The informant's lines for a peer charged (node/informant.py: each charge of a peer is logged,
+# at most one line per peer and kind per 30 s).
+CHARGE_EVENTS = frozenset({"peer misbehaved", "peer banned"})
 DEFAULT_STOP_TIMEOUT_S = 10.0
 
 
@@ -178,6 +181,30 @@ class Cluster(RelayChainWaits):
         if failed:
             raise AssertionError(f"message handlers failed: {failed} (logs: "
                                  f"{', '.join(str(self.nodes[n].log_path) for n in failed)})")
+
+    def peer_charges(self) -> dict[str, list[str]]:
+        """Per node that charged a peer, one entry `peer: reason` per charge line of its log."""
+        out: dict[str, list[str]] = {}
+        for node in self.nodes.values():
+            for line in node.log_path.read_text(errors="replace").splitlines():
+                if not any(event in line for event in CHARGE_EVENTS):
+                    continue
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # a line a crash cut short (its node's crash is reported apart)
+                if isinstance(entry, dict) and entry.get("event") in CHARGE_EVENTS:
+                    out.setdefault(node.name, []).append(
+                        f"{entry.get('peer')}: {entry.get('reason')}")
+        return out
+
+    def assert_nobody_charged(self) -> None:
+        """No node charged a peer: in a healthy network every message is one its receiver
+        expects (a charge there is a protocol defect on one side or the other)."""
+        charged = self.peer_charges()
+        if charged:
+            raise AssertionError(f"peers charged in a healthy network: {charged} (logs: "
+                                 f"{', '.join(str(self.nodes[n].log_path) for n in charged)})")
 
     # -- starting -------------------------------------------------------------------------------
 

@@ -12,7 +12,10 @@ Rules enforced here so protocol handlers never see them:
   comes now instead of a timeout; an honest peer that retries can overlap itself);
 - a request frame over the request lane's budget (`node.net.lanes`) is refused the same way, and
   the peer manager charges it `COST_FLOOD`;
-- a response that matches no pending request, or exceeds its cap, costs the peer;
+- a response that matches no request we sent to that peer, or exceeds its cap, costs the peer;
+  a late response to one we gave up on (timed out, or its caller cancelled it: a chunk fetched
+  from several peers at once stops waiting for the others) is dropped without a charge, since an
+  honest peer answers every request it accepted (the last `ABANDONED_REMEMBERED` per node);
 - a request waits at most its timeout (trio time, so virtual under MockClock);
 - an envelope that does not decode, or a handler that raises `DecodeError` on the payload, closes
   that peer's connection and costs reputation (the peer manager's decoder boundary);
@@ -22,6 +25,7 @@ Rules enforced here so protocol handlers never see them:
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -48,6 +52,8 @@ from proto.primitives import U64, Struct
 STATUS_OK = 0
 STATUS_REFUSED = 1
 STATUS_BUSY = 2  # not served now: too many of this peer's requests in flight, or over budget
+
+ABANDONED_REMEMBERED = 1024  # requests given up on whose late response is not charged
 
 
 class RequestEnvelope(Struct, frozen=True):
@@ -83,6 +89,7 @@ class ReqRespStats:
     oversize_requests: int = 0
     oversize_responses: int = 0
     unexpected_responses: int = 0
+    late_responses: int = 0  # to a request we had given up on: dropped, not charged
     timeouts: int = 0
     malformed: int = 0
 
@@ -107,6 +114,9 @@ class RequestResponse:
         self._kinds: dict[int, _Served] = {}
         self._response_lanes: set[int] = set()
         self._pending: dict[tuple[PeerId, int], _Pending] = {}
+        # Requests given up on before their response came (timed out or cancelled), oldest first,
+        # each with its response lane: a late answer is not the peer's fault.
+        self._abandoned: OrderedDict[tuple[PeerId, int], int] = OrderedDict()
         self._next_id = 0
         self._nursery: trio.Nursery | None = None
         self.stats = ReqRespStats()
@@ -158,6 +168,7 @@ class RequestResponse:
         try:
             body = encode(RequestEnvelope(request_id, kind, payload))
             if not await self.peers.send(peer, self.request_protocol, body):
+                del self._pending[(peer, request_id)]  # never sent: no response to wait for
                 raise NotConnected(f"not connected to {peer.hex()[:8]}")
             with trio.move_on_after(spec.timeout_s if timeout_s is None else timeout_s):
                 response = await receive.receive()
@@ -171,12 +182,24 @@ class RequestResponse:
             self.stats.timeouts += 1
             raise RequestTimeout(f"request kind {kind} to {peer.hex()[:8]} timed out")
         finally:
-            self._pending.pop((peer, request_id), None)
+            if self._pending.pop((peer, request_id), None) is not None:
+                self._abandon(peer, request_id, spec.response_protocol)
+
+    def _abandon(self, peer: PeerId, request_id: int, lane: int) -> None:
+        """Note a request sent to `peer` whose response we no longer wait for."""
+        self._abandoned[(peer, request_id)] = lane
+        while len(self._abandoned) > ABANDONED_REMEMBERED:
+            self._abandoned.popitem(last=False)
 
     def _response_handler(self, lane: int) -> Callable[[PeerId, bytes], Awaitable[None]]:
         async def on_response(peer: PeerId, body: bytes) -> None:
             response = decode(body, ResponseEnvelope)
-            pending = self._pending.get((peer, response.request_id))
+            key = (peer, response.request_id)
+            pending = self._pending.get(key)
+            if pending is None and self._abandoned.get(key) == lane:
+                del self._abandoned[key]
+                self.stats.late_responses += 1
+                return
             if pending is None or pending.kind.response_protocol != lane:
                 self.stats.unexpected_responses += 1
                 self.peers.report(peer, COST_UNEXPECTED_MESSAGE)
@@ -197,6 +220,8 @@ class RequestResponse:
         # Requests to a peer that is gone fail now instead of waiting out their timeout.
         for key in [k for k in self._pending if k[0] == peer]:
             self._pending.pop(key).reply.send_nowait(None)
+        for key in [k for k in self._abandoned if k[0] == peer]:
+            del self._abandoned[key]  # its responses died with the link
         for served in self._kinds.values():
             served.in_flight.pop(peer, None)
 

@@ -6,7 +6,8 @@ Direct messages are tagged wire messages (`proto.messages`); a handler per messa
 message type nobody handles costs the sender like any unexpected message; a handler that raises
 anything but `DecodeError` is a handler failure (`PeerManager.handler_failed`), and the node goes
 on. `log_handler_failures` gives those failures their error log line and metric, and bans (a peer
-banned, a banned key refused at the handshake) a warning at a limited rate.
+banned, a banned key refused at the handshake) and a peer over a lane's budget (charged for each
+frame dropped, until it is banned) a warning at a limited rate.
 
 Every inbound lane is bounded with a stated policy: `node/net/lanes.py` has the table; the stack
 gives the peer manager the budgets of its slot length.
@@ -57,11 +58,14 @@ def request_kinds(slot_s: float) -> list[RequestKind]:
 
 class _BanLog:
     """Warnings about bans, each peer at most once per `BAN_LOG_INTERVAL_S` (a banned key that
-    redials in a loop must not flood the log either), with how many were held back."""
+    redials in a loop must not flood the log either), and about frames dropped over a lane's
+    budget, each peer at most once per `OVER_BUDGET_LOG_INTERVAL_S`, with how many were held
+    back."""
 
     def __init__(self, log: Any, node: str, clock: Callable[[], float]) -> None:
         self.log, self.node, self.clock = log, node, clock
         self.throttle = Throttle(BAN_LOG_INTERVAL_S)
+        self.over_budget = Throttle(OVER_BUDGET_LOG_INTERVAL_S)
 
     def peer_banned(self, peer: PeerId, reason: str) -> None:
         held = self.throttle.allow(("banned", peer), self.clock())
@@ -76,7 +80,13 @@ class _BanLog:
                              peer="0x" + peer.hex()[:16], held_back=held)
 
     def frame_over_budget(self, peer: PeerId, protocol: int) -> None:
-        pass  # the ban it leads to is what is logged
+        # Each frame is charged; without this line an operator would see nothing until the ban
+        # (and nothing at all from a peer that stays just under the ban threshold).
+        held = self.over_budget.allow(peer, self.clock())
+        if held is not None:
+            self.log.warning("peer over its lane budget", node=self.node,
+                             peer="0x" + peer.hex()[:16],
+                             lane=_LANE_NAMES.get(protocol, str(protocol)), held_back=held)
 
 
 class _LaneCounters:
@@ -100,6 +110,7 @@ _LANE_NAMES = {int(Protocol.GOSSIP): "gossip", int(Protocol.DIRECT): "direct",
 
 
 BAN_LOG_INTERVAL_S = 10.0
+OVER_BUDGET_LOG_INTERVAL_S = 30.0  # as the informant's misbehaviour lines
 
 
 class NetworkStack:

@@ -4,6 +4,13 @@ chunk (with its merkle proof against the candidate's erasure root) from the cand
 who hold all chunks since they validated the PoV; a fixed delay into the block (a quarter of the
 slot, polkadot's 1.5 s at 6 s) later it signs one bit per core for that leaf and gossips it. The
 next block author counts these bitfields toward the availability supermajority.
+
+A fetch does not end with the bitfield it was started for: it goes on, round after round of the
+backers, until the chunk is held or no leaf has the candidate pending any more (included, or
+timed out). A validator that could not reach the backers in one block's quarter slot (a backing
+group just back from a partition, its links not yet up again) then has the chunk whenever in
+the slot they answer, for the next block's bitfield, instead of trying again only in the first
+quarter of each slot.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from relay.core import runtime as rt
 from relay.core.events import EventKind
 from relay.core.horizons import availability_horizon
 from relay.core.provisioner import availability_bits
+from relay.service.signed_records import BITFIELD
 from relay.service.validator_context import ValidatorContext
 
 
@@ -81,12 +89,14 @@ class Availability:
 
     async def _fetch_chunk(self, candidate_hash: bytes, erasure_root: bytes, relay_parent: bytes,
                            backers: list[int]) -> None:
+        """Ask the backers in turn, round after round, until our chunk is held or the candidate
+        is pending at no leaf (see the module docstring). Rounds start a sixtieth of a slot
+        apart, backing off to a twelfth while nobody answers."""
         n = len(self.v.validators)
-        # Ask the backers in turn, round after round, until the bitfield is due.
-        deadline = trio.current_time() + self.v.slot_s / 4
         others = [b for b in backers if b != self.v.index]
+        pause = self.v.slot_s / 60
         try:
-            while others and trio.current_time() < deadline:
+            while others:
                 for backer in others:
                     try:
                         raw = await self.v.net.request(self.v.peer_of(backer), Kind.CHUNK,
@@ -102,7 +112,10 @@ class Availability:
                     self.own[candidate_hash] = chunk
                     self.relay_parent_of[candidate_hash] = relay_parent
                     return
-                await trio.sleep(self.v.slot_s / 60)
+                await trio.sleep(pause)
+                pause = min(2 * pause, self.v.slot_s / 12)
+                if candidate_hash not in self.pending_at_leaves():
+                    return  # included or timed out: nobody counts its bit any more
         finally:
             self.fetching.discard(candidate_hash)
 
@@ -115,7 +128,7 @@ class Availability:
         bits = availability_bits(state, self.own.__contains__)
         ctx = SigningContext(rt.session_index_for_child(state), h)
         signed = SignedAvailabilityBitfield.sign(self.v.key, bits, ctx, self.v.index)
-        raw = self.v.sign_once("bitfield", h, encode(signed), header.number)
+        raw = self.v.sign_once(BITFIELD, h, encode(signed), header.number)
         if raw is None:
             return
         signed = decode(raw, SignedAvailabilityBitfield)

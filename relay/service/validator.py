@@ -39,6 +39,7 @@ from relay.service.disputes import Disputes
 from relay.service.full_node import RelayNodeService
 from relay.service.malus import MALUS_MODES
 from relay.service.pov_execution import InlineExecution, PovExecution
+from relay.service.signed_records import FINALITY, check_signed_records
 
 AUTHORED_KEPT = 4096  # authored block hashes remembered (bounded: a node runs for months)
 
@@ -62,6 +63,8 @@ class ValidatorService(RelayNodeService):
         if key.public not in state.validators:
             raise ValueError(f"{name}: key is not in the validator set")
         self.index = state.validators.index(key.public)
+        if store is not None:  # before anything is signed: the records say what must not be
+            check_signed_records(store, self.chain, key.public, self.index)
         self.validators = state.validators
         self.epoch = epoch
         self.prospective = ProspectiveParachains()
@@ -175,7 +178,7 @@ class ValidatorService(RelayNodeService):
         vote = FinalityVote.sign(self.key, header.hash(), header.number, session, self.index)
         # Never two votes at one height (a restart on another fork would be an equivocation):
         # what was signed before is what goes out.
-        raw = self.sign_once("finality", header.number.to_bytes(8, "big"), encode(vote), None)
+        raw = self.sign_once(FINALITY, header.number.to_bytes(8, "big"), encode(vote), None)
         if raw is None:
             return
         vote = decode(raw, FinalityVote)

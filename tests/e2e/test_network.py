@@ -61,6 +61,9 @@ def test_async_backing_includes_at_least_14_per_window(cluster: Any) -> None:
     cluster.assert_finality_lag(3)
     included = cluster.assert_para_chains_consistent()
     assert set(included) == {2000, 2001}
+    # Nothing hostile has happened yet (the later tests send garbage and kill nodes): every node
+    # expected every message it got, connecting included.
+    cluster.assert_nobody_charged()
 
 
 def test_finality_waits_for_approval_checkers_over_tcp(cluster: Any) -> None:

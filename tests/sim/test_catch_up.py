@@ -58,9 +58,9 @@ def test_a_validator_down_for_a_thousand_blocks_and_a_fresh_one_reach_finality()
     assert by_node["bob"].behind >= DOWN_FOR and by_node["eve"].behind >= DOWN_FOR
     for name in ("bob", "eve"):
         c = by_node[name]
-        # within a few relay blocks of its return (measured: bob 1-3; eve, which joins with
-        # nothing and must first have its peers verify its address, 1-5)
-        assert c.caught_up_at is not None and c.caught_up_at - c.started_at <= 6, c
+        # within a relay block of its return (measured: both hold the network's best block in
+        # the block they return in; a 1,010-block catch-up is 8 batch requests)
+        assert c.caught_up_at is not None and c.caught_up_at - c.started_at <= 1, c
         _same_finalized(result, name)
         _on_final_chain(result, name)
         # Nothing was signed for the history it caught up with: votes and bitfields only for
@@ -75,7 +75,7 @@ def test_a_validator_restarted_140_blocks_behind_with_paras_catches_up() -> None
     assert result.problems == []
     [c] = result.catch_ups
     print(f"\n{c.node}: {c.behind} blocks behind at #{c.started_at}, caught up at #{c.caught_up_at}")
-    assert c.behind >= 140 and c.caught_up_at is not None and c.caught_up_at - back <= 3, c
+    assert c.behind >= 140 and c.caught_up_at is not None and c.caught_up_at - back <= 1, c
     assert result.finalized["bob"] == result.finalized[OBSERVER]
     _on_final_chain(result, "bob")
     assert result.nodes["bob"]["bitfields"] <= 26 and result.nodes["bob"]["votes"] <= 26

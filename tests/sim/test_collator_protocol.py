@@ -59,6 +59,18 @@ async def test_a_peer_that_never_declares_is_dropped_after_a_sixth_of_a_slot(ben
     assert not bench.rogue.peers.is_connected(bench.target)
 
 
+async def test_a_relay_node_learnt_during_the_grace_is_neither_dropped_nor_charged(
+        bench: Bench) -> None:
+    """A relay node not in the chain spec connects before discovery has verified what it is
+    (milliseconds later, over TCP): the validator asks again at the deadline. It used to charge
+    and drop the network's relay node on every start ("unexpected message")."""
+    await trio.sleep(0.05)
+    bench.validator.add_relay_peer(bench.rogue_key.public)  # what discovery's record does
+    await trio.sleep(2.0)
+    assert bench.rogue.peers.is_connected(bench.target)
+    assert bench.reputation() >= 0
+
+
 async def test_an_advert_before_declare_costs_and_fetches_nothing(bench: Bench) -> None:
     genesis = bench.validator.chain.genesis.hash()
     await bench.rogue.send_direct(bench.target, AdvertiseCollation(genesis, b"\x01" * 32,

@@ -85,10 +85,42 @@ async def test_request_times_out_in_virtual_time(autojump_clock: trio.testing.Mo
             await cli.rr.request(srv.id, ECHO.kind, b"slow", timeout_s=0.5)
         assert trio.current_time() - start == pytest.approx(0.5)
         assert cli.rr.stats.timeouts == 2
-        # the late responses arrive to no pending request and are charged as unexpected
+        # the late responses answer requests we gave up on: dropped, the honest server not
+        # charged for being slow
         await trio.sleep(SLOW_SECONDS + 1)
-        assert cli.rr.stats.unexpected_responses == 2
+        assert cli.rr.stats.late_responses == 2
+        assert cli.rr.stats.unexpected_responses == 0
+        assert cli.peerset.reputation(srv.id, trio.current_time()) >= 0
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_response_to_a_cancelled_request_is_dropped_uncharged_once(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """A caller that asks several peers and takes the first answer cancels the others (a chunk
+    fetch): their answers come to no one waiting and are no fault of theirs. The same request id
+    answered twice, or answered by a peer it was not sent to, still is."""
+    async with trio.open_nursery() as nursery:
+        _, (srv, cli, other) = await _setup(make_network(39), nursery, ["srv", "cli", "other"])
+        with trio.move_on_after(1.0):
+            await cli.rr.request(srv.id, ECHO.kind, b"slow")
+        await trio.sleep(SLOW_SECONDS)
+        assert cli.rr.stats.late_responses == 1
+        assert cli.rr.stats.unexpected_responses == 0
+        assert cli.peerset.reputation(srv.id, trio.current_time()) >= 0
+        abandoned_id = cli.rr._next_id - 1
+        await srv.peers.send(cli.id, RESPONSE, encode(ResponseEnvelope(abandoned_id, 0, b"again")))
+        await trio.sleep(1)
+        assert cli.rr.stats.unexpected_responses == 1
         assert cli.peerset.reputation(srv.id, trio.current_time()) < 0
+
+        with trio.move_on_after(1.0):
+            await cli.rr.request(srv.id, ECHO.kind, b"slow")
+        assert await other.peers.connect(cli.id)
+        foreign_id = cli.rr._next_id - 1  # sent to srv: `other` answering it is a forgery
+        await other.peers.send(cli.id, RESPONSE, encode(ResponseEnvelope(foreign_id, 0, b"me")))
+        await trio.sleep(1)
+        assert cli.rr.stats.unexpected_responses == 2
+        assert cli.peerset.reputation(other.id, trio.current_time()) < 0
         nursery.cancel_scope.cancel()
 
 

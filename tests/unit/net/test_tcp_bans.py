@@ -1,9 +1,10 @@
 """Lane budgets and bans over real TCP on 127.0.0.1, through a node's whole network stack
 (`NetworkStack` on a `TcpHost`): a peer flooding the gossip lane is charged for every frame over
-its budget until it is banned and disconnected; while the ban lasts its key is refused at the
-handshake (the dialer gets `HandshakeRefused`, no frame of it is read), an honest peer is not
-affected, the refusals are logged at a limited rate, and once the ban is over the key may connect
-again. Counts frames and events; `SAFETY_S` only stops a hung test."""
+its budget until it is banned and disconnected (the charges logged once, naming the lane, and the
+ban once); while the ban lasts its key is refused at the handshake (the dialer gets
+`HandshakeRefused`, no frame of it is read), an honest peer is not affected, the refusals are
+logged at a limited rate, and once the ban is over the key may connect again. Counts frames and
+events; `SAFETY_S` only stops a hung test."""
 
 from __future__ import annotations
 
@@ -117,6 +118,10 @@ async def test_a_gossip_flood_over_tcp_ends_in_a_ban_refused_at_the_handshake() 
             assert handled <= budget + GOSSIP_FRAMES_PER_SLOT / SLOT_S * lasted + 1
             assert handled + over <= sent < 50 * budget  # the ban cut the flood short
             assert [e["peer"] for e in log.events("peer banned")] == ["0x" + MALLORY.public.hex()[:16]]
+            # The frames charged before the ban were logged too, once (at most once per peer per
+            # 30 s: the flood lasted less), naming the lane.
+            [line] = log.events("peer over its lane budget")
+            assert (line["peer"], line["lane"]) == ("0x" + MALLORY.public.hex()[:16], "gossip")
 
             # While banned: every redial is refused at the handshake, no frame of it is read.
             for _ in range(5):
