@@ -52,6 +52,14 @@ MAPPED: dict[str, str] = {
     "validation_upgrade_cooldown": "validation_upgrade_cooldown",
     "validation_upgrade_frequency": "validation_upgrade_cooldown",
     "validation_upgrade_delay": "validation_upgrade_delay",
+    # approval checking and disputes (relay/core/approval, relay/core/disputes)
+    "needed_approvals": "needed_approvals",
+    "relay_vrf_modulo_samples": "relay_vrf_modulo_samples",
+    "n_delay_tranches": "n_delay_tranches",
+    "zeroth_delay_tranche_width": "zeroth_delay_tranche_width",
+    "no_show_slots": "no_show_slots",
+    "dispute_period": "dispute_period",
+    "dispute_post_conclusion_acceptance_period": "dispute_post_conclusion_acceptance_period",
 }
 
 # Keys polkadot's HostConfiguration has (had) with no counterpart in asyncback.
@@ -59,9 +67,8 @@ WITHOUT_COUNTERPART = frozenset(str.split("""
     max_downward_message_size hrmp_max_parachain_outbound_channels hrmp_sender_deposit
     hrmp_recipient_deposit hrmp_channel_max_capacity hrmp_channel_max_total_size
     hrmp_max_parachain_inbound_channels hrmp_channel_max_message_size executor_params
-    code_retention_period max_validators dispute_period dispute_post_conclusion_acceptance_period
-    no_show_slots n_delay_tranches zeroth_delay_tranche_width needed_approvals
-    relay_vrf_modulo_samples pvf_voting_ttl minimum_validation_upgrade_delay node_features
+    code_retention_period max_validators
+    pvf_voting_ttl minimum_validation_upgrade_delay node_features
     approval_voting_params.max_approval_coalesce_count
     scheduler_params.max_availability_timeouts scheduler_params.on_demand_queue_max_size
     scheduler_params.on_demand_target_queue_utilization scheduler_params.on_demand_fee_variability
