@@ -147,9 +147,12 @@ class Availability:
         # The upcoming authors pass it on to each other once: a second path to each of them, so
         # one lost frame does not cost the block a bitfield.
         if self._nursery is not None:
-            self._nursery.start_soon(self.v.net.gossip.send_to, Topic.BITFIELD, data,
-                                     [p for p in self.v.upcoming_authors() if p != _source])
+            self._nursery.start_soon(self._pass_on, data, _source)
         return ACCEPT
+
+    async def _pass_on(self, data: bytes, source: PeerId | None) -> None:
+        await self.v.net.gossip.send_to(Topic.BITFIELD, data,
+                                        [p for p in self.v.upcoming_authors() if p != source])
 
     async def _serve_chunk(self, _peer: PeerId, payload: bytes) -> bytes | None:
         req = decode(payload, ChunkRequest)

@@ -641,10 +641,14 @@ class Backing:
             self.v.prospective.candidate_backed(para, receipt.hash())
         if not new:
             return IGNORE
-        # The upcoming authors pass it on to each other once: a second path to each of them.
-        self._spawn(self.v.net.gossip.send_to, Topic.BACKED, data,
-                    [p for p in self.v.upcoming_authors() if p != _source])
+        self._spawn(self._pass_on_backed, data, _source)
         return ACCEPT
+
+    async def _pass_on_backed(self, data: bytes, source: PeerId | None) -> None:
+        """The upcoming authors pass a backed candidate on to each other once: a second path to
+        each of them when a frame is lost."""
+        await self.v.net.gossip.send_to(Topic.BACKED, data,
+                                        [p for p in self.v.upcoming_authors() if p != source])
 
 
 def _room(per: PerRelayParent) -> bool:
