@@ -126,7 +126,7 @@ class Availability:
         await self.v.net.gossip.send_to(Topic.BITFIELD, encode(BitfieldMessage(h, signed)),
                                         self.v.upcoming_authors())
 
-    def _validate_bitfield(self, _source: PeerId | None, data: bytes) -> Verdict:
+    def _validate_bitfield(self, source: PeerId | None, data: bytes) -> Verdict:
         msg = decode(data, BitfieldMessage)
         state = self.v.chain.state(msg.relay_parent)
         if state is None:
@@ -147,7 +147,7 @@ class Availability:
         # The upcoming authors pass it on to each other once: a second path to each of them, so
         # one lost frame does not cost the block a bitfield.
         if self._nursery is not None:
-            self._nursery.start_soon(self._pass_on, data, _source)
+            self._nursery.start_soon(self._pass_on, data, source)
         return ACCEPT
 
     async def _pass_on(self, data: bytes, source: PeerId | None) -> None:

@@ -462,7 +462,7 @@ class Backing:
                 await self.v.net.gossip.send_to(Topic.BACKED, encode(_attested(entry, known.pvd)),
                                                 self.v.upcoming_authors())
 
-    def _validate_statement(self, _source: PeerId | None, data: bytes) -> Verdict:
+    def _validate_statement(self, source: PeerId | None, data: bytes) -> Verdict:
         msg = decode(data, StatementMessage)
         signed = msg.statement
         per = self._rp(msg.relay_parent)
@@ -498,7 +498,7 @@ class Backing:
         if group:
             self._spawn(self.v.net.gossip.send_to, Topic.STATEMENT, data,
                         [self.v.peer_of(m) for m in group
-                         if m not in (self.v.index, v) and self.v.peer_of(m) != _source])
+                         if m not in (self.v.index, v) and self.v.peer_of(m) != source])
         return ACCEPT
 
     def _import_unplaced(self, per: PerRelayParent, receipt: CommittedCandidateReceipt) -> None:
@@ -616,7 +616,7 @@ class Backing:
 
     # -- backed candidates from anyone ----------------------------------------------------------
 
-    def _validate_backed(self, _source: PeerId | None, data: bytes) -> Verdict:
+    def _validate_backed(self, source: PeerId | None, data: bytes) -> Verdict:
         attested = decode(data, AttestedCandidate)
         if not attested.statements:
             return reject(COST_MAJOR)  # never sent by an honest node: backed means votes
@@ -641,7 +641,7 @@ class Backing:
             self.v.prospective.candidate_backed(para, receipt.hash())
         if not new:
             return IGNORE
-        self._spawn(self._pass_on_backed, data, _source)
+        self._spawn(self._pass_on_backed, data, source)
         return ACCEPT
 
     async def _pass_on_backed(self, data: bytes, source: PeerId | None) -> None:
