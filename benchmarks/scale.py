@@ -7,7 +7,9 @@ block (start-up included), real-time factor (virtual seconds / wall seconds), fr
 in-memory network carried per relay block, signature checks per relay block (`verify` calls the
 code made / Ed25519 verifications actually run: with sharing, a relay block imported once for all
 nodes makes its signature checks once, so fewer are even asked for), peak RSS of the run's own process, and the fewest
-candidates any para had included in a 15-block window after warm-up. CPU seconds (user + system)
+candidates any para had included in a 15-block window after warm-up. Under each `sim` row, the
+frames and bytes (payload) per relay block by lane and topic, message type or request kind: where
+the traffic comes from. CPU seconds (user + system)
 are printed beside the wall figures: on a shared machine they are the steadier measure.
 
 Each run is a fresh subprocess, so peak RSS is that run's alone. Prints figures; asserts nothing.
@@ -62,6 +64,7 @@ def run_one(mode: str, validators: int, paras: int, relay_blocks: int) -> dict[s
         virtual = relay_blocks * cfg.host.slot_ms / 1000
         para_ids, frames, nbytes, problems = sorted({i.para_id for r in records
                                                      for i in r.included}), None, None, 0
+        traffic = {}
     elif mode in ("sim", "unshared"):
         from node.sim import SimConfig, run_sim
 
@@ -70,6 +73,7 @@ def run_one(mode: str, validators: int, paras: int, relay_blocks: int) -> dict[s
         wall = time.perf_counter() - started
         records, para_ids, virtual = result.records, result.para_ids, result.virtual_seconds
         frames, nbytes = result.network["sent"], result.network["bytes_sent"]
+        traffic = result.traffic
         problems = len(result.problems)
     else:
         raise SystemExit(f"unknown mode {mode!r} (ideal, sim, unshared)")
@@ -85,6 +89,8 @@ def run_one(mode: str, validators: int, paras: int, relay_blocks: int) -> dict[s
         "sigs_run_per_block": SIGNATURE_CHECKS.performed / blocks,
         "peak_rss_mb": _peak_rss_mb(), "min_window": _min_window(records, para_ids),
         "problems": problems,
+        # Per lane and topic / message type / request kind: [frames, bytes] per relay block.
+        "traffic": {k: [n / blocks, b / blocks] for k, (n, b) in traffic.items()},
     }
 
 
@@ -116,6 +122,14 @@ def _line(r: dict[str, Any]) -> str:
             f"{r['peak_rss_mb']:>7.0f} {_fmt(r['min_window'], '>7')} {r['problems']:>8}")
 
 
+def _breakdown(r: dict[str, Any]) -> list[str]:
+    """The traffic of one run by lane and topic (or message type, request kind), largest first."""
+    rows = sorted(r["traffic"].items(), key=lambda kv: -kv[1][0])
+    total = sum(n for n, _ in r["traffic"].values()) or 1
+    return [f"{'':>9} {r['mode']:>8}   {key:<28} {n:>10.0f} frames/blk {n / total:>6.1%} "
+            f"{b / 1024:>9.1f} KiB/blk" for key, (n, b) in rows]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default=",".join(DEFAULT_SIZES),
@@ -136,7 +150,10 @@ def main() -> None:
     print(HEADER, flush=True)
     for size in args.sizes.split(","):
         for mode in args.modes.split(","):
-            print(_line(_in_subprocess(mode, size, args.relay_blocks)), flush=True)
+            row = _in_subprocess(mode, size, args.relay_blocks)
+            print(_line(row), flush=True)
+            if mode == "sim":
+                print("\n".join(_breakdown(row)), flush=True)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ collators attach to), checked against the invariants.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -31,7 +32,7 @@ from node.report import BlockRecord
 from node.run_config import RunConfig
 from node.storage import NodeStore
 from proto.keys import Keypair, dev_name
-from proto.messages import FRAME_MAX
+from proto.messages import FRAME_MAX, Protocol
 from proto.relay_block import RelayHeader
 from proto.shared_work import SharedWork, sharing
 from relay.core.config import ConfigError
@@ -129,6 +130,8 @@ class SimResult:
     network: dict[str, int] = field(default_factory=dict)
     # Per kind of shared pure work: results computed and reused (empty without sharing).
     shared_work: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Frames and payload bytes every node sent, by "lane/what" (a topic, message type, kind).
+    traffic: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 PollHook = Callable[["Simulation"], Awaitable[None]]
@@ -179,6 +182,10 @@ class Simulation:
         self._scopes: dict[str, trio.CancelScope] = {}
         self.tx_counts: dict[bytes, int] = {}
         self.handler_errors: dict[str, int] = {}  # of killed incarnations
+        # Frames and bytes sent by killed incarnations, then by all: (lane, what) -> count.
+        self._traffic_frames: Counter[tuple[int, str]] = Counter()
+        self._traffic_bytes: Counter[tuple[int, str]] = Counter()
+        self._traffic_counted: set[int] = set()
         # In-memory stores of the nodes restarted with their state, kept across incarnations.
         self._stores: dict[str, NodeStore] = {f.node: NodeStore(":memory:")
                                               for f in cfg.faults if f.keep_state}
@@ -238,6 +245,7 @@ class Simulation:
         if isinstance(service, CollatorService):
             self.tx_counts.update(service.stats.tx_counts)
         self.handler_errors[name] = self.handler_errors.get(name, 0) + service.net.handler_errors
+        self._count_traffic(service)
         self.network.kill(self.keys[name].public)
 
     # -- run ------------------------------------------------------------------------------------
@@ -350,6 +358,22 @@ class Simulation:
                 self.catch_ups.append(replace(pending, caught_up_at=observed))
                 del self._catching_up[name]
 
+    def _count_traffic(self, service: Any) -> None:
+        if id(service) in self._traffic_counted:  # killed and not restarted: counted already
+            return
+        self._traffic_counted.add(id(service))
+        peers = service.net.peers
+        for key, frames in peers.sent_frames.items():
+            self._traffic_frames[key] += frames
+            self._traffic_bytes[key] += peers.sent_bytes[key]
+
+    def _traffic(self) -> dict[str, tuple[int, int]]:
+        for s in self.services.values():
+            self._count_traffic(s)
+        lanes = {int(p): p.name.lower() for p in Protocol}
+        return {f"{lanes.get(lane, lane)}/{what}": (n, self._traffic_bytes[(lane, what)])
+                for (lane, what), n in sorted(self._traffic_frames.items())}
+
     def _result(self) -> SimResult:
         observer: RelayNodeService = self.services[OBSERVER]
         chain = observer.chain
@@ -411,7 +435,8 @@ class Simulation:
                          trio.current_time() - self.epoch, nodes, self.segment_lengths,
                          self._collator_segments, handler_errors,
                          self.catch_ups + list(self._catching_up.values()), authored,
-                         finalized_heads, vars(self.network.stats).copy() if self.network else {})
+                         finalized_heads, vars(self.network.stats).copy() if self.network else {},
+                         traffic=self._traffic())
 
 
 def run_sim(cfg: SimConfig, on_poll: PollHook | None = None) -> SimResult:

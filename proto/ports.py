@@ -51,7 +51,15 @@ class GossipBus(Protocol):
 
     def subscribe(self, topic: int, validate: GossipValidator, deliver: GossipDeliver) -> None: ...
 
-    async def publish(self, topic: int, data: bytes) -> int: ...
+    async def publish(self, topic: int, data: bytes) -> int:
+        """By the topic's route: a flood, or the validators' grid."""
+
+    async def send_to(self, topic: int, data: bytes, peers: Iterable[PeerId]) -> int:
+        """To the named peers alone, who do not pass it on (a topic with a known audience)."""
+
+    def set_session(self, validators: Sequence[PeerId], genesis_hash: bytes,
+                    session_index: int) -> None:
+        """The session's validators, for the gossip grid every node lays out alike."""
 
 
 class RequestLimits(Protocol):

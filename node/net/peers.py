@@ -117,6 +117,10 @@ class PeerManager:
         self.handler_errors: Counter[str] = Counter()  # by protocol
         self._failure_listeners: list[FailureListener] = []
         self._report_listeners: list[ReportListener] = []
+        # Frames and payload bytes this node sent, by (lane, what on it): a gossip topic, a direct
+        # message type, a request kind. What `benchmarks/scale.py` breaks traffic down by.
+        self.sent_frames: Counter[tuple[int, str]] = Counter()
+        self.sent_bytes: Counter[tuple[int, str]] = Counter()
 
     @property
     def local_id(self) -> PeerId:
@@ -275,11 +279,14 @@ class PeerManager:
         for listener in self._listeners:
             listener.peer_disconnected(conn.remote)
 
-    async def send(self, peer: PeerId, protocol: int, body: bytes) -> bool:
-        """Send one frame; False if not connected (or the connection just closed)."""
+    async def send(self, peer: PeerId, protocol: int, body: bytes, what: str = "") -> bool:
+        """Send one frame; False if not connected (or the connection just closed). `what` names
+        the frame's content in the traffic counters (a topic, a message type, a request kind)."""
         conn = self._connections.get(peer)
         if conn is None:
             return False
+        self.sent_frames[(protocol, what)] += 1
+        self.sent_bytes[(protocol, what)] += len(body)
         try:
             with trio.move_on_after(self.send_stall_s) as stall:
                 await conn.send(protocol, body)

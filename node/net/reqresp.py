@@ -167,7 +167,7 @@ class RequestResponse:
         self._pending[(peer, request_id)] = _Pending(spec, send)
         try:
             body = encode(RequestEnvelope(request_id, kind, payload))
-            if not await self.peers.send(peer, self.request_protocol, body):
+            if not await self.peers.send(peer, self.request_protocol, body, self.kind_name(kind)):
                 del self._pending[(peer, request_id)]  # never sent: no response to wait for
                 raise NotConnected(f"not connected to {peer.hex()[:8]}")
             with trio.move_on_after(spec.timeout_s if timeout_s is None else timeout_s):
@@ -256,7 +256,8 @@ class RequestResponse:
                            ) -> None:
         self.stats.refused_busy += 1
         response = encode(ResponseEnvelope(envelope.request_id, STATUS_BUSY, b""))
-        await self.peers.send(peer, served.kind.response_protocol, response)
+        await self.peers.send(peer, served.kind.response_protocol, response,
+                              self.kind_name(envelope.kind))
 
     async def _serve(self, peer: PeerId, served: _Served, envelope: RequestEnvelope) -> None:
         assert served.handler is not None
@@ -282,7 +283,8 @@ class RequestResponse:
             else:
                 self.stats.served += 1
             response = encode(ResponseEnvelope(envelope.request_id, status, payload))
-            await self.peers.send(peer, served.kind.response_protocol, response)
+            await self.peers.send(peer, served.kind.response_protocol, response,
+                                  self.kind_name(envelope.kind))
         finally:
             left = served.in_flight.get(peer, 0) - 1
             if left > 0:

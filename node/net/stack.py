@@ -20,7 +20,7 @@ from typing import Any
 
 import trio
 
-from node.net.gossip import Gossip
+from node.net.gossip import Gossip, Route
 from node.net.lanes import SEND_STALL_SLOTS, Throttle, lane_budgets
 from node.net.peers import HandlerFailure, PeerManager
 from node.net.peerset import BAN_WINDOW_S, PeerSet
@@ -54,6 +54,20 @@ def request_kinds(slot_s: float) -> list[RequestKind]:
     ]
 
 
+
+
+def route_topics(gossip: Gossip) -> None:
+    """How each topic travels (ARCHITECTURE.md, "Gossip routes", says why). Blocks flood: one a
+    slot, and every relay node needs them. What every validator must count (finality votes,
+    approval assignments and votes, dispute votes) goes over the validators' grid, finality votes
+    also to the relay nodes (they finalize too). What has a known audience goes to it alone:
+    statements to the backing group, bitfields and backed candidates to the next block authors."""
+    gossip.set_route(Topic.BLOCK, Route.FLOOD)
+    gossip.set_route(Topic.FINALITY, Route.GRID, relay_nodes=True)
+    for topic in (Topic.ASSIGNMENT, Topic.APPROVAL, Topic.DISPUTE):
+        gossip.set_route(topic, Route.GRID)
+    for topic in (Topic.STATEMENT, Topic.BITFIELD, Topic.BACKED):
+        gossip.set_route(topic, Route.TARGETED)
 
 
 class _BanLog:
@@ -125,6 +139,7 @@ class NetworkStack:
         self.requests = RequestResponse(self.peers, Protocol.REQUEST)
         self.kinds = {k.kind: k for k in request_kinds(slot_s)}
         self.gossip.topic_names = _names(Topic)
+        route_topics(self.gossip)
         self.requests.kind_names = _names(Kind)
         self._direct: dict[type, DirectHandler] = {}
         self.peers.register(Protocol.DIRECT, self._on_direct)
@@ -171,7 +186,8 @@ class NetworkStack:
         self._direct[message_type] = handler
 
     async def send_direct(self, peer: PeerId, message: WireMessage) -> bool:
-        return await self.peers.send(peer, Protocol.DIRECT, encode_message(message))
+        return await self.peers.send(peer, Protocol.DIRECT, encode_message(message),
+                                     type(message).__name__)
 
     async def request(self, peer: PeerId, kind: int, message: WireMessage) -> bytes:
         return await self.requests.request(peer, kind, encode_message(message))

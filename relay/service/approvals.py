@@ -17,10 +17,12 @@ the trio shell around `relay.core.approval.ApprovalVoting`.
   oldest goes) and `MAX_WAITING_PER_PEER` per peer that sent them, so one peer's junk for blocks
   that never come cannot push out the others' messages: over its cap, that peer's oldest goes and
   it is charged (not while we catch up, when honest peers are ahead of us by design).
-- Gossip is fire-and-forget: what this validator sent for a block not yet final is sent again
-  every slot, so peers that were cut off when it first went out get it (the receivers' seen-cache
+- Assignments and approvals travel the validators' gossip grid (every validator counts them all:
+  about two copies each). Gossip is fire-and-forget: what this validator sent for a block that
+  finality leaves behind is sent again every slot, along the grid and, further behind, to every
+  validator, so peers that were cut off when it first went out get it (the receivers' seen-cache
   drops the copies the others already have). Polkadot's approval-distribution does the same on a
-  peer's view change.
+  peer's view change and with its aggression levels.
 - `voting.is_approved(block)` is the approval rule of the validator's finality vote.
 
 A candidate that fails re-execution is not approved, and `on_invalid` raises a dispute about it
@@ -84,6 +86,8 @@ MAX_WAITING = 4096  # gossip held for a block or an assignment not seen yet (old
 MAX_WAITING_PER_PEER = 512  # of those, from one peer (its oldest dropped, the peer charged)
 COST_WAITING_OVER_CAP = ReputationChange(COST_MINOR.value, "approval gossip over the waiting cap")
 APPROVED_KEPT = 4096  # (block, candidate) pairs remembered as approved, for invariant checks
+RESEND_LAG = 2  # blocks below the best before what we sent for one goes out again, on the grid
+AGGRESSION_LAG = 4  # ... and to every validator
 
 OnApproved = Callable[[], Awaitable[None]]
 OnInvalid = Callable[[CandidateReceipt], None]
@@ -181,10 +185,22 @@ class ApprovalChecking:
         await self.v.net.gossip.publish(topic, data)
 
     async def _send_again(self) -> None:
+        """What we sent for a block that finality leaves behind goes out again: along the grid
+        from `RESEND_LAG` blocks below the best (a neighbour that lost it passes it on), to every
+        validator from `AGGRESSION_LAG` (polkadot's aggression: a validator cut off from the grid
+        paths, a partition healed). A block finality keeps up with costs nothing more."""
         self._sent = {h: m for h, m in self._sent.items() if h in self.voting.blocks}
+        best = self.v.chain.best.number
+        everyone = [p for p in self.v.validators if p != self.v.key.public]
         for block_hash in sorted(self._sent, key=lambda h: self.voting.blocks[h].number):
+            lag = best - self.voting.blocks[block_hash].number
+            if lag < RESEND_LAG:
+                continue
             for topic, data in list(self._sent[block_hash]):
-                await self.v.net.gossip.publish(topic, data)
+                if lag >= AGGRESSION_LAG:
+                    await self.v.net.gossip.send_to(topic, data, everyone)
+                else:
+                    await self.v.net.gossip.publish(topic, data)
 
     async def process_tick(self, tick: int) -> None:
         self.voting.prune_finalized(self.v.chain.finalized.number)

@@ -2,8 +2,9 @@
 chunks spread so that any third of the validators can recover it. Each validator fetches its own
 chunk (with its merkle proof against the candidate's erasure root) from the candidate's backers,
 who hold all chunks since they validated the PoV; a fixed delay into the block (a quarter of the
-slot, polkadot's 1.5 s at 6 s) later it signs one bit per core for that leaf and gossips it. The
-next block author counts these bitfields toward the availability supermajority.
+slot, polkadot's 1.5 s at 6 s) later it signs one bit per core for that leaf and sends it to the
+next two block authors (round robin: known in advance), who count these bitfields toward the
+availability supermajority. Nobody else uses them, so nobody else gets them.
 
 A fetch does not end with the bitfield it was started for: it goes on, round after round of the
 backers, until the chunk is held or no leaf has the candidate pending any more (included, or
@@ -135,9 +136,11 @@ class Availability:
         self.bitfields.setdefault(h, {})[self.v.index] = signed
         self.v.metrics.bitfields_signed.inc()
         self.signed += 1
-        await self.v.net.gossip.publish(Topic.BITFIELD, encode(BitfieldMessage(h, signed)))
+        # Only a block author puts bitfields to use: the next ones get it, nobody else.
+        await self.v.net.gossip.send_to(Topic.BITFIELD, encode(BitfieldMessage(h, signed)),
+                                        self.v.upcoming_authors())
 
-    def _validate_bitfield(self, _source: PeerId | None, data: bytes) -> Verdict:
+    def _validate_bitfield(self, source: PeerId | None, data: bytes) -> Verdict:
         msg = decode(data, BitfieldMessage)
         state = self.v.chain.state(msg.relay_parent)
         if state is None:
@@ -155,7 +158,15 @@ class Availability:
         if not bf.check(self.v.validators[bf.validator_index], ctx):
             return reject(COST_INVALID_SIGNATURE)
         held[bf.validator_index] = bf
+        # The upcoming authors pass it on to each other once: a second path to each of them, so
+        # one lost frame does not cost the block a bitfield.
+        if self._nursery is not None:
+            self._nursery.start_soon(self._pass_on, data, source)
         return ACCEPT
+
+    async def _pass_on(self, data: bytes, source: PeerId | None) -> None:
+        await self.v.net.gossip.send_to(Topic.BITFIELD, data,
+                                        [p for p in self.v.upcoming_authors() if p != source])
 
     async def _serve_chunk(self, _peer: PeerId, payload: bytes) -> bytes | None:
         req = decode(payload, ChunkRequest)

@@ -1,17 +1,17 @@
 """Candidate backing on a validator: the validator side of the collator protocol (Declare,
 adverts within limits, fetching collations), seconding after really re-executing the candidate,
-statements within the backing group, and backed candidates made known to every validator (the
-block authors) by gossip.
+statements within the backing group, and backed candidates sent to the next block authors.
 
 Flow for a candidate at relay parent RP on core C (group G = the group backing C at RP):
 1. a collator that declared its para advertises; a member of G that has room at RP and whose
    prospective view could hold the candidate fetches the collation, validates it, seconds it and
-   tells the collator and the rest of G (direct `StatementMessage`);
+   tells the collator and the rest of G (a `StatementMessage` to each member, nobody else);
 2. another member of G, seeing a Seconded it cannot place, fetches the receipt and validation data
    (`FetchAttested`) and the PoV (`FetchPoV`) from the sender, validates, and sends its Valid;
-3. whoever sees the candidate reach the backing threshold gossips it with its statements
-   (`AttestedCandidate` on the BACKED topic); every validator imports it into its table and its
-   prospective view, so whichever validator authors next can put it in its block.
+3. whoever sees the candidate reach the backing threshold sends it with its statements
+   (`AttestedCandidate` on the BACKED topic) to the authors of the next two slots (round robin:
+   known in advance), and again at every new leaf while the chain has not taken it; an author
+   imports it into its table and its prospective view and can put it in its block.
 
 State is grouped by lifetime, as polkadot's backing keeps it: `PerRelayParent` holds everything
 about one relay parent (its statement table and seconding record, the adverts seen for it, the
@@ -210,6 +210,7 @@ class Backing:
         in_scope = self.v.prospective.relay_parents_in_scope()
         for rp in [rp for rp in self.per_relay_parent if rp not in in_scope]:
             del self.per_relay_parent[rp]
+        self._spawn(self._offer_backed)
 
     # -- collator protocol (validator side) -----------------------------------------------------
 
@@ -426,11 +427,15 @@ class Backing:
 
     async def _share(self, relay_parent: bytes, receipt: CommittedCandidateReceipt,
                      signed: SignedStatement) -> None:
-        """Our statement to the rest of the group, the candidate to everyone once backable.
-        Statements are gossiped, not sent to the group alone: every validator forwards a
-        well-signed statement, so a lost message has other paths to the group."""
-        await self.v.net.gossip.publish(Topic.STATEMENT,
-                                        encode(StatementMessage(relay_parent, signed)))
+        """Our statement to the rest of the group (nobody else uses it: statement distribution
+        v2 keeps full statements within the group), the candidate to the next block authors
+        once backable."""
+        per = self.per_relay_parent.get(relay_parent)
+        group = self._group_of(per, receipt) if per is not None else None
+        if group:
+            await self.v.net.gossip.send_to(
+                Topic.STATEMENT, encode(StatementMessage(relay_parent, signed)),
+                [self.v.peer_of(m) for m in group if m != self.v.index])
         await self._publish_if_backable(relay_parent, receipt.hash())
 
     async def _publish_if_backable(self, relay_parent: bytes, h: bytes) -> None:
@@ -444,9 +449,24 @@ class Backing:
         if known.published >= len(entry.votes):
             return
         known.published = len(entry.votes)
-        await self.v.net.gossip.publish(Topic.BACKED, encode(_attested(entry, known.pvd)))
+        await self.v.net.gossip.send_to(Topic.BACKED, encode(_attested(entry, known.pvd)),
+                                        self.v.upcoming_authors())
 
-    def _validate_statement(self, _source: PeerId | None, data: bytes) -> Verdict:
+    async def _offer_backed(self) -> None:
+        """At each new leaf, what we hold backable and the chain has not taken yet, to the
+        authors of the next slots (they change every slot; one that already has it drops the
+        copy unread by its seen-cache)."""
+        for per in list(self.per_relay_parent.values()):
+            for h, known in list(per.collations.items()):
+                entry = per.table.candidates.get(h)
+                para = known.receipt.descriptor.para_id
+                if entry is None or self.v.prospective.candidate_entry(para, h) is None \
+                        or not per.table.is_backable(h, per.state.config.minimum_backing_votes):
+                    continue
+                await self.v.net.gossip.send_to(Topic.BACKED, encode(_attested(entry, known.pvd)),
+                                                self.v.upcoming_authors())
+
+    def _validate_statement(self, source: PeerId | None, data: bytes) -> Verdict:
         msg = decode(data, StatementMessage)
         signed = msg.statement
         per = self._rp(msg.relay_parent)
@@ -475,6 +495,14 @@ class Backing:
             if h not in self.in_progress:
                 self.in_progress.add(h)
                 self._spawn(self._learn_candidate, msg.relay_parent, h)
+        # A statement has no other path to the group than its members: each passes on what it
+        # accepts once (the seen-cache stops the rest), so one lost frame does not cost a vote.
+        # A group's size is fixed, so this is O(1) frames per statement, not O(n).
+        group = self._group_with(per, v)
+        if group:
+            self._spawn(self.v.net.gossip.send_to, Topic.STATEMENT, data,
+                        [self.v.peer_of(m) for m in group
+                         if m not in (self.v.index, v) and self.v.peer_of(m) != source])
         return ACCEPT
 
     def _import_unplaced(self, per: PerRelayParent, receipt: CommittedCandidateReceipt) -> None:
@@ -485,8 +513,15 @@ class Backing:
                 continue
 
     def _same_group(self, per: PerRelayParent, other: int) -> bool:
-        mine = cores_backed_by(per.state, self.v.index, per.number)
-        return any(other in (backing_group(per.state, c, per.number) or []) for c in mine)
+        return self._group_with(per, other) is not None
+
+    def _group_with(self, per: PerRelayParent, other: int) -> list[int] | None:
+        """Our backing group at this relay parent if validator `other` is in it."""
+        for c in cores_backed_by(per.state, self.v.index, per.number):
+            group = backing_group(per.state, c, per.number) or []
+            if other in group:
+                return group
+        return None
 
     def _spawn(self, fn: Any, *args: Any) -> None:
         if self._nursery is not None:
@@ -587,7 +622,7 @@ class Backing:
 
     # -- backed candidates from anyone ----------------------------------------------------------
 
-    def _validate_backed(self, _source: PeerId | None, data: bytes) -> Verdict:
+    def _validate_backed(self, source: PeerId | None, data: bytes) -> Verdict:
         attested = decode(data, AttestedCandidate)
         if not attested.statements:
             return reject(COST_MAJOR)  # never sent by an honest node: backed means votes
@@ -610,7 +645,16 @@ class Backing:
         para = receipt.descriptor.para_id
         if self.v.prospective.introduce_seconded_candidate(para, receipt, pvd):
             self.v.prospective.candidate_backed(para, receipt.hash())
-        return ACCEPT if new else IGNORE
+        if not new:
+            return IGNORE
+        self._spawn(self._pass_on_backed, data, source)
+        return ACCEPT
+
+    async def _pass_on_backed(self, data: bytes, source: PeerId | None) -> None:
+        """The upcoming authors pass a backed candidate on to each other once: a second path to
+        each of them when a frame is lost."""
+        await self.v.net.gossip.send_to(Topic.BACKED, data,
+                                        [p for p in self.v.upcoming_authors() if p != source])
 
 
 def _room(per: PerRelayParent) -> bool:

@@ -79,6 +79,9 @@ class RelayNodeService:
         self.net = net
         self.relay_peers = set(relay_peers) - {net.peer_id}
         self.net.gossip.fan_out_to = self.relay_peers.__contains__
+        self._genesis_hash = header.hash()
+        # The gossip grid of the genesis session's validators (re-laid at a session change).
+        self.net.gossip.set_session(state.validators, self._genesis_hash, state.session_index)
         self.net.gossip.subscribe(Topic.BLOCK, self._validate_block, deliver_nothing)
         self.net.gossip.subscribe(Topic.FINALITY, self._validate_vote, deliver_nothing)
         self.net.serve(Kind.BLOCKS, self._serve_blocks)
@@ -507,6 +510,10 @@ class RelayNodeService:
         """Hook: blocks just added to the chain, in import order."""
 
     async def on_new_best(self, header: RelayHeader) -> None:
+        state = self.chain.state(header.hash())
+        if state is not None:
+            self.net.gossip.set_session(state.validators, self._genesis_hash,
+                                        state.session_index)
         for watcher in list(self._head_watchers):
             try:
                 watcher.send_nowait(header)

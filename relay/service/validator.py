@@ -41,7 +41,10 @@ from relay.service.malus import MALUS_MODES
 from relay.service.pov_execution import InlineExecution, PovExecution
 from relay.service.signed_records import FINALITY, check_signed_records
 
-AUTHORED_KEPT = 4096  # authored block hashes remembered (bounded: a node runs for months)
+AUTHORED_KEPT = 4096
+# Bitfields and backed candidates go to the next two authors: the second builds on the same
+# parent if the first misses its slot.
+UPCOMING_AUTHORS = 2  # authored block hashes remembered (bounded: a node runs for months)
 
 
 class ValidatorService(RelayNodeService):
@@ -87,6 +90,15 @@ class ValidatorService(RelayNodeService):
 
     def peer_of(self, validator_index: int) -> PeerId:
         return self.validators[validator_index]
+
+    def upcoming_authors(self, count: int = UPCOMING_AUTHORS) -> list[PeerId]:
+        """The authors of the next `count` slots (round robin, known in advance): who needs the
+        bitfields and backed candidates to put in their blocks."""
+        state = self.chain.state(self.chain.best_hash)
+        if state is None:
+            return []
+        slot = self.current_slot()
+        return [self.peer_of(rt.expected_author(state, slot + k)) for k in range(1, count + 1)]
 
     async def start_roles(self, nursery: trio.Nursery) -> None:
         self.backing.start(nursery)

@@ -50,6 +50,10 @@ class ValidatorContext(Protocol):
 
     def peer_of(self, validator_index: int) -> PeerId: ...
 
+    def upcoming_authors(self, count: int = ...) -> list[PeerId]:
+        """The block authors of the next slots."""
+        ...
+
     def sign_once(self, kind: str, key: bytes, payload: bytes, number: int | None
                   ) -> bytes | None:
         """`payload`, written to the store before it is sent, or what was signed before; None

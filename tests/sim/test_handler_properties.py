@@ -205,7 +205,7 @@ def test_an_attested_candidate_without_statements_is_rejected_with_a_cost() -> N
         assert await rogue.peers.connect(alice.net.peer_id)
         authored_before = alice.authored
         rejected_before = alice.net.gossip.stats.rejected
-        await rogue.gossip.publish(Topic.BACKED, encode(empty))
+        await rogue.gossip.send_to(Topic.BACKED, encode(empty), [alice.net.peer_id])
         await trio.sleep(0.5)
         assert alice.net.gossip.stats.rejected == rejected_before + 1
         now = trio.current_time()

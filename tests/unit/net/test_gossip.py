@@ -13,7 +13,7 @@ from net_fixtures import GOSSIP, Node, make_network
 
 from node.net.gossip import GossipEnvelope, SeenCache
 from node.net.memory import LinkProfile, MemoryNetwork
-from proto.codec import encode
+from proto.codec import decode, encode
 from proto.network import (
     ACCEPT,
     COST_MAJOR,
@@ -181,4 +181,6 @@ def test_seen_cache_dedups_expires_and_stays_bounded() -> None:
 
 
 def test_envelope_encoding_is_canonical() -> None:
-    assert encode(GossipEnvelope(1, b"x")) == b"\x92\x01\xc4\x01x"
+    assert encode(GossipEnvelope(1, b"x", b"o")) == b"\x93\x01\xc4\x01x\xc4\x01o"
+    # An envelope without an origin (an older sender, a probe) still decodes: nothing to route by.
+    assert decode(b"\x92\x01\xc4\x01x", GossipEnvelope) == GossipEnvelope(1, b"x", b"")
