@@ -168,7 +168,9 @@ class RequestResponse:
         try:
             body = encode(RequestEnvelope(request_id, kind, payload))
             if not await self.peers.send(peer, self.request_protocol, body, self.kind_name(kind)):
-                del self._pending[(peer, request_id)]  # never sent: no response to wait for
+                # Never sent: no response to wait for. The link may have closed while sending, and
+                # its closing already failed (and removed) what was pending on it.
+                self._pending.pop((peer, request_id), None)
                 raise NotConnected(f"not connected to {peer.hex()[:8]}")
             with trio.move_on_after(spec.timeout_s if timeout_s is None else timeout_s):
                 response = await receive.receive()

@@ -15,6 +15,7 @@ from proto.errors import DecodeError
 from proto.network import (
     COST_MALFORMED_MESSAGE,
     COST_OVERSIZED_FRAME,
+    NotConnected,
     PeerId,
     RequestRefused,
     RequestTimeout,
@@ -226,6 +227,25 @@ async def test_request_to_disconnected_peer_fails_fast(autojump_clock: trio.test
         with pytest.raises(Exception, match="disconnected"):
             await cli.rr.request(srv.id, ECHO.kind, b"slow")
         assert trio.current_time() - start < ECHO.timeout_s
+        nursery.cancel_scope.cancel()
+
+
+async def test_link_closing_during_the_send_fails_the_request_cleanly(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """The link closes while the request is being written: the close already failed what was
+    pending on it, and the request raises NotConnected (it once raised KeyError, which ended a
+    validator recovering chunks from a peer that went away)."""
+    async with trio.open_nursery() as nursery:
+        _, (srv, cli) = await _setup(make_network(39), nursery, ["srv", "cli"])
+
+        async def send_while_the_link_closes(peer: PeerId, *_: object) -> bool:
+            cli.rr.peer_disconnected(peer)
+            return False
+
+        cli.rr.peers.send = send_while_the_link_closes  # type: ignore[method-assign]
+        with pytest.raises(NotConnected):
+            await cli.rr.request(srv.id, ECHO.kind, b"hi")
+        assert cli.rr._pending == {}
         nursery.cancel_scope.cancel()
 
 
