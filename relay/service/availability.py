@@ -140,6 +140,16 @@ class Availability:
         await self.v.net.gossip.send_to(Topic.BITFIELD, encode(BitfieldMessage(h, signed)),
                                         self.v.upcoming_authors())
 
+    async def offer_again(self) -> None:
+        """Our bitfield for the best block, to the authors of the next slots again: called when a
+        slot went by without a block, so the authors it first went to may be down or cut off and
+        the next author on the chain would otherwise build without it."""
+        h = self.v.chain.best_hash
+        own = self.bitfields.get(h, {}).get(self.v.index)
+        if own is not None:
+            await self.v.net.gossip.send_to(Topic.BITFIELD, encode(BitfieldMessage(h, own)),
+                                            self.v.upcoming_authors())
+
     def _validate_bitfield(self, source: PeerId | None, data: bytes) -> Verdict:
         msg = decode(data, BitfieldMessage)
         state = self.v.chain.state(msg.relay_parent)

@@ -210,7 +210,7 @@ class Backing:
         in_scope = self.v.prospective.relay_parents_in_scope()
         for rp in [rp for rp in self.per_relay_parent if rp not in in_scope]:
             del self.per_relay_parent[rp]
-        self._spawn(self._offer_backed)
+        self._spawn(self.offer_backed)
 
     # -- collator protocol (validator side) -----------------------------------------------------
 
@@ -452,8 +452,8 @@ class Backing:
         await self.v.net.gossip.send_to(Topic.BACKED, encode(_attested(entry, known.pvd)),
                                         self.v.upcoming_authors())
 
-    async def _offer_backed(self) -> None:
-        """At each new leaf, what we hold backable and the chain has not taken yet, to the
+    async def offer_backed(self) -> None:
+        """At each new leaf (and after a slot without a block), what we hold backable and the chain has not taken yet, to the
         authors of the next slots (they change every slot; one that already has it drops the
         copy unread by its seen-cache)."""
         for per in list(self.per_relay_parent.values()):

@@ -106,6 +106,7 @@ class ValidatorService(RelayNodeService):
         self.disputes.start(nursery)
         self.approvals.start(nursery)
         nursery.start_soon(self._author_loop)
+        nursery.start_soon(self._missed_slot_loop)
         # The best block (genesis, or what a restart re-imported) is the first leaf.
         await self.on_imported([self.chain.best_hash])
 
@@ -241,6 +242,21 @@ class ValidatorService(RelayNodeService):
                                target=self.best_seen)
                 continue
             await self._author(parent, state, slot)
+
+    async def _missed_slot_loop(self) -> None:
+        """Bitfields and backed candidates go only to the next two authors. When a slot passes
+        without a block (its author down, or cut off with the next one too), they go again to the
+        authors from now on, so the next author on the chain does not build an empty block.
+        Checked a third into each slot, after a fresh block's bitfield is signed."""
+        seen: bytes | None = None
+        while True:
+            slot = self.current_slot() + 1
+            await trio.sleep_until(self.epoch + (slot + 1 / 3) * self.slot_s)
+            best = self.chain.best_hash
+            if best == seen and not (self.is_behind or self.is_offline or self.is_recovering):
+                await self.availability.offer_again()
+                await self.backing.offer_backed()
+            seen = best
 
     async def _author(self, parent: RelayHeader, state: RelayState, slot: int) -> None:
         h = parent.hash()

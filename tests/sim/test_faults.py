@@ -85,3 +85,16 @@ def test_finality_follows_the_chain_within_two_blocks_after_a_backing_groups_par
            if GROUP_CUT.heal_at < b.number <= len(result.records) - FINAL_AFTER_HEAL}
     assert all(n is not None and n <= FINAL_AFTER_HEAL for n in lag.values()), lag
     assert summary["finalized_number"] >= 37
+
+
+def test_two_consecutive_authors_down_cost_the_other_para_nothing() -> None:
+    """Bitfields and backed candidates go to the next two authors only. With charlie and dave
+    (consecutive in the round robin, and para 2001's group) down, two slots in seven have no block
+    and the author after them once got neither, building an empty block: para 2000 lost one
+    inclusion in seven (13 per window). They are offered again after a slot without a block."""
+    result, summary = sim_run(validators=7, relay_blocks=40,
+                              faults=(NodeFault("charlie", 3), NodeFault("dave", 3)),
+                              host={"max_validators_per_core": 2,
+                                    "group_rotation_frequency": 10_000})
+    assert result.problems == []
+    assert summary["paras"]["2000"]["window_min"] >= 14, summary["paras"]["2000"]
