@@ -33,9 +33,12 @@ Genesis = tuple[RelayHeader, RelayState]
 
 
 def _plumbing(name: str, role: str, host: Host, slot_ms: int, metrics: NodeMetrics | None,
-              log: Any, ban_window_s: float = BAN_WINDOW_S) -> tuple[NetworkStack, NodeMetrics]:
-    """The network stack and metrics of one node, with handler failures logged and counted."""
-    net = NetworkStack(host, slot_ms / 1000, ban_window_s=ban_window_s)
+              log: Any, ban_window_s: float = BAN_WINDOW_S, reserved_slots: int = 0
+              ) -> tuple[NetworkStack, NodeMetrics]:
+    """The network stack and metrics of one node, with handler failures logged and counted;
+    `reserved_slots` on top of the ordinary ones (a relay node's: one a relay peer)."""
+    net = NetworkStack(host, slot_ms / 1000, ban_window_s=ban_window_s,
+                       reserved_slots=reserved_slots)
     metrics = metrics or NodeMetrics(role, name)
     net.log_handler_failures(log, name, metrics.handler_errors)
     net.peers.add_report_listener(partial(_count_report, metrics))
@@ -59,7 +62,7 @@ def relay_node(name: str, host: Host, genesis: Genesis, relay_peers: list[PeerId
                metrics: NodeMetrics | None = None, log: Any = None,
                ban_window_s: float = BAN_WINDOW_S, **kw: Any) -> RelayNodeService:
     net, m = _plumbing(name, RelayNodeService.role, host, genesis[1].config.slot_ms, metrics, log,
-                       ban_window_s)
+                       ban_window_s, reserved_slots=len(relay_peers))
     return RelayNodeService(name, net, m, genesis, relay_peers, log=log, **kw)
 
 
@@ -68,7 +71,7 @@ def validator(name: str, key: Keypair, host: Host, genesis: Genesis,
               log: Any = None, ban_window_s: float = BAN_WINDOW_S,
               **kw: Any) -> ValidatorService:
     net, m = _plumbing(name, ValidatorService.role, host, genesis[1].config.slot_ms, metrics, log,
-                       ban_window_s)
+                       ban_window_s, reserved_slots=len(relay_peers))
     return ValidatorService(name, key, net, m, genesis, relay_peers, log=log, **kw)
 
 

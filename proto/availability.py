@@ -12,6 +12,7 @@ from proto.candidate import AvailableData
 from proto.codec import decode, encode
 from proto.merkle import merkle_proof, merkle_root, verify_proof
 from proto.primitives import Blob, Hash, Struct, ValidatorIndex
+from proto.shared_work import shared
 
 
 class ErasureChunk(Struct, frozen=True):
@@ -40,8 +41,18 @@ def chunk_valid(root: bytes, chunk: ErasureChunk, n_validators: int) -> bool:
 
 
 def recover(chunks: list[ErasureChunk], n_validators: int, root: bytes) -> AvailableData:
-    """Rebuild `AvailableData` from verified chunks; raises `ErasureError`/`DecodeError`."""
+    """Rebuild `AvailableData` from verified chunks; raises `ErasureError`/`DecodeError`.
+
+    Any enough valid chunks of one root rebuild the same data (the rebuilt data is re-encoded
+    and must give that root again), so once a caller holds enough of them the simulated nodes
+    of one process rebuild each root once (`proto.shared_work`)."""
     good = {c.index: c.chunk for c in chunks if chunk_valid(root, c, n_validators)}
+    if len(good) < erasure.recovery_threshold(n_validators):
+        return _recover(good, n_validators, root)  # fails for this caller alone
+    return shared("recovery", (root, n_validators), lambda: _recover(good, n_validators, root))
+
+
+def _recover(good: dict[int, bytes], n_validators: int, root: bytes) -> AvailableData:
     data = decode(erasure.reconstruct(good, n_validators), AvailableData)
     if erasure_root(data, n_validators) != root:
         raise erasure.ErasureError("recovered data does not match the erasure root")

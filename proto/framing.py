@@ -53,6 +53,11 @@ class FrameDecoder:
             self._need = None
 
     @property
+    def between_frames(self) -> bool:
+        """Holding nothing of a frame (not even its length prefix) and alive."""
+        return not self._dead and self._need is None and not self._buf
+
+    @property
     def buffered(self) -> int:
         """Bytes held for an incomplete frame (for back-pressure accounting)."""
         return len(self._buf)

@@ -50,6 +50,8 @@ from proto.hashing import blake2_256
 from proto.network import PeerId
 
 _U64 = 2.0**64
+_FATE_PARTS = struct.Struct(">HIdH32sHI")
+_EIGHT_U64 = struct.Struct(">8Q")
 SEND_YIELD_EVERY = 16
 DELIVERY_TICK_S = 0.001
 
@@ -100,16 +102,21 @@ class NetworkStats:
 
 
 class _Scheduled(NamedTuple):
-    # A tuple, so the heap compares in C. (link, seq) is unique, so the comparison never reaches
-    # `target` or `data`.
+    # A tuple, so a tick's batch sorts in C. (link, seq) is unique, so the comparison never
+    # reaches `target` or `data`.
     time: float
     link: bytes  # (dialer, listener, dial number, sending side)
     seq: int  # send order on that side of the link
     target: MemoryConnection
-    data: bytes | None  # None: the sender closed the link
+    # The bytes on the wire; a whole frame `send` encoded is carried as its `Frame` (what the
+    # receiver's decoder would make of those bytes), so it is not decoded again. None: the
+    # sender closed the link.
+    data: bytes | Frame | None
 
 
 class MemoryConnection(Connection):
+    send_may_stall = False  # a send puts the frame in flight and never waits for the receiver
+
     def __init__(self, network: MemoryNetwork, host: MemoryHost, remote: PeerId,
                  direction: Direction, link: int) -> None:
         self._network = network
@@ -119,7 +126,10 @@ class MemoryConnection(Connection):
         self.direction = direction
         self.link = link
         self._peer_end: MemoryConnection | None = None
-        self._inbox_send, self._inbox = trio.open_memory_channel[bytes](math.inf)
+        # What arrived and is not read yet, and the reader's wait for more: a deque and a parking
+        # lot cost less a frame than a memory channel.
+        self._inbox: deque[bytes | Frame] = deque()
+        self._waiting = trio.lowlevel.ParkingLot()
         self._decoder = WireFrameDecoder(network.caps)
         self._ready: deque[Frame] = deque()
         self._closed = False
@@ -140,7 +150,8 @@ class MemoryConnection(Connection):
     async def send(self, protocol: int, body: bytes) -> None:
         if self._closed:
             raise ConnectionClosed(f"connection to {self.remote.hex()[:8]} is closed")
-        self._network._transmit(self, encode_wire_frame(protocol, body, self._network.caps))
+        wire = encode_wire_frame(protocol, body, self._network.caps)
+        self._network._transmit(self, wire, Frame(protocol, body))
         # A send never blocks (the link has no buffer to fill), so it yields to other tasks only
         # every `SEND_YIELD_EVERY` frames: a gossip fan-out does not cost a task switch a peer.
         self._sent += 1
@@ -154,7 +165,7 @@ class MemoryConnection(Connection):
         exactly as it would see them on a byte stream."""
         if self._closed:
             raise ConnectionClosed("connection is closed")
-        self._network._transmit(self, data)
+        self._network._transmit(self, data, data)
 
     def __aiter__(self) -> MemoryConnection:
         return self
@@ -163,21 +174,24 @@ class MemoryConnection(Connection):
         while not self._ready:
             if self._closed_locally:
                 raise StopAsyncIteration
-            try:
-                # Frames already queued are taken without a task switch each.
+            if not self._inbox:
+                if self._closed:
+                    raise StopAsyncIteration  # the peer's close, after all it had sent
+                await self._waiting.park()
+                continue
+            # Frames already queued are taken without a task switch each.
+            while self._inbox:
+                data = self._inbox.popleft()
+                if isinstance(data, Frame) and self._decoder.between_frames:
+                    self._ready.append(data)
+                    continue
+                if isinstance(data, Frame):  # behind raw bytes (a hostile test's): as bytes
+                    data = encode_wire_frame(data.protocol, data.body, self._network.caps)
                 try:
-                    data = self._inbox.receive_nowait()
-                except trio.WouldBlock:
-                    data = await self._inbox.receive()
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                raise StopAsyncIteration from None
-            if self._closed_locally:
-                raise StopAsyncIteration
-            try:
-                self._ready.extend(self._decoder.feed(data))
-            except DecodeError:
-                await self.aclose()
-                raise
+                    self._ready.extend(self._decoder.feed(data))
+                except DecodeError:
+                    await self.aclose()
+                    raise
         return self._ready.popleft()
 
     async def aclose(self) -> None:
@@ -197,13 +211,15 @@ class MemoryConnection(Connection):
 
     def _end(self) -> None:
         self._closed = True
-        self._inbox_send.close()
+        self._waiting.unpark_all()
         self._host._connections.discard(self)
 
-    def _arrive(self, data: bytes) -> bool:
+    def _arrive(self, data: bytes | Frame) -> bool:
         if self._closed:
             return False
-        self._inbox_send.send_nowait(data)
+        self._inbox.append(data)
+        if self._waiting:
+            self._waiting.unpark()
         return True
 
     def _occurrence(self, now: float, digest: bytes) -> int:
@@ -267,7 +283,9 @@ class MemoryNetwork:
         self._links: dict[tuple[PeerId, PeerId], LinkProfile] = {}
         self._group_of: dict[PeerId, int] = {}
         self._dial_counts: dict[tuple[PeerId, PeerId], int] = {}
-        self._heap: list[_Scheduled] = []
+        # Deliveries by tick (arrivals fall on a `DELIVERY_TICK_S` grid), and the ticks pending.
+        self._due: dict[int, list[_Scheduled]] = {}
+        self._ticks: list[int] = []  # a heap
         self._sleep = trio.CancelScope()  # the delivery task's current sleep
         self._trace: list[TraceEvent] = []
         self._epoch: float | None = None
@@ -348,12 +366,15 @@ class MemoryNetwork:
         while True:
             # Compare in the clock's own terms (time + epoch), exactly as the sleep below does,
             # so a wake-up at a deadline always finds its item due (no rounding livelock).
-            while self._heap and self._heap[0].time + epoch <= trio.current_time():
-                self._dispatch(heapq.heappop(self._heap))
+            while self._ticks and self._ticks[0] * DELIVERY_TICK_S + epoch <= trio.current_time():
+                # One tick's frames in (link, send order) order: a function of the run, not of
+                # the order the sending tasks happened to run in.
+                for item in sorted(self._due.pop(heapq.heappop(self._ticks))):
+                    self._dispatch(item)
             # Sleep until the earliest delivery. A frame pushed meanwhile that is due sooner moves
             # this deadline (`_push`) rather than waking the task: one wake-up per due instant.
             self._sleep = trio.CancelScope(
-                deadline=self._heap[0].time + epoch if self._heap else math.inf)
+                deadline=self._ticks[0] * DELIVERY_TICK_S + epoch if self._ticks else math.inf)
             with self._sleep:
                 await trio.sleep_forever()
 
@@ -380,27 +401,35 @@ class MemoryNetwork:
         """Eight uniforms in [0, 1) for this transmission (`digest`: of its bytes), independent
         of task scheduling."""
         h = conn._fate_prefix.copy()
-        h.update(b"".join(len(part).to_bytes(2, "big") + part for part in (
-            struct.pack(">Id", conn.link, now), digest,
-            conn._occurrence(now, digest).to_bytes(4, "big"))))
-        return [x / _U64 for x in struct.unpack(">8Q", h.digest())]
+        # Each part length-prefixed: (link, now) 12 bytes, the digest 32, the occurrence 4.
+        h.update(_FATE_PARTS.pack(12, conn.link, now, len(digest), digest, 4,
+                                  conn._occurrence(now, digest)))
+        return [x / _U64 for x in _EIGHT_U64.unpack(h.digest())]
 
-    def _push(self, sender: MemoryConnection, time: float, data: bytes | None) -> None:
+    def _push(self, sender: MemoryConnection, time: float, data: bytes | Frame | None) -> None:
         target = sender._peer_end
         assert target is not None
         # Arrivals fall on a `DELIVERY_TICK_S` grid (rounded up, so never earlier and never at
         # the send instant): the delivery task wakes once a tick for all that is due, not once
         # a frame. Rounding up keeps each link's order.
-        time = math.ceil(time / DELIVERY_TICK_S) * DELIVERY_TICK_S
+        tick = math.ceil(time / DELIVERY_TICK_S)
+        time = tick * DELIVERY_TICK_S
         sender._send_seq += 1
         sender._last_any_arrival = max(sender._last_any_arrival, time)
         item = _Scheduled(time, sender._order_key, sender._send_seq, target, data)
-        heapq.heappush(self._heap, item)
-        if self._heap[0] is item:
+        batch = self._due.get(tick)
+        if batch is not None:
+            batch.append(item)
+            return
+        self._due[tick] = [item]
+        heapq.heappush(self._ticks, tick)
+        if self._ticks[0] == tick:
             assert self._epoch is not None
             self._sleep.deadline = time + self._epoch
 
-    def _transmit(self, conn: MemoryConnection, data: bytes) -> None:
+    def _transmit(self, conn: MemoryConnection, data: bytes, carried: bytes | Frame) -> None:
+        """Put `data` (wire bytes) on the link; `carried` is what arrives (the bytes, or the
+        frame they encode)."""
         now = self.now()
         self.stats.sent += 1
         self.stats.bytes_sent += len(data)
@@ -408,8 +437,9 @@ class MemoryNetwork:
         digest = blake2_256(data)
         profile = self.profile(src, dst)
         u = self._fate(conn, now, digest)
-        if self.blocked(src, dst) or u[0] < profile.loss:
-            if self.blocked(src, dst):
+        blocked = self.blocked(src, dst)
+        if blocked or u[0] < profile.loss:
+            if blocked:
                 self.stats.partitioned += 1
             else:
                 self.stats.lost += 1
@@ -425,7 +455,7 @@ class MemoryNetwork:
             else:
                 at = max(at, conn._last_arrival)
                 conn._last_arrival = at
-            self._push(conn, at, data)
+            self._push(conn, at, carried)
 
     def _schedule_close(self, conn: MemoryConnection) -> None:
         # The peer learns of the close after the last frame already on its way (like a FIN).
@@ -443,8 +473,12 @@ class MemoryNetwork:
             return
         if target._arrive(item.data):
             self.stats.delivered += 1
-            self._record(TraceEvent(item.time, "deliver", src, target.local, target.link,
-                                    blake2_256(item.data)[:8]))
+            if self.record_trace:  # the digest is not worth computing for nobody
+                data = item.data
+                if isinstance(data, Frame):
+                    data = encode_wire_frame(data.protocol, data.body, self.caps)
+                self._record(TraceEvent(item.time, "deliver", src, target.local, target.link,
+                                        blake2_256(data)[:8]))
         else:
             self.stats.discarded += 1
 

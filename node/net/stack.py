@@ -125,14 +125,20 @@ _LANE_NAMES = {int(Protocol.GOSSIP): "gossip", int(Protocol.DIRECT): "direct",
 
 BAN_LOG_INTERVAL_S = 10.0
 OVER_BUDGET_LOG_INTERVAL_S = 30.0  # as the informant's misbehaviour lines
+PEER_SLOTS = 64  # ordinary connection slots each way (inbound, outbound)
 
 
 class NetworkStack:
     def __init__(self, host: Host, slot_s: float, *, peerset: PeerSet | None = None,
-                 ban_window_s: float = BAN_WINDOW_S) -> None:
+                 ban_window_s: float = BAN_WINDOW_S, reserved_slots: int = 0) -> None:
+        """`reserved_slots`: slots each way on top of the ordinary `PEER_SLOTS`, for the relay
+        peers a relay node or validator must reach (polkadot reserves its validators' links): at
+        more validators than ordinary slots, validators filled every inbound slot and refused
+        the collators of their own backing group."""
         self.host = host
         if peerset is None:  # not `peerset or ...`: an empty PeerSet is falsy (it has a len)
-            peerset = PeerSet(max_inbound=64, max_outbound=64, ban_window_s=ban_window_s)
+            peerset = PeerSet(max_inbound=PEER_SLOTS + reserved_slots,
+                              max_outbound=PEER_SLOTS + reserved_slots, ban_window_s=ban_window_s)
         self.peers = PeerManager(host, peerset, budgets=lane_budgets(slot_s),
                                  send_stall_s=SEND_STALL_SLOTS * slot_s)
         self.gossip = Gossip(self.peers, Protocol.GOSSIP)

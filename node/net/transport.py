@@ -71,6 +71,11 @@ class WireFrameDecoder:
         self._frames = FrameDecoder(max(self._caps.values()) + 1)
         self._dead = False
 
+    @property
+    def between_frames(self) -> bool:
+        """Alive and holding no part of a frame: a whole frame may be taken as is."""
+        return not self._dead and self._frames.between_frames
+
     def feed(self, data: bytes) -> list[Frame]:
         if self._dead:
             raise DecodeError("frame decoder already failed; the connection must be closed")
@@ -103,6 +108,9 @@ class Connection(ABC):
     local: PeerId
     remote: PeerId
     direction: Direction
+    # Whether `send` can wait on the peer (a full socket buffer). A link whose send never waits
+    # (the in-memory network's) needs no stall timer around each frame.
+    send_may_stall: bool = True
 
     @abstractmethod
     async def send(self, protocol: int, body: bytes) -> None:

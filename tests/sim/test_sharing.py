@@ -29,5 +29,6 @@ def test_report_is_identical_with_and_without_sharing() -> None:
     assert on.nodes == off.nodes and on.network == off.network
     # ... and the work really was shared: each kind reused, far fewer Ed25519 verifications.
     assert off.shared_work == {}
-    assert all(on.shared_work[k]["reused"] > 0 for k in ("ed25519", "collation", "relay_block"))
+    assert all(on.shared_work[k]["reused"] > 0 for k in ("ed25519", "collation", "relay_block",
+                                                   "recovery"))
     assert on_sigs * 2 < off_sigs
