@@ -150,12 +150,16 @@ class RelayNodeService:
         """We have relay peers and none of them has told us its chain yet (we cannot know whether
         we are behind)."""
         return bool(self.relay_peers) and not any(
-            self.net.peers.is_connected(p) for p in self._status_heard)
+            self.net.peers.is_connected(p) for p in self._status_heard if p in self.relay_peers)
 
     def add_relay_peer(self, peer: PeerId) -> None:
         """A relay node learnt of at run time (validators come from the chain spec)."""
         if peer != self.net.peer_id:
             self.relay_peers.add(peer)
+            # Already connected (it dialled us before discovery said what it is): it gets our
+            # status now, as a relay peer connecting later would.
+            if self.net.peers.is_connected(peer) and self._nursery is not None:
+                self._nursery.start_soon(self._send_status, peer)
 
     # -- persistence ------------------------------------------------------------------------
 
@@ -355,8 +359,9 @@ class RelayNodeService:
         if msg.best.number > 0 and not self._sealed(msg.best):
             self.net.peers.report(peer, COST_INVALID_SIGNATURE)
             return
-        if peer in self.relay_peers:
-            self._status_heard.add(peer)
+        # Kept whoever sent it: a relay node that dialled us is known as one only once discovery
+        # says so, after its status came (its status would not be sent again).
+        self._status_heard.add(peer)
         self._check_agreement(peer, msg.finalized_number, msg.finalized_hash)
         self._note_claim(peer, msg.best)
         await self._send_status(peer)  # a peer that learnt of us before we learnt of it
