@@ -129,6 +129,8 @@ class PerRelayParent:
     collations: dict[bytes, KnownCollation] = field(default_factory=dict)
     # Statements for candidates we cannot place yet (no receipt), by candidate and signer.
     unplaced: dict[bytes, dict[int, SignedStatement]] = field(default_factory=dict)
+    # Our own statements sent to the group, by candidate: sent again until it is backable.
+    shared: dict[bytes, SignedStatement] = field(default_factory=dict)
 
 
 class Backing:
@@ -433,6 +435,8 @@ class Backing:
         per = self.per_relay_parent.get(relay_parent)
         group = self._group_of(per, receipt) if per is not None else None
         if group:
+            assert per is not None
+            per.shared[receipt.hash()] = signed
             await self.v.net.gossip.send_to(
                 Topic.STATEMENT, encode(StatementMessage(relay_parent, signed)),
                 [self.v.peer_of(m) for m in group if m != self.v.index])
@@ -453,9 +457,23 @@ class Backing:
                                         self.v.upcoming_authors())
 
     async def offer_backed(self) -> None:
-        """At each new leaf (and after a slot without a block), what we hold backable and the chain has not taken yet, to the
-        authors of the next slots (they change every slot; one that already has it drops the
-        copy unread by its seen-cache)."""
+        """At each new leaf (and after a slot without a block), what we hold backable and the
+        chain has not taken yet, to the authors of the next slots (they change every slot; one
+        that already has it drops the copy unread by its seen-cache); and our statements on what
+        is not backable yet, to the group again: statements go to the group members alone, so
+        one sent before a member's link was up (at start-up, after a partition) is otherwise
+        lost and the candidate never reaches its backing threshold."""
+        for relay_parent, per in list(self.per_relay_parent.items()):
+            for h, signed in list(per.shared.items()):
+                known = per.collations.get(h)
+                if per.table.is_backable(h, per.state.config.minimum_backing_votes) \
+                        or known is None:
+                    continue
+                group = self._group_of(per, known.receipt)
+                if group:
+                    await self.v.net.gossip.send_to(
+                        Topic.STATEMENT, encode(StatementMessage(relay_parent, signed)),
+                        [self.v.peer_of(m) for m in group if m != self.v.index])
         for per in list(self.per_relay_parent.values()):
             for h, known in list(per.collations.items()):
                 entry = per.table.candidates.get(h)
