@@ -51,10 +51,10 @@ from proto.ports import Metrics, Network, ParaStore
 from proto.relay_block import RelayHeader
 from relay.core.collator_api import CollationContext
 
-# Adverts a slot apart by sixths for two slots: a collation stays fetchable while its relay parent is
+# Adverts repeated by sixths of a slot for a whole slot (was half): a collation stays fetchable while its relay parent is
 # in the allowed ancestry, and a collator that built before its links to the backing group were
 # up (at start-up: discovery still under way) gets it seconded once they are, not never.
-READVERTISE_ATTEMPTS = 12
+READVERTISE_ATTEMPTS = 6
 MAX_PARA_SYNC = 64  # para blocks fetched per sync call; a longer gap is closed over several
 MAX_PARA_BACKLOG = 4096  # fetched blocks kept while their ancestors are still being fetched
 # A validator a relay block behind this collator still sees the previous allowed ancestry and
