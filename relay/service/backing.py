@@ -437,10 +437,15 @@ class Backing:
         if group:
             assert per is not None
             per.shared[receipt.hash()] = signed
-            await self.v.net.gossip.send_to(
-                Topic.STATEMENT, encode(StatementMessage(relay_parent, signed)),
-                [self.v.peer_of(m) for m in group if m != self.v.index])
+            await self._to_group(relay_parent, group, signed)
         await self._publish_if_backable(relay_parent, receipt.hash())
+
+    async def _to_group(self, relay_parent: bytes, group: list[int],
+                        signed: SignedStatement) -> None:
+        """Our statement to the other members of its backing group, the only ones who use it."""
+        await self.v.net.gossip.send_to(
+            Topic.STATEMENT, encode(StatementMessage(relay_parent, signed)),
+            [self.v.peer_of(m) for m in group if m != self.v.index])
 
     async def _publish_if_backable(self, relay_parent: bytes, h: bytes) -> None:
         per = self.per_relay_parent.get(relay_parent)
@@ -471,9 +476,7 @@ class Backing:
                     continue
                 group = self._group_of(per, known.receipt)
                 if group:
-                    await self.v.net.gossip.send_to(
-                        Topic.STATEMENT, encode(StatementMessage(relay_parent, signed)),
-                        [self.v.peer_of(m) for m in group if m != self.v.index])
+                    await self._to_group(relay_parent, group, signed)
         for per in list(self.per_relay_parent.values()):
             for h, known in list(per.collations.items()):
                 entry = per.table.candidates.get(h)
