@@ -13,6 +13,7 @@ import msgspec
 from proto.approvals import IndirectSignedApprovalVote, SignedAssignment
 from proto.availability import ErasureChunk
 from proto.candidate import (
+    AvailableData,
     CandidateReceipt,
     CommittedCandidateReceipt,
     PersistedValidationData,
@@ -246,13 +247,25 @@ class ChainStatus(Struct, frozen=True, tag=28):
     finalized_hash: Hash
 
 
+class AvailableDataRequest(Struct, frozen=True, tag=29):
+    """A candidate's whole available data, asked of a validator that backed it: an approval
+    checker's (or dispute participant's) one request instead of a third of the chunks, checked
+    against the erasure root (`relay/service/recovery.py`)."""
+
+    candidate_hash: Hash
+
+
+class AvailableDataResponse(Struct, frozen=True, tag=30):
+    data: AvailableData | None
+
+
 WireMessage = (
     Declare | AdvertiseCollation | FetchCollation | CollationResponse | CollationSeconded
     | StatementMessage | FetchAttested | AttestedCandidate | FetchPoV | PoVResponse
     | BitfieldMessage | BlockAnnounce | BlockRequest | BlockResponse | ChunkRequest
     | ChunkResponse | FinalityVoteMessage | PeerExchange | Ping | Pong | ParaBlockAnnounce
     | FetchParaBlock | ParaBlockResponse | AssignmentsMessage | ApprovalsMessage
-    | DisputeRequest | DisputeResponse | ChainStatus
+    | DisputeRequest | DisputeResponse | ChainStatus | AvailableDataRequest | AvailableDataResponse
 )
 
 PROTOCOL_OF: dict[type, Protocol] = {
@@ -264,6 +277,7 @@ PROTOCOL_OF: dict[type, Protocol] = {
     AttestedCandidate: Protocol.RESPONSE, ChunkResponse: Protocol.RESPONSE,
     BlockResponse: Protocol.BLOCKS,
     DisputeRequest: Protocol.REQUEST, DisputeResponse: Protocol.RESPONSE,
+    AvailableDataRequest: Protocol.REQUEST, AvailableDataResponse: Protocol.POV_RESPONSE,
 }
 
 
@@ -278,6 +292,7 @@ TOPIC_MESSAGE: dict[int, type] = {
 REQUEST_MESSAGE: dict[int, type] = {
     Kind.BLOCKS: BlockRequest, Kind.COLLATION: FetchCollation, Kind.ATTESTED: FetchAttested,
     Kind.POV: FetchPoV, Kind.CHUNK: ChunkRequest, Kind.PARA_BLOCK: FetchParaBlock,
+    Kind.AVAILABLE_DATA: AvailableDataRequest,
 }
 
 

@@ -24,6 +24,7 @@ class Kind:
     POV = 4
     CHUNK = 5
     PARA_BLOCK = 6
+    AVAILABLE_DATA = 7  # a candidate's whole `AvailableData`, from a backer (`recovery.py`)
 
 
 class Topic:

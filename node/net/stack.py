@@ -51,6 +51,10 @@ def request_kinds(slot_s: float) -> list[RequestKind]:
                     max_inbound_per_peer=16),
         RequestKind(Kind.PARA_BLOCK, Protocol.POV_RESPONSE, 256, pov_max, slot_s / 6,
                     max_inbound_per_peer=4),
+        # A backer answers approval checkers and dispute participants with a whole candidate
+        # (`relay/service/recovery.py`): a few at once from one peer, as for PoVs.
+        RequestKind(Kind.AVAILABLE_DATA, Protocol.POV_RESPONSE, 256, pov_max, slot_s / 5,
+                    max_inbound_per_peer=4),
     ]
 
 

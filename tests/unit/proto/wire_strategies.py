@@ -21,6 +21,7 @@ from proto.approvals import (
 )
 from proto.availability import ErasureChunk
 from proto.candidate import (
+    AvailableData,
     CandidateCommitments,
     CandidateDescriptor,
     CandidateReceipt,
@@ -36,6 +37,8 @@ from proto.messages import (
     ApprovalsMessage,
     AssignmentsMessage,
     AttestedCandidate,
+    AvailableDataRequest,
+    AvailableDataResponse,
     BitfieldMessage,
     BlockAnnounce,
     BlockRequest,
@@ -148,6 +151,9 @@ MESSAGES: dict[type, st.SearchStrategy[typing.Any]] = {
     DisputeRequest: st.builds(DisputeRequest, st.builds(UncheckedDisputeMessage, plain, u32,
                                                         dispute_votes, dispute_votes)),
     DisputeResponse: st.just(DisputeResponse()),
+    AvailableDataRequest: st.builds(AvailableDataRequest, h32),
+    AvailableDataResponse: st.builds(AvailableDataResponse,
+                                     st.none() | st.builds(AvailableData, povs, pvds)),
     ChainStatus: st.builds(ChainStatus, headers, u32, h32),
 }
 messages = st.one_of(*MESSAGES.values())
