@@ -12,6 +12,10 @@ timed out). A validator that could not reach the backers in one block's quarter 
 group just back from a partition, its links not yet up again) then has the chunk whenever in
 the slot they answer, for the next block's bitfield, instead of trying again only in the first
 quarter of each slot.
+
+A backer also keeps the whole `AvailableData` of what it backed, and answers approval checkers
+and dispute participants who ask for it (`Kind.AVAILABLE_DATA`): for a small PoV one request to
+a backer replaces a third of the chunks (`recovery.py`, which checks it against the erasure root).
 """
 
 from __future__ import annotations
@@ -19,9 +23,16 @@ from __future__ import annotations
 import trio
 
 from proto.availability import ErasureChunk, chunk_valid
+from proto.candidate import AvailableData
 from proto.codec import decode, encode
 from proto.errors import DecodeError
-from proto.messages import BitfieldMessage, ChunkRequest, ChunkResponse
+from proto.messages import (
+    AvailableDataRequest,
+    AvailableDataResponse,
+    BitfieldMessage,
+    ChunkRequest,
+    ChunkResponse,
+)
 from proto.network import (
     ACCEPT,
     COST_INVALID_SIGNATURE,
@@ -50,20 +61,24 @@ class Availability:
         self.v = v
         self.own: dict[bytes, ErasureChunk] = {}  # candidate -> our chunk
         self.all: dict[bytes, list[ErasureChunk]] = {}  # candidates we backed -> every chunk
+        self.available: dict[bytes, AvailableData] = {}  # candidates we backed -> their data
         self.relay_parent_of: dict[bytes, bytes] = {}  # candidate -> its relay parent
         self.bitfields: dict[bytes, dict[int, SignedAvailabilityBitfield]] = {}  # by leaf
         self.fetching: set[bytes] = set()
         self.signed = 0  # bitfields this validator signed
         self._nursery: trio.Nursery | None = None
         v.net.serve(Kind.CHUNK, self._serve_chunk)
+        v.net.serve(Kind.AVAILABLE_DATA, self._serve_available_data)
         v.net.gossip.subscribe(Topic.BITFIELD, self._validate_bitfield, deliver_nothing)
 
     def start(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
 
-    def store_all(self, candidate_hash: bytes, relay_parent: bytes,
+    def store_all(self, candidate_hash: bytes, relay_parent: bytes, data: AvailableData,
                   chunks: list[ErasureChunk]) -> None:
+        """A candidate we backed: its data and every chunk made from it."""
         self.all[candidate_hash] = chunks
+        self.available[candidate_hash] = data
         self.own[candidate_hash] = chunks[self.v.index]
         self.relay_parent_of[candidate_hash] = relay_parent
 
@@ -189,6 +204,10 @@ class Availability:
             return encode(ChunkResponse(own))
         return encode(ChunkResponse(None))
 
+    async def _serve_available_data(self, _peer: PeerId, payload: bytes) -> bytes | None:
+        req = decode(payload, AvailableDataRequest)
+        return encode(AvailableDataResponse(self.available.get(req.candidate_hash)))
+
     def pending_at_leaves(self) -> set[bytes]:
         """Candidates pending availability at any leaf of our chain: their chunks are still
         wanted however old their relay parent (a candidate times out only at a group rotation,
@@ -232,6 +251,7 @@ class Availability:
                   (hd := self.v.chain.header(rp)) is None or hd.number < keep_from)]:
             self.own.pop(c, None)
             self.all.pop(c, None)
+            self.available.pop(c, None)
             del self.relay_parent_of[c]
         for leaf in [leaf for leaf in self.bitfields
                      if (hd := self.v.chain.header(leaf)) is None or hd.number < keep_from]:

@@ -359,7 +359,8 @@ class Backing:
             self.v.log_event("collation invalid", error=str(exc))
             return None
         per.collations[committed.hash()] = KnownCollation(committed, pvd, pov)
-        self.availability.store_all(committed.hash(), committed.descriptor.relay_parent, chunks)
+        self.availability.store_all(committed.hash(), committed.descriptor.relay_parent,
+                                    AvailableData(pov, pvd), chunks)
         return committed
 
     def _garbage(self, per: PerRelayParent, committed: CommittedCandidateReceipt,
@@ -373,13 +374,15 @@ class Backing:
                          pov: PoV, pvd: PersistedValidationData,
                          pov_changed: bool = False) -> CommittedCandidateReceipt:
         """Malus: keep a collation (and its chunks) without its PoV having passed validation."""
-        root, chunks = make_chunks(AvailableData(pov, pvd), per.state.n_validators)
+        data = AvailableData(pov, pvd)
+        root, chunks = make_chunks(data, per.state.n_validators)
         if pov_changed:
             d = msgspec.structs.replace(committed.descriptor, pov_hash=pov.hash(),
                                         erasure_root=root)
             committed = CommittedCandidateReceipt(d, committed.commitments)
         per.collations[committed.hash()] = KnownCollation(committed, pvd, pov)
-        self.availability.store_all(committed.hash(), committed.descriptor.relay_parent, chunks)
+        self.availability.store_all(committed.hash(), committed.descriptor.relay_parent, data,
+                                    chunks)
         return committed
 
     def _durably_seconded(self, relay_parent: bytes, per: PerRelayParent,

@@ -52,7 +52,7 @@ class Setup:
         self.network = MemoryNetwork(random.Random(0), FRAME_MAX)
         self.backer = self.validator(self.backer_index)
         self.fetcher = self.validator(self.fetcher_index)
-        self.backer.availability.store_all(self.candidate, rp.hash(), self.chunks)
+        self.backer.availability.store_all(self.candidate, rp.hash(), data, self.chunks)
         for block in self.blocks:
             self.fetcher.chain.import_block(block)
         self.slot_s = self.fetcher.slot_s

@@ -15,6 +15,7 @@ from relay_fixtures import Chain, back, bitfields, make_candidate
 from node import wiring
 from node.net.memory import MemoryNetwork
 from proto.availability import ErasureChunk
+from proto.candidate import AvailableData, PersistedValidationData, PoV
 from proto.messages import FRAME_MAX
 from proto.relay_block import RelayBlock
 from proto.statements import FinalityVote
@@ -60,12 +61,14 @@ def test_chunks_of_a_candidate_pending_at_a_leaf_outlive_the_horizon() -> None:
     node = validator_following(chain, 0)
     c = receipt.hash()
     chunks = [ErasureChunk(b"chunk", i, []) for i in range(5)]
-    node.availability.store_all(c, rp.hash(), chunks)
+    data = AvailableData(PoV(b"pov"), PersistedValidationData(b"", rp.number, rp.state_root, 1))
+    node.availability.store_all(c, rp.hash(), data, chunks)
     follow(node, chain, blocks)
     assert node.chain.finalized.number - horizon > rp.number  # old enough to be pruned by age
     assert node.availability.pending_at_leaves() == {c}
     node.availability._prune()
     assert node.availability.all[c] == chunks and node.availability.own[c] == chunks[0]
+    assert node.availability.available[c] == data
 
     # Made available and included: no leaf has it pending, but the including block waits for
     # its approval checkers, who rebuild the candidate from these chunks.
@@ -75,10 +78,12 @@ def test_chunks_of_a_candidate_pending_at_a_leaf_outlive_the_horizon() -> None:
     assert node.availability.included_unfinalized() == {c}
     node.availability._prune()
     assert node.availability.all[c] == chunks and node.availability.own[c] == chunks[0]
+    assert node.availability.available[c] == data
 
     # The including block final: its chunks go by age.
     finalize_best(node, chain)
     assert node.availability.included_unfinalized() == set()
     node.availability._prune()
     assert c not in node.availability.all and c not in node.availability.own
+    assert c not in node.availability.available  # the backer's whole copy goes with its chunks
     assert c not in node.availability.relay_parent_of
