@@ -421,6 +421,7 @@ class Simulation:
                             assignments=s.approvals.assignments_sent,
                             approvals=s.approvals.approvals_sent,
                             recovered=s.approvals.recovery.recovered,
+                            recovered_from_backers=s.approvals.recovery.recovered_from_backers,
                             found_invalid=s.approvals.invalid_found)
             if isinstance(s, CollatorService):
                 info.update(built=s.stats.built, advertised=s.stats.advertised,

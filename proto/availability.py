@@ -10,6 +10,7 @@ import msgspec
 from proto import erasure
 from proto.candidate import AvailableData
 from proto.codec import decode, encode
+from proto.hashing import blake2_256
 from proto.merkle import merkle_proof, merkle_root, verify_proof
 from proto.primitives import Blob, Hash, Struct, ValidatorIndex
 from proto.shared_work import shared
@@ -27,6 +28,18 @@ def chunks_of(data: AvailableData, n_validators: int) -> list[bytes]:
 
 def erasure_root(data: AvailableData, n_validators: int) -> bytes:
     return merkle_root(chunks_of(data, n_validators))
+
+
+def matches_root(data: AvailableData, n_validators: int, root: bytes) -> bool:
+    """Whether `data` is what `root` commits to: re-encoded into its chunks, their merkle root is
+    `root` (data a backer serves, checked as polkadot's recovery from backers re-encodes it). The
+    root is a pure function of the data's encoding, so the simulated nodes of one process compute
+    it once per content (`proto.shared_work`, keyed by the encoding's hash, not by `root`: data
+    that does not match is someone else's content)."""
+    encoded = encode(data)
+    computed = shared("erasure_root", (blake2_256(encoded), n_validators),
+                      lambda: merkle_root(erasure.encode(encoded, n_validators)))
+    return computed == root
 
 
 def make_chunks(data: AvailableData, n_validators: int) -> tuple[bytes, list[ErasureChunk]]:

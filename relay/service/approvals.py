@@ -5,7 +5,7 @@ the trio shell around `relay.core.approval.ApprovalVoting`.
   events); this validator's assignments to them come from the pure core.
 - Each tick (a twelfth of a slot) the core re-counts the blocks not yet approved: own assignments
   that are due are gossiped (`Topic.ASSIGNMENT`) and their candidates checked: the available data
-  is rebuilt from the validators' erasure chunks (`recovery.py`, never the backers' copy), the PoV
+  is recovered (`recovery.py`: a small one whole from a backer, else from erasure chunks), the PoV
   re-executed with the backers' validation (`validate_collation`, off the event loop through
   `pov_execution.py`; a timeout is no verdict: not approved, not disputed), and a signed approval
   gossiped (`Topic.APPROVAL`). A checker that stays silent `no_show_slots` is a no-show and the core pulls
@@ -235,9 +235,12 @@ class ApprovalChecking:
         # Retried a slot apart for as long as the block waits for approval: a checker cut off
         # from the chunk holders (a partition) checks once it is back, where a checker that gave
         # up would leave a candidate with no other possible checker unapproved for good.
+        groups = state.scheduler.groups
+        backers = groups[event.group] if 0 <= event.group < len(groups) else ()
         attempt = 0
         while (data := await self.recovery.recover(work.candidate_hash,
-                                                   receipt.descriptor.erasure_root, n)) is None:
+                                                   receipt.descriptor.erasure_root, n,
+                                                   backers)) is None:
             attempt += 1
             if attempt == RECOVERY_ATTEMPTS:  # said once; it goes on trying
                 self.v.log_event("approval: recovery failing, retrying each slot",

@@ -9,8 +9,9 @@ selection's revert, as one trio shell around `relay.core.disputes.DisputeCoordin
   that a whole colluding group backed is caught. `raised` records which of the two raised it here.
 - **Participating.** Every validator that learns of a dispute re-validates the candidate once a
   block on its chain has backed it (before that there is no backing group to recover from and
-  nothing to revert): the available data is recovered from erasure chunks (all of them from a
-  backer, else one from each validator), the PoV re-executed (through `pov_execution.py`; a
+  nothing to revert): the available data is recovered whole from a backer if it is small and
+  matches the erasure root (`recovery.py`), else from erasure chunks (all of them from a backer,
+  else one from each validator), the PoV re-executed (through `pov_execution.py`; a
   timeout casts no vote), and its vote gossiped.
 - **Concluding.** More than two thirds on a side decide. Concluded invalid: every unfinalized
   block that backed or included the candidate goes with its descendants (`chain reverted` in the
@@ -77,6 +78,7 @@ from relay.service.pov_execution import (
     PovExecution,
     approval_deadline_s,
 )
+from relay.service.recovery import AvailabilityRecovery
 from relay.service.validator_context import ValidatorContext
 
 MAX_SETS_PER_BLOCK = 16
@@ -110,6 +112,7 @@ class Disputes:
         self.v = v
         self.execution = execution or InlineExecution()  # inline: the simulation
         self.availability = availability
+        self.recovery = AvailabilityRecovery(v, availability)
         self.on_reverted = on_reverted
         self.malus = malus
         state = v.chain.state(v.chain.best_hash)
@@ -127,6 +130,7 @@ class Disputes:
         self.reverts: list[Revert] = []
         self.finalized_invalid = 0  # concluded invalid after a block including it was final
         self.participated = 0  # candidates re-executed to vote in their dispute
+        self.recovered_from_backers = 0  # of their data, fetched whole from a backer
         self._nursery: trio.Nursery | None = None
         v.net.gossip.subscribe(Topic.DISPUTE, self._validate_message, deliver_nothing)
 
@@ -321,10 +325,14 @@ class Disputes:
         elif (own := self.availability.own.get(h)) is not None:
             chunks[own.index] = own
         need = recovery_threshold(n)
+        data = None if held is not None else \
+            await self.recovery.from_backers(h, root, n, where.backers)
+        if data is not None:
+            self.recovered_from_backers += 1
         # Backers hold every chunk; anyone else holds its own.
         order = list(where.backers) + [i for i in range(n) if i not in where.backers]
         for _ in range(RECOVERY_ROUNDS):
-            if len(chunks) >= need:
+            if data is not None or len(chunks) >= need:
                 break
             for holder in order:
                 if len(chunks) >= need:
@@ -342,10 +350,11 @@ class Disputes:
                     chunks[index] = chunk
             else:
                 await trio.sleep(self.v.slot_s / 6)
-        try:
-            data = recover(list(chunks.values()), n, root)
-        except (ErasureError, DecodeError):
-            return None
+        if data is None:
+            try:
+                data = recover(list(chunks.values()), n, root)
+            except (ErasureError, DecodeError):
+                return None
         state = self.v.chain.state(where.block_hash)
         timeout = state.config.execution_timeout_ms if state is not None \
             else self.v.chain.config.execution_timeout_ms

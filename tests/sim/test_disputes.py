@@ -128,8 +128,9 @@ def test_garbage_a_whole_group_backed_is_disputed_by_an_approval_checker() -> No
     """7 validators, 3 paras: groups {alice, bob, charlie}, {dave, eve}, {ferdie, george}. dave
     seconds garbage and eve vouches for it, the whole group and the threshold of 2: no honest
     backer sees it, so it is backed, made available and included. An approval checker re-executes
-    it from the chunks, finds it invalid and raises the dispute with the backing votes of the
-    block that backed it; the five honest validators are the supermajority that concludes it."""
+    it (the data from a backer, matching the erasure root), finds it invalid and raises the
+    dispute with the backing votes of the block that backed it; the five honest validators are
+    the supermajority that concludes it."""
     sim, result = dispute_run((("dave", "suggest-garbage-candidate"), ("eve", "back-garbage")),
                               validators=7, relay_blocks=20, minimum_backing_votes=2, paras=3)
     assert result.problems == []  # includes: no finalized block included it
@@ -160,6 +161,12 @@ def test_garbage_a_whole_group_backed_is_disputed_by_an_approval_checker() -> No
                 if isinstance(e, OffenceEvent)]
     assert any(o.kind is OffenceKind.ForInvalidBacked and o.offenders == (3, 4)
                for o in offences)
+    # Participants held their chunks of the included candidate (a small one): each took the
+    # data from a backer in one request. The colluders' copy matches the erasure root (it is the
+    # garbage the chain committed to), so it is what the chunks would have rebuilt.
+    assert sum(v.disputes.participated for v in vals.values()) >= 1
+    for name, v in vals.items():
+        assert v.disputes.recovered_from_backers == v.disputes.participated, name
     assert result.records[-1].number == 20 and sum(r.finalized for r in result.records) >= 18
     # the honest groups' paras go on: in the last 8 blocks two paras get in every block
     assert sum(included_per_para(result, 13, 20).values()) >= 2 * 8
