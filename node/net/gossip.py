@@ -336,24 +336,29 @@ class Gossip:
         route = self.routes.get(topic, _FLOOD)
         if route.route is Route.TARGETED:
             return []
-        peers = self._gossip_peers(source)
         grid, me = self.grid, self.peers.local_id
-        if route.route is Route.FLOOD or grid is None or origin not in grid:
+        on_grid = route.route is Route.GRID and grid is not None and origin in grid
+        if on_grid and grid is not None and me in grid:
+            # Forwarding (most of the grid's work) looks at the √n neighbours alone, not at
+            # every connected peer.
+            targets = [p for p in grid.route(me, origin)
+                       if p != source and self.peers.is_connected(p) and self.fan_out_to(p)]
+            if source is None:
+                peers = self._gossip_peers(None)
+                chosen = set(targets)
+                spare = [p for p in peers if p in grid and p not in chosen]
+                targets += self._by_hash(msg_id, spare, self.grid_extra)
+                if route.relay_nodes:
+                    targets += [p for p in peers if p not in grid]
+            return targets
+        peers = self._gossip_peers(source)
+        if not on_grid:
             return peers if source is None else self._by_hash(msg_id, peers,
                                                                self.forward_fanout)
-        if me not in grid:
-            # A relay node outside the grid: it passes the message on among its kind alone.
-            others = [p for p in peers if p not in grid]
-            return self._by_hash(msg_id, others, self.forward_fanout)
-        connected = set(peers)
-        targets = [p for p in grid.route(me, origin) if p in connected]
-        if source is None:
-            chosen = set(targets)
-            spare = [p for p in peers if p in grid and p not in chosen]
-            targets += self._by_hash(msg_id, spare, self.grid_extra)
-            if route.relay_nodes:
-                targets += [p for p in peers if p not in grid]
-        return targets
+        # A relay node outside the grid: it passes the message on among its kind alone.
+        assert grid is not None
+        others = [p for p in peers if p not in grid]
+        return self._by_hash(msg_id, others, self.forward_fanout)
 
     async def _on_frame(self, source: PeerId, body: bytes) -> None:
         envelope = decode(body, GossipEnvelope)
