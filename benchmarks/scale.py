@@ -64,7 +64,7 @@ def run_one(mode: str, validators: int, paras: int, relay_blocks: int) -> dict[s
         virtual = relay_blocks * cfg.host.slot_ms / 1000
         para_ids, frames, nbytes, problems = sorted({i.para_id for r in records
                                                      for i in r.included}), None, None, 0
-        traffic = {}
+        traffic, messages = {}, {}
     elif mode in ("sim", "unshared"):
         from node.sim import SimConfig, run_sim
 
@@ -74,6 +74,7 @@ def run_one(mode: str, validators: int, paras: int, relay_blocks: int) -> dict[s
         records, para_ids, virtual = result.records, result.para_ids, result.virtual_seconds
         frames, nbytes = result.network["sent"], result.network["bytes_sent"]
         traffic = result.traffic
+        messages = result.gossip_messages
         problems = len(result.problems)
     else:
         raise SystemExit(f"unknown mode {mode!r} (ideal, sim, unshared)")
@@ -91,6 +92,8 @@ def run_one(mode: str, validators: int, paras: int, relay_blocks: int) -> dict[s
         "problems": problems,
         # Per lane and topic / message type / request kind: [frames, bytes] per relay block.
         "traffic": {k: [n / blocks, b / blocks] for k, (n, b) in traffic.items()},
+        # Gossip messages per topic per relay block, alone or inside batch frames.
+        "messages": {k: n / blocks for k, n in messages.items()},
     }
 
 
@@ -126,8 +129,32 @@ def _breakdown(r: dict[str, Any]) -> list[str]:
     """The traffic of one run by lane and topic (or message type, request kind), largest first."""
     rows = sorted(r["traffic"].items(), key=lambda kv: -kv[1][0])
     total = sum(n for n, _ in r["traffic"].values()) or 1
-    return [f"{'':>9} {r['mode']:>8}   {key:<28} {n:>10.0f} frames/blk {n / total:>6.1%} "
-            f"{b / 1024:>9.1f} KiB/blk" for key, (n, b) in rows]
+    lines = [f"{'':>9} {r['mode']:>8}   {key:<28} {n:>10.0f} frames/blk {n / total:>6.1%} "
+             f"{b / 1024:>9.1f} KiB/blk" for key, (n, b) in rows]
+    lines += [f"{'':>9} {r['mode']:>8}   gossip messages {key:<12} {n:>10.0f} msgs/blk"
+              for key, n in sorted(r.get("messages", {}).items(), key=lambda kv: -kv[1])]
+    return lines
+
+
+def growth(rows: list[dict[str, Any]]) -> list[str]:
+    """How frames and bytes per relay block grow between consecutive sizes, as an exponent of
+    the validator count (n^e): the issue's bar is e <= 1.5 (n·√n); a flood's is 2 or more."""
+    import itertools
+    import math
+
+    out = [f"{'from':>9} {'to':>9} {'n ratio':>7} {'frames ratio':>12} {'exponent':>8} "
+           f"{'n^1.5 ratio':>11} {'KiB ratio':>9} {'exponent':>8}"]
+    for a, b in itertools.pairwise(rows):
+        na, nb = (int(r["size"].split("/")[0]) for r in (a, b))
+        if na == nb or not a["frames_per_block"] or not b["frames_per_block"]:
+            continue
+        k = nb / na
+        fr = b["frames_per_block"] / a["frames_per_block"]
+        br = b["bytes_per_block"] / a["bytes_per_block"]
+        out.append(f"{a['size']:>9} {b['size']:>9} {k:>7.2f} {fr:>12.2f} "
+                   f"{math.log(fr) / math.log(k):>8.2f} {k ** 1.5:>11.2f} {br:>9.2f} "
+                   f"{math.log(br) / math.log(k):>8.2f}")
+    return out
 
 
 def main() -> None:
@@ -148,12 +175,17 @@ def main() -> None:
         print(json.dumps(run_one(mode, v, p, args.relay_blocks)))
         return
     print(HEADER, flush=True)
+    sim_rows = []
     for size in args.sizes.split(","):
         for mode in args.modes.split(","):
             row = _in_subprocess(mode, size, args.relay_blocks)
             print(_line(row), flush=True)
             if mode == "sim":
                 print("\n".join(_breakdown(row)), flush=True)
+                sim_rows.append(row)
+    if len(sim_rows) > 1:
+        print("\ngrowth of the sim's traffic per relay block (n = validators):")
+        print("\n".join(growth(sim_rows)), flush=True)
 
 
 if __name__ == "__main__":

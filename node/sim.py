@@ -132,6 +132,8 @@ class SimResult:
     shared_work: dict[str, dict[str, int]] = field(default_factory=dict)
     # Frames and payload bytes every node sent, by "lane/what" (a topic, message type, kind).
     traffic: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Gossip messages sent per topic, alone or in batches (traffic counts frames).
+    gossip_messages: dict[str, int] = field(default_factory=dict)
 
 
 PollHook = Callable[["Simulation"], Awaitable[None]]
@@ -186,6 +188,7 @@ class Simulation:
         self._traffic_frames: Counter[tuple[int, str]] = Counter()
         self._traffic_bytes: Counter[tuple[int, str]] = Counter()
         self._traffic_counted: set[int] = set()
+        self._gossip_messages: Counter[str] = Counter()
         # In-memory stores of the nodes restarted with their state, kept across incarnations.
         self._stores: dict[str, NodeStore] = {f.node: NodeStore(":memory:")
                                               for f in cfg.faults if f.keep_state}
@@ -366,6 +369,7 @@ class Simulation:
         for key, frames in peers.sent_frames.items():
             self._traffic_frames[key] += frames
             self._traffic_bytes[key] += peers.sent_bytes[key]
+        self._gossip_messages.update(service.net.gossip.sent_messages)
 
     def _traffic(self) -> dict[str, tuple[int, int]]:
         for s in self.services.values():
@@ -437,7 +441,8 @@ class Simulation:
                          self._collator_segments, handler_errors,
                          self.catch_ups + list(self._catching_up.values()), authored,
                          finalized_heads, vars(self.network.stats).copy() if self.network else {},
-                         traffic=self._traffic())
+                         traffic=self._traffic(),
+                         gossip_messages=dict(sorted(self._gossip_messages.items())))
 
 
 def run_sim(cfg: SimConfig, on_poll: PollHook | None = None) -> SimResult:

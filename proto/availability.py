@@ -11,7 +11,7 @@ from proto import erasure
 from proto.candidate import AvailableData
 from proto.codec import decode, encode
 from proto.hashing import blake2_256
-from proto.merkle import merkle_proof, merkle_root, verify_proof
+from proto.merkle import merkle_proofs, merkle_root, verify_proof
 from proto.primitives import Blob, Hash, Struct, ValidatorIndex
 from proto.shared_work import shared
 
@@ -45,8 +45,9 @@ def matches_root(data: AvailableData, n_validators: int, root: bytes) -> bool:
 def make_chunks(data: AvailableData, n_validators: int) -> tuple[bytes, list[ErasureChunk]]:
     """(erasure root, one chunk with its proof per validator)."""
     chunks = chunks_of(data, n_validators)
-    root = merkle_root(chunks)
-    return root, [ErasureChunk(c, i, merkle_proof(chunks, i)) for i, c in enumerate(chunks)]
+    root, proofs = merkle_proofs(chunks)
+    return root, [ErasureChunk(c, i, proof) for i, (c, proof) in enumerate(zip(chunks, proofs,
+                                                                                strict=True))]
 
 
 def chunk_valid(root: bytes, chunk: ErasureChunk, n_validators: int) -> bool:

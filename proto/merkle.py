@@ -47,8 +47,21 @@ def merkle_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
     """Sibling hashes from the leaf at `index` up to (not including) the root."""
     if not 0 <= index < len(leaves):
         raise IndexError(f"leaf {index} of {len(leaves)}")
+    return _proof(_levels(leaves), index)
+
+
+def merkle_proofs(leaves: Sequence[bytes]) -> tuple[bytes, list[list[bytes]]]:
+    """(root, every leaf's proof) from one build of the tree: a proof per leaf built on its own
+    rebuilt the tree each time, n² log n hashes for the n chunks of an erasure coding."""
+    if not leaves:
+        return ZERO_HASH, []
+    levels = _levels(leaves)
+    return levels[-1][0], [_proof(levels, i) for i in range(len(leaves))]
+
+
+def _proof(levels: list[list[bytes]], index: int) -> list[bytes]:
     proof: list[bytes] = []
-    for level in _levels(leaves)[:-1]:
+    for level in levels[:-1]:
         sibling = index ^ 1
         if sibling < len(level):
             proof.append(level[sibling])

@@ -25,24 +25,39 @@ Routes (`Route`, set per topic by the stack; a topic with none floods):
   the message floods.
 - TARGETED: only to the peers the publisher names (`send_to`), never forwarded: what has a known
   audience (a backing group, the next block authors).
+
+Batching (`TopicRoute.batched`, the GRID topics): what a node publishes or forwards on such a
+topic waits up to `batch_window_s` in a per-peer outbox and goes out with everything else queued
+for that peer as one frame: a `GossipEnvelope` of topic `BATCH_TOPIC` whose data is the list of
+envelopes (polkadot's approval-distribution sends `Assignments(Vec<_>)`/`Approvals(Vec<_>)` the
+same way). Every validator must see every assignment, approval and finality vote, so those
+messages grow as n² a block whatever the route; batched, the frames a node sends are bounded by
+its grid neighbours (about 2√n) per window, n·√n a block. The receiver handles each envelope of a
+batch as if it had come alone; a batch inside a batch, or more than `MAX_BATCH` envelopes, does
+not decode (the link is closed), and envelopes over the per-peer message budget are dropped and
+charged like frames over a lane's budget. Latency-bound topics (blocks, statements, bitfields,
+backed candidates) are never held back.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated
 
 import msgspec
+import trio
 
 from node.net.grid import GridTopology, grid_seed
+from node.net.lanes import Budget, TokenBucket
 from node.net.peers import PeerManager
 from proto.codec import decode, encode
 from proto.errors import DecodeError
 from proto.hashing import blake2_256
-from proto.network import Action, PeerId
+from proto.messages import FRAME_MAX, Protocol
+from proto.network import COST_FLOOD, Action, PeerId
 from proto.ports import GossipDeliver, GossipValidator
 from proto.primitives import Struct
 
@@ -50,6 +65,10 @@ DEFAULT_SEEN_CAPACITY = 65_536
 DEFAULT_SEEN_TTL_S = 600.0
 DEFAULT_FORWARD_FANOUT = 4
 DEFAULT_GRID_EXTRA = 2
+BATCH_TOPIC = 65_535  # an envelope of this topic carries a batch of envelopes
+MAX_BATCH = 1_024  # envelopes in one batch frame
+# Room for the batch's own envelope around its items, inside the gossip lane's frame cap.
+_BATCH_BYTES = FRAME_MAX[Protocol.GOSSIP] - 64
 
 
 class GossipEnvelope(Struct, frozen=True):
@@ -57,6 +76,41 @@ class GossipEnvelope(Struct, frozen=True):
     data: bytes
     # The publisher's peer id (what the grid routes by); empty from a publisher that gives none.
     origin: Annotated[bytes, msgspec.Meta(max_length=32)] = b""
+
+
+_BatchItems = Annotated[list[GossipEnvelope], msgspec.Meta(max_length=MAX_BATCH)]
+
+
+def _msgpack_array_header(n: int) -> bytes:
+    # A batch is built from envelopes already encoded for their route: the list's msgpack
+    # header is written by hand rather than decoding and re-encoding every item.
+    if n < 16:
+        return bytes([0x90 | n])
+    return b"\xdc" + n.to_bytes(2, "big")
+
+
+def batch_frames(bodies: list[bytes]) -> list[bytes]:
+    """Encoded envelopes → gossip frames: one envelope alone as itself, more as `BATCH_TOPIC`
+    envelopes of at most `MAX_BATCH` items and the lane's frame cap each."""
+    frames: list[bytes] = []
+    chunk: list[bytes] = []
+    size = 0
+    for body in bodies:
+        if chunk and (size + len(body) > _BATCH_BYTES or len(chunk) == MAX_BATCH):
+            frames.append(_pack(chunk))
+            chunk, size = [], 0
+        chunk.append(body)
+        size += len(body)
+    if chunk:
+        frames.append(_pack(chunk))
+    return frames
+
+
+def _pack(bodies: list[bytes]) -> bytes:
+    if len(bodies) == 1:
+        return bodies[0]
+    data = _msgpack_array_header(len(bodies)) + b"".join(bodies)
+    return encode(GossipEnvelope(BATCH_TOPIC, data))
 
 
 class Route(Enum):
@@ -69,6 +123,7 @@ class Route(Enum):
 class TopicRoute:
     route: Route
     relay_nodes: bool = False  # GRID: relay nodes outside the grid want it too
+    batched: bool = False  # may wait up to the batch window, to go out with others
 
 
 _FLOOD = TopicRoute(Route.FLOOD)
@@ -122,6 +177,8 @@ class GossipStats:
     rejected: int = 0
     unknown_topic: int = 0
     forwarded: int = 0
+    batches: int = 0  # batch frames received
+    over_budget: int = 0  # envelopes dropped over the per-peer message budget
 
 
 @dataclass(frozen=True)
@@ -136,7 +193,8 @@ class Gossip:
                  clock: Callable[[], float] | None = None,
                  fan_out_to: Callable[[PeerId], bool] | None = None,
                  forward_fanout: int = DEFAULT_FORWARD_FANOUT,
-                 grid_extra: int = DEFAULT_GRID_EXTRA) -> None:
+                 grid_extra: int = DEFAULT_GRID_EXTRA,
+                 message_budget: Budget | None = None) -> None:
         self.peers = peers
         # Which connected peers take part in gossip (a relay node does not flood its collators).
         self.fan_out_to = fan_out_to or (lambda _peer: True)
@@ -154,6 +212,18 @@ class Gossip:
         self._topics: dict[int, _Topic] = {}
         self.topic_names: dict[int, str] = {}  # for logs (the stack knows its topics' names)
         self.stats = GossipStats()
+        # Envelopes sent per topic name, whether alone or in a batch (what the frame counters
+        # of the peer manager cannot tell apart).
+        self.sent_messages: Counter[str] = Counter()
+        # Batching: off until `run_batching` runs (a Gossip without it sends at once).
+        self.batch_window_s = 0.0
+        self._batching = False
+        self._outbox: dict[PeerId, list[tuple[str, bytes]]] = {}
+        self._outbox_ready = trio.Event()
+        # Envelopes per peer, batched or not: a batch frame passes the lane's frame budget as
+        # one frame, so what is inside it is budgeted here.
+        self.message_budget = message_budget
+        self._message_buckets: dict[PeerId, TokenBucket] = {}
         peers.register(protocol, self._on_frame)
 
     def subscribe(self, topic: int, validate: GossipValidator, deliver: GossipDeliver) -> None:
@@ -161,8 +231,11 @@ class Gossip:
             raise ValueError(f"topic {topic} already has a subscriber")
         self._topics[topic] = _Topic(validate, deliver)
 
-    def set_route(self, topic: int, route: Route, *, relay_nodes: bool = False) -> None:
-        self.routes[topic] = TopicRoute(route, relay_nodes)
+    def set_route(self, topic: int, route: Route, *, relay_nodes: bool = False,
+                  batched: bool = False) -> None:
+        if topic == BATCH_TOPIC:
+            raise ValueError("the batch topic carries other topics")
+        self.routes[topic] = TopicRoute(route, relay_nodes, batched)
 
     def set_grid(self, grid: GridTopology | None) -> None:
         """The session's validator grid (None: GRID topics flood)."""
@@ -206,11 +279,48 @@ class Gossip:
 
     async def _send(self, topic: int, body: bytes, targets: list[PeerId]) -> int:
         what = self.topic_name(topic)
+        if self._batching and self.routes.get(topic, _FLOOD).batched:
+            queued = 0
+            for peer in targets:
+                if self.peers.is_connected(peer):
+                    self._outbox.setdefault(peer, []).append((what, body))
+                    queued += 1
+            self.sent_messages[what] += queued
+            if queued:
+                self._outbox_ready.set()
+            return queued
         sent = 0
         for peer in targets:
             if await self.peers.send(peer, self.protocol, body, what):
                 sent += 1
+        self.sent_messages[what] += sent
         return sent
+
+    async def run_batching(self, window_s: float, *,
+                           task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                           ) -> None:
+        """Send the batched topics' outboxes: `window_s` after the first envelope queued since
+        the last flush, everything queued for each peer in as few frames as the cap allows."""
+        if window_s <= 0:
+            raise ValueError("the batch window must be positive")
+        self.batch_window_s = window_s
+        self._batching = True
+        try:
+            task_status.started()
+            while True:
+                await self._outbox_ready.wait()
+                await trio.sleep(window_s)
+                self._outbox_ready = trio.Event()
+                outbox, self._outbox = self._outbox, {}
+                for peer, queued in outbox.items():
+                    if len(queued) == 1:  # alone in the window: sent as itself
+                        await self.peers.send(peer, self.protocol, queued[0][1], queued[0][0])
+                        continue
+                    for frame in batch_frames([body for _, body in queued]):
+                        await self.peers.send(peer, self.protocol, frame, "batch")
+        finally:
+            self._batching = False
+            self._outbox.clear()
 
     def _gossip_peers(self, exclude: PeerId | None) -> list[PeerId]:
         return [p for p in self.peers.connected_peers() if p != exclude and self.fan_out_to(p)]
@@ -226,28 +336,61 @@ class Gossip:
         route = self.routes.get(topic, _FLOOD)
         if route.route is Route.TARGETED:
             return []
-        peers = self._gossip_peers(source)
         grid, me = self.grid, self.peers.local_id
-        if route.route is Route.FLOOD or grid is None or origin not in grid:
+        on_grid = route.route is Route.GRID and grid is not None and origin in grid
+        if on_grid and grid is not None and me in grid:
+            # Forwarding (most of the grid's work) looks at the √n neighbours alone, not at
+            # every connected peer.
+            targets = [p for p in grid.route(me, origin)
+                       if p != source and self.peers.is_connected(p) and self.fan_out_to(p)]
+            if source is None:
+                peers = self._gossip_peers(None)
+                chosen = set(targets)
+                spare = [p for p in peers if p in grid and p not in chosen]
+                targets += self._by_hash(msg_id, spare, self.grid_extra)
+                if route.relay_nodes:
+                    targets += [p for p in peers if p not in grid]
+            return targets
+        peers = self._gossip_peers(source)
+        if not on_grid:
             return peers if source is None else self._by_hash(msg_id, peers,
                                                                self.forward_fanout)
-        if me not in grid:
-            # A relay node outside the grid: it passes the message on among its kind alone.
-            others = [p for p in peers if p not in grid]
-            return self._by_hash(msg_id, others, self.forward_fanout)
-        connected = set(peers)
-        targets = [p for p in grid.route(me, origin) if p in connected]
-        if source is None:
-            chosen = set(targets)
-            spare = [p for p in peers if p in grid and p not in chosen]
-            targets += self._by_hash(msg_id, spare, self.grid_extra)
-            if route.relay_nodes:
-                targets += [p for p in peers if p not in grid]
-        return targets
+        # A relay node outside the grid: it passes the message on among its kind alone.
+        assert grid is not None
+        others = [p for p in peers if p not in grid]
+        return self._by_hash(msg_id, others, self.forward_fanout)
 
     async def _on_frame(self, source: PeerId, body: bytes) -> None:
         envelope = decode(body, GossipEnvelope)
+        if envelope.topic != BATCH_TOPIC:
+            await self._on_envelope(source, envelope)
+            return
+        items = decode(envelope.data, _BatchItems)
+        if any(item.topic == BATCH_TOPIC for item in items):
+            raise DecodeError("a gossip batch inside a batch")
+        self.stats.batches += 1
+        for item in items:
+            await self._on_envelope(source, item)
+
+    def _within_message_budget(self, source: PeerId) -> bool:
+        if self.message_budget is None:
+            return True
+        now = self._clock()
+        bucket = self._message_buckets.get(source)
+        if bucket is None:
+            if len(self._message_buckets) > 4 * len(self.peers.connected_peers()) + 64:
+                connected = set(self.peers.connected_peers())
+                self._message_buckets = {p: b for p, b in self._message_buckets.items()
+                                         if p in connected}
+            bucket = self._message_buckets[source] = TokenBucket(self.message_budget, now)
+        return bucket.take(now)
+
+    async def _on_envelope(self, source: PeerId, envelope: GossipEnvelope) -> None:
         self.stats.received += 1
+        if not self._within_message_budget(source):
+            self.stats.over_budget += 1
+            self.peers.report(source, COST_FLOOD)
+            return
         msg_id = message_id(envelope.topic, envelope.data)
         if self.seen.check_and_add(msg_id, self._clock()):
             self.stats.duplicates += 1

@@ -9,6 +9,7 @@ lanes of a node and their policies (ARCHITECTURE.md has the same table):
 | socket → reader | `tcp.py` `_StreamReader` | one record (largest frame cap + AEAD) plus one 64 KiB read | nothing is read: the kernel's window closes, TCP pushes back on the sender |
 | frames of one peer | `peers.py` `PeerManager._read` | one frame at a time, its handler awaited before the next is read | as above: a slow handler slows only that peer's link |
 | gossip lane (notifications) | `PeerManager` frame budget | `GOSSIP_FRAMES_PER_SLOT` per slot per peer, bursts of `BURST_SLOTS` slots | the newest frame is dropped unread and the peer charged `COST_FLOOD`: a flood ends in a ban |
+| gossip messages, alone or in batches | `gossip.py` `Gossip` message budget | `GOSSIP_MESSAGES_PER_SLOT` per slot per peer, bursts of `BURST_SLOTS` slots; `MAX_BATCH` in one frame | the envelope is dropped unhandled and the peer charged `COST_FLOOD` (a batch is one frame to the lane's budget) |
 | direct lane (collator protocol, statements to the group) | `PeerManager` frame budget | `DIRECT_FRAMES_PER_SLOT` per slot per peer | dropped unread, `COST_FLOOD` |
 | request lane | `PeerManager` frame budget, then `reqresp.py` per-kind cap of requests in flight per peer | `REQUEST_FRAMES_PER_SLOT` per slot; `max_inbound_per_peer` concurrent per kind | over the budget: refused at once (`STATUS_BUSY`, the requester's `RequestRefused`) and `COST_FLOOD`; over the concurrency cap: refused (`STATUS_BUSY`), not charged (an honest peer retrying can overlap itself) |
 | response lanes | `reqresp.py` `_pending` | one slot per request we sent (a channel of 1) | a response nobody waits for is dropped and `COST_UNEXPECTED_MESSAGE`, unless it answers a request we gave up on (below) |
@@ -40,6 +41,9 @@ from dataclasses import dataclass
 from proto.messages import Protocol
 
 GOSSIP_FRAMES_PER_SLOT = 500
+# Envelopes, batched or not: a neighbour on the grid passes on about three messages per validator
+# a slot (an assignment, an approval, a finality vote), 900 at 300 validators, plus re-sends.
+GOSSIP_MESSAGES_PER_SLOT = 8_000
 DIRECT_FRAMES_PER_SLOT = 200
 REQUEST_FRAMES_PER_SLOT = 200
 BURST_SLOTS = 2
@@ -60,6 +64,10 @@ def lane_budgets(slot_s: float) -> dict[int, Budget]:
     per_slot = {Protocol.GOSSIP: GOSSIP_FRAMES_PER_SLOT, Protocol.DIRECT: DIRECT_FRAMES_PER_SLOT,
                 Protocol.REQUEST: REQUEST_FRAMES_PER_SLOT}
     return {int(lane): Budget(n / slot_s, n * BURST_SLOTS) for lane, n in per_slot.items()}
+
+
+def gossip_message_budget(slot_s: float) -> Budget:
+    return Budget(GOSSIP_MESSAGES_PER_SLOT / slot_s, GOSSIP_MESSAGES_PER_SLOT * BURST_SLOTS)
 
 
 class TokenBucket:

@@ -21,7 +21,7 @@ from typing import Any
 import trio
 
 from node.net.gossip import Gossip, Route
-from node.net.lanes import SEND_STALL_SLOTS, Throttle, lane_budgets
+from node.net.lanes import SEND_STALL_SLOTS, Throttle, gossip_message_budget, lane_budgets
 from node.net.peers import HandlerFailure, PeerManager
 from node.net.peerset import BAN_WINDOW_S, PeerSet
 from node.net.reqresp import RequestKind, RequestResponse
@@ -65,11 +65,12 @@ def route_topics(gossip: Gossip) -> None:
     slot, and every relay node needs them. What every validator must count (finality votes,
     approval assignments and votes, dispute votes) goes over the validators' grid, finality votes
     also to the relay nodes (they finalize too). What has a known audience goes to it alone:
-    statements to the backing group, bitfields and backed candidates to the next block authors."""
+    statements to the backing group, bitfields and backed candidates to the next block authors.
+    The grid topics are batched (`BATCH_WINDOW_SLOTS`): n² messages a block, n·√n frames."""
     gossip.set_route(Topic.BLOCK, Route.FLOOD)
-    gossip.set_route(Topic.FINALITY, Route.GRID, relay_nodes=True)
+    gossip.set_route(Topic.FINALITY, Route.GRID, relay_nodes=True, batched=True)
     for topic in (Topic.ASSIGNMENT, Topic.APPROVAL, Topic.DISPUTE):
-        gossip.set_route(topic, Route.GRID)
+        gossip.set_route(topic, Route.GRID, batched=True)
     for topic in (Topic.STATEMENT, Topic.BITFIELD, Topic.BACKED):
         gossip.set_route(topic, Route.TARGETED)
 
@@ -130,6 +131,10 @@ _LANE_NAMES = {int(Protocol.GOSSIP): "gossip", int(Protocol.DIRECT): "direct",
 BAN_LOG_INTERVAL_S = 10.0
 OVER_BUDGET_LOG_INTERVAL_S = 30.0  # as the informant's misbehaviour lines
 PEER_SLOTS = 64  # ordinary connection slots each way (inbound, outbound)
+# How long a batched gossip message may wait for others to the same peer (50 ms at 6 s slots):
+# short beside the slot, long enough that a tick's assignments and the votes that arrive
+# together go out together.
+BATCH_WINDOW_SLOTS = 1 / 120
 
 
 class NetworkStack:
@@ -145,7 +150,9 @@ class NetworkStack:
                               max_outbound=PEER_SLOTS + reserved_slots, ban_window_s=ban_window_s)
         self.peers = PeerManager(host, peerset, budgets=lane_budgets(slot_s),
                                  send_stall_s=SEND_STALL_SLOTS * slot_s)
-        self.gossip = Gossip(self.peers, Protocol.GOSSIP)
+        self.slot_s = slot_s
+        self.gossip = Gossip(self.peers, Protocol.GOSSIP,
+                             message_budget=gossip_message_budget(slot_s))
         self.requests = RequestResponse(self.peers, Protocol.REQUEST)
         self.kinds = {k.kind: k for k in request_kinds(slot_s)}
         self.gossip.topic_names = _names(Topic)
@@ -222,4 +229,5 @@ class NetworkStack:
         async with trio.open_nursery() as nursery:
             await nursery.start(self.peers.run)
             await nursery.start(self.requests.run)
+            await nursery.start(self.gossip.run_batching, self.slot_s * BATCH_WINDOW_SLOTS)
             task_status.started()

@@ -180,8 +180,13 @@ class BlockTree(Generic[P]):
         # The highest block that more than 2/3 of the votes descend from. A vote supports every
         # block on its path down to the finalized height: one walk a vote counts them all
         # (linear in the votes, where asking each block for its supporters was quadratic).
+        above = [vote for vote in self.votes.values() if vote.number > final]
+        if len(above) < need:
+            # Too few votes above finality to finalize anything: the common case, each vote of
+            # a block before the supermajority's, and not worth a walk of every vote.
+            return []
         support: dict[bytes, int] = {}
-        for vote in self.votes.values():
+        for vote in above:
             h: bytes = vote.block_hash
             node = self.nodes.get(h)
             while node is not None and node.header.number > final:

@@ -18,7 +18,8 @@ the trio shell around `relay.core.approval.ApprovalVoting`.
   that never come cannot push out the others' messages: over its cap, that peer's oldest goes and
   it is charged (not while we catch up, when honest peers are ahead of us by design).
 - Assignments and approvals travel the validators' gossip grid (every validator counts them all:
-  about two copies each). Gossip is fire-and-forget: what this validator sent for a block that
+  about two copies each), a tick's assignments of one block in one message and approvals done
+  close together in one. Gossip is fire-and-forget: what this validator sent for a block that
   finality leaves behind is sent again every slot, along the grid and, further behind, to every
   validator, so peers that were cut off when it first went out get it (the receivers' seen-cache
   drops the copies the others already have). Polkadot's approval-distribution does the same on a
@@ -88,6 +89,7 @@ COST_WAITING_OVER_CAP = ReputationChange(COST_MINOR.value, "approval gossip over
 APPROVED_KEPT = 4096  # (block, candidate) pairs remembered as approved, for invariant checks
 RESEND_LAG = 2  # blocks below the best before what we sent for one goes out again, on the grid
 AGGRESSION_LAG = 4  # ... and to every validator
+APPROVAL_COALESCE_SLOTS = 1 / 60  # how long an approval waits for this node's others of its block
 
 OnApproved = Callable[[], Awaitable[None]]
 OnInvalid = Callable[[CandidateReceipt], None]
@@ -116,6 +118,10 @@ class ApprovalChecking:
         self.waiting: WaitingRoom[PeerId] = WaitingRoom(MAX_WAITING, MAX_WAITING_PER_PEER)
         # What this validator gossiped, by block: (topic, message) to send again until final.
         self._sent: dict[bytes, list[tuple[int, bytes]]] = {}
+        # Approvals issued and not sent yet, by block: those done within
+        # `APPROVAL_COALESCE_SLOTS` of the first go out together (polkadot coalesces a checker's
+        # approvals of one block into one message too).
+        self._approvals_due: dict[bytes, list[IndirectSignedApprovalVote]] = {}
         self._nursery: trio.Nursery | None = None
         v.net.gossip.subscribe(Topic.ASSIGNMENT, self._validate_assignments, deliver_nothing)
         v.net.gossip.subscribe(Topic.APPROVAL, self._validate_approvals, deliver_nothing)
@@ -209,10 +215,15 @@ class ApprovalChecking:
             self.approved[(block_hash, candidate_hash)] = None
             while len(self.approved) > APPROVED_KEPT:
                 self.approved.popitem(last=False)
+        # One message per block for this tick's assignments: every validator handles each
+        # message, so fewer, fuller ones.
+        by_block: dict[bytes, list[SignedAssignment]] = {}
         for signed in out.assignments:
             self.assignments_sent += 1
-            await self._publish(signed.assignment.block_hash, Topic.ASSIGNMENT,
-                                encode(AssignmentsMessage([signed])))
+            by_block.setdefault(signed.assignment.block_hash, []).append(signed)
+        for block_hash, signed_list in by_block.items():
+            await self._publish(block_hash, Topic.ASSIGNMENT,
+                                encode(AssignmentsMessage(signed_list)))
         for work in out.work:
             assert self._nursery is not None
             self._nursery.start_soon(self._check, work)
@@ -272,7 +283,14 @@ class ApprovalChecking:
             return  # the block was finalized or dropped while we checked
         self.approvals_sent += 1
         self.v.metrics.approvals_produced.inc()
-        await self._publish(work.block_hash, Topic.APPROVAL, encode(ApprovalsMessage([vote])))
+        due = self._approvals_due.setdefault(work.block_hash, [])
+        due.append(vote)
+        if len(due) == 1:  # the first since the last send: the others done by then join it
+            await trio.sleep(self.v.slot_s * APPROVAL_COALESCE_SLOTS)
+            votes = self._approvals_due.pop(work.block_hash, [])
+            if votes and work.block_hash in self.voting.blocks:
+                await self._publish(work.block_hash, Topic.APPROVAL,
+                                    encode(ApprovalsMessage(votes)))
 
     # -- gossip in --------------------------------------------------------------------------------
 

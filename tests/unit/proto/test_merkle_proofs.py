@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proto.merkle import merkle_proof, merkle_root, verify_proof
+from proto.merkle import merkle_proof, merkle_proofs, merkle_root, verify_proof
 
 leaves_st = st.lists(st.binary(max_size=24), min_size=1, max_size=50, unique=True)
 
@@ -18,6 +18,8 @@ def test_every_leaf_proof_verifies(leaves: list[bytes]) -> None:
     root = merkle_root(leaves)
     for i, leaf in enumerate(leaves):
         assert verify_proof(root, leaf, i, len(leaves), merkle_proof(leaves, i))
+    # All proofs from one build of the tree are the same proofs.
+    assert merkle_proofs(leaves) == (root, [merkle_proof(leaves, i) for i in range(len(leaves))])
 
 
 @settings(max_examples=300, deadline=None)
