@@ -12,9 +12,11 @@ collators attach to), checked against the invariants.
 
 from __future__ import annotations
 
+import gc
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -445,12 +447,27 @@ class Simulation:
                          gossip_messages=dict(sorted(self._gossip_messages.items())))
 
 
+@contextmanager
+def _collector_tuned_for_simulation() -> Iterator[None]:
+    """Python's cyclic collector, at its default of a young collection every 700 allocations,
+    traversed the simulation's fast-growing heap so often that it took about a quarter of a
+    50-validator run's CPU (and found almost no cycles: 25 objects in 15 relay blocks). The run
+    collects young objects every 200,000 allocations and the whole heap rarely; the thresholds
+    are put back afterwards."""
+    saved = gc.get_threshold()
+    gc.set_threshold(200_000, 50, 20)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
+
+
 def run_sim(cfg: SimConfig, on_poll: PollHook | None = None) -> SimResult:
     """Run a simulation to completion; deterministic for a given config (seed included)."""
     seed_trio_scheduler(cfg.seed)
     sim = Simulation(cfg, on_poll)
     work = SharedWork() if cfg.sharing else None
-    with sharing(work):
+    with sharing(work), _collector_tuned_for_simulation():
         result = trio.run(sim.main, clock=trio.testing.MockClock(autojump_threshold=0))
     if work is not None:
         result.shared_work = work.counts()

@@ -362,20 +362,20 @@ class Gossip:
 
     async def _on_frame(self, source: PeerId, body: bytes) -> None:
         envelope = decode(body, GossipEnvelope)
+        now = self._clock()  # once a frame: the items of a batch arrived together
         if envelope.topic != BATCH_TOPIC:
-            await self._on_envelope(source, envelope)
+            await self._on_envelope(source, envelope, now)
             return
         items = decode(envelope.data, _BatchItems)
         if any(item.topic == BATCH_TOPIC for item in items):
             raise DecodeError("a gossip batch inside a batch")
         self.stats.batches += 1
         for item in items:
-            await self._on_envelope(source, item)
+            await self._on_envelope(source, item, now)
 
-    def _within_message_budget(self, source: PeerId) -> bool:
+    def _within_message_budget(self, source: PeerId, now: float) -> bool:
         if self.message_budget is None:
             return True
-        now = self._clock()
         bucket = self._message_buckets.get(source)
         if bucket is None:
             if len(self._message_buckets) > 4 * len(self.peers.connected_peers()) + 64:
@@ -385,14 +385,14 @@ class Gossip:
             bucket = self._message_buckets[source] = TokenBucket(self.message_budget, now)
         return bucket.take(now)
 
-    async def _on_envelope(self, source: PeerId, envelope: GossipEnvelope) -> None:
+    async def _on_envelope(self, source: PeerId, envelope: GossipEnvelope, now: float) -> None:
         self.stats.received += 1
-        if not self._within_message_budget(source):
+        if not self._within_message_budget(source, now):
             self.stats.over_budget += 1
             self.peers.report(source, COST_FLOOD)
             return
         msg_id = message_id(envelope.topic, envelope.data)
-        if self.seen.check_and_add(msg_id, self._clock()):
+        if self.seen.check_and_add(msg_id, now):
             self.stats.duplicates += 1
             return
         topic = self._topics.get(envelope.topic)

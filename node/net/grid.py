@@ -44,6 +44,9 @@ class GridTopology:
             cols.setdefault(c, []).append(v)
         self._rows = {r: tuple(vs) for r, vs in rows.items()}
         self._cols = {c: tuple(vs) for c, vs in cols.items()}
+        # route() answers, by (local, origin) among the grid's members: a node asks with itself
+        # as `local` alone, so at most one entry per validator (the grid is rebuilt each session).
+        self._routes: dict[tuple[PeerId, PeerId], tuple[PeerId, ...]] = {}
 
     def __contains__(self, peer: object) -> bool:
         return peer in self._position
@@ -66,10 +69,21 @@ class GridTopology:
     def neighbours(self, peer: PeerId) -> list[PeerId]:
         return self.row_neighbours(peer) + self.column_neighbours(peer)
 
-    def route(self, local: PeerId, origin: PeerId) -> list[PeerId]:
+    def route(self, local: PeerId, origin: PeerId) -> tuple[PeerId, ...]:
         """Where `local` sends a message `origin` published: all its neighbours if it is the
         originator; its column if the originator shares its row; its row if the originator
         shares its column; nowhere otherwise (it came off the grid, or on its second hop)."""
+        key = (local, origin)
+        found = self._routes.get(key)
+        if found is None:
+            found = tuple(self._route(local, origin))
+            if local in self._position and origin in self._position:
+                # Only grid members are remembered: an envelope's origin is the sender's word,
+                # and random ones must not grow the table.
+                self._routes[key] = found
+        return found
+
+    def _route(self, local: PeerId, origin: PeerId) -> list[PeerId]:
         me, them = self._position.get(local), self._position.get(origin)
         if me is None or them is None:
             return []

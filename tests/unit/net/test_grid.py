@@ -67,7 +67,7 @@ def test_neighbours_are_a_near_square_row_and_column() -> None:
     for v in validators:
         assert len(grid.row_neighbours(v)) == 9 and len(grid.column_neighbours(v)) == 9
         assert not set(grid.row_neighbours(v)) & set(grid.column_neighbours(v))
-    assert grid.route(validators[0], peer_id("not a validator")) == []
+    assert grid.route(validators[0], peer_id("not a validator")) == ()
     assert grid.position(peer_id("not a validator")) is None
 
 
