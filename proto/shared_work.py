@@ -35,10 +35,15 @@ class SharedWork:
         self.reused: dict[str, int] = {}
 
     def get(self, kind: str, key: Hashable, compute: Callable[[], T]) -> T:
-        table = self._tables.setdefault(kind, {})
-        if key in table:
-            self.reused[kind] = self.reused.get(kind, 0) + 1
+        table = self._tables.get(kind)
+        if table is None:
+            table = self._tables[kind] = {}
+        try:
             result: T = table[key]
+        except KeyError:
+            pass
+        else:
+            self.reused[kind] = self.reused.get(kind, 0) + 1
             return result
         result = compute()
         self.computed[kind] = self.computed.get(kind, 0) + 1

@@ -149,6 +149,7 @@ class SeenCache:
         self._expiry: OrderedDict[bytes, float] = OrderedDict()
 
     def _expire(self, now: float) -> None:
+        # Ids go in in time order, so the oldest expire first.
         while self._expiry:
             key, expires = next(iter(self._expiry.items()))
             if expires > now and len(self._expiry) <= self.capacity:
@@ -157,9 +158,11 @@ class SeenCache:
 
     def check_and_add(self, key: bytes, now: float) -> bool:
         """True if `key` was already seen (and still remembered); records it otherwise."""
-        self._expire(now)
-        if key in self._expiry:
-            return True
+        expires = self._expiry.get(key)
+        if expires is not None:
+            if expires > now:
+                return True
+            del self._expiry[key]  # expired: seen afresh
         self._expiry[key] = now + self.ttl_s
         self._expire(now)
         return False
