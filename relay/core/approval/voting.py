@@ -25,6 +25,7 @@ from typing import Any
 
 from proto.approvals import IndirectAssignmentCert, IndirectSignedApprovalVote, SignedAssignment
 from proto.keys import Keypair
+from proto.shared_work import shared
 from relay.core.approval.checking import (
     All,
     Approved,
@@ -244,12 +245,19 @@ class ApprovalVoting:
         a = signed.assignment
         K = AssignmentCheckErrorKind
         block, entry = self._entry(a.block_hash, signed.candidate_index, AssignmentCheckError, K)
-        try:
+
+        def check() -> int | None:
             tranche = check_assignment_cert(entry.core, a.validator, block.session,
                                             block.relay_vrf_story, a.cert, entry.backing_group)
+            return tranche if signed.check(block.session.validators[a.validator]) else None
+
+        try:
+            # The same signed assignment under the same block (its hash is in the assignment)
+            # checks out alike on every node: a simulation checks it once for all of them.
+            tranche = shared("assignment", (signed, entry.core, entry.backing_group), check)
         except InvalidAssignment as exc:
             raise AssignmentCheckError(K.InvalidCert, f"validator {a.validator}: {exc}") from None
-        if not signed.check(block.session.validators[a.validator]):
+        if tranche is None:
             raise AssignmentCheckError(K.InvalidCert, f"validator {a.validator}: bad signature")
         if tranche >= max(0, tick_now - block.block_tick) + TICK_TOO_FAR_IN_FUTURE:
             return AssignmentCheckResult.TooFarInFuture
