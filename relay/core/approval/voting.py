@@ -295,16 +295,20 @@ class ApprovalVoting:
             was_approved = block.approved
             tranche_now = max(0, tick_now - block.block_tick)
             for index, entry in enumerate(block.candidates):
+                ours = entry.our_assignment
+                if entry.approved:
+                    # Nothing left to count; only a tranche-0 assignment of ours may be due
+                    # (tranche-0 checkers check approved or not), which needs no tranche count.
+                    if key is not None and ours is not None and _tranche_zero_pending(entry):
+                        self._announce(out, block, index, entry, key, tick_now)
+                    continue
                 required = self._required(block, entry, tranche_now)
-                if not entry.approved and self._approved(block, entry, required, tick_now):
+                if self._approved(block, entry, required, tick_now):
                     entry.approved = True
                     out.approved_candidates.append((block.block_hash, entry.candidate_hash))
-                ours = entry.our_assignment
                 if key is not None and ours is not None and should_trigger_assignment(
                         entry, required, tranche_now):
-                    out.assignments.append(self._trigger(block, index, entry, key, tick_now))
-                    out.work.append(ApprovalWork(block.block_hash, index, entry.candidate_hash,
-                                                 block.session_index, ours.tranche))
+                    self._announce(out, block, index, entry, key, tick_now)
             if block.approved and not was_approved:
                 out.approved_blocks.append(block.block_hash)
         return out
@@ -339,6 +343,14 @@ class ApprovalVoting:
             last = check.last_assignment_tick
             return last is None or last <= tick_now - APPROVAL_DELAY
         return isinstance(check, ApprovedOneThird)
+
+    def _announce(self, out: TickOutcome, block: BlockEntry, index: int, entry: ApprovalEntry,
+                  key: Keypair, tick_now: int) -> None:
+        """Our assignment to `entry` is due: signed into `out`, and the check to run."""
+        out.assignments.append(self._trigger(block, index, entry, key, tick_now))
+        assert entry.our_assignment is not None
+        out.work.append(ApprovalWork(block.block_hash, index, entry.candidate_hash,
+                                     block.session_index, entry.our_assignment.tranche))
 
     def _trigger(self, block: BlockEntry, index: int, entry: ApprovalEntry, key: Keypair,
                  tick_now: int) -> SignedAssignment:

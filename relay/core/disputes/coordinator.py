@@ -145,8 +145,14 @@ class DisputeCoordinator:
         """A relay block included the candidate; its backing votes count as valid votes. If it was
         already concluded invalid, this block is to be reverted too."""
         h = receipt.hash()
-        outcome = self.import_statements(session_index, h, backing_votes, now, receipt)
-        votes = self.candidates[(session_index, h)]
+        votes = self.candidates.get((session_index, h))
+        if backing_votes or votes is None or votes.receipt is None:
+            outcome = self.import_statements(session_index, h, backing_votes, now, receipt)
+            votes = self.candidates[(session_index, h)]
+        else:
+            # Known, and no votes to count (the inclusion of a candidate backed earlier): an
+            # import of nothing changes nothing; only the including block is new.
+            outcome = DisputeOutcome()
         votes.included_in[block_hash] = block_number
         if votes.state.concluded_invalid:
             outcome.revert_from = outcome.revert_from | {block_hash}
