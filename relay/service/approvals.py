@@ -69,7 +69,7 @@ from relay.core.approval.voting import (
     AssignmentCheckErrorKind,
     AssignmentCheckResult,
 )
-from relay.core.approval.waiting import Added, WaitingRoom
+from relay.core.approval.waiting import Added, Waiting, WaitingRoom
 from relay.core.candidate_validation import CollationInvalid, validate_collation
 from relay.core.events import EventKind
 from relay.service.availability import Availability
@@ -310,7 +310,8 @@ class ApprovalChecking:
                 return IGNORE
             return reject(COST_MAJOR)
         if result is AssignmentCheckResult.Accepted:
-            self._retry_waiting(signed.assignment.block_hash, Topic.APPROVAL)
+            a = signed.assignment
+            self._retry(self.waiting.take_awaiting(a.block_hash, a.validator))
             return ACCEPT
         return IGNORE  # a duplicate, or a tranche far ahead of our clock
 
@@ -324,22 +325,28 @@ class ApprovalChecking:
         try:
             result = self.voting.check_and_import_approval(vote)
         except ApprovalCheckError as exc:
-            if exc.kind in (K.UnknownBlock, K.NoAssignment):
-                self._wait(Topic.APPROVAL, vote.block_hash, raw, source)  # assignment late?
+            if exc.kind is K.UnknownBlock:
+                self._wait(Topic.APPROVAL, vote.block_hash, raw, source)
+                return IGNORE
+            if exc.kind is K.NoAssignment:  # its checker's assignment is late
+                self._wait(Topic.APPROVAL, vote.block_hash, raw, source, awaits=vote.validator)
                 return IGNORE
             if exc.kind is K.InvalidSignature:
                 return reject(COST_INVALID_SIGNATURE)
             return reject(COST_MAJOR)
         return ACCEPT if result is ApprovalCheckResult.Accepted else IGNORE
 
-    def _wait(self, topic: int, block_hash: bytes, raw: bytes, source: PeerId | None) -> None:
-        added = self.waiting.add(topic, block_hash, raw, source)
+    def _wait(self, topic: int, block_hash: bytes, raw: bytes, source: PeerId | None,
+              awaits: int | None = None) -> None:
+        added = self.waiting.add(topic, block_hash, raw, source, awaits)
         if added is Added.OVER_PEER_CAP and source is not None and not self.v.is_syncing:
             self.v.net.peers.report(source, COST_WAITING_OVER_CAP)
 
-    def _retry_waiting(self, block_hash: bytes, topic: int | None = None) -> None:
-        """Try again what waited for `block_hash` (only `topic`'s messages, if given)."""
-        ready = self.waiting.take(block_hash, topic)
+    def _retry_waiting(self, block_hash: bytes) -> None:
+        """Try again what waited for `block_hash`."""
+        self._retry(self.waiting.take(block_hash))
+
+    def _retry(self, ready: list[Waiting[PeerId]]) -> None:
         # Assignments first: an approval needs its checker's assignment. What still cannot be
         # imported waits again, still counted against the peer that sent it; what turns out bad
         # now that it can be checked costs that peer what it would have cost on arrival.

@@ -9,7 +9,12 @@ anyone can send messages about blocks that never come; two caps bound what they 
 - `max_per_peer` from one sender: past it that sender's own oldest goes (`Added.OVER_PEER_CAP`,
   which the caller charges), so one peer's junk cannot push out what the others sent.
 
-Each operation is O(1) but `take`, which is O(what it returns).
+An approval that waits for its checker's assignment says whose (`awaits`): an accepted
+assignment then retries that checker's approvals alone (`take_awaiting`), not every approval
+waiting on the block, which at 100 validators re-checked each waiting approval once per
+assignment that came in meanwhile.
+
+Each operation is O(1) but `take` and `take_awaiting`, which are O(what they return).
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ class WaitingRoom(Generic[P]):
         self._all: OrderedDict[Key, P | None] = OrderedDict()  # oldest first
         self._by_peer: dict[P | None, OrderedDict[Key, None]] = {}
         self._by_block: dict[bytes, OrderedDict[Key, None]] = {}
+        self._awaits: dict[Key, int] = {}  # the validator whose assignment the message awaits
+        self._by_awaited: dict[tuple[bytes, int], OrderedDict[Key, None]] = {}
         self.dropped = 0
 
     def __len__(self) -> int:
@@ -55,7 +62,10 @@ class WaitingRoom(Generic[P]):
     def from_peer(self, source: P | None) -> int:
         return len(self._by_peer.get(source, ()))
 
-    def add(self, topic: int, block_hash: bytes, raw: bytes, source: P | None) -> Added:
+    def add(self, topic: int, block_hash: bytes, raw: bytes, source: P | None,
+            awaits: int | None = None) -> Added:
+        """Hold a message; `awaits`: the validator whose assignment it waits for, if that is
+        what it waits for."""
         key = (topic, block_hash, raw)
         if key in self._all:
             return Added.DUPLICATE
@@ -71,12 +81,22 @@ class WaitingRoom(Generic[P]):
         self._all[key] = source
         self._by_peer.setdefault(source, OrderedDict())[key] = None
         self._by_block.setdefault(block_hash, OrderedDict())[key] = None
+        if awaits is not None:
+            self._awaits[key] = awaits
+            self._by_awaited.setdefault((block_hash, awaits), OrderedDict())[key] = None
         return result
 
     def take(self, block_hash: bytes, topic: int | None = None) -> list[Waiting[P]]:
         """Remove and return what waits for `block_hash` (only `topic`'s, if given), oldest
         first."""
         keys = [k for k in self._by_block.get(block_hash, ()) if topic in (None, k[0])]
+        return self._take(keys)
+
+    def take_awaiting(self, block_hash: bytes, validator: int) -> list[Waiting[P]]:
+        """Remove and return what waits for `validator`'s assignment under `block_hash`."""
+        return self._take(list(self._by_awaited.get((block_hash, validator), ())))
+
+    def _take(self, keys: list[Key]) -> list[Waiting[P]]:
         out = [Waiting(k[0], k[1], k[2], self._all[k]) for k in keys]
         for k in keys:
             self._remove(k)
@@ -92,3 +112,9 @@ class WaitingRoom(Generic[P]):
         del for_block[key]
         if not for_block:
             del self._by_block[key[1]]
+        awaited = self._awaits.pop(key, None)
+        if awaited is not None:
+            tagged = self._by_awaited[(key[1], awaited)]
+            del tagged[key]
+            if not tagged:
+                del self._by_awaited[(key[1], awaited)]

@@ -68,3 +68,22 @@ def test_the_caps_hold_and_the_indexes_agree(ops: list[tuple[bool, int, int, int
         assert len(room) <= 12
         assert all(room.from_peer(p) <= 5 for p in range(6))
         assert sum(room.from_peer(p) for p in range(6)) == len(room)
+
+
+def test_an_approval_awaiting_an_assignment_is_retried_for_that_checker_alone() -> None:
+    room: WaitingRoom[str] = WaitingRoom(max_total=100, max_per_peer=100)
+    room.add(APPROVAL, block(0), b"approval-of-3", "p", awaits=3)
+    room.add(APPROVAL, block(0), b"approval-of-4", "p", awaits=4)
+    room.add(APPROVAL, block(0), b"for-the-block", "p")
+    assert room.take_awaiting(block(0), 5) == []
+    assert [w.raw for w in room.take_awaiting(block(0), 3)] == [b"approval-of-3"]
+    assert room.take_awaiting(block(0), 3) == [] and len(room) == 2
+    # The block's own retry still takes what awaits an assignment, and leaves nothing indexed.
+    assert [w.raw for w in room.take(block(0))] == [b"approval-of-4", b"for-the-block"]
+    assert room.take_awaiting(block(0), 4) == [] and len(room) == 0
+    # Dropped over the cap: gone from the checker's index too.
+    small: WaitingRoom[str] = WaitingRoom(max_total=1, max_per_peer=1)
+    small.add(APPROVAL, block(1), b"a", "p", awaits=7)
+    small.add(APPROVAL, block(2), b"b", "q", awaits=7)
+    assert small.take_awaiting(block(1), 7) == []
+    assert [w.raw for w in small.take_awaiting(block(2), 7)] == [b"b"]
