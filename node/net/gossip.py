@@ -67,6 +67,7 @@ DEFAULT_FORWARD_FANOUT = 4
 DEFAULT_GRID_EXTRA = 2
 BATCH_TOPIC = 65_535  # an envelope of this topic carries a batch of envelopes
 MAX_BATCH = 1_024  # envelopes in one batch frame
+MAX_OUTBOX = 4 * MAX_BATCH  # envelopes queued for one peer while its last flush is written
 # Room for the batch's own envelope around its items, inside the gossip lane's frame cap.
 _BATCH_BYTES = FRAME_MAX[Protocol.GOSSIP] - 64
 
@@ -222,6 +223,7 @@ class Gossip:
         self.batch_window_s = 0.0
         self._batching = False
         self._outbox: dict[PeerId, list[tuple[str, bytes]]] = {}
+        self._flushing: set[PeerId] = set()  # peers a flush is still being written to
         self._outbox_ready = trio.Event()
         # Envelopes per peer, batched or not: a batch frame passes the lane's frame budget as
         # one frame, so what is inside it is budgeted here.
@@ -286,7 +288,10 @@ class Gossip:
             queued = 0
             for peer in targets:
                 if self.peers.is_connected(peer):
-                    self._outbox.setdefault(peer, []).append((what, body))
+                    outbox = self._outbox.setdefault(peer, [])
+                    outbox.append((what, body))
+                    if len(outbox) > MAX_OUTBOX:  # a peer not reading: its oldest go
+                        del outbox[0]
                     queued += 1
             self.sent_messages[what] += queued
             if queued:
@@ -303,27 +308,50 @@ class Gossip:
                            task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                            ) -> None:
         """Send the batched topics' outboxes: `window_s` after the first envelope queued since
-        the last flush, everything queued for each peer in as few frames as the cap allows."""
+        the last flush, everything queued for each peer in as few frames as the cap allows.
+        A peer whose link can stall (TCP) is sent to from a task of its own, and what is
+        queued for it meanwhile waits for the next flush (at most `MAX_OUTBOX`, the oldest
+        dropped): a peer that stops reading delays itself, not everybody's approvals and votes
+        (the link is closed after the stall limit)."""
         if window_s <= 0:
             raise ValueError("the batch window must be positive")
         self.batch_window_s = window_s
         self._batching = True
         try:
-            task_status.started()
-            while True:
-                await self._outbox_ready.wait()
-                await trio.sleep(window_s)
-                self._outbox_ready = trio.Event()
-                outbox, self._outbox = self._outbox, {}
-                for peer, queued in outbox.items():
-                    if len(queued) == 1:  # alone in the window: sent as itself
-                        await self.peers.send(peer, self.protocol, queued[0][1], queued[0][0])
-                        continue
-                    for frame in batch_frames([body for _, body in queued]):
-                        await self.peers.send(peer, self.protocol, frame, "batch")
+            async with trio.open_nursery() as nursery:
+                task_status.started()
+                while True:
+                    await self._outbox_ready.wait()
+                    await trio.sleep(window_s)
+                    self._outbox_ready = trio.Event()
+                    for peer in list(self._outbox):
+                        if peer in self._flushing:
+                            continue  # its last flush is still being written: it waits
+                        queued = self._outbox.pop(peer)
+                        if self.peers.send_may_stall(peer):
+                            self._flushing.add(peer)
+                            nursery.start_soon(self._flush_alone, peer, queued)
+                        else:
+                            await self._flush(peer, queued)
         finally:
             self._batching = False
             self._outbox.clear()
+            self._flushing.clear()
+
+    async def _flush(self, peer: PeerId, queued: list[tuple[str, bytes]]) -> None:
+        if len(queued) == 1:  # alone in the window: sent as itself
+            await self.peers.send(peer, self.protocol, queued[0][1], queued[0][0])
+            return
+        for frame in batch_frames([body for _, body in queued]):
+            await self.peers.send(peer, self.protocol, frame, "batch")
+
+    async def _flush_alone(self, peer: PeerId, queued: list[tuple[str, bytes]]) -> None:
+        try:
+            await self._flush(peer, queued)
+        finally:
+            self._flushing.discard(peer)
+            if self._outbox.get(peer):
+                self._outbox_ready.set()
 
     def _gossip_peers(self, exclude: PeerId | None) -> list[PeerId]:
         return [p for p in self.peers.connected_peers() if p != exclude and self.fan_out_to(p)]

@@ -188,6 +188,11 @@ class PeerManager:
     def is_connected(self, peer: PeerId) -> bool:
         return peer in self._connections
 
+    def send_may_stall(self, peer: PeerId) -> bool:
+        """Whether a send to `peer` can wait on the peer (a TCP link; False if not connected)."""
+        conn = self._connections.get(peer)
+        return conn is not None and conn.send_may_stall
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Accept until the host goes down; reader tasks live in this task's nursery."""
         async with trio.open_nursery() as nursery:

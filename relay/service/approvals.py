@@ -286,8 +286,11 @@ class ApprovalChecking:
         due = self._approvals_due.setdefault(work.block_hash, [])
         due.append(vote)
         if len(due) == 1:  # the first since the last send: the others done by then join it
-            await trio.sleep(self.v.slot_s * APPROVAL_COALESCE_SLOTS)
-            votes = self._approvals_due.pop(work.block_hash, [])
+            try:
+                await trio.sleep(self.v.slot_s * APPROVAL_COALESCE_SLOTS)
+            finally:
+                # Taken even if this task is cancelled, so later approvals start afresh.
+                votes = self._approvals_due.pop(work.block_hash, [])
             if votes and work.block_hash in self.voting.blocks:
                 await self._publish(work.block_hash, Topic.APPROVAL,
                                     encode(ApprovalsMessage(votes)))

@@ -146,12 +146,14 @@ class DisputeCoordinator:
         already concluded invalid, this block is to be reverted too."""
         h = receipt.hash()
         votes = self.candidates.get((session_index, h))
-        if backing_votes or votes is None or votes.receipt is None:
+        if backing_votes or votes is None or votes.receipt is None \
+                or votes.state.concluded_at is not None:
             outcome = self.import_statements(session_index, h, backing_votes, now, receipt)
             votes = self.candidates[(session_index, h)]
         else:
-            # Known, and no votes to count (the inclusion of a candidate backed earlier): an
-            # import of nothing changes nothing; only the including block is new.
+            # Known, not concluded, and no votes to count (the inclusion of a candidate backed
+            # earlier): an import of nothing changes nothing; only the including block is new.
+            # (A concluded one goes the whole way: its acceptance period is checked there.)
             outcome = DisputeOutcome()
         votes.included_in[block_hash] = block_number
         if votes.state.concluded_invalid:

@@ -13,6 +13,7 @@ from net_fixtures import GOSSIP, Node, make_network
 from node.net.gossip import (
     BATCH_TOPIC,
     MAX_BATCH,
+    MAX_OUTBOX,
     GossipEnvelope,
     Route,
     batch_frames,
@@ -164,4 +165,32 @@ async def test_envelopes_over_the_message_budget_are_dropped_and_charged(
         assert delivered == 10
         assert b.gossip.stats.over_budget == 15
         assert b.peerset.reputation(a.id, trio.current_time()) < 14 * COST_FLOOD.value
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_peer_that_stops_reading_holds_up_only_its_own_batches(
+        autojump_clock: trio.testing.MockClock) -> None:
+    net = make_network(33)
+    log: Counter[tuple[str, bytes]] = Counter()
+    async with trio.open_nursery() as nursery:
+        nodes = await _grid_network(net, nursery, 4, batched=True, log=log)
+        a, stuck = nodes[0], nodes[1]
+        real_send = a.peers.send
+
+        async def send(peer: PeerId, protocol: int, body: bytes, what: str = "") -> bool:
+            if peer == stuck.id:
+                await trio.sleep_forever()  # a TCP peer whose window never opens
+            return await real_send(peer, protocol, body, what)
+
+        a.peers.send = send  # type: ignore[method-assign]
+        a.peers.send_may_stall = lambda _peer: True  # type: ignore[method-assign]
+        for k in range(3):
+            await a.gossip.publish(TOPIC, b"m%d" % k)
+            await trio.sleep(1)
+        for node in nodes[2:]:
+            assert all(log[(node.name, b"m%d" % k)] == 1 for k in range(3)), node.name
+        # What waits for the stuck peer stays bounded.
+        for k in range(MAX_OUTBOX + 10):
+            await a.gossip.publish(TOPIC, b"x%d" % k)
+        assert len(a.gossip._outbox[stuck.id]) <= MAX_OUTBOX
         nursery.cancel_scope.cancel()
