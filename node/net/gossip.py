@@ -395,18 +395,24 @@ class Gossip:
         envelope = decode(body, GossipEnvelope)
         now = self._clock()  # once a frame: the items of a batch arrived together
         if envelope.topic != BATCH_TOPIC:
-            await self._on_envelope(source, envelope, now)
-            return
-        items = decode(envelope.data, _BatchItems)
-        if any(item.topic == BATCH_TOPIC for item in items):
-            raise DecodeError("a gossip batch inside a batch")
-        self.stats.batches += 1
-        for item in items:
+            items = [envelope]
+        else:
+            items = decode(envelope.data, _BatchItems)
+            if any(item.topic == BATCH_TOPIC for item in items):
+                raise DecodeError("a gossip batch inside a batch")
+            self.stats.batches += 1
+        self.stats.received += len(items)
+        allowed = self._message_allowance(source, len(items), now)
+        for item in items[:allowed]:
             await self._on_envelope(source, item, now)
+        for _ in items[allowed:]:
+            self.stats.over_budget += 1
+            self.peers.report(source, COST_FLOOD)
 
-    def _within_message_budget(self, source: PeerId, now: float) -> bool:
+    def _message_allowance(self, source: PeerId, n: int, now: float) -> int:
+        """How many of `n` envelopes from `source` its message budget admits now."""
         if self.message_budget is None:
-            return True
+            return n
         bucket = self._message_buckets.get(source)
         if bucket is None:
             if len(self._message_buckets) > 4 * len(self.peers.connected_peers()) + 64:
@@ -414,14 +420,9 @@ class Gossip:
                 self._message_buckets = {p: b for p, b in self._message_buckets.items()
                                          if p in connected}
             bucket = self._message_buckets[source] = TokenBucket(self.message_budget, now)
-        return bucket.take(now)
+        return bucket.take_up_to(n, now)
 
     async def _on_envelope(self, source: PeerId, envelope: GossipEnvelope, now: float) -> None:
-        self.stats.received += 1
-        if not self._within_message_budget(source, now):
-            self.stats.over_budget += 1
-            self.peers.report(source, COST_FLOOD)
-            return
         msg_id = message_id(envelope.topic, envelope.data)
         if self.seen.check_and_add(msg_id, now):
             self.stats.duplicates += 1

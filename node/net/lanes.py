@@ -9,7 +9,8 @@ lanes of a node and their policies (ARCHITECTURE.md has the same table):
 | socket → reader | `tcp.py` `_StreamReader` | one record (largest frame cap + AEAD) plus one 64 KiB read | nothing is read: the kernel's window closes, TCP pushes back on the sender |
 | frames of one peer | `peers.py` `PeerManager._read` | one frame at a time, its handler awaited before the next is read | as above: a slow handler slows only that peer's link |
 | gossip lane (notifications) | `PeerManager` frame budget | `GOSSIP_FRAMES_PER_SLOT` per slot per peer, bursts of `BURST_SLOTS` slots | the newest frame is dropped unread and the peer charged `COST_FLOOD`: a flood ends in a ban |
-| gossip messages, alone or in batches | `gossip.py` `Gossip` message budget | `GOSSIP_MESSAGES_PER_SLOT` per slot per peer, bursts of `BURST_SLOTS` slots; `MAX_BATCH` in one frame | the envelope is dropped unhandled and the peer charged `COST_FLOOD` (a batch is one frame to the lane's budget) |
+| gossip messages, alone or in batches | `gossip.py` `Gossip` message budget | `GOSSIP_MESSAGES_PER_SLOT` per slot per peer, bursts of `BURST_SLOTS` slots; `MAX_BATCH` in one frame | a batch's envelopes past the budget are dropped unhandled and the peer charged `COST_FLOOD` for each (a batch is one frame to the lane's budget) |
+| batched gossip waiting for a peer whose last flush is still being written | `gossip.py` `Gossip._outbox` | `MAX_OUTBOX` (4,096) envelopes per peer | the oldest queued envelope is dropped (the peer is not reading; its link closes at the stall limit) |
 | direct lane (collator protocol, statements to the group) | `PeerManager` frame budget | `DIRECT_FRAMES_PER_SLOT` per slot per peer | dropped unread, `COST_FLOOD` |
 | request lane | `PeerManager` frame budget, then `reqresp.py` per-kind cap of requests in flight per peer | `REQUEST_FRAMES_PER_SLOT` per slot; `max_inbound_per_peer` concurrent per kind | over the budget: refused at once (`STATUS_BUSY`, the requester's `RequestRefused`) and `COST_FLOOD`; over the concurrency cap: refused (`STATUS_BUSY`), not charged (an honest peer retrying can overlap itself) |
 | response lanes | `reqresp.py` `_pending` | one slot per request we sent (a channel of 1) | a response nobody waits for is dropped and `COST_UNEXPECTED_MESSAGE`, unless it answers a request we gave up on (below) |
@@ -80,13 +81,16 @@ class TokenBucket:
 
     def take(self, now: float) -> bool:
         """Spend one token; False (nothing spent) when the budget is exhausted."""
+        return self.take_up_to(1, now) == 1
+
+    def take_up_to(self, n: int, now: float) -> int:
+        """Spend up to `n` whole tokens; how many were spent (fewer when the budget runs out)."""
         elapsed = max(0.0, now - self.updated_at)
         self.tokens = min(self.budget.burst, self.tokens + elapsed * self.budget.rate)
         self.updated_at = max(self.updated_at, now)
-        if self.tokens < 1.0:
-            return False
-        self.tokens -= 1.0
-        return True
+        spent = min(n, int(self.tokens))
+        self.tokens -= spent
+        return spent
 
 
 class Throttle:
