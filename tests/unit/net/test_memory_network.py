@@ -248,3 +248,18 @@ def test_per_lane_cap_and_unknown_lane_are_decode_errors() -> None:
     with pytest.raises(FrameTooLarge):
         encode_wire_frame(REQUEST, b"x" * 1025, CAPS)
     assert math.isfinite(LinkProfile().latency_s)
+
+
+def test_timers_due_at_one_instant_are_ordered_by_when_they_were_set() -> None:
+    """With the simulation's scheduler seeded, trio breaks ties between timers due at one
+    instant by the order they were set, not by the cancel scopes' memory addresses (which differ
+    from process to process, so the same seed gave a different run under another hash seed)."""
+    from trio._core import _run
+
+    seed_trio_scheduler(0)
+    deadlines = _run.Deadlines()
+    scopes = [trio.CancelScope() for _ in range(50)]
+    for scope in reversed(scopes):  # set in the reverse of their allocation
+        deadlines.add(5.0, scope)
+    order = [entry[2] for entry in sorted(deadlines._heap)]
+    assert order == list(reversed(scopes))
