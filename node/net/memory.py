@@ -498,6 +498,13 @@ def seed_trio_scheduler(seed: int) -> None:
     if scheduler_rng is None:
         raise RuntimeError("this trio version has no scheduler RNG to seed")
     scheduler_rng.seed(seed)
+    # trio picks among simultaneously runnable tasks one of two ways: a shuffle of the batch
+    # sorted by spawn order when Hypothesis' plugin has switched it on (always, under this
+    # project's pytest), else a coin flip between the batch and its reverse. The same seed gave
+    # one run under pytest and another from `asyncback sim`; the shuffle is used everywhere.
+    if not hasattr(_run, "_ALLOW_DETERMINISTIC_SCHEDULING"):
+        raise RuntimeError("this trio version has no deterministic scheduling switch")
+    setattr(_run, "_ALLOW_DETERMINISTIC_SCHEDULING", True)  # noqa: B010 (a Final in trio)
     _order_deadline_ties_by_arrival(_run)
 
 

@@ -263,3 +263,6 @@ def test_timers_due_at_one_instant_are_ordered_by_when_they_were_set() -> None:
         deadlines.add(5.0, scope)
     order = [entry[2] for entry in sorted(deadlines._heap)]
     assert order == list(reversed(scopes))
+    # And runnable tasks are picked the same way under pytest (where Hypothesis' plugin switches
+    # trio's deterministic shuffle on) as from `asyncback sim` (where nothing would).
+    assert _run._ALLOW_DETERMINISTIC_SCHEDULING is True
