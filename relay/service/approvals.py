@@ -299,14 +299,15 @@ class ApprovalChecking:
 
     def _validate_assignments(self, source: PeerId | None, data: bytes) -> Verdict:
         msg = decode(data, AssignmentsMessage)
-        verdicts = [self._import_assignment(a, data, source) for a in msg.assignments]
+        tick = self.tick_now()  # the assignments of one message arrived together
+        verdicts = [self._import_assignment(a, data, source, tick) for a in msg.assignments]
         return _combine(verdicts)
 
     def _import_assignment(self, signed: SignedAssignment, raw: bytes,
-                           source: PeerId | None) -> Verdict:
+                           source: PeerId | None, tick: int) -> Verdict:
         K = AssignmentCheckErrorKind
         try:
-            result = self.voting.check_and_import_assignment(signed, self.tick_now())
+            result = self.voting.check_and_import_assignment(signed, tick)
         except AssignmentCheckError as exc:
             if exc.kind is K.UnknownBlock:
                 self._wait(Topic.ASSIGNMENT, signed.assignment.block_hash, raw, source)

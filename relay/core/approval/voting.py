@@ -104,12 +104,19 @@ class ApprovalEntry:
     tranches: dict[int, dict[int, int]] = field(default_factory=dict)  # tranche → {v: tick}
     triggered: bool = False
     approved: bool = False
+    # Every validator in `tranches`, whatever its tranche: each assignment and approval that
+    # arrives asks whether its validator is assigned, hundreds of times per block per node.
+    assigned: set[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.assigned = {v for tranche in self.tranches.values() for v in tranche}
 
     def is_assigned(self, validator: int) -> bool:
-        return any(validator in a for a in self.tranches.values())
+        return validator in self.assigned
 
     def import_assignment(self, tranche: int, validator: int, tick: int) -> None:
         self.tranches.setdefault(tranche, {})[validator] = tick
+        self.assigned.add(validator)
 
 
 @dataclass
