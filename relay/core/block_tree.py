@@ -46,6 +46,9 @@ class BlockTree(Generic[P]):
         # before the supermajority's costs no walk of all the votes: `(height, count)`, or None
         # once `votes` is replaced wholesale (recounted when next needed).
         self._above: tuple[int, int] | None = None
+        # Fork choice as last made, `(finalized, best)`: every node asks for its best block
+        # again and again between two changes of the tree (None once blocks come or go).
+        self._best: tuple[bytes, bytes] | None = None
 
     # -- structure ------------------------------------------------------------------------------
 
@@ -63,6 +66,7 @@ class BlockTree(Generic[P]):
             raise BlockTreeError(f"block #{header.number} conflicts with finality")
         self.nodes[h] = Node(header, payload, [])
         parent.children.append(h)
+        self._best = None
         return True
 
     def __contains__(self, h: bytes) -> bool:
@@ -131,11 +135,16 @@ class BlockTree(Generic[P]):
 
     @property
     def best(self) -> bytes:
+        if self._best is not None and self._best[0] == self.finalized:
+            return self._best[1]
+
         def key(h: bytes) -> tuple[int, int, bytes]:
             hd = self.nodes[h].header
             return (-hd.number, hd.slot, h)
 
-        return min((h for h in self.leaves() if self.is_descendant(h, self.finalized)), key=key)
+        best = min((h for h in self.leaves() if self.is_descendant(h, self.finalized)), key=key)
+        self._best = (self.finalized, best)
+        return best
 
     # -- finality -------------------------------------------------------------------------------
 
@@ -241,6 +250,7 @@ class BlockTree(Generic[P]):
             n.children = [c for c in n.children if c in self.nodes]
         self.votes = {v: x for v, x in self.votes.items() if x.block_hash in self.nodes}
         self._above = None
+        self._best = None
         return gone
 
     def _prune(self) -> list[bytes]:
@@ -253,4 +263,5 @@ class BlockTree(Generic[P]):
             n.children = [c for c in n.children if c in self.nodes]
         self.votes = {v: x for v, x in self.votes.items() if x.block_hash in self.nodes}
         self._above = None
+        self._best = None
         return pruned

@@ -301,11 +301,16 @@ def test_finality_is_safe_monotone_and_live(case: tuple[list[tuple[int, int, int
 
 
 class RecountingTree(BlockTree[str]):
-    """The tree as it was before it kept a count of the votes above finality: a recount at
-    every vote."""
+    """The tree as it was before it kept a count of the votes above finality and its last fork
+    choice: a recount at every vote, a fork choice at every ask."""
 
     def _votes_above(self, final: int) -> int:
         return sum(1 for vote in self.votes.values() if vote.number > final)
+
+    @property
+    def best(self) -> bytes:
+        self._best = None
+        return super().best
 
 
 @st.composite
@@ -331,10 +336,11 @@ def tree_operations(draw: st.DrawFn) -> list[tuple[str, int, int]]:
 
 @settings(max_examples=150, deadline=None)
 @given(tree_operations())
-def test_the_kept_count_of_votes_above_finality_changes_nothing(
+def test_the_kept_count_of_votes_above_finality_and_fork_choice_change_nothing(
         ops: list[tuple[str, int, int]]) -> None:
     """Votes, pending votes, reverts and a restored finality: the tree that keeps a count of
-    the votes above finality finalizes exactly what the recounting one does."""
+    the votes above finality and its last fork choice finalizes and chooses exactly what the
+    recounting one does."""
     kept, recounting = new_tree(), RecountingTree(GENESIS, "genesis", [k.public for k in KEYS])
     headers = [GENESIS]
     planned: list[RelayHeader] = []  # voted for before they are added
@@ -373,5 +379,6 @@ def test_the_kept_count_of_votes_above_finality_changes_nothing(
             headers.append(h)
         assert results[0] == results[1]
         assert kept.finalized == recounting.finalized and kept.votes == recounting.votes
+        assert kept.best == recounting.best
         final = kept.nodes[kept.finalized].header.number
         assert kept._votes_above(final) == recounting._votes_above(final)
