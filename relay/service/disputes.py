@@ -71,7 +71,7 @@ from relay.core.disputes.coordinator import (
 )
 from relay.core.disputes.revert import blocks_to_revert
 from relay.core.disputes.votes import backing_statements
-from relay.core.events import CandidateEvent, DisputeResult, EventKind
+from relay.core.events import CandidateEvent, DisputeResult, EventKind, RelayEvent
 from relay.core.state import RelayState
 from relay.service.availability import Availability
 from relay.service.pov_execution import (
@@ -99,7 +99,7 @@ class BackedOnChain:
     backers: tuple[int, ...]
 
 
-def _backing_votes(backed_candidates: Sequence[BackedCandidate], events: Sequence[object],
+def _backing_votes(backed_candidates: Sequence[BackedCandidate], events: Sequence[RelayEvent],
                    state: RelayState) -> dict[bytes, tuple[int, tuple[SignedDisputeStatement, ...]]]:
     """Per candidate a block backed: its session and its backers' votes as dispute
     statements."""
