@@ -42,6 +42,13 @@ class BlockTree(Generic[P]):
         self.finalized = h
         self.votes: dict[int, FinalityVote] = {}
         self.pending_votes: list[FinalityVote] = []
+        # How many of `votes` are above a finalized height, kept as votes come so that a vote
+        # before the supermajority's costs no walk of all the votes: `(height, count)`, or None
+        # once `votes` is replaced wholesale (recounted when next needed).
+        self._above: tuple[int, int] | None = None
+        # Fork choice as last made, `(finalized, best)`: every node asks for its best block
+        # again and again between two changes of the tree (None once blocks come or go).
+        self._best: tuple[bytes, bytes] | None = None
 
     # -- structure ------------------------------------------------------------------------------
 
@@ -59,6 +66,7 @@ class BlockTree(Generic[P]):
             raise BlockTreeError(f"block #{header.number} conflicts with finality")
         self.nodes[h] = Node(header, payload, [])
         parent.children.append(h)
+        self._best = None
         return True
 
     def __contains__(self, h: bytes) -> bool:
@@ -127,11 +135,16 @@ class BlockTree(Generic[P]):
 
     @property
     def best(self) -> bytes:
+        if self._best is not None and self._best[0] == self.finalized:
+            return self._best[1]
+
         def key(h: bytes) -> tuple[int, int, bytes]:
             hd = self.nodes[h].header
             return (-hd.number, hd.slot, h)
 
-        return min((h for h in self.leaves() if self.is_descendant(h, self.finalized)), key=key)
+        best = min((h for h in self.leaves() if self.is_descendant(h, self.finalized)), key=key)
+        self._best = (self.finalized, best)
+        return best
 
     # -- finality -------------------------------------------------------------------------------
 
@@ -157,6 +170,7 @@ class BlockTree(Generic[P]):
         if node.header.number != vote.number:
             raise BlockTreeError(f"vote of validator {v} names #{vote.number} for block "
                                  f"#{node.header.number}")
+        self._count(prev, vote)
         self.votes[v] = vote
         return self._advance()
 
@@ -169,22 +183,38 @@ class BlockTree(Generic[P]):
                 continue  # mislabelled vote: never counted
             prev = self.votes.get(vote.validator_index)
             if prev is None or prev.number < vote.number:
+                self._count(prev, vote)
                 self.votes[vote.validator_index] = vote
         if ready:
             out = self._advance()
         return out
 
+    def _count(self, prev: FinalityVote | None, vote: FinalityVote) -> None:
+        """`vote` replaces `prev` (a lower one) as its validator's: one more above the counted
+        height if it crosses it."""
+        if self._above is None:
+            return
+        height, count = self._above
+        if vote.number > height and (prev is None or prev.number <= height):
+            self._above = (height, count + 1)
+
+    def _votes_above(self, final: int) -> int:
+        if self._above is None or self._above[0] != final:
+            # finality moved (here or in `RelayChain.restore_finalized`) or votes went
+            self._above = (final, sum(1 for vote in self.votes.values() if vote.number > final))
+        return self._above[1]
+
     def _advance(self) -> list[bytes]:
         need = 2 * len(self.validators) // 3 + 1
         final = self.nodes[self.finalized].header.number
+        if self._votes_above(final) < need:
+            # Too few votes above finality to finalize anything: the common case, each vote of
+            # a block before the supermajority's, and not worth a walk of every vote.
+            return []
         # The highest block that more than 2/3 of the votes descend from. A vote supports every
         # block on its path down to the finalized height: one walk a vote counts them all
         # (linear in the votes, where asking each block for its supporters was quadratic).
         above = [vote for vote in self.votes.values() if vote.number > final]
-        if len(above) < need:
-            # Too few votes above finality to finalize anything: the common case, each vote of
-            # a block before the supermajority's, and not worth a walk of every vote.
-            return []
         support: dict[bytes, int] = {}
         for vote in above:
             h: bytes = vote.block_hash
@@ -219,6 +249,8 @@ class BlockTree(Generic[P]):
         for n in self.nodes.values():
             n.children = [c for c in n.children if c in self.nodes]
         self.votes = {v: x for v, x in self.votes.items() if x.block_hash in self.nodes}
+        self._above = None
+        self._best = None
         return gone
 
     def _prune(self) -> list[bytes]:
@@ -230,4 +262,6 @@ class BlockTree(Generic[P]):
         for n in self.nodes.values():
             n.children = [c for c in n.children if c in self.nodes]
         self.votes = {v: x for v, x in self.votes.items() if x.block_hash in self.nodes}
+        self._above = None
+        self._best = None
         return pruned

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import trio
@@ -58,6 +59,7 @@ from proto.network import (
     reject,
 )
 from proto.relay_block import RelayHeader
+from proto.shared_work import shared
 from proto.statements import BackedCandidate, SignedStatement, StatementKind
 from relay.core.candidate_validation import CollationInvalid, validate_collation
 from relay.core.disputes.coordinator import (
@@ -69,7 +71,7 @@ from relay.core.disputes.coordinator import (
 )
 from relay.core.disputes.revert import blocks_to_revert
 from relay.core.disputes.votes import backing_statements
-from relay.core.events import CandidateEvent, DisputeResult, EventKind
+from relay.core.events import CandidateEvent, DisputeResult, EventKind, RelayEvent
 from relay.core.state import RelayState
 from relay.service.availability import Availability
 from relay.service.pov_execution import (
@@ -95,6 +97,25 @@ class BackedOnChain:
     number: int
     session_index: int
     backers: tuple[int, ...]
+
+
+def _backing_votes(backed_candidates: Sequence[BackedCandidate], events: Sequence[RelayEvent],
+                   state: RelayState) -> dict[bytes, tuple[int, tuple[SignedDisputeStatement, ...]]]:
+    """Per candidate a block backed: its session and its backers' votes as dispute
+    statements."""
+    by_hash = {b.hash(): b for b in backed_candidates}
+    groups = state.scheduler.groups
+    out = {}
+    for e in events:
+        if not isinstance(e, CandidateEvent) or e.kind is not EventKind.BACKED:
+            continue
+        backed = by_hash.get(e.candidate_hash)
+        if backed is None:
+            continue
+        session = backed.candidate.descriptor.session_index
+        group = groups[e.group] if e.group < len(groups) else []
+        out[e.candidate_hash] = (session, tuple(backing_statements(backed, group, session)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -125,7 +146,6 @@ class Disputes:
         self.participating: set[bytes] = set()
         # Candidates this validator disputed first-hand, and how: "backing" or "approval".
         self.raised: dict[bytes, str] = {}
-        self.first_seen: dict[tuple[int, bytes], int] = {}  # best number when a vote came
         self.concluded: dict[bytes, DisputeResult] = {}
         self.reverts: list[Revert] = []
         self.finalized_invalid = 0  # concluded invalid after a block including it was final
@@ -152,19 +172,19 @@ class Disputes:
         if state is None or block is None:
             return
         self.coordinator.note_session(state.session_index, state.validators)
-        by_hash = {b.hash(): b for b in block.body.backed_candidates}
-        for e in self.v.chain.events.get(h, []):
+        events = self.v.chain.events.get(h, [])
+        # The same on every node that imported the block: the simulated nodes build them once
+        # (`proto.shared_work`), keyed by the block's hash, which commits to its body and state.
+        backing = shared("block_backing_votes", h,
+                         partial(_backing_votes, block.body.backed_candidates, events, state))
+        for e in events:
             if isinstance(e, CandidateEvent) and e.kind is EventKind.INCLUDED:
                 self._note_inclusion(e, h, header.number)
             if not isinstance(e, CandidateEvent) or e.kind is not EventKind.BACKED:
                 continue
-            backed = by_hash.get(e.candidate_hash)
-            if backed is None:
+            if e.candidate_hash not in backing:
                 continue
-            session = backed.candidate.descriptor.session_index
-            group = state.scheduler.groups[e.group] if e.group < len(state.scheduler.groups) \
-                else []
-            votes = backing_statements(backed, group, session)
+            session, votes = backing[e.candidate_hash]
             self.backed[e.candidate_hash] = BackedOnChain(
                 e.receipt, h, header.number, session, tuple(v.validator_index for v in votes))
             try:
@@ -201,14 +221,11 @@ class Disputes:
         self.backed = {h: b for h, b in self.backed.items() if b.number > floor}
         c = self.coordinator
         for key, votes in list(c.candidates.items()):
-            seen = max(votes.included_in.values(), default=self.first_seen.get(key, floor + 1))
-            open_ = votes.status in (DisputeStatus.Active, DisputeStatus.Confirmed)
-            if seen <= floor and not (open_ and votes.included_in):
+            seen = max(votes.included_in.values(), default=votes.noted_at)
+            if seen <= floor and not (votes.included_in and votes.status in (
+                    DisputeStatus.Active, DisputeStatus.Confirmed)):
                 del c.candidates[key]
-                self.first_seen.pop(key, None)
                 self.concluded.pop(key[1], None)
-        for key in [k for k in self.first_seen if k not in c.candidates]:
-            del self.first_seen[key]
         known = {h for _, h in c.candidates}
         self.raised = {h: how for h, how in self.raised.items() if h in known}
 
@@ -404,8 +421,6 @@ class Disputes:
     # -- outcomes -----------------------------------------------------------------------------
 
     def _handle(self, outcome: DisputeOutcome, h: bytes) -> None:
-        for key in self.coordinator.candidates.keys() - self.first_seen.keys():
-            self.first_seen[key] = self.now
         m = self.v.metrics
         if outcome.initiated:
             m.disputes_total.inc()
@@ -466,7 +481,7 @@ class Disputes:
             # A dispute goes on chain once it matters there: a block of ours backed its
             # candidate, it concluded, or the chain already holds it. One about a candidate no
             # chain took (the honest backers refused it) stays between the validators.
-            if not votes.state.disputed or (onchain is None and h not in self.backed
+            if not votes.disputed or (onchain is None and h not in self.backed
                                             and h not in self.concluded):
                 continue
             counted_for = onchain.validators_for if onchain is not None else frozenset()

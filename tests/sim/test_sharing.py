@@ -32,5 +32,6 @@ def test_report_is_identical_with_and_without_sharing() -> None:
     # (Approval checkers take these small candidates whole from a backer: the erasure root
     # check of that data is what they share, not a rebuild from chunks.)
     assert all(on.shared_work[k]["reused"] > 0 for k in ("ed25519", "collation", "relay_block",
-                                                   "erasure_root"))
+                                                   "erasure_root", "pending_chain",
+                                                   "block_backing_votes", "dispute_statements"))
     assert on_sigs * 2 < off_sigs

@@ -20,6 +20,13 @@ Polkadot reverts a little earlier, once more than a third voted invalid (at leas
 validator did); here the revert follows the conclusion, which a third plus the honest rest
 reaches soon after. Handlers check every statement before they count any: a bad one raises
 `DisputeError` and nothing changes.
+
+Backing votes that come with an inclusion are checked at once but, while they could not decide
+anything (no invalid vote, fewer than a supermajority for), held uncounted (`CandidateVotes.held`)
+until anything else reads or changes that candidate's votes. Nearly every candidate is never
+disputed, and every validator imports every block: counting each block's backing votes on the
+spot was most of the coordinator's work. Counting later gives the same state (valid votes only
+add up), so every call answers as if they had been counted on arrival.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from enum import StrEnum
 from proto.candidate import CandidateReceipt
 from proto.disputes import SignedDisputeStatement, UncheckedDisputeMessage
 from proto.keys import Keypair
+from proto.shared_work import shared
 from relay.core.disputes.state import (
     DisputeFlags,
     DisputeState,
@@ -49,6 +57,7 @@ from relay.core.events import (
     OffenceKind,
     RelayEvent,
 )
+from relay.core.inclusion import supermajority_threshold
 
 
 class DisputeErrorKind(StrEnum):
@@ -74,22 +83,90 @@ class DisputeStatus(StrEnum):
         return self is not DisputeStatus.ConcludedFor
 
 
-@dataclass
 class CandidateVotes:
-    session_index: int
-    candidate_hash: bytes
-    state: DisputeState
-    receipt: CandidateReceipt | None = None
-    valid: dict[int, SignedDisputeStatement] = field(default_factory=dict)
-    invalid: dict[int, SignedDisputeStatement] = field(default_factory=dict)
-    included_in: dict[bytes, int] = field(default_factory=dict)  # block hash → number
-    initiated: bool = False
+    """Every vote on one candidate: `state` counts them, `valid` and `invalid` keep the signed
+    statements (the first of each validator). `held`: checked backing votes not counted yet
+    (see the module docstring); reading `state` or `valid` counts them first. `noted_at`: the
+    relay block number when the first vote came."""
+
+    def __init__(self, session_index: int, candidate_hash: bytes, state: DisputeState,
+                 receipt: CandidateReceipt | None = None, noted_at: int = 0) -> None:
+        self.session_index = session_index
+        self.candidate_hash = candidate_hash
+        self.noted_at = noted_at
+        self._state = state
+        self.receipt = receipt
+        self._valid: dict[int, SignedDisputeStatement] = {}
+        self.invalid: dict[int, SignedDisputeStatement] = {}
+        self.included_in: dict[bytes, int] = {}  # block hash → number
+        self.initiated = False
+        self.held: list[SignedDisputeStatement] = []
+        self._held_voters: set[int] = set()
+
+    @property
+    def state(self) -> DisputeState:
+        self._count_held()
+        return self._state
+
+    @state.setter
+    def state(self, state: DisputeState) -> None:
+        self._count_held()
+        self._state = state
+
+    @property
+    def valid(self) -> dict[int, SignedDisputeStatement]:
+        self._count_held()
+        return self._valid
+
+    def can_hold(self, backing: Sequence[SignedDisputeStatement]) -> bool:
+        """Whether counting these backing votes now would decide nothing: no invalid vote, not
+        concluded, and still short of a supermajority for (backing votes are all valid)."""
+        s = self._state
+        if self.invalid or s.validators_against or s.concluded_at is not None:
+            return False
+        voters = s.validators_for | self._held_voters | {v.validator_index for v in backing}
+        return len(voters) < supermajority_threshold(s.n_validators)
+
+    def hold(self, backing: Sequence[SignedDisputeStatement]) -> None:
+        self.held.extend(backing)
+        self._held_voters.update(v.validator_index for v in backing)
+
+    def _count_held(self) -> None:
+        if not self.held:
+            return
+        held, self.held = self.held, []
+        self._held_voters = set()
+        # Valid votes only, short of a supermajority (`can_hold`): nothing concludes, so `now`
+        # is never recorded, and the state is what counting them one block at a time gave.
+        summary = import_votes(self._state, [Vote(v.validator_index, True, v.kind.is_backing)
+                                             for v in held], 0)
+        self._state = summary.state
+        for v in held:
+            self._valid.setdefault(v.validator_index, v)
+
+    @property
+    def disputed(self) -> bool:
+        """Votes on both sides (held backing votes are all for, and only held without any
+        against)."""
+        return not self.held and self._state.disputed
+
+    @property
+    def concluded_at(self) -> int | None:
+        return None if self.held else self._state.concluded_at
+
+    @property
+    def concluded_invalid(self) -> bool:
+        return not self.held and self._state.concluded_invalid
+
+    def has_voted(self, validator: int) -> bool:
+        return validator in self._held_voters or validator in self._valid \
+            or validator in self.invalid
 
     @property
     def status(self) -> DisputeStatus | None:
-        s = self.state
-        if not s.disputed:
+        if not self.disputed:
             return None
+        s = self.state
         flags = s.flags
         if DisputeFlags.AGAINST_SUPERMAJORITY in flags:
             return DisputeStatus.ConcludedAgainst
@@ -121,6 +198,20 @@ def disabled_after(disabled: frozenset[int], offenders: Iterable[int],
     return frozenset(out)
 
 
+def _first_bad(candidate_hash: bytes, session_index: int, validators: Sequence[bytes],
+               statements: Sequence[SignedDisputeStatement]) -> tuple[DisputeErrorKind, int] | None:
+    """What is wrong with the first bad statement, and whose it is; None if all are good."""
+    K = DisputeErrorKind
+    for s in statements:
+        if s.candidate_hash != candidate_hash or s.session_index != session_index:
+            return K.StatementForAnotherCandidate, s.validator_index
+        if not 0 <= s.validator_index < len(validators):
+            return K.ValidatorIndexOutOfBounds, s.validator_index
+        if not s.check(validators[s.validator_index]):
+            return K.InvalidSignature, s.validator_index
+    return None
+
+
 class DisputeCoordinator:
     def __init__(self, dispute_period: int, post_conclusion_acceptance_period: int) -> None:
         self.dispute_period = dispute_period
@@ -145,18 +236,30 @@ class DisputeCoordinator:
         """A relay block included the candidate; its backing votes count as valid votes. If it was
         already concluded invalid, this block is to be reverted too."""
         h = receipt.hash()
-        votes = self.candidates.get((session_index, h))
+        key = (session_index, h)
+        votes = self.candidates.get(key)
+        if backing_votes and (votes is None or votes.receipt is not None):
+            # Checked now (as the import would), counted when anything else comes about this
+            # candidate if counting them now could decide nothing (the module docstring).
+            validators = self._check(session_index, h, backing_votes, now)
+            holder = votes if votes is not None else CandidateVotes(
+                session_index, h, DisputeState(len(validators)), receipt, noted_at=now)
+            if holder.can_hold(backing_votes):
+                holder.hold(backing_votes)
+                self.candidates[key] = votes = holder
+                backing_votes = ()
         if backing_votes or votes is None or votes.receipt is None \
-                or votes.state.concluded_at is not None:
+                or votes.concluded_at is not None:
             outcome = self.import_statements(session_index, h, backing_votes, now, receipt)
-            votes = self.candidates[(session_index, h)]
+            votes = self.candidates[key]
         else:
-            # Known, not concluded, and no votes to count (the inclusion of a candidate backed
-            # earlier): an import of nothing changes nothing; only the including block is new.
-            # (A concluded one goes the whole way: its acceptance period is checked there.)
+            # Known, not concluded, and no votes to count now (the inclusion of a candidate
+            # backed earlier, or backing votes held): an import of nothing changes nothing; only
+            # the including block is new. (A concluded one goes the whole way: its acceptance
+            # period is checked there.)
             outcome = DisputeOutcome()
         votes.included_in[block_hash] = block_number
-        if votes.state.concluded_invalid:
+        if votes.concluded_invalid:
             outcome.revert_from = outcome.revert_from | {block_hash}
             outcome.events.append(DisputeEvent(DisputeEventKind.REVERT, session_index, h,
                                                revert_number=block_number))
@@ -173,16 +276,17 @@ class DisputeCoordinator:
         if validators is None:
             raise DisputeError(K.UnknownSession, f"session {session_index}")
         known = self.candidates.get((session_index, candidate_hash))
-        if known is not None and known.state.concluded_at is not None \
-                and now > known.state.concluded_at + self.post_conclusion_acceptance_period:
+        concluded_at = known.concluded_at if known is not None else None
+        if concluded_at is not None and now > concluded_at + self.post_conclusion_acceptance_period:
             raise DisputeError(K.AncientDisputeStatement, "the dispute concluded long ago")
-        for s in statements:
-            if s.candidate_hash != candidate_hash or s.session_index != session_index:
-                raise DisputeError(K.StatementForAnotherCandidate, f"validator {s.validator_index}")
-            if not 0 <= s.validator_index < len(validators):
-                raise DisputeError(K.ValidatorIndexOutOfBounds, f"validator {s.validator_index}")
-            if not s.check(validators[s.validator_index]):
-                raise DisputeError(K.InvalidSignature, f"validator {s.validator_index}")
+        if statements:
+            # Pure, so the simulated nodes check each block's backing votes once
+            # (`proto.shared_work`), keyed by everything it reads.
+            bad = shared("dispute_statements",
+                         (candidate_hash, session_index, validators, tuple(statements)),
+                         lambda: _first_bad(candidate_hash, session_index, validators, statements))
+            if bad is not None:
+                raise DisputeError(bad[0], f"validator {bad[1]}")
         return validators
 
     def import_statements(self, session_index: int, candidate_hash: bytes,
@@ -194,7 +298,7 @@ class DisputeCoordinator:
             raise DisputeError(DisputeErrorKind.StatementForAnotherCandidate, "receipt")
         key = (session_index, candidate_hash)
         votes = self.candidates.get(key) or CandidateVotes(
-            session_index, candidate_hash, DisputeState(len(validators)))
+            session_index, candidate_hash, DisputeState(len(validators)), noted_at=now)
         summary = import_votes(votes.state, [Vote(s.validator_index, s.valid, s.kind.is_backing)
                                              for s in statements], now)
         # every check passed: write
@@ -263,7 +367,7 @@ class DisputeCoordinator:
 
     def has_voted(self, session_index: int, candidate_hash: bytes, validator: int) -> bool:
         votes = self.candidates.get((session_index, candidate_hash))
-        return votes is not None and (validator in votes.valid or validator in votes.invalid)
+        return votes is not None and votes.has_voted(validator)
 
     def active_disputes(self) -> list[tuple[int, bytes]]:
         return sorted(k for k, c in self.candidates.items()

@@ -135,6 +135,14 @@ class BackedChain:
     def contains(self, candidate_hash: bytes) -> bool:
         return candidate_hash in self.candidates
 
+    def copy(self) -> BackedChain:
+        out = BackedChain()
+        out.chain = list(self.chain)
+        out.by_parent_head = dict(self.by_parent_head)
+        out.by_output_head = dict(self.by_output_head)
+        out.candidates = set(self.candidates)
+        return out
+
 
 def _backed_entry(node: FragmentNode) -> CandidateEntry:
     return replace(node.entry, state=CandidateState.BACKED)
@@ -161,6 +169,13 @@ class FragmentChain:
         prev.unconnected = storage.copy()
         chain.populate_from_previous(prev)
         return chain
+
+    def copy(self) -> FragmentChain:
+        """A chain that changes independently of this one (nodes and entries are immutable)."""
+        out = FragmentChain(self.scope)
+        out.best_chain = self.best_chain.copy()
+        out.unconnected = self.unconnected.copy()
+        return out
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -262,6 +277,8 @@ class FragmentChain:
             if prev.scope.get_pending_availability(node.candidate_hash) is None:
                 with contextlib.suppress(StorageError):
                     storage.add_candidate_entry(_backed_entry(node))
+        if not len(storage):
+            return  # nothing to carry over (most validators hold no candidate of most paras)
         self._populate_chain(storage)
         self._trim_uneligible_forks(storage, None)
         self._populate_unconnected_potential_candidates(storage)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from proto.candidate import CommittedCandidateReceipt, PersistedValidationData, head_hash
+from proto.shared_work import shared
 from relay.core.constraints import BackingState
 from relay.core.prospective.candidate_storage import (
     CandidateEntry,
@@ -79,38 +81,55 @@ class ProspectiveParachains:
             cursor = parent
         prev = self.leaves.get(leaf.parent_hash) or self.retained.get(leaf.parent_hash)
         view = LeafView(leaf, {}, {})
+        ancestry = tuple(a.hash for a in ancestors)
         for para in sorted(relay.claim_queue_paras(leaf_hash)):
-            bs = relay.backing_state(leaf_hash, para)
-            if bs is None:
+            # The chain of the candidates pending availability is the same on every node that
+            # has this leaf: the simulated nodes build it once (`proto.shared_work`), keyed by
+            # the leaf's hash, which commits to its state and so to the para's backing state,
+            # the async backing parameters and the ancestors' headers (named in the key too, as
+            # this node found them). Each node takes its own copy to grow.
+            initial = shared("pending_chain", (leaf_hash, para, depth, ancestry),
+                             partial(self._pending_chain, relay, leaf, para, depth, ancestors))
+            if initial is None:
                 continue
-            pending_storage = CandidateStorage()
-            pending: list[PendingAvailability] = []
-            parent_head = bs.constraints.required_parent
-            for p in bs.pending_availability:
-                rp = self._relay_parent_info(relay, p.descriptor.relay_parent)
-                if rp is None:
-                    break
-                pvd = PersistedValidationData(parent_head, rp.number, rp.storage_root, p.max_pov_size)
-                receipt = CommittedCandidateReceipt(p.descriptor, p.commitments)
-                try:
-                    pending_storage.add_pending_availability_candidate(p.candidate_hash, receipt, pvd)
-                except StorageError:
-                    break
-                pending.append(PendingAvailability(p.candidate_hash, rp))
-                parent_head = p.commitments.head_data
-            try:
-                scope = Scope.with_ancestors(leaf.info(), bs.constraints, pending, depth,
-                                             [a.info() for a in ancestors])
-            except UnexpectedAncestor:
-                continue
-            chain = FragmentChain.init(scope, pending_storage)
+            chain = initial.copy()
             if prev is not None and para in prev.chains:
                 chain.populate_from_previous(prev.chains[para])
             view.chains[para] = chain
-            view.allowed[para] = {leaf_hash} | {a.hash for a in scope.ancestors.values()}
+            view.allowed[para] = {leaf_hash} | {a.hash for a in chain.scope.ancestors.values()}
         self.leaves[leaf_hash] = view
         self.retained.pop(leaf_hash, None)
         self._prune_retained()
+
+    @classmethod
+    def _pending_chain(cls, relay: RelayChainInfo, leaf: RelayBlockHeaderInfo, para: int,
+                       depth: int, ancestors: list[RelayBlockHeaderInfo]) -> FragmentChain | None:
+        """The para's chain under `leaf` with only its candidates pending availability; None
+        if the para has no backing state there or its ancestry does not fit."""
+        bs = relay.backing_state(leaf.hash, para)
+        if bs is None:
+            return None
+        pending_storage = CandidateStorage()
+        pending: list[PendingAvailability] = []
+        parent_head = bs.constraints.required_parent
+        for p in bs.pending_availability:
+            rp = cls._relay_parent_info(relay, p.descriptor.relay_parent)
+            if rp is None:
+                break
+            pvd = PersistedValidationData(parent_head, rp.number, rp.storage_root, p.max_pov_size)
+            receipt = CommittedCandidateReceipt(p.descriptor, p.commitments)
+            try:
+                pending_storage.add_pending_availability_candidate(p.candidate_hash, receipt, pvd)
+            except StorageError:
+                break
+            pending.append(PendingAvailability(p.candidate_hash, rp))
+            parent_head = p.commitments.head_data
+        try:
+            scope = Scope.with_ancestors(leaf.info(), bs.constraints, pending, depth,
+                                         [a.info() for a in ancestors])
+        except UnexpectedAncestor:
+            return None
+        return FragmentChain.init(scope, pending_storage)
 
     @staticmethod
     def _relay_parent_info(relay: RelayChainInfo, h: bytes) -> RelayChainBlockInfo | None:

@@ -298,3 +298,87 @@ def test_finality_is_safe_monotone_and_live(case: tuple[list[tuple[int, int, int
     for v in range(4):
         t.note_vote(vote(v, tip))
     assert t.finalized == tip.hash() and t.leaves() == [tip.hash()]
+
+
+class RecountingTree(BlockTree[str]):
+    """The tree as it was before it kept a count of the votes above finality and its last fork
+    choice: a recount at every vote, a fork choice at every ask."""
+
+    def _votes_above(self, final: int) -> int:
+        return sum(1 for vote in self.votes.values() if vote.number > final)
+
+    @property
+    def best(self) -> bytes:
+        self._best = None
+        return super().best
+
+
+@st.composite
+def tree_operations(draw: st.DrawFn) -> list[tuple[str, int, int]]:
+    """("add", parent position, tag), ("vote", validator, position), ("apply", 0, 0),
+    ("remove", position, 0) and ("restore", position, 0) over the blocks added so far (a
+    position past them: a block voted for before it is added, by an add with tag 3)."""
+    ops: list[tuple[str, int, int]] = []
+    blocks = 1  # genesis
+    for _ in range(draw(st.integers(1, 40))):
+        kind = draw(st.sampled_from(["add", "add", "vote", "vote", "vote", "apply", "remove",
+                                     "restore"]))
+        if kind == "add":
+            ops.append((kind, draw(st.integers(0, blocks - 1)), draw(st.integers(0, 3))))
+            blocks += 1
+        elif kind == "vote":
+            # a vote may name a block added later (it waits) or one of the added
+            ops.append((kind, draw(st.integers(0, N - 1)), draw(st.integers(0, blocks + 2))))
+        else:
+            ops.append((kind, draw(st.integers(0, blocks - 1)), 0))
+    return ops
+
+
+@settings(max_examples=150, deadline=None)
+@given(tree_operations())
+def test_the_kept_count_of_votes_above_finality_and_fork_choice_change_nothing(
+        ops: list[tuple[str, int, int]]) -> None:
+    """Votes, pending votes, reverts and a restored finality: the tree that keeps a count of
+    the votes above finality and its last fork choice finalizes and chooses exactly what the
+    recounting one does."""
+    kept, recounting = new_tree(), RecountingTree(GENESIS, "genesis", [k.public for k in KEYS])
+    headers = [GENESIS]
+    planned: list[RelayHeader] = []  # voted for before they are added
+
+    for kind, a, b in ops:
+        if kind != "vote":
+            a %= len(headers)  # an add may have been refused
+        if kind == "add":
+            h = planned.pop(0) if b == 3 and planned else \
+                child(headers[a], headers[a].slot + 1, bytes([b, len(headers)]))
+        elif kind == "vote" and b >= len(headers):
+            h = child(headers[b % len(headers)], 50_000 + len(planned), b"planned")
+            planned.append(h)
+        elif kind == "vote":
+            h = headers[b]
+        results = []
+        for t in (kept, recounting):
+            try:
+                if kind == "add":
+                    results.append(t.add(h, ""))
+                elif kind == "vote":
+                    results.append(t.note_vote(vote(a, h)))
+                elif kind == "apply":
+                    results.append(t.apply_pending_votes())
+                elif kind == "remove":
+                    results.append(t.remove([headers[a].hash()]))
+                else:  # what RelayChain.restore_finalized does
+                    target = headers[a].hash()
+                    if target in t and t.is_descendant(target, t.finalized):
+                        t.finalized = target
+                        t._prune()
+                    results.append(t.finalized)
+            except BlockTreeError as exc:
+                results.append(str(exc))
+        if kind == "add" and results[0] is True:
+            headers.append(h)
+        assert results[0] == results[1]
+        assert kept.finalized == recounting.finalized and kept.votes == recounting.votes
+        assert kept.best == recounting.best
+        final = kept.nodes[kept.finalized].header.number
+        assert kept._votes_above(final) == recounting._votes_above(final)
