@@ -127,10 +127,11 @@ class MemoryConnection(Connection):
         self.direction = direction
         self.link = link
         self._peer_end: MemoryConnection | None = None
-        # What arrived and is not read yet, and the reader's wait for more: a deque and a parking
-        # lot cost less a frame than a memory channel.
+        # What arrived and is not read yet, and the task waiting for more: a deque and a task
+        # woken directly cost less a frame than a memory channel or a parking lot (a link has
+        # one reader; nearly every frame of a simulation wakes it).
         self._inbox: deque[bytes | Frame] = deque()
-        self._waiting = trio.lowlevel.ParkingLot()
+        self._reader: trio.lowlevel.Task | None = None
         self._decoder = WireFrameDecoder(network.caps)
         self._ready: deque[Frame] = deque()
         self._closed = False
@@ -178,7 +179,7 @@ class MemoryConnection(Connection):
             if not self._inbox:
                 if self._closed:
                     raise StopAsyncIteration  # the peer's close, after all it had sent
-                await self._waiting.park()
+                await self._wait()
                 continue
             # Frames already queued are taken without a task switch each.
             while self._inbox:
@@ -194,6 +195,24 @@ class MemoryConnection(Connection):
                     await self.aclose()
                     raise
         return self._ready.popleft()
+
+    async def _wait(self) -> None:
+        """Until a frame arrives or the link closes."""
+        if self._reader is not None:
+            raise trio.BusyResourceError("another task is already reading this connection")
+        self._reader = trio.lowlevel.current_task()
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            self._reader = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def _wake(self) -> None:
+        reader = self._reader
+        if reader is not None:
+            self._reader = None
+            trio.lowlevel.reschedule(reader)
 
     async def aclose(self) -> None:
         self._close_local()
@@ -212,15 +231,15 @@ class MemoryConnection(Connection):
 
     def _end(self) -> None:
         self._closed = True
-        self._waiting.unpark_all()
+        self._wake()
         self._host._connections.discard(self)
 
     def _arrive(self, data: bytes | Frame) -> bool:
         if self._closed:
             return False
         self._inbox.append(data)
-        if self._waiting:
-            self._waiting.unpark()
+        if self._reader is not None:
+            self._wake()
         return True
 
     def _occurrence(self, now: float, digest: bytes) -> int:
@@ -398,14 +417,15 @@ class MemoryNetwork:
         self._record(TraceEvent(self.now(), "connect", *pair, link, b""))
         return out
 
-    def _fate(self, conn: MemoryConnection, now: float, digest: bytes) -> list[float]:
-        """Eight uniforms in [0, 1) for this transmission (`digest`: of its bytes), independent
-        of task scheduling."""
+    def _fate(self, conn: MemoryConnection, now: float, digest: bytes) -> tuple[int, ...]:
+        """Eight uniforms for this transmission (`digest`: of its bytes), independent of task
+        scheduling, as 64-bit integers: uniform `i` in [0, 1) is `fate[i] / 2**64`, divided
+        out only where used (most transmissions use three)."""
         h = conn._fate_prefix.copy()
         # Each part length-prefixed: (link, now) 12 bytes, the digest 32, the occurrence 4.
         h.update(_FATE_PARTS.pack(12, conn.link, now, len(digest), digest, 4,
                                   conn._occurrence(now, digest)))
-        return [x / _U64 for x in _EIGHT_U64.unpack(h.digest())]
+        return _EIGHT_U64.unpack(h.digest())
 
     def _push(self, sender: MemoryConnection, time: float, data: bytes | Frame | None) -> None:
         target = sender._peer_end
@@ -439,18 +459,18 @@ class MemoryNetwork:
         profile = self.profile(src, dst)
         u = self._fate(conn, now, digest)
         blocked = self.blocked(src, dst)
-        if blocked or u[0] < profile.loss:
+        if blocked or u[0] / _U64 < profile.loss:
             if blocked:
                 self.stats.partitioned += 1
             else:
                 self.stats.lost += 1
             self._record(TraceEvent(now, "drop", src, dst, conn.link, digest[:8]))
             return
-        copies = 2 if u[1] < profile.duplicate else 1
+        copies = 2 if u[1] / _U64 < profile.duplicate else 1
         self.stats.duplicated += copies - 1
         for copy in range(copies):
-            at = now + profile.latency_s + profile.jitter_s * u[2 + 2 * copy]
-            if u[3 + 2 * copy] < profile.reorder:
+            at = now + profile.latency_s + profile.jitter_s * (u[2 + 2 * copy] / _U64)
+            if u[3 + 2 * copy] / _U64 < profile.reorder:
                 at += profile.reorder_delay_s
                 self.stats.reordered += 1
             else:
