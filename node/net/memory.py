@@ -152,8 +152,17 @@ class MemoryConnection(Connection):
     async def send(self, protocol: int, body: bytes) -> None:
         if self._closed:
             raise ConnectionClosed(f"connection to {self.remote.hex()[:8]} is closed")
-        wire = encode_wire_frame(protocol, body, self._network.caps)
-        self._network._transmit(self, wire, Frame(protocol, body))
+        network = self._network
+        if body is network._last_body and protocol == network._last_protocol:
+            # The same frame to another peer (a publish, a fan-out): its wire bytes' digest is
+            # known, and a block's is 20 KB of hashing.
+            size, digest = network._last_wire
+        else:
+            wire = encode_wire_frame(protocol, body, network.caps)
+            size, digest = len(wire), blake2_256(wire)
+            network._last_body, network._last_protocol = body, protocol
+            network._last_wire = size, digest
+        network._transmit(self, size, digest, Frame(protocol, body))
         # A send never blocks (the link has no buffer to fill), so it yields to other tasks only
         # every `SEND_YIELD_EVERY` frames: a gossip fan-out does not cost a task switch a peer.
         self._sent += 1
@@ -167,7 +176,7 @@ class MemoryConnection(Connection):
         exactly as it would see them on a byte stream."""
         if self._closed:
             raise ConnectionClosed("connection is closed")
-        self._network._transmit(self, data, data)
+        self._network._transmit(self, len(data), blake2_256(data), data)
 
     def __aiter__(self) -> MemoryConnection:
         return self
@@ -179,7 +188,10 @@ class MemoryConnection(Connection):
             if not self._inbox:
                 if self._closed:
                     raise StopAsyncIteration  # the peer's close, after all it had sent
-                await self._wait()
+                if self._reader is not None:
+                    raise trio.BusyResourceError("another task is already reading this link")
+                self._reader = trio.lowlevel.current_task()
+                await trio.lowlevel.wait_task_rescheduled(self._abort_wait)
                 continue
             # Frames already queued are taken without a task switch each.
             while self._inbox:
@@ -196,17 +208,9 @@ class MemoryConnection(Connection):
                     raise
         return self._ready.popleft()
 
-    async def _wait(self) -> None:
-        """Until a frame arrives or the link closes."""
-        if self._reader is not None:
-            raise trio.BusyResourceError("another task is already reading this connection")
-        self._reader = trio.lowlevel.current_task()
-
-        def abort(_: Any) -> trio.lowlevel.Abort:
-            self._reader = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
+    def _abort_wait(self, _: Any) -> trio.lowlevel.Abort:
+        self._reader = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
     def _wake(self) -> None:
         reader = self._reader
@@ -309,6 +313,11 @@ class MemoryNetwork:
         self._sleep = trio.CancelScope()  # the delivery task's current sleep
         self._trace: list[TraceEvent] = []
         self._epoch: float | None = None
+        # The last frame sent, by identity (held, so its id is not reused), and its wire size
+        # and digest.
+        self._last_body: bytes | None = None
+        self._last_protocol = -1
+        self._last_wire: tuple[int, bytes] = (0, b"")
 
     def now(self) -> float:
         """Seconds since `run` started (trace times and fault hashes are relative to it)."""
@@ -448,14 +457,14 @@ class MemoryNetwork:
             assert self._epoch is not None
             self._sleep.deadline = time + self._epoch
 
-    def _transmit(self, conn: MemoryConnection, data: bytes, carried: bytes | Frame) -> None:
-        """Put `data` (wire bytes) on the link; `carried` is what arrives (the bytes, or the
-        frame they encode)."""
+    def _transmit(self, conn: MemoryConnection, size: int, digest: bytes,
+                  carried: bytes | Frame) -> None:
+        """Put wire bytes (`size` of them, of blake2-256 `digest`) on the link; `carried` is
+        what arrives (the bytes, or the frame they encode)."""
         now = self.now()
         self.stats.sent += 1
-        self.stats.bytes_sent += len(data)
+        self.stats.bytes_sent += size
         src, dst = conn.local, conn.remote
-        digest = blake2_256(data)
         profile = self.profile(src, dst)
         u = self._fate(conn, now, digest)
         blocked = self.blocked(src, dst)
