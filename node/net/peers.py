@@ -91,12 +91,15 @@ class PeerListener(Protocol):
 
 class PeerManager:
     def __init__(self, host: Host, peerset: PeerSet,
-                 clock: Callable[[], float] = trio.current_time, *,
+                 clock: Callable[[], float] | None = None, *,
                  budgets: dict[int, Budget] | None = None,
                  send_stall_s: float = math.inf) -> None:
         self.host = host
         self.peerset = peerset
-        self._clock = clock
+        # Without a clock given, trio's: read from the run's clock itself once `run` starts
+        # (what `trio.current_time` reads, two calls further; every frame received reads it).
+        self._given_clock = clock is not None
+        self._clock = clock or trio.current_time
         self.budgets = dict(budgets or {})
         self.send_stall_s = send_stall_s
         self._overflow: dict[int, OverflowHandler] = {}
@@ -192,6 +195,8 @@ class PeerManager:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Accept until the host goes down; reader tasks live in this task's nursery."""
+        if not self._given_clock:
+            self._clock = trio.lowlevel.current_clock().current_time
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
