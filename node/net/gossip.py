@@ -130,6 +130,7 @@ class TopicRoute:
 
 
 _FLOOD = TopicRoute(Route.FLOOD)
+_NO_MEMBERS: frozenset[PeerId] = frozenset()  # the grid's, without a grid
 
 
 def message_id(topic: int, data: bytes) -> bytes:
@@ -388,8 +389,9 @@ class Gossip:
         if route.route is Route.TARGETED:
             return []
         grid, me = self.grid, self.peers.local_id
-        on_grid = route.route is Route.GRID and grid is not None and origin in grid
-        if on_grid and grid is not None and me in grid:
+        members = grid.members if grid is not None else _NO_MEMBERS
+        on_grid = route.route is Route.GRID and origin in members
+        if on_grid and grid is not None and me in members:
             # Forwarding (most of the grid's work) looks at the √n neighbours alone, not at
             # every connected peer.
             is_connected, fan_out_to = self.peers.is_connected, self.fan_out_to
@@ -398,18 +400,17 @@ class Gossip:
             if source is None:
                 peers = self._gossip_peers(None)
                 chosen = set(targets)
-                spare = [p for p in peers if p in grid and p not in chosen]
+                spare = [p for p in peers if p in members and p not in chosen]
                 targets += self._by_hash(msg_id, spare, self.grid_extra)
                 if route.relay_nodes:
-                    targets += [p for p in peers if p not in grid]
+                    targets += [p for p in peers if p not in members]
             return targets
         peers = self._gossip_peers(source)
         if not on_grid:
             return peers if source is None else self._by_hash(msg_id, peers,
                                                                self.forward_fanout)
         # A relay node outside the grid: it passes the message on among its kind alone.
-        assert grid is not None
-        others = [p for p in peers if p not in grid]
+        others = [p for p in peers if p not in members]
         return self._by_hash(msg_id, others, self.forward_fanout)
 
     async def _on_frame(self, source: PeerId, body: bytes) -> None:

@@ -296,8 +296,9 @@ class PeerManager:
         conn = self._connections.get(peer)
         if conn is None:
             return False
-        self.sent_frames[(protocol, what)] += 1
-        self.sent_bytes[(protocol, what)] += len(body)
+        key = (protocol, what)
+        self.sent_frames[key] += 1
+        self.sent_bytes[key] += len(body)
         if not conn.send_may_stall:
             # No timer to arm: a cancel scope a frame is most of a simulated send's cost.
             try:
