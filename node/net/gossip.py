@@ -437,7 +437,11 @@ class Gossip:
             if seen.check_and_add(msg_id, now):
                 stats.duplicates += 1
                 continue
-            await self._on_new_envelope(source, item, msg_id)
+            targets = self._on_new_envelope(source, item, msg_id)
+            if targets:
+                # Re-encoded: what we pass on does not depend on how the sender encoded it
+                # (the decoded envelope encoded as is: the canonical bytes of its fields).
+                stats.forwarded += await self._send(item.topic, encode(item), targets)
         for _ in range(n - allowed):
             stats.over_budget += 1
             self.peers.report(source, COST_FLOOD)
@@ -455,14 +459,14 @@ class Gossip:
             bucket = self._message_buckets[source] = TokenBucket(self.message_budget, now)
         return bucket.take_up_to(n, now)
 
-    async def _on_new_envelope(self, source: PeerId, envelope: GossipEnvelope,
-                               msg_id: bytes) -> None:
-        """A message not seen before (`msg_id` now in the seen-cache): validate, deliver,
-        pass on."""
+    def _on_new_envelope(self, source: PeerId, envelope: GossipEnvelope, msg_id: bytes
+                         ) -> list[PeerId]:
+        """A message not seen before (`msg_id` now in the seen-cache): validate, deliver; where
+        to pass it on (nowhere unless accepted)."""
         topic = self._topics.get(envelope.topic)
         if topic is None:
             self.stats.unknown_topic += 1
-            return
+            return []
         try:
             verdict = topic.validate(source, envelope.data)
         except DecodeError:
@@ -470,22 +474,18 @@ class Gossip:
         except Exception as exc:
             self.stats.rejected += 1
             self.peers.handler_failed("gossip", self.topic_name(envelope.topic), source, exc)
-            return
+            return []
         if verdict.action is Action.REJECT:
             self.stats.rejected += 1
             if verdict.cost is not None:
                 self.peers.report(source, verdict.cost)
-            return
+            return []
         if verdict.action is Action.IGNORE:
             self.stats.ignored += 1
-            return
+            return []
         self.stats.accepted += 1
         try:
             topic.deliver(source, envelope.data)
         except Exception as exc:
             self.peers.handler_failed("gossip", self.topic_name(envelope.topic), source, exc)
-        targets = self._targets(envelope.topic, msg_id, envelope.origin, source)
-        if targets:
-            # Re-encoded: what we pass on does not depend on how the sender encoded it (the
-            # decoded envelope is encoded as is: the canonical bytes of its fields).
-            self.stats.forwarded += await self._send(envelope.topic, encode(envelope), targets)
+        return self._targets(envelope.topic, msg_id, envelope.origin, source)
