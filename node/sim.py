@@ -21,14 +21,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import trio
-import trio.testing
 
 from collator.core.collator_chain import CollatorChain
 from collator.service import CollatorService, LoadConfig
 from node import wiring
 from node.devnet import DevGenesis, dev_genesis
 from node.invariants import check_invariants
-from node.net.memory import LinkProfile, MemoryNetwork, seed_trio_scheduler
+from node.net.memory import LinkProfile, MemoryNetwork, seed_trio_scheduler, virtual_clock
 from node.records import block_record
 from node.report import BlockRecord
 from node.run_config import RunConfig
@@ -468,7 +467,7 @@ def run_sim(cfg: SimConfig, on_poll: PollHook | None = None) -> SimResult:
     sim = Simulation(cfg, on_poll)
     work = SharedWork() if cfg.sharing else None
     with sharing(work), _collector_tuned_for_simulation():
-        result = trio.run(sim.main, clock=trio.testing.MockClock(autojump_threshold=0))
+        result = trio.run(sim.main, clock=virtual_clock())
     if work is not None:
         result.shared_work = work.counts()
     return result

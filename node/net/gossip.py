@@ -41,6 +41,8 @@ backed candidates) are never held back.
 
 from __future__ import annotations
 
+import hashlib
+import math
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -55,7 +57,7 @@ from node.net.lanes import Budget, TokenBucket
 from node.net.peers import PeerManager
 from proto.codec import decode, encode
 from proto.errors import DecodeError
-from proto.hashing import blake2_256
+from proto.hashing import HASH_LEN, blake2_256
 from proto.messages import FRAME_MAX, Protocol
 from proto.network import COST_FLOOD, Action, PeerId
 from proto.ports import GossipDeliver, GossipValidator
@@ -128,11 +130,16 @@ class TopicRoute:
 
 
 _FLOOD = TopicRoute(Route.FLOOD)
+_NO_MEMBERS: frozenset[PeerId] = frozenset()  # the grid's, without a grid
 
 
 def message_id(topic: int, data: bytes) -> bytes:
-    """What the seen-cache remembers: the same message by any path, from any forwarder."""
+    """What the seen-cache remembers: the same message by any path, from any forwarder.
+    (`Gossip._on_frame` computes the same inline.)"""
     return blake2_256(topic.to_bytes(2, "big") + data)
+
+
+_blake2b = hashlib.blake2b  # blake2_256 inline, on the path every envelope takes
 
 
 # source is None for a message this node publishes itself.
@@ -148,24 +155,34 @@ class SeenCache:
         self.capacity = capacity
         self.ttl_s = ttl_s
         self._expiry: OrderedDict[bytes, float] = OrderedDict()
+        # When the oldest id expires (never later than that; inf when empty): half the ids
+        # checked are duplicates, and a check that expires nothing need not look at the oldest.
+        self._next_expiry = math.inf
 
     def _expire(self, now: float) -> None:
         # Ids go in in time order, so the oldest expire first.
         while self._expiry:
             key, expires = next(iter(self._expiry.items()))
             if expires > now and len(self._expiry) <= self.capacity:
+                self._next_expiry = expires
                 return
             del self._expiry[key]
+        self._next_expiry = math.inf
 
     def check_and_add(self, key: bytes, now: float) -> bool:
         """True if `key` was already seen (and still remembered); records it otherwise."""
-        expires = self._expiry.get(key)
+        expiry = self._expiry
+        expires = expiry.get(key)
         if expires is not None:
             if expires > now:
                 return True
-            del self._expiry[key]  # expired: seen afresh
-        self._expiry[key] = now + self.ttl_s
-        self._expire(now)
+            del expiry[key]  # expired: seen afresh
+        expires = now + self.ttl_s
+        if not expiry:
+            self._next_expiry = expires
+        expiry[key] = expires
+        if self._next_expiry <= now or len(expiry) > self.capacity:
+            self._expire(now)
         return False
 
     def __len__(self) -> int:
@@ -283,16 +300,20 @@ class Gossip:
         return await self._send(topic, body, targets)
 
     async def _send(self, topic: int, body: bytes, targets: list[PeerId]) -> int:
+        """`body` to each of `targets` (connected peers: what `_targets` and `send_to` give,
+        with no wait since they looked)."""
         what = self.topic_name(topic)
         if self._batching and self.routes.get(topic, _FLOOD).batched:
-            queued = 0
+            outboxes = self._outbox
             for peer in targets:
-                if self.peers.is_connected(peer):
-                    outbox = self._outbox.setdefault(peer, [])
-                    outbox.append((what, body))
-                    if len(outbox) > MAX_OUTBOX:  # a peer not reading: its oldest go
-                        del outbox[0]
-                    queued += 1
+                outbox = outboxes.get(peer)
+                if outbox is None:
+                    outboxes[peer] = [(what, body)]
+                    continue
+                outbox.append((what, body))
+                if len(outbox) > MAX_OUTBOX:  # a peer not reading: its oldest go
+                    del outbox[0]
+            queued = len(targets)
             self.sent_messages[what] += queued
             if queued:
                 self._outbox_ready.set()
@@ -368,45 +389,61 @@ class Gossip:
         if route.route is Route.TARGETED:
             return []
         grid, me = self.grid, self.peers.local_id
-        on_grid = route.route is Route.GRID and grid is not None and origin in grid
-        if on_grid and grid is not None and me in grid:
+        members = grid.members if grid is not None else _NO_MEMBERS
+        on_grid = route.route is Route.GRID and origin in members
+        if on_grid and grid is not None and me in members:
             # Forwarding (most of the grid's work) looks at the √n neighbours alone, not at
             # every connected peer.
+            is_connected, fan_out_to = self.peers.is_connected, self.fan_out_to
             targets = [p for p in grid.route(me, origin)
-                       if p != source and self.peers.is_connected(p) and self.fan_out_to(p)]
+                       if p != source and is_connected(p) and fan_out_to(p)]
             if source is None:
                 peers = self._gossip_peers(None)
                 chosen = set(targets)
-                spare = [p for p in peers if p in grid and p not in chosen]
+                spare = [p for p in peers if p in members and p not in chosen]
                 targets += self._by_hash(msg_id, spare, self.grid_extra)
                 if route.relay_nodes:
-                    targets += [p for p in peers if p not in grid]
+                    targets += [p for p in peers if p not in members]
             return targets
         peers = self._gossip_peers(source)
         if not on_grid:
             return peers if source is None else self._by_hash(msg_id, peers,
                                                                self.forward_fanout)
         # A relay node outside the grid: it passes the message on among its kind alone.
-        assert grid is not None
-        others = [p for p in peers if p not in grid]
+        others = [p for p in peers if p not in members]
         return self._by_hash(msg_id, others, self.forward_fanout)
 
     async def _on_frame(self, source: PeerId, body: bytes) -> None:
         envelope = decode(body, GossipEnvelope)
         now = self._clock()  # once a frame: the items of a batch arrived together
+        stats = self.stats
         if envelope.topic != BATCH_TOPIC:
             items = [envelope]
         else:
             items = decode(envelope.data, _BatchItems)
-            if any(item.topic == BATCH_TOPIC for item in items):
-                raise DecodeError("a gossip batch inside a batch")
-            self.stats.batches += 1
-        self.stats.received += len(items)
-        allowed = self._message_allowance(source, len(items), now)
-        for item in items[:allowed]:
-            await self._on_envelope(source, item, now)
-        for _ in items[allowed:]:
-            self.stats.over_budget += 1
+            for item in items:
+                if item.topic == BATCH_TOPIC:
+                    raise DecodeError("a gossip batch inside a batch")
+            stats.batches += 1
+        n = len(items)
+        stats.received += n
+        allowed = n if self.message_budget is None else self._message_allowance(source, n, now)
+        seen = self.seen
+        for item in items if allowed == n else items[:allowed]:
+            # The duplicate path (about half of what a grid node receives: its second copy) is
+            # kept to the id and the seen-cache, without a call or a coroutine more.
+            msg_id = _blake2b(item.topic.to_bytes(2, "big") + item.data,
+                              digest_size=HASH_LEN).digest()
+            if seen.check_and_add(msg_id, now):
+                stats.duplicates += 1
+                continue
+            targets = self._on_new_envelope(source, item, msg_id)
+            if targets:
+                # Re-encoded: what we pass on does not depend on how the sender encoded it
+                # (the decoded envelope encoded as is: the canonical bytes of its fields).
+                stats.forwarded += await self._send(item.topic, encode(item), targets)
+        for _ in range(n - allowed):
+            stats.over_budget += 1
             self.peers.report(source, COST_FLOOD)
 
     def _message_allowance(self, source: PeerId, n: int, now: float) -> int:
@@ -422,15 +459,14 @@ class Gossip:
             bucket = self._message_buckets[source] = TokenBucket(self.message_budget, now)
         return bucket.take_up_to(n, now)
 
-    async def _on_envelope(self, source: PeerId, envelope: GossipEnvelope, now: float) -> None:
-        msg_id = message_id(envelope.topic, envelope.data)
-        if self.seen.check_and_add(msg_id, now):
-            self.stats.duplicates += 1
-            return
+    def _on_new_envelope(self, source: PeerId, envelope: GossipEnvelope, msg_id: bytes
+                         ) -> list[PeerId]:
+        """A message not seen before (`msg_id` now in the seen-cache): validate, deliver; where
+        to pass it on (nowhere unless accepted)."""
         topic = self._topics.get(envelope.topic)
         if topic is None:
             self.stats.unknown_topic += 1
-            return
+            return []
         try:
             verdict = topic.validate(source, envelope.data)
         except DecodeError:
@@ -438,22 +474,18 @@ class Gossip:
         except Exception as exc:
             self.stats.rejected += 1
             self.peers.handler_failed("gossip", self.topic_name(envelope.topic), source, exc)
-            return
+            return []
         if verdict.action is Action.REJECT:
             self.stats.rejected += 1
             if verdict.cost is not None:
                 self.peers.report(source, verdict.cost)
-            return
+            return []
         if verdict.action is Action.IGNORE:
             self.stats.ignored += 1
-            return
+            return []
         self.stats.accepted += 1
         try:
             topic.deliver(source, envelope.data)
         except Exception as exc:
             self.peers.handler_failed("gossip", self.topic_name(envelope.topic), source, exc)
-        targets = self._targets(envelope.topic, msg_id, envelope.origin, source)
-        if targets:
-            # Re-encoded: what we pass on does not depend on how the sender encoded it.
-            canonical = encode(GossipEnvelope(envelope.topic, envelope.data, envelope.origin))
-            self.stats.forwarded += await self._send(envelope.topic, canonical, targets)
+        return self._targets(envelope.topic, msg_id, envelope.origin, source)

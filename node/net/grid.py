@@ -37,6 +37,8 @@ class GridTopology:
         order = sorted(self.validators, key=lambda v: blake2_256(seed + v))
         self.width = max(1, math.ceil(math.sqrt(len(order))))
         self._position = {v: divmod(i, self.width) for i, v in enumerate(order)}
+        # For `peer in grid.members` where a check runs once a message (no method call).
+        self.members = frozenset(self._position)
         rows: dict[int, list[PeerId]] = {}
         cols: dict[int, list[PeerId]] = {}
         for v, (r, c) in self._position.items():
@@ -49,7 +51,7 @@ class GridTopology:
         self._routes: dict[tuple[PeerId, PeerId], tuple[PeerId, ...]] = {}
 
     def __contains__(self, peer: object) -> bool:
-        return peer in self._position
+        return peer in self.members
 
     def __len__(self) -> int:
         return len(self._position)

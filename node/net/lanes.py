@@ -85,11 +85,18 @@ class TokenBucket:
 
     def take_up_to(self, n: int, now: float) -> int:
         """Spend up to `n` whole tokens; how many were spent (fewer when the budget runs out)."""
-        elapsed = max(0.0, now - self.updated_at)
-        self.tokens = min(self.budget.burst, self.tokens + elapsed * self.budget.rate)
-        self.updated_at = max(self.updated_at, now)
-        spent = min(n, int(self.tokens))
-        self.tokens -= spent
+        # Every frame a peer sends passes here: comparisons rather than min/max calls.
+        tokens = self.tokens
+        if now > self.updated_at:
+            budget = self.budget
+            tokens += (now - self.updated_at) * budget.rate
+            if tokens > budget.burst:
+                tokens = budget.burst
+            self.updated_at = now
+        spent = int(tokens)
+        if n < spent:
+            spent = n
+        self.tokens = tokens - spent
         return spent
 
 

@@ -23,16 +23,19 @@ through the same `WireFrameDecoder` a TCP stream would, so framing errors behave
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 import itertools
 import math
 import struct
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import trio
+import trio.testing
 
 from node.net.transport import (
     Connection,
@@ -127,11 +130,13 @@ class MemoryConnection(Connection):
         self.direction = direction
         self.link = link
         self._peer_end: MemoryConnection | None = None
-        # What arrived and is not read yet, and the reader's wait for more: a deque and a parking
-        # lot cost less a frame than a memory channel.
+        # What arrived and is not read yet, and the task waiting for more: a deque and a task
+        # woken directly cost less a frame than a memory channel or a parking lot (a link has
+        # one reader; nearly every frame of a simulation wakes it).
         self._inbox: deque[bytes | Frame] = deque()
-        self._waiting = trio.lowlevel.ParkingLot()
+        self._reader: trio.lowlevel.Task | None = None
         self._decoder = WireFrameDecoder(network.caps)
+        self._fed_bytes = False  # the decoder has had raw bytes (until then it holds nothing)
         self._ready: deque[Frame] = deque()
         self._closed = False
         self._closed_locally = False
@@ -151,8 +156,17 @@ class MemoryConnection(Connection):
     async def send(self, protocol: int, body: bytes) -> None:
         if self._closed:
             raise ConnectionClosed(f"connection to {self.remote.hex()[:8]} is closed")
-        wire = encode_wire_frame(protocol, body, self._network.caps)
-        self._network._transmit(self, wire, Frame(protocol, body))
+        network = self._network
+        if body is network._last_body and protocol == network._last_protocol:
+            # The same frame to another peer (a publish, a fan-out): its wire bytes' digest is
+            # known, and a block's is 20 KB of hashing.
+            size, digest = network._last_wire
+        else:
+            wire = encode_wire_frame(protocol, body, network.caps)
+            size, digest = len(wire), blake2_256(wire)
+            network._last_body, network._last_protocol = body, protocol
+            network._last_wire = size, digest
+        network._transmit(self, size, digest, Frame(protocol, body))
         # A send never blocks (the link has no buffer to fill), so it yields to other tasks only
         # every `SEND_YIELD_EVERY` frames: a gossip fan-out does not cost a task switch a peer.
         self._sent += 1
@@ -166,7 +180,7 @@ class MemoryConnection(Connection):
         exactly as it would see them on a byte stream."""
         if self._closed:
             raise ConnectionClosed("connection is closed")
-        self._network._transmit(self, data, data)
+        self._network._transmit(self, len(data), blake2_256(data), data)
 
     def __aiter__(self) -> MemoryConnection:
         return self
@@ -178,14 +192,19 @@ class MemoryConnection(Connection):
             if not self._inbox:
                 if self._closed:
                     raise StopAsyncIteration  # the peer's close, after all it had sent
-                await self._waiting.park()
+                if self._reader is not None:
+                    raise trio.BusyResourceError("another task is already reading this link")
+                self._reader = trio.lowlevel.current_task()
+                await trio.lowlevel.wait_task_rescheduled(self._abort_wait)
                 continue
             # Frames already queued are taken without a task switch each.
             while self._inbox:
                 data = self._inbox.popleft()
-                if isinstance(data, Frame) and self._decoder.between_frames:
+                if isinstance(data, Frame) and (not self._fed_bytes
+                                                or self._decoder.between_frames):
                     self._ready.append(data)
                     continue
+                self._fed_bytes = True
                 if isinstance(data, Frame):  # behind raw bytes (a hostile test's): as bytes
                     data = encode_wire_frame(data.protocol, data.body, self._network.caps)
                 try:
@@ -194,6 +213,16 @@ class MemoryConnection(Connection):
                     await self.aclose()
                     raise
         return self._ready.popleft()
+
+    def _abort_wait(self, _: Any) -> trio.lowlevel.Abort:
+        self._reader = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def _wake(self) -> None:
+        reader = self._reader
+        if reader is not None:
+            self._reader = None
+            trio.lowlevel.reschedule(reader)
 
     async def aclose(self) -> None:
         self._close_local()
@@ -212,15 +241,15 @@ class MemoryConnection(Connection):
 
     def _end(self) -> None:
         self._closed = True
-        self._waiting.unpark_all()
+        self._wake()
         self._host._connections.discard(self)
 
     def _arrive(self, data: bytes | Frame) -> bool:
         if self._closed:
             return False
         self._inbox.append(data)
-        if self._waiting:
-            self._waiting.unpark()
+        if self._reader is not None:
+            self._wake()
         return True
 
     def _occurrence(self, now: float, digest: bytes) -> int:
@@ -290,12 +319,19 @@ class MemoryNetwork:
         self._sleep = trio.CancelScope()  # the delivery task's current sleep
         self._trace: list[TraceEvent] = []
         self._epoch: float | None = None
+        # The run's clock, read directly (what `trio.current_time` reads, two calls further).
+        self._clock: Callable[[], float] = trio.current_time
+        # The last frame sent, by identity (held, so its id is not reused), and its wire size
+        # and digest.
+        self._last_body: bytes | None = None
+        self._last_protocol = -1
+        self._last_wire: tuple[int, bytes] = (0, b"")
 
     def now(self) -> float:
         """Seconds since `run` started (trace times and fault hashes are relative to it)."""
         if self._epoch is None:
             raise RuntimeError("MemoryNetwork.run has not started")
-        return trio.current_time() - self._epoch
+        return self._clock() - self._epoch
 
     # -- topology and faults ----------------------------------------------------------------
 
@@ -361,7 +397,8 @@ class MemoryNetwork:
     # -- delivery ---------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        self._epoch = trio.current_time()
+        self._clock = trio.lowlevel.current_clock().current_time
+        self._epoch = self._clock()
         task_status.started()
         epoch = self._epoch
         while True:
@@ -398,14 +435,15 @@ class MemoryNetwork:
         self._record(TraceEvent(self.now(), "connect", *pair, link, b""))
         return out
 
-    def _fate(self, conn: MemoryConnection, now: float, digest: bytes) -> list[float]:
-        """Eight uniforms in [0, 1) for this transmission (`digest`: of its bytes), independent
-        of task scheduling."""
+    def _fate(self, conn: MemoryConnection, now: float, digest: bytes) -> tuple[int, ...]:
+        """Eight uniforms for this transmission (`digest`: of its bytes), independent of task
+        scheduling, as 64-bit integers: uniform `i` in [0, 1) is `fate[i] / 2**64`, divided
+        out only where used (most transmissions use three)."""
         h = conn._fate_prefix.copy()
         # Each part length-prefixed: (link, now) 12 bytes, the digest 32, the occurrence 4.
         h.update(_FATE_PARTS.pack(12, conn.link, now, len(digest), digest, 4,
                                   conn._occurrence(now, digest)))
-        return [x / _U64 for x in _EIGHT_U64.unpack(h.digest())]
+        return _EIGHT_U64.unpack(h.digest())
 
     def _push(self, sender: MemoryConnection, time: float, data: bytes | Frame | None) -> None:
         target = sender._peer_end
@@ -428,29 +466,29 @@ class MemoryNetwork:
             assert self._epoch is not None
             self._sleep.deadline = time + self._epoch
 
-    def _transmit(self, conn: MemoryConnection, data: bytes, carried: bytes | Frame) -> None:
-        """Put `data` (wire bytes) on the link; `carried` is what arrives (the bytes, or the
-        frame they encode)."""
+    def _transmit(self, conn: MemoryConnection, size: int, digest: bytes,
+                  carried: bytes | Frame) -> None:
+        """Put wire bytes (`size` of them, of blake2-256 `digest`) on the link; `carried` is
+        what arrives (the bytes, or the frame they encode)."""
         now = self.now()
         self.stats.sent += 1
-        self.stats.bytes_sent += len(data)
+        self.stats.bytes_sent += size
         src, dst = conn.local, conn.remote
-        digest = blake2_256(data)
         profile = self.profile(src, dst)
         u = self._fate(conn, now, digest)
         blocked = self.blocked(src, dst)
-        if blocked or u[0] < profile.loss:
+        if blocked or u[0] / _U64 < profile.loss:
             if blocked:
                 self.stats.partitioned += 1
             else:
                 self.stats.lost += 1
             self._record(TraceEvent(now, "drop", src, dst, conn.link, digest[:8]))
             return
-        copies = 2 if u[1] < profile.duplicate else 1
+        copies = 2 if u[1] / _U64 < profile.duplicate else 1
         self.stats.duplicated += copies - 1
         for copy in range(copies):
-            at = now + profile.latency_s + profile.jitter_s * u[2 + 2 * copy]
-            if u[3 + 2 * copy] < profile.reorder:
+            at = now + profile.latency_s + profile.jitter_s * (u[2 + 2 * copy] / _U64)
+            if u[3 + 2 * copy] / _U64 < profile.reorder:
                 at += profile.reorder_delay_s
                 self.stats.reordered += 1
             else:
@@ -482,6 +520,21 @@ class MemoryNetwork:
                                         blake2_256(data)[:8]))
         else:
             self.stats.discarded += 1
+
+
+def virtual_clock() -> trio.testing.MockClock:
+    """`MockClock(autojump_threshold=0)`, virtual time that moves only when every task waits,
+    whose time is read without the real clock (its rate must stay 0).
+
+    At rate 0 a MockClock's time is its virtual base plus zero times the real seconds since the
+    base was set: the same number as the base itself, read here as the attribute (MockClock
+    cannot be subclassed). A whole simulation reads the time about a million times (each frame
+    sent and received, each timer), each read two calls and a real-clock read fewer."""
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    if not isinstance(getattr(clock, "_virtual_base", None), float):
+        raise RuntimeError("this trio version's MockClock keeps no virtual base to read")
+    setattr(clock, "current_time", functools.partial(getattr, clock, "_virtual_base"))  # noqa: B010
+    return clock
 
 
 def seed_trio_scheduler(seed: int) -> None:

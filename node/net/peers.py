@@ -91,15 +91,17 @@ class PeerListener(Protocol):
 
 class PeerManager:
     def __init__(self, host: Host, peerset: PeerSet,
-                 clock: Callable[[], float] = trio.current_time, *,
+                 clock: Callable[[], float] | None = None, *,
                  budgets: dict[int, Budget] | None = None,
                  send_stall_s: float = math.inf) -> None:
         self.host = host
         self.peerset = peerset
-        self._clock = clock
+        # Without a clock given, trio's: read from the run's clock itself once `run` starts
+        # (what `trio.current_time` reads, two calls further; every frame received reads it).
+        self._given_clock = clock is not None
+        self._clock = clock or trio.current_time
         self.budgets = dict(budgets or {})
         self.send_stall_s = send_stall_s
-        self._buckets: dict[tuple[PeerId, int], TokenBucket] = {}
         self._overflow: dict[int, OverflowHandler] = {}
         self.over_budget: Counter[int] = Counter()  # frames dropped, by lane
         self.refused_banned = 0  # handshakes refused to a banned key
@@ -161,15 +163,13 @@ class PeerManager:
                 listener.banned_peer_refused(peer)
         return False
 
-    def _within_budget(self, peer: PeerId, protocol: int) -> bool:
-        budget = self.budgets.get(protocol)
-        if budget is None:
-            return True
-        now = self._clock()
-        bucket = self._buckets.get((peer, protocol))
-        if bucket is None:
-            bucket = self._buckets[(peer, protocol)] = TokenBucket(budget, now)
-        return bucket.take(now)
+    def _over_budget(self, peer: PeerId, protocol: int) -> None:
+        """A frame of `peer`'s over its lane's budget: counted, told, charged."""
+        self.over_budget[protocol] += 1
+        for listener in self._ban_listeners:
+            with contextlib.suppress(Exception):
+                listener.frame_over_budget(peer, protocol)
+        self.report(peer, COST_FLOOD)
 
     def handler_failed(self, protocol: str, kind: str, peer: PeerId, error: Exception) -> None:
         """A handler of `peer`'s message raised something other than `DecodeError`: count it,
@@ -195,6 +195,8 @@ class PeerManager:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Accept until the host goes down; reader tasks live in this task's nursery."""
+        if not self._given_clock:
+            self._clock = trio.lowlevel.current_clock().current_time
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
@@ -239,30 +241,36 @@ class PeerManager:
 
     async def _read(self, conn: Connection) -> None:
         peer = conn.remote
+        # This link's token buckets, by lane (a peer has one link at a time, and a new link
+        # starts with full buckets).
+        buckets: dict[int, TokenBucket] = {}
+        handlers, budgets, cut, clock = self._handlers, self.budgets, self._cut, self._clock
         try:
-            async for frame in conn:
-                if peer in self._cut:
+            async for protocol, body in conn:
+                if peer in cut:
                     break  # banned: what it sent before the link closes is not read
-                handler = self._handlers.get(frame.protocol)
+                handler = handlers.get(protocol)
                 if handler is None:
                     self.report(peer, COST_UNEXPECTED_MESSAGE)
                     continue
-                if not self._within_budget(peer, frame.protocol):
-                    handler = self._overflow.get(frame.protocol)
-                    self.over_budget[frame.protocol] += 1
-                    for listener in self._ban_listeners:
-                        with contextlib.suppress(Exception):
-                            listener.frame_over_budget(peer, frame.protocol)
-                    self.report(peer, COST_FLOOD)
-                    if handler is None or conn.closed:
-                        continue
+                budget = budgets.get(protocol)
+                if budget is not None:
+                    now = clock()
+                    bucket = buckets.get(protocol)
+                    if bucket is None:
+                        bucket = buckets[protocol] = TokenBucket(budget, now)
+                    if not bucket.take_up_to(1, now):
+                        handler = self._overflow.get(protocol)
+                        self._over_budget(peer, protocol)
+                        if handler is None or conn.closed:
+                            continue
                 try:
-                    await handler(peer, frame.body)
+                    await handler(peer, body)
                 except DecodeError:
                     raise
                 except Exception as exc:
                     # The layers above catch their own with more detail; this is the backstop.
-                    self.handler_failed("frame", f"lane {frame.protocol}", peer, exc)
+                    self.handler_failed("frame", f"lane {protocol}", peer, exc)
         except FrameTooLarge:
             self.malformed += 1
             self.report(peer, COST_OVERSIZED_FRAME)
@@ -279,8 +287,6 @@ class PeerManager:
         del self._connections[conn.remote]
         self._cut.discard(conn.remote)
         self.peerset.release(conn.remote)
-        for key in [k for k in self._buckets if k[0] == conn.remote]:
-            del self._buckets[key]
         for listener in self._listeners:
             listener.peer_disconnected(conn.remote)
 
@@ -290,8 +296,9 @@ class PeerManager:
         conn = self._connections.get(peer)
         if conn is None:
             return False
-        self.sent_frames[(protocol, what)] += 1
-        self.sent_bytes[(protocol, what)] += len(body)
+        key = (protocol, what)
+        self.sent_frames[key] += 1
+        self.sent_bytes[key] += len(body)
         if not conn.send_may_stall:
             # No timer to arm: a cancel scope a frame is most of a simulated send's cost.
             try:

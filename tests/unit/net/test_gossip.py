@@ -180,6 +180,18 @@ def test_seen_cache_dedups_expires_and_stays_bounded() -> None:
     assert not cache.check_and_add(b"b", 11.0)  # evicted as the oldest
 
 
+def test_seen_cache_forgets_expired_ids_when_others_are_added() -> None:
+    cache = SeenCache(capacity=100, ttl_s=10.0)
+    for i, key in enumerate((b"a", b"b", b"c")):
+        cache.check_and_add(key, float(i))
+    assert cache.check_and_add(b"c", 9.0)  # a duplicate expires nothing
+    assert len(cache) == 3
+    cache.check_and_add(b"d", 11.5)  # a and b are past their ten seconds
+    assert len(cache) == 2
+    cache.check_and_add(b"e", 30.0)
+    assert len(cache) == 1
+
+
 def test_envelope_encoding_is_canonical() -> None:
     assert encode(GossipEnvelope(1, b"x", b"o")) == b"\x93\x01\xc4\x01x\xc4\x01o"
     # An envelope without an origin (an older sender, a probe) still decodes: nothing to route by.

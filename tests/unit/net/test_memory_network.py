@@ -13,7 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from net_fixtures import CAPS, GOSSIP, REQUEST, Node, make_network, peer_id
 
-from node.net.memory import LinkProfile, MemoryConnection, MemoryNetwork, seed_trio_scheduler
+from node.net.memory import (
+    LinkProfile,
+    MemoryConnection,
+    MemoryNetwork,
+    seed_trio_scheduler,
+    virtual_clock,
+)
 from node.net.transport import DialError, Frame, WireFrameDecoder, encode_wire_frame
 from proto.errors import DecodeError, FrameTooLarge
 from proto.network import ACCEPT
@@ -187,7 +193,7 @@ async def test_oversize_prefix_is_raised_and_closes(autojump_clock: trio.testing
 FAULTY = LinkProfile(latency_s=0.05, jitter_s=0.2, loss=0.05, duplicate=0.2, reorder=0.1)
 
 
-def _gossip_run(seed: int) -> bytes:
+def _gossip_run(seed: int, clock: trio.testing.MockClock | None = None) -> bytes:
     """Ten nodes on a ring with chords, flooding 20 messages from several origins under faults."""
 
     async def main() -> bytes:
@@ -211,7 +217,7 @@ def _gossip_run(seed: int) -> bytes:
     # Two frames at one instant on one link keep their send order, and which of two forwarding
     # tasks runs first is trio's choice: seeded, as the simulator seeds it.
     seed_trio_scheduler(seed)
-    return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    return trio.run(main, clock=clock or trio.testing.MockClock(autojump_threshold=0))
 
 
 def test_same_seed_same_trace_different_seed_different_trace() -> None:
@@ -219,6 +225,22 @@ def test_same_seed_same_trace_different_seed_different_trace() -> None:
     assert _gossip_run(11) == first
     assert _gossip_run(11) == first
     assert _gossip_run(12) != first
+
+
+def test_virtual_clock_runs_as_the_mock_clock_it_is() -> None:
+    # The simulation's clock reads its virtual base instead of the real clock: every frame at
+    # the same virtual instant, so the same trace, as under a plain MockClock.
+    assert _gossip_run(11, virtual_clock()) == _gossip_run(11)
+
+    async def sleeps() -> list[float]:
+        times = [trio.current_time()]
+        for delay in (0.5, 0.001, 3.0):
+            await trio.sleep(delay)
+            times.append(trio.current_time())
+        return times
+
+    assert trio.run(sleeps, clock=virtual_clock()) == trio.run(
+        sleeps, clock=trio.testing.MockClock(autojump_threshold=0))
 
 
 # -- framing -----------------------------------------------------------------------------------
