@@ -41,7 +41,6 @@ backed candidates) are never held back.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -57,7 +56,7 @@ from node.net.lanes import Budget, TokenBucket
 from node.net.peers import PeerManager
 from proto.codec import decode, encode
 from proto.errors import DecodeError
-from proto.hashing import HASH_LEN, blake2_256
+from proto.hashing import blake2_256
 from proto.messages import FRAME_MAX, Protocol
 from proto.network import COST_FLOOD, Action, PeerId
 from proto.ports import GossipDeliver, GossipValidator
@@ -134,12 +133,8 @@ _NO_MEMBERS: frozenset[PeerId] = frozenset()  # the grid's, without a grid
 
 
 def message_id(topic: int, data: bytes) -> bytes:
-    """What the seen-cache remembers: the same message by any path, from any forwarder.
-    (`Gossip._on_frame` computes the same inline.)"""
+    """What the seen-cache remembers: the same message by any path, from any forwarder."""
     return blake2_256(topic.to_bytes(2, "big") + data)
-
-
-_blake2b = hashlib.blake2b  # blake2_256 inline, on the path every envelope takes
 
 
 # source is None for a message this node publishes itself.
@@ -431,9 +426,8 @@ class Gossip:
         seen = self.seen
         for item in items if allowed == n else items[:allowed]:
             # The duplicate path (about half of what a grid node receives: its second copy) is
-            # kept to the id and the seen-cache, without a call or a coroutine more.
-            msg_id = _blake2b(item.topic.to_bytes(2, "big") + item.data,
-                              digest_size=HASH_LEN).digest()
+            # kept to the id and the seen-cache, without a coroutine.
+            msg_id = message_id(item.topic, item.data)
             if seen.check_and_add(msg_id, now):
                 stats.duplicates += 1
                 continue

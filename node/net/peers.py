@@ -259,7 +259,7 @@ class PeerManager:
                     bucket = buckets.get(protocol)
                     if bucket is None:
                         bucket = buckets[protocol] = TokenBucket(budget, now)
-                    if not bucket.take_up_to(1, now):
+                    if not bucket.take(now):
                         handler = self._overflow.get(protocol)
                         self._over_budget(peer, protocol)
                         if handler is None or conn.closed:
