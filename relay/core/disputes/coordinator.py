@@ -238,6 +238,7 @@ class DisputeCoordinator:
         h = receipt.hash()
         key = (session_index, h)
         votes = self.candidates.get(key)
+        validators: tuple[bytes, ...] | None = None  # set once the backing votes are checked
         if backing_votes and (votes is None or votes.receipt is not None):
             # Checked now (as the import would), counted when anything else comes about this
             # candidate if counting them now could decide nothing (the module docstring).
@@ -250,7 +251,11 @@ class DisputeCoordinator:
                 backing_votes = ()
         if backing_votes or votes is None or votes.receipt is None \
                 or votes.concluded_at is not None:
-            outcome = self.import_statements(session_index, h, backing_votes, now, receipt)
+            if validators is None:
+                validators = self._check(session_index, h, backing_votes, now)
+            # Checked above when they might have been held: not verified a second time.
+            outcome = self._import_checked(session_index, h, backing_votes, now, receipt,
+                                           validators)
             votes = self.candidates[key]
         else:
             # Known, not concluded, and no votes to count now (the inclusion of a candidate
@@ -294,6 +299,14 @@ class DisputeCoordinator:
                           receipt: CandidateReceipt | None = None) -> DisputeOutcome:
         """Count signed votes on one candidate (`now`: the current relay block number)."""
         validators = self._check(session_index, candidate_hash, statements, now)
+        return self._import_checked(session_index, candidate_hash, statements, now, receipt,
+                                    validators)
+
+    def _import_checked(self, session_index: int, candidate_hash: bytes,
+                        statements: Sequence[SignedDisputeStatement], now: int,
+                        receipt: CandidateReceipt | None,
+                        validators: tuple[bytes, ...]) -> DisputeOutcome:
+        """`import_statements` once `_check` passed them (`validators`: their session's)."""
         if receipt is not None and receipt.hash() != candidate_hash:
             raise DisputeError(DisputeErrorKind.StatementForAnotherCandidate, "receipt")
         key = (session_index, candidate_hash)
