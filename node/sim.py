@@ -31,7 +31,7 @@ from collator.service import CollatorService, LoadConfig
 from node import wiring
 from node.devnet import DevGenesis, dev_genesis
 from node.invariants import check_invariants
-from node.net.bridge import Bridge, PeerProcessFailed, keep_in_step
+from node.net.bridge import Bridge, PeerProcessFailed, keep_in_step, lockstep_figures
 from node.net.memory import (
     DELIVERY_TICK_S,
     LinkProfile,
@@ -43,7 +43,7 @@ from node.records import block_record
 from node.report import BlockRecord
 from node.run_config import RunConfig
 from node.storage import NodeStore
-from proto.keys import Keypair, dev_name
+from proto.keys import SIGNATURE_CHECKS, Keypair, dev_name
 from proto.messages import FRAME_MAX, Protocol
 from proto.relay_block import RelayHeader
 from proto.shared_work import SharedWork, sharing
@@ -145,12 +145,16 @@ class SimResult:
     finalized: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     # The in-memory network's counters (frames and bytes sent, delivered, lost, ...).
     network: dict[str, int] = field(default_factory=dict)
-    # Per kind of shared pure work: results computed and reused (empty without sharing).
+    # Per kind of shared pure work: results computed and reused (empty without sharing; in a
+    # run over several processes, process 0's).
     shared_work: dict[str, dict[str, int]] = field(default_factory=dict)
     # Frames and payload bytes every node sent, by "lane/what" (a topic, message type, kind).
     traffic: dict[str, tuple[int, int]] = field(default_factory=dict)
     # Gossip messages sent per topic, alone or in batches (traffic counts frames).
     gossip_messages: dict[str, int] = field(default_factory=dict)
+    # A run over several processes: windows, each process's CPU seconds in them, and the wall
+    # seconds the run needs on that many idle cores (`node.net.bridge.lockstep_figures`).
+    split: dict[str, float] = field(default_factory=dict)
 
 
 PollHook = Callable[["Simulation"], Awaitable[None]]
@@ -462,6 +466,8 @@ class Simulation:
             "network": vars(self.network.stats).copy() if self.network else {},
             "traffic_frames": self._traffic_frames, "traffic_bytes": self._traffic_bytes,
             "gossip_messages": self._gossip_messages,
+            "window_cpu": self.bridge.window_cpu if self.bridge is not None else [],
+            "signature_checks": (SIGNATURE_CHECKS.requested, SIGNATURE_CHECKS.performed),
         }
 
     def _result(self, others: Sequence[dict[str, Any]] = ()) -> SimResult:
@@ -505,12 +511,17 @@ class Simulation:
         lanes = {int(p): p.name.lower() for p in Protocol}
         traffic = {f"{lanes.get(lane, lane)}/{what}": (n, nbytes[(lane, what)])
                    for (lane, what), n in sorted(frames.items())}
+        for p in others:  # the process-wide counters of benchmarks count the whole run
+            SIGNATURE_CHECKS.requested += p["signature_checks"][0]
+            SIGNATURE_CHECKS.performed += p["signature_checks"][1]
+        split = lockstep_figures([p["window_cpu"] for p in parts]) if others else {}
         return SimResult(records, problems, sorted(self.dev.paras),
                          trio.current_time() - self.epoch, merged("nodes"), self.segment_lengths,
                          self._collator_segments, handler_errors,
                          self.catch_ups + list(self._catching_up.values()), merged("authored"),
                          merged("finalized"), dict(network) if self.network else {},
-                         traffic=traffic, gossip_messages=dict(sorted(messages.items())))
+                         traffic=traffic, gossip_messages=dict(sorted(messages.items())),
+                         split=split)
 
 
 def _node_info(s: Any) -> dict[str, Any]:
@@ -606,6 +617,8 @@ def _run_worker(sim: Simulation) -> int:
     traceback, which raises it there)."""
     assert sim.bridge is not None
     try:
+        # Counted afresh: what process 0 had counted before the fork is its own.
+        SIGNATURE_CHECKS.requested = SIGNATURE_CHECKS.performed = 0
         seed_trio_scheduler(sim.cfg.seed + sim.process)
         with sharing(SharedWork() if sim.cfg.sharing else None), \
                 _collector_tuned_for_simulation():

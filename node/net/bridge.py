@@ -22,6 +22,7 @@ import pickle
 import selectors
 import socket
 import struct
+import time
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -47,6 +48,10 @@ class Bridge:
         self._buffer = bytearray()
         self.windows = 0
         self.bytes_out = 0
+        # CPU seconds this process spent in each window, between exchanges (the time waiting
+        # for the other is not CPU): with the other's, how well the two halves are balanced.
+        self.window_cpu: list[float] = []
+        self._window_started: float | None = None
 
     # -- framing --------------------------------------------------------------------------------
 
@@ -123,9 +128,12 @@ class Bridge:
     def exchange(self, items: list[Any]) -> list[Any]:
         """One window's end: our items for the other process, theirs for us."""
         out = self._frame("window", items)
+        if self._window_started is not None:
+            self.window_cpu.append(time.process_time() - self._window_started)
         self.windows += 1
         self.bytes_out += len(out)
         kind, payload = self._receive(out)
+        self._window_started = time.process_time()
         if kind == "stop":
             raise BridgeStopped
         if kind != "window":
@@ -148,6 +156,14 @@ class Bridge:
     def send_error(self, text: str) -> None:
         with contextlib.suppress(OSError, PeerProcessFailed):  # the other process is gone
             self._transfer(self._frame("error", text), want_reply=False)
+
+
+def lockstep_figures(parts: list[list[float]]) -> dict[str, float]:
+    """From each process's CPU seconds per window: the CPU each spent, and the wall time the
+    run needs on as many idle cores (each window lasts as long as its slowest process)."""
+    n = min((len(p) for p in parts), default=0)
+    return {"windows": n, **{f"cpu_s_{i}": round(sum(p), 3) for i, p in enumerate(parts)},
+            "lockstep_s": round(sum(max(p[k] for p in parts) for k in range(n)), 3)}
 
 
 async def keep_in_step(network: MemoryNetwork, bridge: Bridge, window_s: float) -> None:
