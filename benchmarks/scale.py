@@ -9,7 +9,10 @@ code made / Ed25519 verifications actually run: with sharing, a relay block impo
 nodes makes its signature checks once, so fewer are even asked for), peak RSS of the run's own process, and the fewest
 candidates any para had included in a 15-block window after warm-up. Under each `sim` row, the
 frames and bytes (payload) per relay block by lane and topic, message type or request kind: where
-the traffic comes from. CPU seconds (user + system)
+the traffic comes from. `split` is `sim` with half the validators in a second process in lockstep
+(`asyncback sim --processes 2`); CPU and RSS then cover both processes, and under the row each
+process's CPU per relay block and the wall time the run needs on two idle cores (each window
+as long as the slower process), the figure a shared machine's wall clock cannot give. CPU seconds (user + system)
 are printed beside the wall figures: on a shared machine they are the steadier measure.
 
 Each run is a fresh subprocess, so peak RSS is that run's alone. Prints figures; asserts nothing.
@@ -34,12 +37,15 @@ DEFAULT_SIZES = ("5/2", "20/4")
 
 
 def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """CPU seconds of this process and its children (the second process of a `split` run)."""
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    """The larger of this process's peak RSS and its largest child's (Linux: KiB)."""
+    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
 
 
 def _min_window(records: list[Any], para_ids: list[int]) -> int | None:
@@ -64,20 +70,22 @@ def run_one(mode: str, validators: int, paras: int, relay_blocks: int) -> dict[s
         virtual = relay_blocks * cfg.host.slot_ms / 1000
         para_ids, frames, nbytes, problems = sorted({i.para_id for r in records
                                                      for i in r.included}), None, None, 0
-        traffic, messages = {}, {}
-    elif mode in ("sim", "unshared"):
+        traffic, messages, split = {}, {}, {}
+    elif mode in ("sim", "unshared", "split"):
         from node.sim import SimConfig, run_sim
 
         result = run_sim(SimConfig(validators=validators, paras=paras,
-                                   relay_blocks=relay_blocks, sharing=mode == "sim"))
+                                   relay_blocks=relay_blocks, sharing=mode != "unshared",
+                                   processes=2 if mode == "split" else 1))
         wall = time.perf_counter() - started
         records, para_ids, virtual = result.records, result.para_ids, result.virtual_seconds
         frames, nbytes = result.network["sent"], result.network["bytes_sent"]
         traffic = result.traffic
         messages = result.gossip_messages
         problems = len(result.problems)
+        split = result.split
     else:
-        raise SystemExit(f"unknown mode {mode!r} (ideal, sim, unshared)")
+        raise SystemExit(f"unknown mode {mode!r} (ideal, sim, unshared, split)")
     cpu = _cpu_s() - cpu_started
     blocks = max(1, len(records))
     return {
@@ -94,6 +102,8 @@ def run_one(mode: str, validators: int, paras: int, relay_blocks: int) -> dict[s
         "traffic": {k: [n / blocks, b / blocks] for k, (n, b) in traffic.items()},
         # Gossip messages per topic per relay block, alone or inside batch frames.
         "messages": {k: n / blocks for k, n in messages.items()},
+        # split: each process's CPU seconds, and the wall the run needs on two idle cores.
+        "split": {**split, "virtual_s": virtual, "blocks": blocks} if split else {},
     }
 
 
@@ -123,6 +133,16 @@ def _line(r: dict[str, Any]) -> str:
             f"{_fmt(r['frames_per_block'], '>10.0f')} {_fmt(kib, '>8.0f')} "
             f"{r['sigs_asked_per_block']:>13.0f} {r['sigs_run_per_block']:>11.0f} "
             f"{r['peak_rss_mb']:>7.0f} {_fmt(r['min_window'], '>7')} {r['problems']:>8}")
+
+
+def _split_line(split: dict[str, Any]) -> str:
+    """Two processes in lockstep: what each spent, and what the run takes on two idle cores (on a
+    shared machine the measured wall is the other load's as much as the run's)."""
+    per_block = split["lockstep_s"] / split["blocks"]
+    return (f"{'':>9} {'split':>8}   process CPU s/blk {split['cpu_s_0'] / split['blocks']:.3f} + "
+            f"{split['cpu_s_1'] / split['blocks']:.3f}; on 2 idle cores {per_block:.3f} s/blk "
+            f"({split['virtual_s'] / split['lockstep_s']:.2f}x real time, start-up excluded; "
+            f"{split['windows']} windows)")
 
 
 def _breakdown(r: dict[str, Any]) -> list[str]:
@@ -166,7 +186,8 @@ def main() -> None:
                         help="25 = 10 blocks of warm-up and one 15-block window")
     parser.add_argument("--modes", default="ideal,sim,unshared",
                         help="ideal: no network; sim: the simulator sharing pure work across its "
-                             "nodes; unshared: the simulator with every node doing its own")
+                             "nodes; unshared: the simulator with every node doing its own; "
+                             "split: sim with half the validators in a second process")
     parser.add_argument("--one", nargs=2, metavar=("MODE", "V/P"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -182,6 +203,8 @@ def main() -> None:
             print(_line(row), flush=True)
             if mode == "sim":
                 print("\n".join(_breakdown(row)), flush=True)
+            if row["split"]:
+                print(_split_line(row["split"]), flush=True)
                 sim_rows.append(row)
     if len(sim_rows) > 1:
         print("\ngrowth of the sim's traffic per relay block (n = validators):")

@@ -13,7 +13,11 @@ collators attach to), checked against the invariants.
 from __future__ import annotations
 
 import gc
+import os
 import random
+import signal
+import socket
+import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,12 +31,19 @@ from collator.service import CollatorService, LoadConfig
 from node import wiring
 from node.devnet import DevGenesis, dev_genesis
 from node.invariants import check_invariants
-from node.net.memory import LinkProfile, MemoryNetwork, seed_trio_scheduler, virtual_clock
+from node.net.bridge import Bridge, PeerProcessFailed, keep_in_step, lockstep_figures
+from node.net.memory import (
+    DELIVERY_TICK_S,
+    LinkProfile,
+    MemoryNetwork,
+    seed_trio_scheduler,
+    virtual_clock,
+)
 from node.records import block_record
 from node.report import BlockRecord
 from node.run_config import RunConfig
 from node.storage import NodeStore
-from proto.keys import Keypair, dev_name
+from proto.keys import SIGNATURE_CHECKS, Keypair, dev_name
 from proto.messages import FRAME_MAX, Protocol
 from proto.relay_block import RelayHeader
 from proto.shared_work import SharedWork, sharing
@@ -98,6 +109,10 @@ class SimConfig(RunConfig):
     sharing: bool = True
     # (validator name, malus mode): relay/service/malus.py; "no-show" makes an approval no-show.
     malus: Sequence[tuple[str, str]] = ()
+    # 2: half the validators run in a second process, in step with this one (`node/net/
+    # bridge.py`): twice the cores for a large network. A link across processes takes two trips
+    # to open rather than one; otherwise the rules are the same.
+    processes: int = 1
 
     def to_json(self, mode: str = "sim") -> dict[str, Any]:
         return {
@@ -107,6 +122,7 @@ class SimConfig(RunConfig):
             "partitions": [{"nodes": list(p.nodes), "at_block": p.at_block, "heal_at": p.heal_at}
                            for p in self.partitions],
             "malus": [f"{name}:{mode}" for name, mode in self.malus],
+            "processes": self.processes,
         }
 
 
@@ -129,28 +145,44 @@ class SimResult:
     finalized: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     # The in-memory network's counters (frames and bytes sent, delivered, lost, ...).
     network: dict[str, int] = field(default_factory=dict)
-    # Per kind of shared pure work: results computed and reused (empty without sharing).
+    # Per kind of shared pure work: results computed and reused (empty without sharing; in a
+    # run over several processes, process 0's).
     shared_work: dict[str, dict[str, int]] = field(default_factory=dict)
     # Frames and payload bytes every node sent, by "lane/what" (a topic, message type, kind).
     traffic: dict[str, tuple[int, int]] = field(default_factory=dict)
     # Gossip messages sent per topic, alone or in batches (traffic counts frames).
     gossip_messages: dict[str, int] = field(default_factory=dict)
+    # A run over several processes: windows, each process's CPU seconds in them, and the wall
+    # seconds the run needs on that many idle cores (`node.net.bridge.lockstep_figures`).
+    split: dict[str, float] = field(default_factory=dict)
 
 
 PollHook = Callable[["Simulation"], Awaitable[None]]
 
 
 class Simulation:
-    def __init__(self, cfg: SimConfig, on_poll: PollHook | None = None) -> None:
+    def __init__(self, cfg: SimConfig, on_poll: PollHook | None = None, *, process: int = 0,
+                 bridge: Bridge | None = None) -> None:
         """`on_poll` is awaited at each of the run's polls (`POLLS_PER_SLOT` a slot, in virtual
         time, and once at the end, each before the run's own look), e.g. to read the nodes
-        over their RPC methods as `asyncback testnet` does."""
+        over their RPC methods as `asyncback testnet` does. `process`: which of the run's
+        processes this is (`cfg.processes`), linked to the other by `bridge`; process 0 holds
+        the observer and the collators, and `services` only this process's nodes."""
         self.cfg = cfg
         self.on_poll = on_poll
+        self.process = process
+        self.bridge = bridge
+        if cfg.processes not in (1, 2):
+            raise ConfigError(f"processes must be 1 or 2, not {cfg.processes}")
+        if cfg.processes > 1 and (cfg.faults or cfg.partitions):
+            raise ConfigError("node faults and partitions need processes = 1 (a fault is "
+                              "applied where the observer runs)")
         self.dev: DevGenesis = dev_genesis(cfg.validators, cfg.paras, cfg.cores_per_para,
                                            cfg.host)
         self.network: MemoryNetwork | None = None
         self.validator_names = [dev_name(i) for i in range(len(self.dev.keys))]
+        self._process_of = {name: _process_of_validator(i, cfg.processes)
+                            for i, name in enumerate(self.validator_names)}
         self.keys: dict[str, Keypair] = dict(zip(self.validator_names, self.dev.keys, strict=True))
         self.keys[OBSERVER] = Keypair.from_name(OBSERVER)
         for pid in self.dev.paras:
@@ -258,6 +290,9 @@ class Simulation:
         cfg = self.cfg
         async with trio.open_nursery() as nursery:
             await self.boot(nursery)
+            if self.bridge is not None:
+                assert self.network is not None
+                nursery.start_soon(keep_in_step, self.network, self.bridge, self._window_s())
             observer: RelayNodeService = self.services[OBSERVER]
             nursery.start_soon(self._poll_periodically, observer)
             # A chain that stops (more than a third of the validators gone) must end the run,
@@ -267,7 +302,8 @@ class Simulation:
                 await self.follow(nursery, cfg.relay_blocks)
             await self._poll(observer)
             nursery.cancel_scope.cancel()
-        result = self._result()
+        # The other process's part, once it has stopped at its next window.
+        result = self._result([self.bridge.stop()] if self.bridge is not None else [])
         if deadline.cancelled_caught:
             result.problems.append(f"stalled: the observed chain reached #{self._followed} of "
                                    f"#{cfg.relay_blocks} in {deadline.deadline - self.epoch:.0f} "
@@ -286,11 +322,37 @@ class Simulation:
         self.epoch = trio.current_time()
         names = [n for n in self.keys if not n.startswith("collator")] + \
                 [n for n in self.keys if n.startswith("collator")]
+        self.network.set_remote({self.keys[n].public for n in names if not self.is_local(n)})
         absent = {f.node for f in cfg.faults if f.at_block == 0}
         for name in names:
-            if name not in absent:
+            if name not in absent and self.is_local(name):
                 await self._start(nursery, name)
-        self._heads = self.services[OBSERVER].watch_heads(buffer=1024)
+        if OBSERVER in self.services:
+            self._heads = self.services[OBSERVER].watch_heads(buffer=1024)
+
+    def is_local(self, name: str) -> bool:
+        """Whether node `name` runs in this process."""
+        return self._process_of.get(name, 0) == self.process
+
+    def _window_s(self) -> float:
+        # Shorter than the shortest latency by a delivery tick: what one process sends during a
+        # window is due after the window's end, when the other has it (node/net/bridge.py).
+        window = self.cfg.latency_ms / 1000 - DELIVERY_TICK_S
+        if window < DELIVERY_TICK_S:
+            raise ConfigError(f"processes = {self.cfg.processes} needs a link latency of at "
+                              f"least {2 * DELIVERY_TICK_S * 1000:.0f} ms")
+        return window
+
+    async def worker_main(self) -> dict[str, Any]:
+        """A process other than 0: its nodes, in step with process 0 until it ends the run;
+        this process's part of the result."""
+        assert self.bridge is not None
+        async with trio.open_nursery() as nursery:
+            await self.boot(nursery)
+            assert self.network is not None
+            await keep_in_step(self.network, self.bridge, self._window_s())
+            nursery.cancel_scope.cancel()
+        return self._local_part()
 
     async def follow(self, nursery: trio.Nursery, until: int) -> None:
         """Follow the observer's new best blocks until #`until`, applying the faults due."""
@@ -372,19 +434,48 @@ class Simulation:
             self._traffic_bytes[key] += peers.sent_bytes[key]
         self._gossip_messages.update(service.net.gossip.sent_messages)
 
-    def _traffic(self) -> dict[str, tuple[int, int]]:
+    def _count_running_traffic(self) -> None:
         for s in self.services.values():
             self._count_traffic(s)
-        lanes = {int(p): p.name.lower() for p in Protocol}
-        return {f"{lanes.get(lane, lane)}/{what}": (n, self._traffic_bytes[(lane, what)])
-                for (lane, what), n in sorted(self._traffic_frames.items())}
 
-    def _result(self) -> SimResult:
-        observer: RelayNodeService = self.services[OBSERVER]
-        chain = observer.chain
+    def _local_part(self) -> dict[str, Any]:
+        """What this process's nodes contribute to the run's result (picklable: the other
+        process of a split run sends it to process 0)."""
         for s in self.services.values():
             if isinstance(s, CollatorService):
                 self.tx_counts.update(s.stats.tx_counts)
+        validators = [s for s in self.services.values() if isinstance(s, ValidatorService)]
+        handler_errors = {name: self.handler_errors.get(name, 0) + s.net.handler_errors
+                          for name, s in self.services.items()}
+        self._count_running_traffic()
+        return {
+            "concluded_invalid": {"0x" + h.hex() for s in validators
+                                  for h, r in s.disputes.concluded.items()
+                                  if r is DisputeResult.INVALID},
+            "approved": {("0x" + b.hex(), "0x" + c.hex()) for s in validators
+                         for b, c in s.approvals.approved},
+            "problems": [p for s in self.services.values() if isinstance(s, CollatorService)
+                         for p in s.stats.problems],
+            "handler_errors": handler_errors,
+            "nodes": {name: _node_info(s) for name, s in self.services.items()},
+            "authored": {name: list(s.authored_blocks) for name, s in self.services.items()
+                         if isinstance(s, ValidatorService)},
+            "finalized": {name: (s.chain.finalized.number, s.chain.finalized.hash())
+                          for name, s in self.services.items()
+                          if isinstance(s, RelayNodeService)},
+            "network": vars(self.network.stats).copy() if self.network else {},
+            "traffic_frames": self._traffic_frames, "traffic_bytes": self._traffic_bytes,
+            "gossip_messages": self._gossip_messages,
+            "window_cpu": self.bridge.window_cpu if self.bridge is not None else [],
+            "signature_checks": (SIGNATURE_CHECKS.requested, SIGNATURE_CHECKS.performed),
+        }
+
+    def _result(self, others: Sequence[dict[str, Any]] = ()) -> SimResult:
+        """The run's result from the observer's chain and every process's part (`others`: the
+        parts of the other processes)."""
+        observer: RelayNodeService = self.services[OBSERVER]
+        chain = observer.chain
+        parts = [self._local_part(), *others]
         finalized = chain.finalized.number
         best = chain.best_hash
         records = [block_record(h, chain.events.get(h.hash(), []), self.tx_counts,
@@ -394,56 +485,75 @@ class Simulation:
             if r.finalized:
                 r.finalized_at = self._finalized_at.get(r.number)
         host = self.cfg.host
-        concluded_invalid = {"0x" + h.hex() for s in self.services.values()
-                             if isinstance(s, ValidatorService)
-                             for h, r in s.disputes.concluded.items() if r is DisputeResult.INVALID}
-        approved = {("0x" + b.hex(), "0x" + c.hex()) for s in self.services.values()
-                    if isinstance(s, ValidatorService) for b, c in s.approvals.approved}
         problems = check_invariants(records, host.allowed_ancestry_len, host.max_candidate_depth,
-                                    concluded_invalid=concluded_invalid, approved=approved)
-        for s in self.services.values():
-            if isinstance(s, CollatorService):
-                problems += s.stats.problems
-        handler_errors = {name: self.handler_errors.get(name, 0) + s.net.handler_errors
-                          for name, s in self.services.items()}
+                                    concluded_invalid=set().union(
+                                        *(p["concluded_invalid"] for p in parts)),
+                                    approved=set().union(*(p["approved"] for p in parts)))
+        order = {name: i for i, name in enumerate(self.keys)}
+
+        def merged(key: str) -> dict[str, Any]:
+            both = {k: v for p in parts for k, v in p[key].items()}
+            return dict(sorted(both.items(), key=lambda kv: order.get(kv[0], len(order))))
+
+        handler_errors = merged("handler_errors")
+        problems += [p for part in parts for p in part["problems"]]
         problems += [f"{name}: {n} message(s) made a handler fail"
                      for name, n in handler_errors.items() if n]
-        nodes: dict[str, dict[str, Any]] = {}
-        for name, s in self.services.items():
-            info: dict[str, Any] = {"role": s.role}
-            if isinstance(s, RelayNodeService):
-                info.update(best=s.chain.best.number, finalized=s.chain.finalized.number)
-            if isinstance(s, ValidatorService):
-                info.update(authored=s.authored, seconded=s.backing.seconded_total,
-                            invalid=s.backing.invalid, votes=s.votes_signed,
-                            bitfields=s.availability.signed,
-                            garbage_seconded=len(s.backing.garbage),
-                            disputes_concluded={r.value.lower(): sum(
-                                1 for x in s.disputes.concluded.values() if x is r)
-                                for r in DisputeResult},
-                            reverts=[vars(x) for x in s.disputes.reverts],
-                            finalized_invalid=s.disputes.finalized_invalid,
-                            assignments=s.approvals.assignments_sent,
-                            approvals=s.approvals.approvals_sent,
-                            recovered=s.approvals.recovery.recovered,
-                            recovered_from_backers=s.approvals.recovery.recovered_from_backers,
-                            found_invalid=s.approvals.invalid_found)
-            if isinstance(s, CollatorService):
-                info.update(built=s.stats.built, advertised=s.stats.advertised,
-                            seconded=s.stats.seconded, max_segment=s.stats.max_segment)
-            nodes[name] = info
-        authored = {name: list(s.authored_blocks) for name, s in self.services.items()
-                    if isinstance(s, ValidatorService)}
-        finalized_heads = {name: (s.chain.finalized.number, s.chain.finalized.hash())
-                           for name, s in self.services.items()
-                           if isinstance(s, RelayNodeService)}
+        network: Counter[str] = Counter()
+        frames: Counter[tuple[int, str]] = Counter()
+        nbytes: Counter[tuple[int, str]] = Counter()
+        messages: Counter[str] = Counter()
+        for p in parts:
+            network.update(p["network"])
+            frames.update(p["traffic_frames"])
+            nbytes.update(p["traffic_bytes"])
+            messages.update(p["gossip_messages"])
+        lanes = {int(p): p.name.lower() for p in Protocol}
+        traffic = {f"{lanes.get(lane, lane)}/{what}": (n, nbytes[(lane, what)])
+                   for (lane, what), n in sorted(frames.items())}
+        for p in others:  # the process-wide counters of benchmarks count the whole run
+            SIGNATURE_CHECKS.requested += p["signature_checks"][0]
+            SIGNATURE_CHECKS.performed += p["signature_checks"][1]
+        split = lockstep_figures([p["window_cpu"] for p in parts]) if others else {}
         return SimResult(records, problems, sorted(self.dev.paras),
-                         trio.current_time() - self.epoch, nodes, self.segment_lengths,
+                         trio.current_time() - self.epoch, merged("nodes"), self.segment_lengths,
                          self._collator_segments, handler_errors,
-                         self.catch_ups + list(self._catching_up.values()), authored,
-                         finalized_heads, vars(self.network.stats).copy() if self.network else {},
-                         traffic=self._traffic(),
-                         gossip_messages=dict(sorted(self._gossip_messages.items())))
+                         self.catch_ups + list(self._catching_up.values()), merged("authored"),
+                         merged("finalized"), dict(network) if self.network else {},
+                         traffic=traffic, gossip_messages=dict(sorted(messages.items())),
+                         split=split)
+
+
+def _node_info(s: Any) -> dict[str, Any]:
+    """What the result says of one node: its role and counters worth reporting."""
+    info: dict[str, Any] = {"role": s.role}
+    if isinstance(s, RelayNodeService):
+        info.update(best=s.chain.best.number, finalized=s.chain.finalized.number)
+    if isinstance(s, ValidatorService):
+        info.update(authored=s.authored, seconded=s.backing.seconded_total,
+                    invalid=s.backing.invalid, votes=s.votes_signed,
+                    bitfields=s.availability.signed,
+                    garbage_seconded=len(s.backing.garbage),
+                    disputes_concluded={r.value.lower(): sum(
+                        1 for x in s.disputes.concluded.values() if x is r)
+                        for r in DisputeResult},
+                    reverts=[vars(x) for x in s.disputes.reverts],
+                    finalized_invalid=s.disputes.finalized_invalid,
+                    assignments=s.approvals.assignments_sent,
+                    approvals=s.approvals.approvals_sent,
+                    recovered=s.approvals.recovery.recovered,
+                    recovered_from_backers=s.approvals.recovery.recovered_from_backers,
+                    found_invalid=s.approvals.invalid_found)
+    if isinstance(s, CollatorService):
+        info.update(built=s.stats.built, advertised=s.stats.advertised,
+                    seconded=s.stats.seconded, max_segment=s.stats.max_segment)
+    return info
+
+
+def _process_of_validator(index: int, processes: int) -> int:
+    """Which process runs validator `index`: every other one in the second process, so each
+    process holds members of every backing group."""
+    return index % processes
 
 
 @contextmanager
@@ -463,11 +573,58 @@ def _collector_tuned_for_simulation() -> Iterator[None]:
 
 def run_sim(cfg: SimConfig, on_poll: PollHook | None = None) -> SimResult:
     """Run a simulation to completion; deterministic for a given config (seed included)."""
-    seed_trio_scheduler(cfg.seed)
-    sim = Simulation(cfg, on_poll)
-    work = SharedWork() if cfg.sharing else None
+    if cfg.processes == 1:
+        return _run_process(Simulation(cfg, on_poll))
+    a, b = socket.socketpair()
+    sim = Simulation(cfg, on_poll, bridge=Bridge(a))  # checks the config before forking
+    pid = os.fork()
+    if pid == 0:  # the second process: its validators until process 0 stops the run
+        a.close()
+        os._exit(_run_worker(Simulation(cfg, process=1, bridge=Bridge(b))))
+    b.close()
+    try:
+        return _run_process(sim)
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        raise
+    finally:
+        os.waitpid(pid, 0)
+        a.close()
+
+
+def _run_process(sim: Simulation) -> SimResult:
+    seed_trio_scheduler(sim.cfg.seed)
+    work = SharedWork() if sim.cfg.sharing else None
     with sharing(work), _collector_tuned_for_simulation():
-        result = trio.run(sim.main, clock=virtual_clock())
+        try:
+            result: SimResult = trio.run(sim.main, clock=virtual_clock())
+        except BaseExceptionGroup as group:
+            # The other process's failure, out of the nursery's group: the error to show.
+            failed = group.subgroup(PeerProcessFailed)
+            if failed is None:
+                raise
+            first: BaseException = failed
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            raise first from None
     if work is not None:
         result.shared_work = work.counts()
     return result
+
+
+def _run_worker(sim: Simulation) -> int:
+    """A second process's whole life: its exit status (its failure goes to process 0 as a
+    traceback, which raises it there)."""
+    assert sim.bridge is not None
+    try:
+        # Counted afresh: what process 0 had counted before the fork is its own.
+        SIGNATURE_CHECKS.requested = SIGNATURE_CHECKS.performed = 0
+        seed_trio_scheduler(sim.cfg.seed + sim.process)
+        with sharing(SharedWork() if sim.cfg.sharing else None), \
+                _collector_tuned_for_simulation():
+            part = trio.run(sim.worker_main, clock=virtual_clock())
+        sim.bridge.send_result(part)
+        return 0
+    except BaseException:
+        sim.bridge.send_error(traceback.format_exc())
+        return 1

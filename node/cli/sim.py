@@ -91,6 +91,9 @@ def parse_malus(spec: str) -> tuple[str, str]:
               help="Let every simulated node do all its own pure work (signature checks, "
                    "collation validation, block import) instead of computing each once for all; "
                    "slower, same result.")
+@click.option("--processes", type=click.IntRange(1, 2), default=1, show_default=True,
+              help="Run half the validators in a second process, in step with the first "
+                   "(a second core for a large network; no --kill or --partition).")
 def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: int,
         max_candidate_depth: int | None, allowed_ancestry_len: int, lookahead: int | None,
         slot_ms: int, execution_ms: int | None, relay_blocks: int, blocks_per_relay_parent: int,
@@ -99,7 +102,7 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
         partitions: tuple[str, ...], random_faults: bool, report_path: Path | None,
         malus: tuple[str, ...], minimum_backing_votes: int | None,
         needed_approvals: int | None, compare: bool,
-        no_sharing: bool) -> None:
+        no_sharing: bool, processes: int) -> None:
     """Run validators, a relay node and collators in one process over a simulated network in
     virtual time (hundreds of relay blocks in seconds, deterministic from --seed)."""
     from node.compare import ComparedRun, compare_rows, print_compare
@@ -133,7 +136,7 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
                             saturate=tx_rate is None, tx_rate=tx_rate or 0.0, seed=seed,
                             latency_ms=latency_ms, jitter_ms=jitter_ms, loss=loss,
                             faults=tuple(faults), partitions=tuple(cuts), malus=maluses,
-                            sharing=not no_sharing)
+                            sharing=not no_sharing, processes=processes)
             if random_faults:
                 from node import sweep
 

@@ -111,11 +111,36 @@ class _Scheduled(NamedTuple):
     time: float
     link: bytes  # (dialer, listener, dial number, sending side)
     seq: int  # send order on that side of the link
-    target: MemoryConnection
+    target: MemoryConnection | None  # None: a dial from another process (`_Dial`)
     # The bytes on the wire; a whole frame `send` encoded is carried as its `Frame` (what the
     # receiver's decoder would make of those bytes), so it is not decoded again. None: the
-    # sender closed the link.
-    data: bytes | Frame | None
+    # sender closed the link. `_Dial`/`_DialReply`: opening a link across processes.
+    data: bytes | Frame | _Dial | _DialReply | None
+
+
+class _RemoteEnd(NamedTuple):
+    """The far end of a link whose node runs in another process (`node/net/bridge.py`): what
+    is sent to it is handed to that process, by the end's order key, at the next window."""
+
+    key: bytes
+
+
+class _Dial(NamedTuple):
+    """A dial across processes, travelling the link like its first frame."""
+
+    dialer: PeerId
+    listener: PeerId
+    link: int
+
+
+class _DialReply(NamedTuple):
+    refused: str | None  # why the listener's side refused the link; None: accepted
+
+
+class _PendingDial:
+    def __init__(self) -> None:
+        self.answered = trio.Event()
+        self.refused: str | None = None
 
 
 class MemoryConnection(Connection):
@@ -129,7 +154,7 @@ class MemoryConnection(Connection):
         self.remote = remote
         self.direction = direction
         self.link = link
-        self._peer_end: MemoryConnection | None = None
+        self._peer_end: MemoryConnection | _RemoteEnd | None = None
         # What arrived and is not read yet, and the task waiting for more: a deque and a task
         # woken directly cost less a frame than a memory channel or a parking lot (a link has
         # one reader; nearly every frame of a simulation wakes it).
@@ -243,6 +268,8 @@ class MemoryConnection(Connection):
         self._closed = True
         self._wake()
         self._host._connections.discard(self)
+        if type(self._peer_end) is _RemoteEnd:
+            self._network._split_ends.pop(self._order_key, None)
 
     def _arrive(self, data: bytes | Frame) -> bool:
         if self._closed:
@@ -277,6 +304,8 @@ class MemoryHost(Host):
             raise DialError("this host is down")
         if peer == self.peer_id:
             raise DialError("cannot dial oneself")
+        if peer in net.remote_peers:
+            return await net._dial_remote(self, peer)
         # Opening a connection costs one trip over the link.
         await trio.sleep(net.profile(self.peer_id, peer).latency_s)
         target = net.hosts.get(peer)
@@ -313,6 +342,12 @@ class MemoryNetwork:
         self._links: dict[tuple[PeerId, PeerId], LinkProfile] = {}
         self._group_of: dict[PeerId, int] = {}
         self._dial_counts: dict[tuple[PeerId, PeerId], int] = {}
+        # Nodes of other processes, the local ends of links to them by order key, dials to them
+        # not answered yet, and what was sent to them since the last window.
+        self.remote_peers: frozenset[PeerId] = frozenset()
+        self._split_ends: dict[bytes, MemoryConnection] = {}
+        self._pending_dials: dict[bytes, _PendingDial] = {}
+        self._outbound: list[tuple[int, bytes, int, bytes, Any]] = []
         # Deliveries by tick (arrivals fall on a `DELIVERY_TICK_S` grid), and the ticks pending.
         self._due: dict[int, list[_Scheduled]] = {}
         self._ticks: list[int] = []  # a heap
@@ -351,9 +386,12 @@ class MemoryNetwork:
         host.alive = False
         host._incoming_send.close()
         for conn in host.connections():
+            peer_end = conn._peer_end
+            if type(peer_end) is _RemoteEnd:  # the other process learns of it a trip later
+                self._schedule_close(conn)
             conn._end()
-            if conn._peer_end is not None:
-                conn._peer_end._end()
+            if isinstance(peer_end, MemoryConnection):
+                peer_end._end()
         self._record(TraceEvent(self.now(), "kill", peer_id, peer_id, 0, b""))
 
     def restart(self, peer_id: PeerId) -> MemoryHost:
@@ -418,22 +456,125 @@ class MemoryNetwork:
 
     def _connect(self, dialer: MemoryHost, target: MemoryHost) -> MemoryConnection:
         pair = (dialer.peer_id, target.peer_id)
-        link = self._dial_counts.get(pair, 0)
-        self._dial_counts[pair] = link + 1
-        out = MemoryConnection(self, dialer, target.peer_id, Direction.OUTBOUND, link)
-        inb = MemoryConnection(self, target, dialer.peer_id, Direction.INBOUND, link)
+        link = self._next_link(pair)
+        out = self._new_end(dialer, pair, Direction.OUTBOUND, link)
+        inb = self._new_end(target, pair, Direction.INBOUND, link)
         out._peer_end, inb._peer_end = inb, out
-        base = pair[0] + pair[1] + link.to_bytes(4, "big")
-        out._order_key, inb._order_key = base + b"\x00", base + b"\x01"
-        for conn in (out, inb):
-            # What every transmission's fate hash starts with on this side of the link.
-            for part in (self._seed, *pair, conn.local):
-                conn._fate_prefix.update(len(part).to_bytes(2, "big") + part)
         dialer._connections.add(out)
         target._connections.add(inb)
         target._incoming_send.send_nowait(inb)
         self._record(TraceEvent(self.now(), "connect", *pair, link, b""))
         return out
+
+    def _next_link(self, pair: tuple[PeerId, PeerId]) -> int:
+        link = self._dial_counts.get(pair, 0)
+        self._dial_counts[pair] = link + 1
+        return link
+
+    def _new_end(self, host: MemoryHost, pair: tuple[PeerId, PeerId], direction: Direction,
+                 link: int) -> MemoryConnection:
+        """One end of the `link`-th link dialled from `pair[0]` to `pair[1]`, on `host`'s side."""
+        remote = pair[1] if direction is Direction.OUTBOUND else pair[0]
+        conn = MemoryConnection(self, host, remote, direction, link)
+        conn._order_key = _order_key(pair, link, direction)
+        # What every transmission's fate hash starts with on this side of the link.
+        for part in (self._seed, *pair, conn.local):
+            conn._fate_prefix.update(len(part).to_bytes(2, "big") + part)
+        return conn
+
+    # -- links to another process (`node/net/bridge.py`) -------------------------------------
+
+    def set_remote(self, peers: set[PeerId] | frozenset[PeerId]) -> None:
+        """The nodes that run in another process of the simulation: dialled, and sent to, across
+        the bridge (`exchange_window`)."""
+        self.remote_peers = frozenset(peers)
+
+    async def _dial_remote(self, dialer: MemoryHost, peer: PeerId) -> MemoryConnection:
+        """A dial to a node of another process: the request travels the link (one trip), the
+        listener's process accepts or refuses as `dial` would, and the answer travels back
+        ahead of anything the listener sends on the link (a second trip: a process cannot learn
+        of the other's state sooner than a link's latency)."""
+        pair = (dialer.peer_id, peer)
+        link = self._next_link(pair)
+        out = self._new_end(dialer, pair, Direction.OUTBOUND, link)
+        out._peer_end = _RemoteEnd(_order_key(pair, link, Direction.INBOUND))
+        pending = self._pending_dials[out._order_key] = _PendingDial()
+        self._split_ends[out._order_key] = out
+        at = self.now() + self.profile(*pair).latency_s
+        out._last_arrival = out._last_any_arrival = at
+        self._push(out, at, _Dial(dialer.peer_id, peer, link))
+        try:
+            await pending.answered.wait()
+        except BaseException:
+            # Cancelled while the answer travels: an accepted link is closed when it comes.
+            pending.refused = "cancelled"
+            raise
+        if pending.refused is not None:
+            out._end()
+            raise DialError(f"peer {peer.hex()[:8]} {pending.refused}")
+        if not dialer.alive:
+            out._close_local()
+            raise DialError("this host is down")
+        dialer._connections.add(out)
+        self._record(TraceEvent(self.now(), "connect", *pair, link, b""))
+        return out
+
+    def _accept_remote(self, dial: _Dial) -> None:
+        """A dial from another process arrives: the listener's side of `dial`, as `dial` checks
+        it, and the answer sent back."""
+        pair = (dial.dialer, dial.listener)
+        target = self.hosts.get(dial.listener)
+        refused = None
+        if target is None or not target.alive:
+            refused = "is unreachable"
+        elif self.blocked(*pair):
+            refused = "is partitioned away"
+        elif target.admission is not None and not target.admission(dial.dialer):
+            refused = "refused us (banned)"
+        host = target if target is not None else MemoryHost(self, dial.listener)
+        inb = self._new_end(host, pair, Direction.INBOUND, dial.link)
+        inb._peer_end = _RemoteEnd(_order_key(pair, dial.link, Direction.OUTBOUND))
+        at = self.now() + self.profile(dial.listener, dial.dialer).latency_s
+        inb._last_arrival = inb._last_any_arrival = at
+        self._push(inb, at, _DialReply(refused))
+        if refused is not None or target is None:
+            return
+        self._split_ends[inb._order_key] = inb
+        target._connections.add(inb)
+        target._incoming_send.send_nowait(inb)
+        self._record(TraceEvent(self.now(), "connect", *pair, dial.link, b""))
+
+    def _answer_dial(self, end: MemoryConnection, reply: _DialReply) -> None:
+        pending = self._pending_dials.pop(end._order_key, None)
+        if pending is None or pending.refused == "cancelled":
+            if reply.refused is None:
+                end._close_local()  # nobody waits for this link any more
+            else:
+                end._end()
+            return
+        pending.refused = reply.refused
+        pending.answered.set()
+
+    def take_outbound(self) -> list[tuple[int, bytes, int, bytes, Any]]:
+        """What was sent to other processes since the last call: (arrival tick, link order key,
+        send sequence, far end's order key, data)."""
+        out, self._outbound = self._outbound, []
+        return out
+
+    def put_inbound(self, items: list[tuple[int, bytes, int, bytes, Any]]) -> None:
+        """What other processes sent to this one's nodes, to deliver at its arrival tick (which
+        must be later than now: the bridge's window is shorter than any link's latency)."""
+        assert self._epoch is not None
+        now_tick = (trio.current_time() - self._epoch) / DELIVERY_TICK_S
+        for tick, link, seq, key, data in items:
+            if tick <= now_tick:
+                raise RuntimeError(f"a frame from another process arrived late (tick {tick} at "
+                                   f"{now_tick:.1f}): the bridge window is too long")
+            target = None if isinstance(data, _Dial) else self._split_ends.get(key)
+            if target is None and not isinstance(data, _Dial):
+                self.stats.discarded += 1  # its end closed meanwhile
+                continue
+            self._schedule(_Scheduled(tick * DELIVERY_TICK_S, link, seq, target, data), tick)
 
     def _fate(self, conn: MemoryConnection, now: float, digest: bytes) -> tuple[int, ...]:
         """Eight uniforms for this transmission (`digest`: of its bytes), independent of task
@@ -445,17 +586,24 @@ class MemoryNetwork:
                                   conn._occurrence(now, digest)))
         return _EIGHT_U64.unpack(h.digest())
 
-    def _push(self, sender: MemoryConnection, time: float, data: bytes | Frame | None) -> None:
+    def _push(self, sender: MemoryConnection, time: float,
+              data: bytes | Frame | _Dial | _DialReply | None) -> None:
         target = sender._peer_end
         assert target is not None
         # Arrivals fall on a `DELIVERY_TICK_S` grid (rounded up, so never earlier and never at
         # the send instant): the delivery task wakes once a tick for all that is due, not once
         # a frame. Rounding up keeps each link's order.
         tick = math.ceil(time / DELIVERY_TICK_S)
-        time = tick * DELIVERY_TICK_S
         sender._send_seq += 1
-        sender._last_any_arrival = max(sender._last_any_arrival, time)
-        item = _Scheduled(time, sender._order_key, sender._send_seq, target, data)
+        sender._last_any_arrival = max(sender._last_any_arrival, tick * DELIVERY_TICK_S)
+        if type(target) is _RemoteEnd:
+            self._outbound.append((tick, sender._order_key, sender._send_seq, target.key, data))
+            return
+        assert isinstance(target, MemoryConnection)
+        self._schedule(_Scheduled(tick * DELIVERY_TICK_S, sender._order_key, sender._send_seq,
+                                  target, data), tick)
+
+    def _schedule(self, item: _Scheduled, tick: int) -> None:
         batch = self._due.get(tick)
         if batch is not None:
             batch.append(item)
@@ -464,7 +612,7 @@ class MemoryNetwork:
         heapq.heappush(self._ticks, tick)
         if self._ticks[0] == tick:
             assert self._epoch is not None
-            self._sleep.deadline = time + self._epoch
+            self._sleep.deadline = item.time + self._epoch
 
     def _transmit(self, conn: MemoryConnection, size: int, digest: bytes,
                   carried: bytes | Frame) -> None:
@@ -504,6 +652,15 @@ class MemoryNetwork:
 
     def _dispatch(self, item: _Scheduled) -> None:
         target = item.target
+        if target is None:  # a dial from another process
+            assert isinstance(item.data, _Dial)
+            self._accept_remote(item.data)
+            return
+        if isinstance(item.data, _DialReply):
+            self._answer_dial(target, item.data)
+            return
+        if isinstance(item.data, _Dial):
+            raise AssertionError("a dial addressed to an open end")
         src = target.remote
         if item.data is None:
             if not target.closed:
@@ -520,6 +677,13 @@ class MemoryNetwork:
                                         blake2_256(data)[:8]))
         else:
             self.stats.discarded += 1
+
+
+def _order_key(pair: tuple[PeerId, PeerId], link: int, direction: Direction) -> bytes:
+    """What orders one side of a link's frames among a tick's deliveries, and names that side
+    across processes: (dialer, listener, dial number, sending side)."""
+    side = b"\x00" if direction is Direction.OUTBOUND else b"\x01"
+    return pair[0] + pair[1] + link.to_bytes(4, "big") + side
 
 
 def virtual_clock() -> trio.testing.MockClock:
