@@ -134,6 +134,7 @@ class RequestResponse:
         self._abandoned: OrderedDict[tuple[PeerId, int], int] = OrderedDict()
         self._next_id = 0
         self._nursery: trio.Nursery | None = None
+        self._stopping = False
         self.stats = ReqRespStats()
         self.kind_names: dict[int, str] = {}  # for logs (the stack knows its kinds' names)
         peers.register(request_protocol, self._on_request)
@@ -166,7 +167,10 @@ class RequestResponse:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
-            await trio.sleep_forever()
+            try:
+                await trio.sleep_forever()
+            finally:
+                self._stopping = True  # the nursery takes no more: the node is shutting down
 
     # -- outbound ---------------------------------------------------------------------------
 
@@ -260,6 +264,8 @@ class RequestResponse:
             await self._answer_busy(peer, served, envelope)
             return
         assert self._nursery is not None, "RequestResponse.run must be started first"
+        if self._stopping:
+            return  # a request read while the node shuts down: nobody is left to serve it
         served.in_flight[peer] = busy + 1
         self._nursery.start_soon(self._serve, peer, served, envelope)
 

@@ -256,3 +256,19 @@ def test_envelopes_are_strict() -> None:
         decode(body + b"\x00", RequestEnvelope)
     with pytest.raises(DecodeError):
         decode(encode([-1, 1, b"x"]), RequestEnvelope)
+
+
+async def test_a_request_read_while_shutting_down_is_dropped_quietly(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """Once the serving nursery stops (the node is shutting down), a request its link still
+    delivers is dropped: not a handler failure charged to the peer that sent it."""
+    async with trio.open_nursery() as nursery:
+        server, (srv, cli) = await _setup(make_network(37), nursery, ["srv", "cli"])
+        with trio.CancelScope() as serving:
+            serving.cancel()
+            await srv.rr.run()  # a run that is cancelled at once: its nursery closes
+        envelope = encode(RequestEnvelope(99, ECHO.kind, b"late"))
+        await srv.rr._on_request(cli.id, envelope)
+        assert server.calls == 0
+        assert srv.peers.handler_errors["frame"] == 0
+        nursery.cancel_scope.cancel()
