@@ -109,9 +109,10 @@ class SimConfig(RunConfig):
     sharing: bool = True
     # (validator name, malus mode): relay/service/malus.py; "no-show" makes an approval no-show.
     malus: Sequence[tuple[str, str]] = ()
-    # 2: half the validators run in a second process, in step with this one (`node/net/
+    # 2: every other validator runs in a second process, in step with this one (`node/net/
     # bridge.py`): twice the cores for a large network. A link across processes takes two trips
-    # to open rather than one; otherwise the rules are the same.
+    # to open rather than one, and a fault of a node of the second process is applied at the
+    # next window's end (under a link's latency later); otherwise the rules are the same.
     processes: int = 1
 
     def to_json(self, mode: str = "sim") -> dict[str, Any]:
@@ -174,9 +175,6 @@ class Simulation:
         self.bridge = bridge
         if cfg.processes not in (1, 2):
             raise ConfigError(f"processes must be 1 or 2, not {cfg.processes}")
-        if cfg.processes > 1 and (cfg.faults or cfg.partitions):
-            raise ConfigError("node faults and partitions need processes = 1 (a fault is "
-                              "applied where the observer runs)")
         self.dev: DevGenesis = dev_genesis(cfg.validators, cfg.paras, cfg.cores_per_para,
                                            cfg.host)
         self.network: MemoryNetwork | None = None
@@ -226,6 +224,10 @@ class Simulation:
         self._stores: dict[str, NodeStore] = {f.node: NodeStore(":memory:")
                                               for f in cfg.faults if f.keep_state}
         self._catching_up: dict[str, CatchUp] = {}
+        # Process 0's word to the others, sent at the next window's end: faults to apply to
+        # their nodes and the observed best block (what their restarted nodes catch up to).
+        self._controls: list[tuple[Any, ...]] = []
+        self._nursery: trio.Nursery | None = None
         self.catch_ups: list[CatchUp] = []
         self.segment_lengths: dict[int, list[int]] = {}
         self._heads: trio.MemoryReceiveChannel[RelayHeader] | None = None
@@ -292,7 +294,8 @@ class Simulation:
             await self.boot(nursery)
             if self.bridge is not None:
                 assert self.network is not None
-                nursery.start_soon(keep_in_step, self.network, self.bridge, self._window_s())
+                nursery.start_soon(keep_in_step, self.network, self.bridge, self._window_s(),
+                                   self)
             observer: RelayNodeService = self.services[OBSERVER]
             nursery.start_soon(self._poll_periodically, observer)
             # A chain that stops (more than a third of the validators gone) must end the run,
@@ -313,6 +316,7 @@ class Simulation:
     async def boot(self, nursery: trio.Nursery) -> None:
         """Start the network and every node that is there from the start, in `nursery`."""
         cfg = self.cfg
+        self._nursery = nursery
         profile = LinkProfile(latency_s=cfg.latency_ms / 1000, jitter_s=cfg.jitter_ms / 1000,
                               loss=cfg.loss)
         self.network = MemoryNetwork(random.Random(cfg.seed), FRAME_MAX, default=profile,
@@ -350,7 +354,7 @@ class Simulation:
         async with trio.open_nursery() as nursery:
             await self.boot(nursery)
             assert self.network is not None
-            await keep_in_step(self.network, self.bridge, self._window_s())
+            await keep_in_step(self.network, self.bridge, self._window_s(), self)
             nursery.cancel_scope.cancel()
         return self._local_part()
 
@@ -401,22 +405,66 @@ class Simulation:
         return max(lengths, default=0)
 
     async def _apply_faults(self, nursery: trio.Nursery, number: int) -> None:
+        """The faults due at observed block `number`; those of another process's nodes go to it
+        at the next window's end (under a link's latency later, in virtual time)."""
         assert self.network is not None
         for f in self.cfg.faults:
             if f.at_block == number:
-                self._kill(f.node)
+                if self.is_local(f.node):
+                    self._kill(f.node)
+                else:
+                    self._controls.append(("kill", f.node))
             if f.restart_at == number:
-                await self._start(nursery, f.node)
-                service = self.services[f.node]
-                if isinstance(service, RelayNodeService):
-                    self._catching_up[f.node] = CatchUp(f.node, number,
-                                                        number - service.chain.best.number)
+                if self.is_local(f.node):
+                    await self._restart(nursery, f.node, number)
+                else:
+                    self._controls.append(("restart", f.node, number))
         for p in self.cfg.partitions:
             if p.at_block == number:
-                cut = {self.keys[n].public for n in p.nodes}
-                self.network.partition(cut, set(k.public for k in self.keys.values()) - cut)
+                self._partition(p.nodes)
+                self._controls.append(("partition", p.nodes))
             if p.heal_at == number:
                 self.network.heal()
+                self._controls.append(("heal",))
+
+    async def _restart(self, nursery: trio.Nursery, name: str, number: int) -> None:
+        await self._start(nursery, name)
+        service = self.services[name]
+        if isinstance(service, RelayNodeService):
+            self._catching_up[name] = CatchUp(name, number, number - service.chain.best.number)
+
+    def _partition(self, nodes: Sequence[str]) -> None:
+        assert self.network is not None
+        cut = {self.keys[n].public for n in nodes}
+        self.network.partition(cut, set(k.public for k in self.keys.values()) - cut)
+
+    # -- the other processes' side of the controls (node/net/bridge.py `keep_in_step`) --------
+
+    def controls_out(self) -> list[tuple[Any, ...]]:
+        """What process 0 tells the others at this window's end."""
+        if self.process != 0:
+            return []
+        best = self.services[OBSERVER].chain.best.number if OBSERVER in self.services else 0
+        out, self._controls = [*self._controls, ("observed", best)], []
+        return out
+
+    def controls_in(self, controls: list[tuple[Any, ...]]) -> None:
+        """Process 0's word, at a window's end: faults of this process's nodes, partitions."""
+        assert self.network is not None and self._nursery is not None
+        for control in controls:
+            match control:
+                case ("kill", name):
+                    self._kill(name)
+                case ("restart", name, number):
+                    self._nursery.start_soon(self._restart, self._nursery, name, number)
+                case ("partition", nodes):
+                    self._partition(nodes)
+                case ("heal",):
+                    self.network.heal()
+                case ("observed", best):
+                    self._note_catch_ups(best)
+                case _:
+                    raise RuntimeError(f"unknown control from process 0: {control!r}")
 
     def _note_catch_ups(self, observed: int) -> None:
         for name, pending in list(self._catching_up.items()):
@@ -467,6 +515,7 @@ class Simulation:
             "traffic_frames": self._traffic_frames, "traffic_bytes": self._traffic_bytes,
             "gossip_messages": self._gossip_messages,
             "window_cpu": self.bridge.window_cpu if self.bridge is not None else [],
+            "catch_ups": self.catch_ups + list(self._catching_up.values()),
             "signature_checks": (SIGNATURE_CHECKS.requested, SIGNATURE_CHECKS.performed),
         }
 
@@ -518,7 +567,7 @@ class Simulation:
         return SimResult(records, problems, sorted(self.dev.paras),
                          trio.current_time() - self.epoch, merged("nodes"), self.segment_lengths,
                          self._collator_segments, handler_errors,
-                         self.catch_ups + list(self._catching_up.values()), merged("authored"),
+                         [c for p in parts for c in p["catch_ups"]], merged("authored"),
                          merged("finalized"), dict(network) if self.network else {},
                          traffic=traffic, gossip_messages=dict(sorted(messages.items())),
                          split=split)

@@ -92,8 +92,8 @@ def parse_malus(spec: str) -> tuple[str, str]:
                    "collation validation, block import) instead of computing each once for all; "
                    "slower, same result.")
 @click.option("--processes", type=click.IntRange(1, 2), default=1, show_default=True,
-              help="Run half the validators in a second process, in step with the first "
-                   "(a second core for a large network; no --kill or --partition).")
+              help="Run every other validator in a second process, in step with the first "
+                   "(a second core for a large network).")
 def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: int,
         max_candidate_depth: int | None, allowed_ancestry_len: int, lookahead: int | None,
         slot_ms: int, execution_ms: int | None, relay_blocks: int, blocks_per_relay_parent: int,

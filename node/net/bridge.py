@@ -23,7 +23,7 @@ import selectors
 import socket
 import struct
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
@@ -125,9 +125,11 @@ class Bridge:
 
     # -- what the processes say ---------------------------------------------------------------
 
-    def exchange(self, items: list[Any]) -> list[Any]:
-        """One window's end: our items for the other process, theirs for us."""
-        out = self._frame("window", items)
+    def exchange(self, items: list[Any], controls: list[Any] | None = None
+                 ) -> tuple[list[Any], list[Any]]:
+        """One window's end: our items for the other process and our controls (process 0's
+        word to the other: faults to apply, the observed chain), theirs for us."""
+        out = self._frame("window", (items, controls or []))
         if self._window_started is not None:
             self.window_cpu.append(time.process_time() - self._window_started)
         self.windows += 1
@@ -138,8 +140,8 @@ class Bridge:
             raise BridgeStopped
         if kind != "window":
             raise PeerProcessFailed(f"unexpected {kind!r} from the other process")
-        result: list[Any] = payload
-        return result
+        theirs, their_controls = payload
+        return theirs, their_controls
 
     def stop(self) -> Any:
         """Process 0 ends the run: the other stops at its next window and sends its result."""
@@ -166,7 +168,16 @@ def lockstep_figures(parts: list[list[float]]) -> dict[str, float]:
             "lockstep_s": round(sum(max(p[k] for p in parts) for k in range(n)), 3)}
 
 
-async def keep_in_step(network: MemoryNetwork, bridge: Bridge, window_s: float) -> None:
+class Controls(Protocol):
+    """What a simulation says to the other process at each window's end, and hears from it."""
+
+    def controls_out(self) -> list[Any]: ...
+
+    def controls_in(self, controls: list[Any]) -> None: ...
+
+
+async def keep_in_step(network: MemoryNetwork, bridge: Bridge, window_s: float,
+                       controls: Controls | None = None) -> None:
     """Exchange what crosses processes at the end of every `window_s` of virtual time, until
     process 0 stops the run (then return). `window_s` must be shorter than any link's latency,
     or a frame would be due before it could have crossed (`put_inbound` raises)."""
@@ -175,7 +186,11 @@ async def keep_in_step(network: MemoryNetwork, bridge: Bridge, window_s: float) 
     while True:
         await trio.sleep_until(start + k * window_s)
         try:
-            network.put_inbound(bridge.exchange(network.take_outbound()))
+            items, heard = bridge.exchange(network.take_outbound(),
+                                           controls.controls_out() if controls else None)
         except BridgeStopped:
             return
+        network.put_inbound(items)
+        if controls is not None and heard:
+            controls.controls_in(heard)
         k += 1

@@ -1,6 +1,6 @@
 """A simulation split over two processes (`SimConfig.processes = 2`, `node/net/bridge.py`): the
 validators of the second process take their full part (backing, availability, approvals,
-finality), the run is a function of its seed, and what it cannot do is refused up front."""
+finality), faults reach them, and the run is a function of its seed."""
 
 from __future__ import annotations
 
@@ -49,13 +49,29 @@ def test_same_seed_same_run_across_processes() -> None:
     assert again.nodes == first.nodes and again.network == first.network
 
 
-def test_faults_and_partitions_need_one_process() -> None:
-    with pytest.raises(ConfigError, match="processes = 1"):
-        run_sim(SimConfig(validators=6, paras=1, relay_blocks=5, processes=2,
-                          faults=(NodeFault("bob", 3),)))
-    with pytest.raises(ConfigError, match="processes = 1"):
-        run_sim(SimConfig(validators=6, paras=1, relay_blocks=5, processes=2,
-                          partitions=(PartitionFault(("bob",), 2, 4),)))
+def test_faults_reach_the_second_process() -> None:
+    """Process 0 follows the observed chain and tells the other process, at the next window's
+    end, to kill, restart or cut off its nodes: bob (killed, back with its store), harry (joins
+    late, empty), charlie and dave (partitioned away) all run in the second process. The run
+    goes as the same faults go in one process."""
+    faults = (NodeFault("bob", 8, 14, keep_state=True), NodeFault("harry", 0, 10))
+    cut = (PartitionFault(("charlie", "dave"), 12, 18),)
+    runs = [run_sim(SimConfig(validators=10, paras=3, relay_blocks=36, seed=4, processes=n,
+                              faults=faults, partitions=cut)) for n in (2, 1)]
+    summaries = [summarize(r.records, r.para_ids) for r in runs]
+    for result, summary in zip(runs, summaries, strict=True):
+        assert result.problems == []
+        assert summary["finalized_number"] >= 33
+        assert {c.node: c.caught_up_at is not None for c in result.catch_ups} == \
+            {"bob": True, "harry": True}
+        for name in ("bob", "harry", "charlie", "dave"):
+            assert result.nodes[name]["best"] >= 35 and result.nodes[name]["authored"] > 0
+    split, single = summaries
+    assert [p["window_min"] for p in split["paras"].values()] == \
+        [p["window_min"] for p in single["paras"].values()]
+
+
+def test_more_processes_than_two_are_refused() -> None:
     with pytest.raises(ConfigError, match="processes must be 1 or 2"):
         run_sim(SimConfig(validators=6, paras=1, relay_blocks=5, processes=3))
 

@@ -128,7 +128,7 @@ def test_bridge_exchanges_large_windows_both_ways_then_stops() -> None:
     got: dict[str, object] = {}
 
     def other_side() -> None:
-        got["right"] = right.exchange(big_right)
+        got["right"], got["right_controls"] = right.exchange(big_right)
         try:
             right.exchange([])
         except BridgeStopped:
@@ -136,10 +136,11 @@ def test_bridge_exchanges_large_windows_both_ways_then_stops() -> None:
 
     thread = threading.Thread(target=other_side)
     thread.start()
-    got["left"] = left.exchange(big_left)
+    got["left"], controls = left.exchange(big_left, [("observed", 3)])
     assert left.stop() == {"part": 1}
     thread.join(timeout=10)
     assert got["left"] == big_right and got["right"] == big_left
+    assert controls == [] and got["right_controls"] == [("observed", 3)]
 
 
 def test_bridge_reports_the_other_sides_failure() -> None:
