@@ -18,7 +18,7 @@ its ancestors' down to the finalized block, are approved: what a validator may v
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -129,6 +129,10 @@ class BlockEntry:
     session: SessionInfo
     relay_vrf_story: bytes
     candidates: list[ApprovalEntry]
+    # Stands for what checking gossip about the block reads (its session and candidates): one
+    # object for every simulated node that imported the block alike (`shared`), so a message's
+    # check is keyed by it cheaply and shared only between nodes that would check it alike.
+    token: object = field(default_factory=object, compare=False)
 
     @property
     def block_tick(self) -> int:
@@ -156,6 +160,21 @@ class TickOutcome:
     approved_blocks: list[bytes] = field(default_factory=list)  # oldest first
     assignments: list[SignedAssignment] = field(default_factory=list)  # own, to gossip
     work: list[ApprovalWork] = field(default_factory=list)
+
+
+def _check_assignment(block: BlockEntry, entry: ApprovalEntry, signed: SignedAssignment) -> int:
+    """The tranche `signed` assigns its validator to `entry` in, or `AssignmentCheckError`."""
+    a = signed.assignment
+    try:
+        tranche = check_assignment_cert(entry.core, a.validator, block.session,
+                                        block.relay_vrf_story, a.cert, entry.backing_group)
+    except InvalidAssignment as exc:
+        raise AssignmentCheckError(AssignmentCheckErrorKind.InvalidCert,
+                                   f"validator {a.validator}: {exc}") from None
+    if not signed.check(block.session.validators[a.validator]):
+        raise AssignmentCheckError(AssignmentCheckErrorKind.InvalidCert,
+                                   f"validator {a.validator}: bad signature")
+    return tranche
 
 
 def _tranche_zero_pending(entry: ApprovalEntry) -> bool:
@@ -214,8 +233,10 @@ class ApprovalVoting:
         ours = compute_assignments(session, me, story, included) if me is not None else {}
         entries = [ApprovalEntry(c.candidate_hash, c.core, c.backing_group, ours.get(c.core))
                    for c in included]
+        token = shared("approval_block", (block_hash, session_index, session, tuple(included)),
+                       object)
         self.blocks[block_hash] = BlockEntry(block_hash, parent_hash, number, slot, session_index,
-                                             session, story, entries)
+                                             session, story, entries, token)
         for c in included:
             self.approvals.setdefault(c.candidate_hash, set())
         return True
@@ -252,23 +273,43 @@ class ApprovalVoting:
         a = signed.assignment
         K = AssignmentCheckErrorKind
         block, entry = self._entry(a.block_hash, signed.candidate_index, AssignmentCheckError, K)
+        # The same signed assignment under the same block (its hash is in the assignment)
+        # checks out alike on every node: a simulation checks it once for all of them.
+        tranche = shared("assignment", (signed, entry.core, entry.backing_group),
+                         lambda: _check_assignment(block, entry, signed))
+        return self.import_assignment(signed, tranche, tick_now)
 
-        def check() -> int | None:
-            tranche = check_assignment_cert(entry.core, a.validator, block.session,
-                                            block.relay_vrf_story, a.cert, entry.backing_group)
-            return tranche if signed.check(block.session.validators[a.validator]) else None
+    def check_assignments(self, batch: Hashable,
+                          signed: Sequence[SignedAssignment]) -> tuple[int, ...] | None:
+        """Each of `signed`'s tranche, if every one is for a tracked block and checks out (the
+        checking half of `check_and_import_assignment`, to `import_assignment` one by one); None
+        if any does not, changing nothing: the caller then takes them one at a time and meets
+        each error. `batch` is a key `signed` is a function of (the message's bytes): simulated
+        nodes that track its blocks alike check the message once for all of them."""
+        tokens = self._tokens(s.assignment.block_hash for s in signed)
+        if tokens is None:
+            return None
 
-        try:
-            # The same signed assignment under the same block (its hash is in the assignment)
-            # checks out alike on every node: a simulation checks it once for all of them.
-            tranche = shared("assignment", (signed, entry.core, entry.backing_group), check)
-        except InvalidAssignment as exc:
-            raise AssignmentCheckError(K.InvalidCert, f"validator {a.validator}: {exc}") from None
-        if tranche is None:
-            raise AssignmentCheckError(K.InvalidCert, f"validator {a.validator}: bad signature")
+        def check() -> tuple[int, ...]:
+            return tuple(_check_assignment(*self._entry(s.assignment.block_hash, s.candidate_index,
+                                                        AssignmentCheckError,
+                                                        AssignmentCheckErrorKind), s)
+                         for s in signed)
+
+        try:  # a failure is never shared: each node that meets one goes one by one
+            return shared("assignment_batch", (batch, tokens), check)
+        except AssignmentCheckError:
+            return None
+
+    def import_assignment(self, signed: SignedAssignment, tranche: int,
+                          tick_now: int) -> AssignmentCheckResult:
+        """Import an assignment that checked out at `tranche` (for a block still tracked)."""
+        a = signed.assignment
+        block = self.blocks[a.block_hash]
+        entry = block.candidates[signed.candidate_index]
         if tranche >= max(0, tick_now - block.block_tick) + TICK_TOO_FAR_IN_FUTURE:
             return AssignmentCheckResult.TooFarInFuture
-        if entry.is_assigned(a.validator):
+        if a.validator in entry.assigned:
             return AssignmentCheckResult.AcceptedDuplicate
         entry.import_assignment(tranche, a.validator, tick_now)
         return AssignmentCheckResult.Accepted
@@ -283,11 +324,61 @@ class ApprovalVoting:
             raise ApprovalCheckError(K.NoAssignment, f"validator {v}")
         if not vote.check(block.session.validators[v], entry.candidate_hash, block.session_index):
             raise ApprovalCheckError(K.InvalidSignature, f"validator {v}")
+        return self._add_approval(entry, v)
+
+    def check_approvals(self, batch: Hashable, votes: Sequence[IndirectSignedApprovalVote]) -> bool:
+        """Whether every one of `votes` is for a tracked block, names a validator of its session
+        and is signed by it (what `check_and_import_approval` checks but the assignment, which
+        `import_approval` checks one by one); False if any is not: the caller then takes them
+        one at a time and meets each error. `batch` as in `check_assignments`."""
+        tokens = self._tokens(v.block_hash for v in votes)
+        if tokens is None:
+            return False
+
+        def check() -> bool:
+            K = ApprovalCheckErrorKind
+            for vote in votes:
+                block, entry = self._entry(vote.block_hash, vote.candidate_index,
+                                           ApprovalCheckError, K)
+                v = vote.validator
+                if not 0 <= v < block.session.n_validators:
+                    raise ApprovalCheckError(K.InvalidValidatorIndex, f"validator {v}")
+                if not vote.check(block.session.validators[v], entry.candidate_hash,
+                                  block.session_index):
+                    raise ApprovalCheckError(K.InvalidSignature, f"validator {v}")
+            return True
+
+        try:  # a failure is never shared: each node that meets one goes one by one
+            return shared("approval_batch", (batch, tokens), check)
+        except ApprovalCheckError:
+            return False
+
+    def import_approval(self, vote: IndirectSignedApprovalVote) -> ApprovalCheckResult:
+        """Import an approval `check_approvals` passed (for a block still tracked); raises
+        `NoAssignment` as `check_and_import_approval` does."""
+        entry = self.blocks[vote.block_hash].candidates[vote.candidate_index]
+        if vote.validator not in entry.assigned:
+            raise ApprovalCheckError(ApprovalCheckErrorKind.NoAssignment,
+                                     f"validator {vote.validator}")
+        return self._add_approval(entry, vote.validator)
+
+    def _add_approval(self, entry: ApprovalEntry, validator: int) -> ApprovalCheckResult:
         approvals = self.approvals[entry.candidate_hash]
-        if v in approvals:
+        if validator in approvals:
             return ApprovalCheckResult.AcceptedDuplicate
-        approvals.add(v)
+        approvals.add(validator)
         return ApprovalCheckResult.Accepted
+
+    def _tokens(self, block_hashes: Iterable[bytes]) -> tuple[object, ...] | None:
+        """The tokens of the blocks named (each once, in order), None if one is not tracked."""
+        blocks = self.blocks
+        tokens = []
+        for h in dict.fromkeys(block_hashes):
+            block = blocks.get(h)
+            if block is None:
+                return None
+            tokens.append(block.token)
+        return tuple(tokens)
 
     # -- own work ----------------------------------------------------------------------------------
 
