@@ -301,18 +301,23 @@ class ApprovalChecking:
         msg = decode_shared(data, AssignmentsMessage)
         tick = self.tick_now()  # the assignments of one message arrived together
         voting = self.voting
-        # The usual message, all for blocks we track and all good, is checked at once (once for
+        # The usual message, all for a block we track and all good, is checked at once (once for
         # all the simulated nodes); only its import is this node's.
-        tranches = voting.check_assignments(data, msg.assignments) if msg.assignments else None
+        tranches = voting.check_assignments(data, msg.assignments)
         if tranches is None:
             return _combine([self._import_assignment(a, data, source, tick)
                              for a in msg.assignments])
+        if not self.waiting.awaiting_assignments():
+            # Nothing waits for an assignment: importing them all at once is importing them one
+            # by one (only an accepted one's retries could interleave).
+            accepted = voting.import_assignments(msg.assignments, tranches, tick)
+            return ACCEPT if accepted else IGNORE  # what `_combine` makes of these verdicts
         accepted = False
         for signed, tranche in zip(msg.assignments, tranches, strict=True):
             if voting.import_assignment(signed, tranche, tick) is AssignmentCheckResult.Accepted:
                 accepted = True
                 self._assigned(signed)
-        return ACCEPT if accepted else IGNORE  # what `_combine` makes of verdicts none rejects
+        return ACCEPT if accepted else IGNORE
 
     def _import_assignment(self, signed: SignedAssignment, raw: bytes,
                            source: PeerId | None, tick: int) -> Verdict:
@@ -338,19 +343,14 @@ class ApprovalChecking:
     def _validate_approvals(self, source: PeerId | None, data: bytes) -> Verdict:
         msg = decode_shared(data, ApprovalsMessage)
         votes = msg.approvals
-        if not (votes and self.voting.check_approvals(data, votes)):
+        if not self.voting.check_approvals(data, votes):
             return _combine([self._import_approval(a, data, source) for a in votes])
-        # All for blocks we track and signed by their validators (checked once for all the
+        # All for a block we track and signed by their validators (checked once for all the
         # simulated nodes): this node imports each, or holds it for its checker's assignment.
-        accepted = False
-        for vote in votes:
-            try:
-                result = self.voting.import_approval(vote)
-            except ApprovalCheckError:  # NoAssignment, the only error left
-                self._wait(Topic.APPROVAL, vote.block_hash, data, source, awaits=vote.validator)
-                continue
-            accepted = accepted or result is ApprovalCheckResult.Accepted
-        return ACCEPT if accepted else IGNORE  # what `_combine` makes of verdicts none rejects
+        accepted, unassigned = self.voting.import_approvals(votes)
+        for vote in unassigned:
+            self._wait(Topic.APPROVAL, vote.block_hash, data, source, awaits=vote.validator)
+        return ACCEPT if accepted else IGNORE  # what `_combine` makes of these verdicts
 
     def _import_approval(self, vote: IndirectSignedApprovalVote, raw: bytes,
                          source: PeerId | None) -> Verdict:

@@ -18,7 +18,7 @@ its ancestors' down to the finalized block, are approved: what a validator may v
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -133,10 +133,10 @@ class BlockEntry:
     # object for every simulated node that imported the block alike (`shared`), so a message's
     # check is keyed by it cheaply and shared only between nodes that would check it alike.
     token: object = field(default_factory=object, compare=False)
+    block_tick: int = field(init=False)  # the tick its slot began at: read per gossip message
 
-    @property
-    def block_tick(self) -> int:
-        return slot_start_tick(self.slot)
+    def __post_init__(self) -> None:
+        self.block_tick = slot_start_tick(self.slot)
 
     @property
     def approved(self) -> bool:
@@ -281,23 +281,28 @@ class ApprovalVoting:
 
     def check_assignments(self, batch: Hashable,
                           signed: Sequence[SignedAssignment]) -> tuple[int, ...] | None:
-        """Each of `signed`'s tranche, if every one is for a tracked block and checks out (the
-        checking half of `check_and_import_assignment`, to `import_assignment` one by one); None
-        if any does not, changing nothing: the caller then takes them one at a time and meets
-        each error. `batch` is a key `signed` is a function of (the message's bytes): simulated
-        nodes that track its blocks alike check the message once for all of them."""
-        tokens = self._tokens(s.assignment.block_hash for s in signed)
-        if tokens is None:
+        """Each of `signed`'s tranche, if all are for one tracked block and check out (the
+        checking half of `check_and_import_assignment`, for `import_assignments`); None if not,
+        changing nothing: the caller then takes them one at a time and meets each error.
+        `batch` is a key `signed` is a function of (the message's bytes): simulated nodes that
+        track the block alike check the message once for all of them. (An honest validator
+        sends one message per block; one naming several goes one at a time.)"""
+        block = self.blocks.get(signed[0].assignment.block_hash) if signed else None
+        if block is None:
             return None
 
         def check() -> tuple[int, ...]:
-            return tuple(_check_assignment(*self._entry(s.assignment.block_hash, s.candidate_index,
-                                                        AssignmentCheckError,
-                                                        AssignmentCheckErrorKind), s)
-                         for s in signed)
+            tranches = []
+            for s in signed:
+                if s.assignment.block_hash != block.block_hash:
+                    raise AssignmentCheckError(AssignmentCheckErrorKind.UnknownBlock)
+                _, entry = self._entry(block.block_hash, s.candidate_index, AssignmentCheckError,
+                                       AssignmentCheckErrorKind)
+                tranches.append(_check_assignment(block, entry, s))
+            return tuple(tranches)
 
         try:  # a failure is never shared: each node that meets one goes one by one
-            return shared("assignment_batch", (batch, tokens), check)
+            return shared("assignment_batch", (batch, block.token), check)
         except AssignmentCheckError:
             return None
 
@@ -314,6 +319,23 @@ class ApprovalVoting:
         entry.import_assignment(tranche, a.validator, tick_now)
         return AssignmentCheckResult.Accepted
 
+    def import_assignments(self, signed: Sequence[SignedAssignment], tranches: Sequence[int],
+                           tick_now: int) -> bool:
+        """`import_assignment` of each of a batch `check_assignments` passed, in order: whether
+        any was `Accepted`. One block's lookups for them all: a node imports about every
+        assignment of every block."""
+        block = self.blocks[signed[0].assignment.block_hash]
+        candidates = block.candidates
+        horizon = max(0, tick_now - block.block_tick) + TICK_TOO_FAR_IN_FUTURE
+        accepted = False
+        for s, tranche in zip(signed, tranches, strict=True):
+            entry = candidates[s.candidate_index]
+            v = s.assignment.validator
+            if tranche < horizon and v not in entry.assigned:
+                entry.import_assignment(tranche, v, tick_now)
+                accepted = True
+        return accepted
+
     def check_and_import_approval(self, vote: IndirectSignedApprovalVote) -> ApprovalCheckResult:
         K = ApprovalCheckErrorKind
         block, entry = self._entry(vote.block_hash, vote.candidate_index, ApprovalCheckError, K)
@@ -324,61 +346,61 @@ class ApprovalVoting:
             raise ApprovalCheckError(K.NoAssignment, f"validator {v}")
         if not vote.check(block.session.validators[v], entry.candidate_hash, block.session_index):
             raise ApprovalCheckError(K.InvalidSignature, f"validator {v}")
-        return self._add_approval(entry, v)
+        approvals = self.approvals[entry.candidate_hash]
+        if v in approvals:
+            return ApprovalCheckResult.AcceptedDuplicate
+        approvals.add(v)
+        return ApprovalCheckResult.Accepted
 
     def check_approvals(self, batch: Hashable, votes: Sequence[IndirectSignedApprovalVote]) -> bool:
-        """Whether every one of `votes` is for a tracked block, names a validator of its session
-        and is signed by it (what `check_and_import_approval` checks but the assignment, which
-        `import_approval` checks one by one); False if any is not: the caller then takes them
-        one at a time and meets each error. `batch` as in `check_assignments`."""
-        tokens = self._tokens(v.block_hash for v in votes)
-        if tokens is None:
+        """Whether all of `votes` are for one tracked block, name validators of its session and
+        are signed by them (what `check_and_import_approval` checks but the assignment, which
+        `import_approvals` checks); False if not: the caller then takes them one at a time and
+        meets each error. `batch` as in `check_assignments`."""
+        block = self.blocks.get(votes[0].block_hash) if votes else None
+        if block is None:
             return False
 
         def check() -> bool:
             K = ApprovalCheckErrorKind
+            session = block.session
             for vote in votes:
-                block, entry = self._entry(vote.block_hash, vote.candidate_index,
-                                           ApprovalCheckError, K)
+                if vote.block_hash != block.block_hash:
+                    raise ApprovalCheckError(K.UnknownBlock)
+                _, entry = self._entry(block.block_hash, vote.candidate_index, ApprovalCheckError,
+                                       K)
                 v = vote.validator
-                if not 0 <= v < block.session.n_validators:
+                if not 0 <= v < session.n_validators:
                     raise ApprovalCheckError(K.InvalidValidatorIndex, f"validator {v}")
-                if not vote.check(block.session.validators[v], entry.candidate_hash,
+                if not vote.check(session.validators[v], entry.candidate_hash,
                                   block.session_index):
                     raise ApprovalCheckError(K.InvalidSignature, f"validator {v}")
             return True
 
         try:  # a failure is never shared: each node that meets one goes one by one
-            return shared("approval_batch", (batch, tokens), check)
+            return shared("approval_batch", (batch, block.token), check)
         except ApprovalCheckError:
             return False
 
-    def import_approval(self, vote: IndirectSignedApprovalVote) -> ApprovalCheckResult:
-        """Import an approval `check_approvals` passed (for a block still tracked); raises
-        `NoAssignment` as `check_and_import_approval` does."""
-        entry = self.blocks[vote.block_hash].candidates[vote.candidate_index]
-        if vote.validator not in entry.assigned:
-            raise ApprovalCheckError(ApprovalCheckErrorKind.NoAssignment,
-                                     f"validator {vote.validator}")
-        return self._add_approval(entry, vote.validator)
-
-    def _add_approval(self, entry: ApprovalEntry, validator: int) -> ApprovalCheckResult:
-        approvals = self.approvals[entry.candidate_hash]
-        if validator in approvals:
-            return ApprovalCheckResult.AcceptedDuplicate
-        approvals.add(validator)
-        return ApprovalCheckResult.Accepted
-
-    def _tokens(self, block_hashes: Iterable[bytes]) -> tuple[object, ...] | None:
-        """The tokens of the blocks named (each once, in order), None if one is not tracked."""
-        blocks = self.blocks
-        tokens = []
-        for h in dict.fromkeys(block_hashes):
-            block = blocks.get(h)
-            if block is None:
-                return None
-            tokens.append(block.token)
-        return tuple(tokens)
+    def import_approvals(self, votes: Sequence[IndirectSignedApprovalVote]
+                         ) -> tuple[bool, list[IndirectSignedApprovalVote]]:
+        """Import a batch `check_approvals` passed: whether any was new (`Accepted`), and those
+        whose validator's assignment is not here yet (`NoAssignment`, not imported), in order."""
+        candidates = self.blocks[votes[0].block_hash].candidates
+        approvals = self.approvals
+        accepted = False
+        unassigned = []
+        for vote in votes:
+            entry = candidates[vote.candidate_index]
+            v = vote.validator
+            if v not in entry.assigned:
+                unassigned.append(vote)
+                continue
+            approved = approvals[entry.candidate_hash]
+            if v not in approved:
+                approved.add(v)
+                accepted = True
+        return accepted, unassigned
 
     # -- own work ----------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ message is met by every node (a failure is never shared), and nodes that tracked
 differently never take each other's results.
 
 The nodes are `ApprovalChecking` services over a stub of the validator they run in: only their
-gossip validators and the waiting room are exercised, the clock a fixed tick."""
+gossip validators and the waiting room are exercised, the clock in ticks the test moves."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ N = 10
 KEYS = keys(N)
 S = session(N, 5)  # backing groups of two, one per core
 SLOT = 5
-TICK = slot_start_tick(SLOT) + 6
+TICK = slot_start_tick(SLOT)  # the clock starts as the blocks' slot does: tranches > 19 wait
 BLOCKS = [b"\xb1" * 32, b"\xb2" * 32]  # the first known from the start, the second arrives later
 CANDIDATES = [IncludedCandidate(b"\xc0" * 32, 0, 0), IncludedCandidate(b"\xc1" * 32, 3, 3)]
 PEER: PeerId = b"\x99" * 32
@@ -80,12 +80,13 @@ class _Validator:
 
 
 class Node:
-    def __init__(self, index: int, one_by_one: bool = False) -> None:
+    def __init__(self, index: int, one_by_one: bool = False, tick: int = TICK + 12) -> None:
         """`one_by_one`: every message takes the item-by-item path (no batch check), as before
         batches were checked at once: the reference."""
         self.v = _Validator(index)
         self.checking = ApprovalChecking(self.v, None, 0.0)  # type: ignore[arg-type]
-        self.checking.tick_now = lambda: TICK  # type: ignore[method-assign]
+        self.tick = tick
+        self.checking.tick_now = lambda: self.tick  # type: ignore[method-assign]
         if one_by_one:
             voting = self.checking.voting
             voting.check_assignments = lambda *_: None  # type: ignore[method-assign]
@@ -159,9 +160,9 @@ def _approval_item(kind: str, v: int, index: int, block: bytes) -> IndirectSigne
 @st.composite
 def message(draw: st.DrawFn) -> tuple[int, bytes] | str:
     """An encoded assignments or approvals message of one to three items, or "block": the
-    second block arrives."""
-    what = draw(st.sampled_from(["assignments", "approvals", "approvals", "block"]))
-    if what == "block":
+    second block arrives, or "later": six ticks pass."""
+    what = draw(st.sampled_from(["assignments", "approvals", "approvals", "block", "later"]))
+    if what in ("block", "later"):
         return what
     n = draw(st.integers(1, 3))
     if what == "assignments":
@@ -179,22 +180,24 @@ def _play(nodes: list[Node], script: list[tuple[int, bytes] | str]) -> list[list
         for node, seen in zip(nodes, verdicts, strict=True):
             if event == "block":
                 node.import_block(BLOCKS[1])
+            elif event == "later":
+                node.tick += 6
             else:
                 topic, data = event
                 seen.append(node.receive(topic, bytes(bytearray(data))))  # bytes of its own
     return verdicts
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(message(), min_size=1, max_size=14))
 def test_batches_import_what_one_by_one_imports_shared_or_not(
         script: list[tuple[int, bytes] | str]) -> None:
-    alone = Node(9, one_by_one=True)
+    alone = Node(9, one_by_one=True, tick=TICK)
     (expected,) = _play([alone], script)
-    unshared = Node(9)
+    unshared = Node(9, tick=TICK)
     verdicts = _play([unshared], script)
     with sharing(SharedWork()):
-        nodes = [Node(9), Node(8), Node(9)]
+        nodes = [Node(9, tick=TICK), Node(8, tick=TICK), Node(9, tick=TICK)]
         verdicts += _play(nodes, script)
     assert all(v == expected for v in verdicts)
     assert all(n.state() == alone.state() for n in [*nodes, unshared] if n.v.key == alone.v.key)
@@ -259,3 +262,18 @@ def test_nodes_that_tracked_a_block_differently_do_not_share_its_checks() -> Non
         assert alike.receive(Topic.ASSIGNMENT, data) is Action.ACCEPT
         assert different.receive(Topic.ASSIGNMENT, data) is Action.REJECT
     assert _shared(work, "assignment_batch") == {"computed": 1, "reused": 0}
+
+
+def test_a_tranche_far_ahead_of_the_clock_is_not_imported_from_a_batch_either() -> None:
+    far, now = _assignment(5, 0, BLOCKS[0]), _assignment(3, 0, BLOCKS[0])  # tranches 22 and 0
+    assert far is not None and now is not None
+    data = encode(AssignmentsMessage([far, now]))
+    with sharing(SharedWork()):
+        nodes = [Node(9, one_by_one=True, tick=TICK), Node(9, tick=TICK), Node(8, tick=TICK)]
+        for node in nodes:
+            assert node.receive(Topic.ASSIGNMENT, data) is Action.ACCEPT
+            assert node.checking.voting.blocks[BLOCKS[0]].candidates[0].tranches == {0: {3: TICK}}
+            node.tick += 3  # tranche 22 is now within TICK_TOO_FAR_IN_FUTURE
+            assert node.receive(Topic.ASSIGNMENT, data) is Action.ACCEPT
+            assert node.checking.voting.blocks[BLOCKS[0]].candidates[0].tranches == \
+                {0: {3: TICK}, 22: {5: TICK + 3}}
