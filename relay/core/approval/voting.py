@@ -25,7 +25,7 @@ from typing import Any
 
 from proto.approvals import IndirectAssignmentCert, IndirectSignedApprovalVote, SignedAssignment
 from proto.keys import Keypair
-from proto.shared_work import shared
+from proto.shared_work import shared, sharing_active
 from relay.core.approval.checking import (
     All,
     Approved,
@@ -286,8 +286,12 @@ class ApprovalVoting:
         changing nothing: the caller then takes them one at a time and meets each error.
         `batch` is a key `signed` is a function of (the message's bytes): simulated nodes that
         track the block alike check the message once for all of them. (An honest validator
-        sends one message per block; one naming several goes one at a time.)"""
-        block = self.blocks.get(signed[0].assignment.block_hash) if signed else None
+        sends one message per block; one naming several goes one at a time.) A node alone in
+        its process (no `sharing`) gains nothing here and goes one at a time as always: a bad
+        message must not cost it the check twice."""
+        if not (signed and sharing_active()):
+            return None
+        block = self.blocks.get(signed[0].assignment.block_hash)
         if block is None:
             return None
 
@@ -356,8 +360,10 @@ class ApprovalVoting:
         """Whether all of `votes` are for one tracked block, name validators of its session and
         are signed by them (what `check_and_import_approval` checks but the assignment, which
         `import_approvals` checks); False if not: the caller then takes them one at a time and
-        meets each error. `batch` as in `check_assignments`."""
-        block = self.blocks.get(votes[0].block_hash) if votes else None
+        meets each error. `batch` and a node alone as in `check_assignments`."""
+        if not (votes and sharing_active()):
+            return False
+        block = self.blocks.get(votes[0].block_hash)
         if block is None:
             return False
 

@@ -190,11 +190,11 @@ def _play(nodes: list[Node], script: list[tuple[int, bytes] | str]) -> list[list
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(message(), min_size=1, max_size=14))
-def test_batches_import_what_one_by_one_imports_shared_or_not(
+def test_shared_batches_import_what_one_by_one_imports(
         script: list[tuple[int, bytes] | str]) -> None:
     alone = Node(9, one_by_one=True, tick=TICK)
     (expected,) = _play([alone], script)
-    unshared = Node(9, tick=TICK)
+    unshared = Node(9, tick=TICK)  # without sharing (a real node): one by one as always
     verdicts = _play([unshared], script)
     with sharing(SharedWork()):
         nodes = [Node(9, tick=TICK), Node(8, tick=TICK), Node(9, tick=TICK)]
@@ -277,3 +277,14 @@ def test_a_tranche_far_ahead_of_the_clock_is_not_imported_from_a_batch_either() 
             assert node.receive(Topic.ASSIGNMENT, data) is Action.ACCEPT
             assert node.checking.voting.blocks[BLOCKS[0]].candidates[0].tranches == \
                 {0: {3: TICK}, 22: {5: TICK + 3}}
+
+
+def test_a_node_alone_in_its_process_checks_one_by_one_as_always() -> None:
+    signed = _assignment(4, 0, BLOCKS[0])
+    assert signed is not None
+    voting = Node(9).checking.voting
+    assert voting.check_assignments(b"message", [signed]) is None
+    assert not voting.check_approvals(b"message", [_approval(4, 0, BLOCKS[0])])
+    with sharing(SharedWork()):
+        assert voting.check_assignments(b"message", [signed]) == (12,)  # its tranche
+        assert voting.check_approvals(b"message", [_approval(4, 0, BLOCKS[0])])
