@@ -247,7 +247,9 @@ class ApprovalVoting:
 
     def prune_finalized(self, finalized_number: int) -> None:
         """Forget blocks at or below the finalized height, and approvals nothing refers to."""
-        self.drop_blocks([h for h, b in self.blocks.items() if b.number <= finalized_number])
+        final = [h for h, b in self.blocks.items() if b.number <= finalized_number]
+        if final:  # approvals outlive no block (`drop_blocks`): with none dropped, none go
+            self.drop_blocks(final)
 
     def drop_blocks(self, hashes: Sequence[bytes]) -> None:
         """Forget blocks (finalized, pruned or reverted)."""
