@@ -14,6 +14,7 @@ import msgspec
 
 from proto.errors import DecodeError
 from proto.hashing import blake2_256
+from proto.shared_work import shared
 
 T = TypeVar("T")
 
@@ -43,6 +44,13 @@ def decode(data: bytes | bytearray | memoryview, tp: type[T]) -> T:
         raise
     except Exception as exc:
         raise DecodeError(f"cannot decode {getattr(tp, '__name__', tp)}: {exc}") from None
+
+
+def decode_shared(data: bytes, tp: type[T]) -> T:
+    """`decode`, where the simulated nodes of one process that receive the same bytes share the
+    one decoded object (`proto.shared_work`): every node decodes every gossiped approval message.
+    Only for types no caller mutates. Bytes that do not decode raise in every node."""
+    return shared("decode", (tp, data), lambda: decode(data, tp))
 
 
 def hash_of(obj: Any) -> bytes:

@@ -40,7 +40,7 @@ import trio
 
 from proto.approvals import IndirectSignedApprovalVote, SignedAssignment
 from proto.candidate import CandidateReceipt
-from proto.codec import decode, encode
+from proto.codec import decode_shared, encode
 from proto.messages import ApprovalsMessage, AssignmentsMessage
 from proto.network import (
     ACCEPT,
@@ -298,10 +298,26 @@ class ApprovalChecking:
     # -- gossip in --------------------------------------------------------------------------------
 
     def _validate_assignments(self, source: PeerId | None, data: bytes) -> Verdict:
-        msg = decode(data, AssignmentsMessage)
+        msg = decode_shared(data, AssignmentsMessage)
         tick = self.tick_now()  # the assignments of one message arrived together
-        verdicts = [self._import_assignment(a, data, source, tick) for a in msg.assignments]
-        return _combine(verdicts)
+        voting = self.voting
+        # The usual message, all for a block we track and all good, is checked at once (once for
+        # all the simulated nodes); only its import is this node's.
+        tranches = voting.check_assignments(data, msg.assignments)
+        if tranches is None:
+            return _combine([self._import_assignment(a, data, source, tick)
+                             for a in msg.assignments])
+        if not self.waiting.awaiting_assignments():
+            # Nothing waits for an assignment: importing them all at once is importing them one
+            # by one (only an accepted one's retries could interleave).
+            accepted = voting.import_assignments(msg.assignments, tranches, tick)
+            return ACCEPT if accepted else IGNORE  # what `_combine` makes of these verdicts
+        accepted = False
+        for signed, tranche in zip(msg.assignments, tranches, strict=True):
+            if voting.import_assignment(signed, tranche, tick) is AssignmentCheckResult.Accepted:
+                accepted = True
+                self._assigned(signed)
+        return ACCEPT if accepted else IGNORE
 
     def _import_assignment(self, signed: SignedAssignment, raw: bytes,
                            source: PeerId | None, tick: int) -> Verdict:
@@ -314,14 +330,27 @@ class ApprovalChecking:
                 return IGNORE
             return reject(COST_MAJOR)
         if result is AssignmentCheckResult.Accepted:
-            a = signed.assignment
-            self._retry(self.waiting.take_awaiting(a.block_hash, a.validator))
+            self._assigned(signed)
             return ACCEPT
         return IGNORE  # a duplicate, or a tranche far ahead of our clock
 
+    def _assigned(self, signed: SignedAssignment) -> None:
+        """An assignment was accepted: the approvals that waited for it are tried again."""
+        if self.waiting.awaiting_assignments():
+            a = signed.assignment
+            self._retry(self.waiting.take_awaiting(a.block_hash, a.validator))
+
     def _validate_approvals(self, source: PeerId | None, data: bytes) -> Verdict:
-        msg = decode(data, ApprovalsMessage)
-        return _combine([self._import_approval(a, data, source) for a in msg.approvals])
+        msg = decode_shared(data, ApprovalsMessage)
+        votes = msg.approvals
+        if not self.voting.check_approvals(data, votes):
+            return _combine([self._import_approval(a, data, source) for a in votes])
+        # All for a block we track and signed by their validators (checked once for all the
+        # simulated nodes): this node imports each, or holds it for its checker's assignment.
+        accepted, unassigned = self.voting.import_approvals(votes)
+        for vote in unassigned:
+            self._wait(Topic.APPROVAL, vote.block_hash, data, source, awaits=vote.validator)
+        return ACCEPT if accepted else IGNORE  # what `_combine` makes of these verdicts
 
     def _import_approval(self, vote: IndirectSignedApprovalVote, raw: bytes,
                          source: PeerId | None) -> Verdict:

@@ -33,5 +33,7 @@ def test_report_is_identical_with_and_without_sharing() -> None:
     # check of that data is what they share, not a rebuild from chunks.)
     assert all(on.shared_work[k]["reused"] > 0 for k in ("ed25519", "collation", "relay_block",
                                                    "erasure_root", "pending_chain",
-                                                   "block_backing_votes", "dispute_statements"))
+                                                   "block_backing_votes", "dispute_statements",
+                                                   "decode", "assignment_batch",
+                                                   "approval_batch", "approval_block"))
     assert on_sigs * 2 < off_sigs

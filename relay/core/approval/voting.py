@@ -18,14 +18,14 @@ its ancestors' down to the finalized block, are approved: what a validator may v
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from proto.approvals import IndirectAssignmentCert, IndirectSignedApprovalVote, SignedAssignment
 from proto.keys import Keypair
-from proto.shared_work import shared
+from proto.shared_work import shared, sharing_active
 from relay.core.approval.checking import (
     All,
     Approved,
@@ -129,10 +129,14 @@ class BlockEntry:
     session: SessionInfo
     relay_vrf_story: bytes
     candidates: list[ApprovalEntry]
+    # Stands for what checking gossip about the block reads (its session and candidates): one
+    # object for every simulated node that imported the block alike (`shared`), so a message's
+    # check is keyed by it cheaply and shared only between nodes that would check it alike.
+    token: object = field(default_factory=object, compare=False)
+    block_tick: int = field(init=False)  # the tick its slot began at: read per gossip message
 
-    @property
-    def block_tick(self) -> int:
-        return slot_start_tick(self.slot)
+    def __post_init__(self) -> None:
+        self.block_tick = slot_start_tick(self.slot)
 
     @property
     def approved(self) -> bool:
@@ -156,6 +160,21 @@ class TickOutcome:
     approved_blocks: list[bytes] = field(default_factory=list)  # oldest first
     assignments: list[SignedAssignment] = field(default_factory=list)  # own, to gossip
     work: list[ApprovalWork] = field(default_factory=list)
+
+
+def _check_assignment(block: BlockEntry, entry: ApprovalEntry, signed: SignedAssignment) -> int:
+    """The tranche `signed` assigns its validator to `entry` in, or `AssignmentCheckError`."""
+    a = signed.assignment
+    try:
+        tranche = check_assignment_cert(entry.core, a.validator, block.session,
+                                        block.relay_vrf_story, a.cert, entry.backing_group)
+    except InvalidAssignment as exc:
+        raise AssignmentCheckError(AssignmentCheckErrorKind.InvalidCert,
+                                   f"validator {a.validator}: {exc}") from None
+    if not signed.check(block.session.validators[a.validator]):
+        raise AssignmentCheckError(AssignmentCheckErrorKind.InvalidCert,
+                                   f"validator {a.validator}: bad signature")
+    return tranche
 
 
 def _tranche_zero_pending(entry: ApprovalEntry) -> bool:
@@ -214,8 +233,10 @@ class ApprovalVoting:
         ours = compute_assignments(session, me, story, included) if me is not None else {}
         entries = [ApprovalEntry(c.candidate_hash, c.core, c.backing_group, ours.get(c.core))
                    for c in included]
+        token = shared("approval_block", (block_hash, session_index, session, tuple(included)),
+                       object)
         self.blocks[block_hash] = BlockEntry(block_hash, parent_hash, number, slot, session_index,
-                                             session, story, entries)
+                                             session, story, entries, token)
         for c in included:
             self.approvals.setdefault(c.candidate_hash, set())
         return True
@@ -226,7 +247,9 @@ class ApprovalVoting:
 
     def prune_finalized(self, finalized_number: int) -> None:
         """Forget blocks at or below the finalized height, and approvals nothing refers to."""
-        self.drop_blocks([h for h, b in self.blocks.items() if b.number <= finalized_number])
+        final = [h for h, b in self.blocks.items() if b.number <= finalized_number]
+        if final:  # approvals outlive no block (`drop_blocks`): with none dropped, none go
+            self.drop_blocks(final)
 
     def drop_blocks(self, hashes: Sequence[bytes]) -> None:
         """Forget blocks (finalized, pruned or reverted)."""
@@ -252,26 +275,72 @@ class ApprovalVoting:
         a = signed.assignment
         K = AssignmentCheckErrorKind
         block, entry = self._entry(a.block_hash, signed.candidate_index, AssignmentCheckError, K)
+        # The same signed assignment under the same block (its hash is in the assignment)
+        # checks out alike on every node: a simulation checks it once for all of them.
+        tranche = shared("assignment", (signed, entry.core, entry.backing_group),
+                         lambda: _check_assignment(block, entry, signed))
+        return self.import_assignment(signed, tranche, tick_now)
 
-        def check() -> int | None:
-            tranche = check_assignment_cert(entry.core, a.validator, block.session,
-                                            block.relay_vrf_story, a.cert, entry.backing_group)
-            return tranche if signed.check(block.session.validators[a.validator]) else None
+    def check_assignments(self, batch: Hashable,
+                          signed: Sequence[SignedAssignment]) -> tuple[int, ...] | None:
+        """Each of `signed`'s tranche, if all are for one tracked block and check out (the
+        checking half of `check_and_import_assignment`, for `import_assignments`); None if not,
+        changing nothing: the caller then takes them one at a time and meets each error.
+        `batch` is a key `signed` is a function of (the message's bytes): simulated nodes that
+        track the block alike check the message once for all of them. (An honest validator
+        sends one message per block; one naming several goes one at a time.) A node alone in
+        its process (no `sharing`) gains nothing here and goes one at a time as always: a bad
+        message must not cost it the check twice."""
+        if not (signed and sharing_active()):
+            return None
+        block = self.blocks.get(signed[0].assignment.block_hash)
+        if block is None:
+            return None
 
-        try:
-            # The same signed assignment under the same block (its hash is in the assignment)
-            # checks out alike on every node: a simulation checks it once for all of them.
-            tranche = shared("assignment", (signed, entry.core, entry.backing_group), check)
-        except InvalidAssignment as exc:
-            raise AssignmentCheckError(K.InvalidCert, f"validator {a.validator}: {exc}") from None
-        if tranche is None:
-            raise AssignmentCheckError(K.InvalidCert, f"validator {a.validator}: bad signature")
+        def check() -> tuple[int, ...]:
+            tranches = []
+            for s in signed:
+                if s.assignment.block_hash != block.block_hash:
+                    raise AssignmentCheckError(AssignmentCheckErrorKind.UnknownBlock)
+                _, entry = self._entry(block.block_hash, s.candidate_index, AssignmentCheckError,
+                                       AssignmentCheckErrorKind)
+                tranches.append(_check_assignment(block, entry, s))
+            return tuple(tranches)
+
+        try:  # a failure is never shared: each node that meets one goes one by one
+            return shared("assignment_batch", (batch, block.token), check)
+        except AssignmentCheckError:
+            return None
+
+    def import_assignment(self, signed: SignedAssignment, tranche: int,
+                          tick_now: int) -> AssignmentCheckResult:
+        """Import an assignment that checked out at `tranche` (for a block still tracked)."""
+        a = signed.assignment
+        block = self.blocks[a.block_hash]
+        entry = block.candidates[signed.candidate_index]
         if tranche >= max(0, tick_now - block.block_tick) + TICK_TOO_FAR_IN_FUTURE:
             return AssignmentCheckResult.TooFarInFuture
-        if entry.is_assigned(a.validator):
+        if a.validator in entry.assigned:
             return AssignmentCheckResult.AcceptedDuplicate
         entry.import_assignment(tranche, a.validator, tick_now)
         return AssignmentCheckResult.Accepted
+
+    def import_assignments(self, signed: Sequence[SignedAssignment], tranches: Sequence[int],
+                           tick_now: int) -> bool:
+        """`import_assignment` of each of a batch `check_assignments` passed, in order: whether
+        any was `Accepted`. One block's lookups for them all: a node imports about every
+        assignment of every block."""
+        block = self.blocks[signed[0].assignment.block_hash]
+        candidates = block.candidates
+        horizon = max(0, tick_now - block.block_tick) + TICK_TOO_FAR_IN_FUTURE
+        accepted = False
+        for s, tranche in zip(signed, tranches, strict=True):
+            entry = candidates[s.candidate_index]
+            v = s.assignment.validator
+            if tranche < horizon and v not in entry.assigned:
+                entry.import_assignment(tranche, v, tick_now)
+                accepted = True
+        return accepted
 
     def check_and_import_approval(self, vote: IndirectSignedApprovalVote) -> ApprovalCheckResult:
         K = ApprovalCheckErrorKind
@@ -288,6 +357,58 @@ class ApprovalVoting:
             return ApprovalCheckResult.AcceptedDuplicate
         approvals.add(v)
         return ApprovalCheckResult.Accepted
+
+    def check_approvals(self, batch: Hashable, votes: Sequence[IndirectSignedApprovalVote]) -> bool:
+        """Whether all of `votes` are for one tracked block, name validators of its session and
+        are signed by them (what `check_and_import_approval` checks but the assignment, which
+        `import_approvals` checks); False if not: the caller then takes them one at a time and
+        meets each error. `batch` and a node alone as in `check_assignments`."""
+        if not (votes and sharing_active()):
+            return False
+        block = self.blocks.get(votes[0].block_hash)
+        if block is None:
+            return False
+
+        def check() -> bool:
+            K = ApprovalCheckErrorKind
+            session = block.session
+            for vote in votes:
+                if vote.block_hash != block.block_hash:
+                    raise ApprovalCheckError(K.UnknownBlock)
+                _, entry = self._entry(block.block_hash, vote.candidate_index, ApprovalCheckError,
+                                       K)
+                v = vote.validator
+                if not 0 <= v < session.n_validators:
+                    raise ApprovalCheckError(K.InvalidValidatorIndex, f"validator {v}")
+                if not vote.check(session.validators[v], entry.candidate_hash,
+                                  block.session_index):
+                    raise ApprovalCheckError(K.InvalidSignature, f"validator {v}")
+            return True
+
+        try:  # a failure is never shared: each node that meets one goes one by one
+            return shared("approval_batch", (batch, block.token), check)
+        except ApprovalCheckError:
+            return False
+
+    def import_approvals(self, votes: Sequence[IndirectSignedApprovalVote]
+                         ) -> tuple[bool, list[IndirectSignedApprovalVote]]:
+        """Import a batch `check_approvals` passed: whether any was new (`Accepted`), and those
+        whose validator's assignment is not here yet (`NoAssignment`, not imported), in order."""
+        candidates = self.blocks[votes[0].block_hash].candidates
+        approvals = self.approvals
+        accepted = False
+        unassigned = []
+        for vote in votes:
+            entry = candidates[vote.candidate_index]
+            v = vote.validator
+            if v not in entry.assigned:
+                unassigned.append(vote)
+                continue
+            approved = approvals[entry.candidate_hash]
+            if v not in approved:
+                approved.add(v)
+                accepted = True
+        return accepted, unassigned
 
     # -- own work ----------------------------------------------------------------------------------
 

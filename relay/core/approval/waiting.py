@@ -92,9 +92,15 @@ class WaitingRoom(Generic[P]):
         keys = [k for k in self._by_block.get(block_hash, ()) if topic in (None, k[0])]
         return self._take(keys)
 
+    def awaiting_assignments(self) -> bool:
+        """Whether anything waits for an assignment: most of the time nothing does, and each
+        assignment imported would ask `take_awaiting` in vain."""
+        return bool(self._by_awaited)
+
     def take_awaiting(self, block_hash: bytes, validator: int) -> list[Waiting[P]]:
         """Remove and return what waits for `validator`'s assignment under `block_hash`."""
-        return self._take(list(self._by_awaited.get((block_hash, validator), ())))
+        keys = self._by_awaited.get((block_hash, validator))
+        return self._take(list(keys)) if keys else []
 
     def _take(self, keys: list[Key]) -> list[Waiting[P]]:
         out = [Waiting(k[0], k[1], k[2], self._all[k]) for k in keys]
