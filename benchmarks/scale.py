@@ -9,11 +9,12 @@ code made / Ed25519 verifications actually run: with sharing, a relay block impo
 nodes makes its signature checks once, so fewer are even asked for), peak RSS of the run's own process, and the fewest
 candidates any para had included in a 15-block window after warm-up. Under each `sim` row, the
 frames and bytes (payload) per relay block by lane and topic, message type or request kind: where
-the traffic comes from. `split` is `sim` with half the validators in a second process in lockstep
-(`asyncback sim --processes 2`); CPU and RSS then cover both processes, and under the row each
-process's CPU per relay block and the wall time the run needs on two idle cores (each window
-as long as the slower process), the figure a shared machine's wall clock cannot give. CPU seconds (user + system)
-are printed beside the wall figures: on a shared machine they are the steadier measure.
+the traffic comes from. `split` is `sim` with half the validators in a second process in
+lockstep (`asyncback sim --processes 2`); CPU and RSS then cover both processes, and under the
+row each process's CPU per relay block and the wall time the run needs on two idle cores (each
+window as long as the slower process), the figure a shared machine's wall clock cannot give.
+CPU seconds (user + system) are printed beside the wall figures: on a shared machine they are
+the steadier measure.
 
 Each run is a fresh subprocess, so peak RSS is that run's alone. Prints figures; asserts nothing.
 The machine may be shared: the wall figures are noisy.

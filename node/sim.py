@@ -175,6 +175,13 @@ class Simulation:
         self.bridge = bridge
         if cfg.processes not in (1, 2):
             raise ConfigError(f"processes must be 1 or 2, not {cfg.processes}")
+        # The bridge's window: shorter than the shortest latency by a delivery tick, so what one
+        # process sends during a window is due after the window's end, when the other has it
+        # (node/net/bridge.py). Checked here, before a second process is forked.
+        self._window_s = cfg.latency_ms / 1000 - DELIVERY_TICK_S
+        if cfg.processes > 1 and self._window_s < DELIVERY_TICK_S:
+            raise ConfigError(f"processes = {cfg.processes} needs a link latency of at least "
+                              f"{2 * DELIVERY_TICK_S * 1000:.0f} ms")
         self.dev: DevGenesis = dev_genesis(cfg.validators, cfg.paras, cfg.cores_per_para,
                                            cfg.host)
         self.network: MemoryNetwork | None = None
@@ -294,7 +301,7 @@ class Simulation:
             await self.boot(nursery)
             if self.bridge is not None:
                 assert self.network is not None
-                nursery.start_soon(keep_in_step, self.network, self.bridge, self._window_s(),
+                nursery.start_soon(keep_in_step, self.network, self.bridge, self._window_s,
                                    self)
             observer: RelayNodeService = self.services[OBSERVER]
             nursery.start_soon(self._poll_periodically, observer)
@@ -338,15 +345,6 @@ class Simulation:
         """Whether node `name` runs in this process."""
         return self._process_of.get(name, 0) == self.process
 
-    def _window_s(self) -> float:
-        # Shorter than the shortest latency by a delivery tick: what one process sends during a
-        # window is due after the window's end, when the other has it (node/net/bridge.py).
-        window = self.cfg.latency_ms / 1000 - DELIVERY_TICK_S
-        if window < DELIVERY_TICK_S:
-            raise ConfigError(f"processes = {self.cfg.processes} needs a link latency of at "
-                              f"least {2 * DELIVERY_TICK_S * 1000:.0f} ms")
-        return window
-
     async def worker_main(self) -> dict[str, Any]:
         """A process other than 0: its nodes, in step with process 0 until it ends the run;
         this process's part of the result."""
@@ -354,7 +352,7 @@ class Simulation:
         async with trio.open_nursery() as nursery:
             await self.boot(nursery)
             assert self.network is not None
-            await keep_in_step(self.network, self.bridge, self._window_s(), self)
+            await keep_in_step(self.network, self.bridge, self._window_s, self)
             nursery.cancel_scope.cancel()
         return self._local_part()
 

@@ -46,8 +46,6 @@ class Bridge:
         self.sock = sock
         sock.setblocking(False)
         self._buffer = bytearray()
-        self.windows = 0
-        self.bytes_out = 0
         # CPU seconds this process spent in each window, between exchanges (the time waiting
         # for the other is not CPU): with the other's, how well the two halves are balanced.
         self.window_cpu: list[float] = []
@@ -91,7 +89,8 @@ class Bridge:
                         except OSError:
                             chunk = b""  # reset: as good as closed
                         if not chunk:
-                            reply = self._parse()
+                            if reply is None:
+                                reply = self._parse()
                             if reply is not None:
                                 return reply
                             raise PeerProcessFailed("the other process of the simulation "
@@ -132,8 +131,6 @@ class Bridge:
         out = self._frame("window", (items, controls or []))
         if self._window_started is not None:
             self.window_cpu.append(time.process_time() - self._window_started)
-        self.windows += 1
-        self.bytes_out += len(out)
         kind, payload = self._receive(out)
         self._window_started = time.process_time()
         if kind == "stop":

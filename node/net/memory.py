@@ -486,7 +486,7 @@ class MemoryNetwork:
 
     def set_remote(self, peers: set[PeerId] | frozenset[PeerId]) -> None:
         """The nodes that run in another process of the simulation: dialled, and sent to, across
-        the bridge (`exchange_window`)."""
+        the bridge (`node.net.bridge.keep_in_step`)."""
         self.remote_peers = frozenset(peers)
 
     async def _dial_remote(self, dialer: MemoryHost, peer: PeerId) -> MemoryConnection:
@@ -570,10 +570,12 @@ class MemoryNetwork:
             if tick <= now_tick:
                 raise RuntimeError(f"a frame from another process arrived late (tick {tick} at "
                                    f"{now_tick:.1f}): the bridge window is too long")
-            target = None if isinstance(data, _Dial) else self._split_ends.get(key)
-            if target is None and not isinstance(data, _Dial):
-                self.stats.discarded += 1  # its end closed meanwhile
-                continue
+            target = None  # a dial: its end is made when it arrives (`_accept_remote`)
+            if not isinstance(data, _Dial):
+                target = self._split_ends.get(key)
+                if target is None:
+                    self.stats.discarded += 1  # its end closed meanwhile
+                    continue
             self._schedule(_Scheduled(tick * DELIVERY_TICK_S, link, seq, target, data), tick)
 
     def _fate(self, conn: MemoryConnection, now: float, digest: bytes) -> tuple[int, ...]:
@@ -659,8 +661,7 @@ class MemoryNetwork:
         if isinstance(item.data, _DialReply):
             self._answer_dial(target, item.data)
             return
-        if isinstance(item.data, _Dial):
-            raise AssertionError("a dial addressed to an open end")
+        assert not isinstance(item.data, _Dial)  # a dial comes with no end (`put_inbound`)
         src = target.remote
         if item.data is None:
             if not target.closed:
