@@ -17,7 +17,10 @@ Any other exception out of a handler is a bug the peer's message found (ours, or
 peer aims at): it must not end the node. `handler_failed` is the one place such a failure goes,
 whichever layer caught it (this reader, gossip validators, request handlers, direct handlers): it
 is counted per protocol, the peer is charged `COST_HANDLER_ERROR`, the listeners (the service's
-error log and metric) are told, and the node carries on with the next frame.
+error log and metric) are told, and the node carries on with the next frame. The exception: a
+`RuntimeError` raised while the handling task is being cancelled (its node is stopping) is the
+node's own shutdown met half-way, a handler starting a task in a service nursery that has just
+closed; it is counted apart (`failed_at_shutdown`) and nobody is charged.
 """
 
 from __future__ import annotations
@@ -117,6 +120,7 @@ class PeerManager:
         self.refused = 0
         self.malformed = 0
         self.handler_errors: Counter[str] = Counter()  # by protocol
+        self.failed_at_shutdown = 0  # handlers that met their node's shutdown (not the peer's)
         self._failure_listeners: list[FailureListener] = []
         self._report_listeners: list[ReportListener] = []
         # Frames and payload bytes this node sent, by (lane, what on it): a gossip topic, a direct
@@ -174,6 +178,9 @@ class PeerManager:
     def handler_failed(self, protocol: str, kind: str, peer: PeerId, error: Exception) -> None:
         """A handler of `peer`'s message raised something other than `DecodeError`: count it,
         charge the peer, tell the listeners; the caller goes on with the next message."""
+        if isinstance(error, RuntimeError) and _being_cancelled():
+            self.failed_at_shutdown += 1
+            return
         self.handler_errors[protocol] += 1
         failure = HandlerFailure(protocol, kind, peer, error)
         for listener in self._failure_listeners:
@@ -346,3 +353,12 @@ class PeerManager:
         conn = self._connections.get(peer)
         if conn is not None:
             await conn.aclose()
+
+
+def _being_cancelled() -> bool:
+    """Whether the calling task's cancel scope has been cancelled: the node it belongs to is
+    stopping (trio delivers the cancellation only at the task's next checkpoint)."""
+    try:
+        return trio.current_effective_deadline() == -math.inf
+    except RuntimeError:  # not inside trio
+        return False

@@ -16,7 +16,7 @@ from node.net.peers import HandlerFailure
 from node.net.stack import NetworkStack
 from proto.codec import encode
 from proto.hashing import blake2_256
-from proto.messages import FRAME_MAX, ChunkRequest, Ping
+from proto.messages import FRAME_MAX, ChunkRequest, Ping, encode_message
 from proto.network import (
     ACCEPT,
     COST_HANDLER_ERROR,
@@ -128,3 +128,36 @@ async def test_handler_failures_reach_the_error_log_and_the_metric(
     assert kw["protocol"] == "gossip" and kw["kind"] == "block" and kw["node"] == "victim"
     assert kw["peer"] == "0x" + sender.peer_id.hex()[:16]
     assert kw["error"] == "KeyError: 'tables[rp]'"
+
+
+async def test_a_handler_meeting_its_own_nodes_shutdown_charges_nobody(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """A direct handler that starts work in a service nursery which has just closed raises
+    `RuntimeError`: while its own task is being cancelled (the node is stopping) that is the
+    node's shutdown, counted apart and charged to nobody; outside a shutdown the same error is
+    a handler failure like any other."""
+    network = MemoryNetwork(random.Random(3), FRAME_MAX)
+    stack = NetworkStack(network.add_host(blake2_256(b"stopping")), 6.0)
+    sender = blake2_256(b"sender")
+    failures: list[HandlerFailure] = []
+    stack.peers.add_failure_listener(failures.append)
+    async with trio.open_nursery() as closed:
+        pass  # a service's nursery after its node began to stop: closed to new tasks
+
+    async def start_work(_peer: PeerId, _msg: Ping) -> None:
+        closed.start_soon(trio.sleep, 1)
+
+    stack.on_direct(Ping, start_work)
+    ping = encode_message(Ping(7))
+    with trio.CancelScope() as stopping:
+        stopping.cancel()
+        await stack._on_direct(sender, ping)  # no checkpoint before the handler runs
+    assert stack.peers.failed_at_shutdown == 1
+    assert stack.handler_errors == 0 and failures == []
+    assert stack.peers.peerset.reputation(sender, trio.current_time()) == 0
+
+    await stack._on_direct(sender, ping)  # not stopping: a bug the message found
+    assert stack.peers.failed_at_shutdown == 1
+    assert stack.handler_errors == 1
+    assert [type(f.error) for f in failures] == [RuntimeError]
+    assert stack.peers.peerset.reputation(sender, trio.current_time()) < 0
