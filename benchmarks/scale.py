@@ -49,6 +49,27 @@ def _peak_rss_mb() -> float:
                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
 
 
+def reference_loop_ns(iterations: int = 2_000_000, repeats: int = 3) -> float:
+    """This machine's speed at the simulator's kind of work, in ns per iteration of a fixed loop
+    of dict reads and writes, calls and small tuples (the best of `repeats`): machines of one
+    kind, or one machine from day to day, differ by up to 2x here, and the same figure beside
+    each table says how far two tables are comparable."""
+
+    def step(table: dict[int, int], key: int) -> tuple[int, int]:
+        value = table.get(key, 0) + 1
+        table[key] = value
+        return key, value
+
+    best = float("inf")
+    for _ in range(repeats):
+        table: dict[int, int] = {}
+        started = time.perf_counter()
+        for i in range(iterations):
+            step(table, i & 1023)
+        best = min(best, time.perf_counter() - started)
+    return best / iterations * 1e9
+
+
 def _min_window(records: list[Any], para_ids: list[int]) -> int | None:
     from node.report import DEFAULT_WARMUP, window_counts
 
@@ -196,6 +217,8 @@ def main() -> None:
         v, p = (int(x) for x in size.split("/"))
         print(json.dumps(run_one(mode, v, p, args.relay_blocks)))
         return
+    print(f"machine: {reference_loop_ns():.0f} ns per reference-loop iteration (pure Python, "
+          f"one core; the same code runs about that much slower where the figure is higher)")
     print(HEADER, flush=True)
     sim_rows = []
     for size in args.sizes.split(","):
@@ -204,9 +227,9 @@ def main() -> None:
             print(_line(row), flush=True)
             if mode == "sim":
                 print("\n".join(_breakdown(row)), flush=True)
+                sim_rows.append(row)
             if row["split"]:
                 print(_split_line(row["split"]), flush=True)
-                sim_rows.append(row)
     if len(sim_rows) > 1:
         print("\ngrowth of the sim's traffic per relay block (n = validators):")
         print("\n".join(growth(sim_rows)), flush=True)
