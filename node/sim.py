@@ -372,6 +372,13 @@ class Simulation:
             if header.number >= until:
                 return
 
+    def observed(self) -> tuple[int, int]:
+        """The observer's best and finalized block numbers now (0, 0 before it is up)."""
+        observer = self.services.get(OBSERVER)
+        if not isinstance(observer, RelayNodeService):
+            return 0, 0
+        return observer.chain.best.number, observer.chain.finalized.number
+
     async def _poll_periodically(self, observer: RelayNodeService) -> None:
         while True:
             await trio.sleep(self.cfg.host.slot_ms / 1000 / POLLS_PER_SLOT)
@@ -595,6 +602,22 @@ def _node_info(s: Any) -> dict[str, Any]:
         info.update(built=s.stats.built, advertised=s.stats.advertised,
                     seconded=s.stats.seconded, max_segment=s.stats.max_segment)
     return info
+
+
+# From this many validators a run over two processes finishes sooner than one on two cores
+# (`benchmarks/scale.py`: 50/10 about 1.4x, 100/20 1.2-1.4x; at 20/4 the second start-up and each
+# process re-executing every block make two processes slower).
+AUTO_SPLIT_VALIDATORS = 50
+
+
+def auto_processes(validators: int, cores: int | None = None) -> int:
+    """The process count `--processes auto` picks: 2 for a network of at least
+    `AUTO_SPLIT_VALIDATORS` validators when this process may use two cores or more, else 1.
+    (The count is part of the run, as a dial across processes takes two trips: the same seed
+    on another machine may pick another count; the report records the one used.)"""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0))
+    return 2 if validators >= AUTO_SPLIT_VALIDATORS and cores >= 2 else 1
 
 
 def _process_of_validator(index: int, processes: int) -> int:

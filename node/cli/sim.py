@@ -3,6 +3,7 @@ time, with faults; prints the per-para pipeline figures and checks the invariant
 
 from __future__ import annotations
 
+import resource
 import sys
 import time
 from dataclasses import replace
@@ -91,9 +92,11 @@ def parse_malus(spec: str) -> tuple[str, str]:
               help="Let every simulated node do all its own pure work (signature checks, "
                    "collation validation, block import) instead of computing each once for all; "
                    "slower, same result.")
-@click.option("--processes", type=click.IntRange(1, 2), default=1, show_default=True,
-              help="Run every other validator in a second process, in step with the first "
-                   "(a second core for a large network).")
+@click.option("--processes", type=click.Choice(["1", "2", "auto"]), default="1",
+              show_default=True,
+              help="2: run every other validator in a second process, in step with the first "
+                   "(a second core for a large network); auto: 2 from 50 validators on a "
+                   "machine with two cores or more, else 1.")
 def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: int,
         max_candidate_depth: int | None, allowed_ancestry_len: int, lookahead: int | None,
         slot_ms: int, execution_ms: int | None, relay_blocks: int, blocks_per_relay_parent: int,
@@ -102,11 +105,11 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
         partitions: tuple[str, ...], random_faults: bool, report_path: Path | None,
         malus: tuple[str, ...], minimum_backing_votes: int | None,
         needed_approvals: int | None, compare: bool,
-        no_sharing: bool, processes: int) -> None:
+        no_sharing: bool, processes: str) -> None:
     """Run validators, a relay node and collators in one process over a simulated network in
     virtual time (hundreds of relay blocks in seconds, deterministic from --seed)."""
     from node.compare import ComparedRun, compare_rows, print_compare
-    from node.sim import NodeFault, PartitionFault, SimConfig
+    from node.sim import NodeFault, PartitionFault, SimConfig, auto_processes
 
     if tx_rate is not None and saturate:
         raise click.UsageError("--tx-rate and --saturate exclude each other")
@@ -119,6 +122,9 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
         faults = [replace(f, keep_state=not f.node.startswith("collator")) for f in faults]
     cuts = [PartitionFault(*parse_partition(p)) for p in partitions]
     maluses = tuple(parse_malus(m) for m in malus)
+    process_count = auto_processes(validators) if processes == "auto" else int(processes)
+    if processes == "auto":
+        click.echo(f"processes: {process_count} (auto: {validators} validators)")
     runs: list[ComparedRun] = []
     failed = False
     for sync_run in ([True, False] if compare else [sync]):
@@ -136,7 +142,7 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
                             saturate=tx_rate is None, tx_rate=tx_rate or 0.0, seed=seed,
                             latency_ms=latency_ms, jitter_ms=jitter_ms, loss=loss,
                             faults=tuple(faults), partitions=tuple(cuts), malus=maluses,
-                            sharing=not no_sharing, processes=processes)
+                            sharing=not no_sharing, processes=process_count)
             if random_faults:
                 from node import sweep
 
@@ -157,6 +163,45 @@ def sim(validators: int, paras: int, collators_per_para: int, cores_per_para: in
         sys.exit(1)
 
 
+class _Progress:
+    """A line on stderr as the run goes: on a terminal rewritten at each relay block, elsewhere
+    (a log, CI) one line at each tenth of the run. A run of a large network takes minutes, and
+    the table comes only at its end."""
+
+    def __init__(self, relay_blocks: int, stream: Any = None) -> None:
+        self.relay_blocks = relay_blocks
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.step = 1 if self.tty else max(1, relay_blocks // 10)
+        self.shown = 0
+        self.first: tuple[float, int] | None = None  # (when, best) at the first block seen
+
+    async def __call__(self, sim: Any) -> None:
+        best, finalized = sim.observed()
+        if best < self.shown + self.step or best <= 0:
+            return
+        self.shown = best
+        now = time.perf_counter()
+        if self.first is None:
+            self.first = now, best  # start-up is over: the rate counts from here
+        since, first_best = self.first
+        rate = ""
+        if best > first_best:
+            per_block = (now - since) / (best - first_best)
+            left = max(0, self.relay_blocks - best) * per_block
+            rate = f"{per_block:.2f} s wall a block, about {left:.0f} s left, "
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+        line = (f"sim: relay block #{best} of {self.relay_blocks}, finalized #{finalized}, "
+                f"{rate}peak RSS {rss_mb:.0f} MB")
+        self.stream.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.tty and self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
 def _run_and_print(cfg: Any, report_path: Path | None) -> tuple[dict[str, Any], bool]:
     """One simulation: its summary table, its report if asked; (summary, invariants held)."""
     from node.report import summarize
@@ -164,10 +209,13 @@ def _run_and_print(cfg: Any, report_path: Path | None) -> tuple[dict[str, Any], 
 
     host = cfg.host
     started = time.perf_counter()
+    progress = _Progress(cfg.relay_blocks)
     try:
-        result = run_sim(cfg)
+        result = run_sim(cfg, progress)
     except (ConfigError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
+    finally:
+        progress.done()
     elapsed = time.perf_counter() - started
     summary = summarize(result.records, result.para_ids, segment_lengths=result.segment_lengths,
                         collator_segment_lengths=result.collator_segment_lengths)
