@@ -33,7 +33,7 @@ from typing import Any
 
 import trio
 
-from proto.codec import decode, encode
+from proto.codec import decode, decode_shared, encode
 from proto.errors import CorruptRecord, DecodeError
 from proto.messages import BlockRequest, BlockResponse, ChainStatus, FinalityVoteMessage
 from proto.network import (
@@ -296,7 +296,9 @@ class RelayNodeService:
     # -- block import -------------------------------------------------------------------------
 
     def _validate_block(self, source: PeerId | None, data: bytes) -> Verdict:
-        block = decode(data, RelayBlock)
+        # Simulated nodes share the decoded block (it is immutable), so a long run keeps each
+        # block's objects once per process rather than once per node.
+        block = decode_shared(data, RelayBlock)
         try:
             outcome = self.chain.import_block(block)
         except BlockTreeError:
