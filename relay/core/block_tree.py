@@ -85,7 +85,19 @@ class BlockTree(Generic[P]):
         return list(n.children) if n else []
 
     def leaves(self) -> list[bytes]:
-        return [h for h, n in self.nodes.items() if not n.children]
+        """The blocks with no child. All descend from the finalized block (pruning leaves no
+        fork below it), so the walk starts there rather than at genesis: a long chain's
+        history costs nothing here."""
+        out: list[bytes] = []
+        stack = [self.finalized]
+        while stack:
+            h = stack.pop()
+            children = self.nodes[h].children
+            if children:
+                stack.extend(reversed(children))
+            else:
+                out.append(h)
+        return out
 
     def ancestors(self, h: bytes, n: int) -> list[bytes]:
         """Up to `n` ancestors of `h`, newest first."""
@@ -145,6 +157,15 @@ class BlockTree(Generic[P]):
         best = min((h for h in self.leaves() if self.is_descendant(h, self.finalized)), key=key)
         self._best = (self.finalized, best)
         return best
+
+    def _subtree(self, root: bytes) -> list[bytes]:
+        """`root` and every block descending from it."""
+        out, stack = [], [root]
+        while stack:
+            h = stack.pop()
+            out.append(h)
+            stack.extend(self.nodes[h].children)
+        return out
 
     # -- finality -------------------------------------------------------------------------------
 
@@ -232,35 +253,60 @@ class BlockTree(Generic[P]):
         if target is None or not self.is_descendant(target, self.finalized):
             return []
         newly = [target, *self.ancestors(target, self.nodes[target].header.number - final - 1)]
-        self.finalized = target
-        self._prune()
+        self.finalize(target)
         return list(reversed(newly))
 
     def remove(self, hashes: Sequence[bytes]) -> list[bytes]:
-        """Drop unfinalized blocks (a revert: each with its descendants, which the caller passes
-        too) and the votes for them; the removed hashes. A finalized block never goes."""
+        """Drop unfinalized blocks, each with its descendants (a revert), and the votes for
+        them; the removed hashes. A finalized block never goes."""
         final = self.nodes[self.finalized].header.number
-        gone = [h for h in hashes if h in self.nodes and self.nodes[h].header.number > final]
-        for h in gone:
-            node = self.nodes.pop(h)
-            parent = self.nodes.get(node.header.parent_hash)
-            if parent is not None:
-                parent.children = [c for c in parent.children if c != h]
-        for n in self.nodes.values():
-            n.children = [c for c in n.children if c in self.nodes]
+        gone: list[bytes] = []
+        for h in hashes:
+            node = self.nodes.get(h)
+            if node is None or node.header.number <= final:
+                continue  # unknown, gone with an earlier one, or final
+            parent = self.nodes[node.header.parent_hash]
+            parent.children = [c for c in parent.children if c != h]
+            for x in self._subtree(h):
+                del self.nodes[x]
+                gone.append(x)
         self.votes = {v: x for v, x in self.votes.items() if x.block_hash in self.nodes}
         self._above = None
         self._best = None
         return gone
 
-    def _prune(self) -> list[bytes]:
-        """Drop every block that neither descends from nor is an ancestor of the finalized one."""
-        keep = {self.finalized, *self.ancestors(self.finalized, len(self.nodes))}
-        pruned = [h for h in self.nodes if h not in keep and not self.is_descendant(h, self.finalized)]
+    def finalize(self, target: bytes) -> list[bytes]:
+        """Make `target`, a descendant of the finalized block, the finalized one and drop every
+        block that neither descends from it nor is its ancestor; the dropped hashes.
+
+        Every block is already an ancestor or a descendant of the finalized block before (each
+        finalization prunes, and `add` takes only descendants), so the forks to drop all branch
+        off the path between the two: the walk covers the blocks above the old finalized one,
+        never the history below it."""
+        previous = self.finalized
+        if not self.is_descendant(target, previous):
+            raise BlockTreeError("a new finalized block must descend from the finalized one")
+        if target == previous:
+            return []
+        self.finalized = target
+        target_number = self.nodes[target].header.number
+        path = {target, *self.ancestors(target, target_number - self.nodes[previous].header.number)}
+        pruned: list[bytes] = []
+        walk = [previous]
+        while walk:
+            node = self.nodes[walk.pop()]
+            kept = []
+            for c in node.children:
+                if c == target:
+                    kept.append(c)  # its subtree stays whole
+                elif c in path:
+                    kept.append(c)
+                    walk.append(c)
+                else:
+                    pruned.extend(self._subtree(c))
+            node.children = kept
         for h in pruned:
             del self.nodes[h]
-        for n in self.nodes.values():
-            n.children = [c for c in n.children if c in self.nodes]
         self.votes = {v: x for v, x in self.votes.items() if x.block_hash in self.nodes}
         self._above = None
         self._best = None

@@ -170,8 +170,7 @@ class RelayChain:
         tree = self.tree
         if block_hash not in tree or not tree.is_descendant(block_hash, tree.finalized):
             return False
-        tree.finalized = block_hash
-        tree._prune()
+        tree.finalize(block_hash)
         self._prune_states()
         return True
 

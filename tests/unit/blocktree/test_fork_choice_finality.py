@@ -302,7 +302,8 @@ def test_finality_is_safe_monotone_and_live(case: tuple[list[tuple[int, int, int
 
 class RecountingTree(BlockTree[str]):
     """The tree as it was before it kept a count of the votes above finality and its last fork
-    choice: a recount at every vote, a fork choice at every ask."""
+    choice (a recount at every vote, a fork choice at every ask), and before finalizing and
+    finding leaves walked only the blocks above the finalized one (a look at every block)."""
 
     def _votes_above(self, final: int) -> int:
         return sum(1 for vote in self.votes.values() if vote.number > final)
@@ -311,6 +312,24 @@ class RecountingTree(BlockTree[str]):
     def best(self) -> bytes:
         self._best = None
         return super().best
+
+    def leaves(self) -> list[bytes]:
+        return [h for h, n in self.nodes.items() if not n.children]
+
+    def finalize(self, target: bytes) -> list[bytes]:
+        if not self.is_descendant(target, self.finalized):
+            raise BlockTreeError("a new finalized block must descend from the finalized one")
+        self.finalized = target
+        keep = {target, *self.ancestors(target, len(self.nodes))}
+        pruned = [h for h in self.nodes if h not in keep and not self.is_descendant(h, target)]
+        for h in pruned:
+            del self.nodes[h]
+        for n in self.nodes.values():
+            n.children = [c for c in n.children if c in self.nodes]
+        self.votes = {v: x for v, x in self.votes.items() if x.block_hash in self.nodes}
+        self._above = None
+        self._best = None
+        return pruned
 
 
 @st.composite
@@ -370,8 +389,7 @@ def test_the_kept_count_of_votes_above_finality_and_fork_choice_change_nothing(
                 else:  # what RelayChain.restore_finalized does
                     target = headers[a].hash()
                     if target in t and t.is_descendant(target, t.finalized):
-                        t.finalized = target
-                        t._prune()
+                        t.finalize(target)
                     results.append(t.finalized)
             except BlockTreeError as exc:
                 results.append(str(exc))
@@ -380,5 +398,9 @@ def test_the_kept_count_of_votes_above_finality_and_fork_choice_change_nothing(
         assert results[0] == results[1]
         assert kept.finalized == recounting.finalized and kept.votes == recounting.votes
         assert kept.best == recounting.best
+        assert set(kept.nodes) == set(recounting.nodes)
+        assert sorted(kept.leaves()) == sorted(recounting.leaves())
+        assert all(sorted(n.children) == sorted(recounting.nodes[h].children)
+                   for h, n in kept.nodes.items())
         final = kept.nodes[kept.finalized].header.number
         assert kept._votes_above(final) == recounting._votes_above(final)

@@ -91,3 +91,38 @@ def test_mislabelled_and_replayed_votes() -> None:
     for _ in range(5):
         t.note_vote(vote(1, future))  # replays of one pending vote
     assert len(t.pending_votes) == 1
+
+
+def test_finalizing_keeps_exactly_the_finalized_chain_and_its_descendants() -> None:
+    """Random forks at every height, finality moved up step by step: after each step the tree
+    holds the finalized block's ancestors and descendants, no other block, and its leaves are
+    those of that set (the walks start at the old finalized block, not at genesis)."""
+    import random
+
+    rng = random.Random(5)
+    t = tree()
+    headers = {GENESIS.hash(): GENESIS}
+    slot = 0
+    for _ in range(60):
+        parent = headers[rng.choice(list(t.nodes))]
+        if not t.is_descendant(parent.hash(), t.finalized):
+            continue
+        slot += 1
+        h = child(parent, slot, bytes([rng.randrange(256)]))
+        t.add(h, h.number)
+        headers[h.hash()] = h
+        if rng.random() < 0.3:
+            above = [x for x in t.nodes if t.is_descendant(x, t.finalized)]
+            previous = t.finalized
+            target = rng.choice(above)
+            before = set(t.nodes)
+            pruned = t.finalize(target)
+            ancestors = set(t.ancestors(target, len(headers)))
+            expected = {x for x in before if x in ancestors or t.is_descendant(x, target)}
+            assert set(t.nodes) == expected and set(pruned) == before - expected
+            assert t.finalize(target) == []  # finalizing it again drops nothing
+            assert previous in t.nodes
+            assert sorted(t.leaves()) == sorted(x for x in t.nodes if not t.nodes[x].children)
+            assert all(c in t.nodes for x in t.nodes for c in t.nodes[x].children)
+    with pytest.raises(BlockTreeError, match="descend"):
+        t.finalize(GENESIS.hash()) if t.finalized != GENESIS.hash() else t.finalize(bytes(32))
