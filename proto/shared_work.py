@@ -21,15 +21,24 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 DEFAULT_CAPACITY = 1 << 16  # results kept per kind; the oldest half goes when it is exceeded
+# Kinds whose every result is large (a candidate's erasure chunks, a recovered PoV, a relay
+# block's post-state) keep fewer: at 300 validators a candidate's chunks are ~170 KB, and 65,536
+# of them kept a long run growing by ~10 MB a relay block. The nodes asking for one result ask
+# within a few slots of each other; a late one (a node catching up, a dispute's participant)
+# computes it again.
+LARGE_RESULT_CAPACITY = 1 << 10
+LARGE_RESULT_KINDS = frozenset({"collation", "erasure_root", "recovery", "relay_block"})
 
 
 class SharedWork:
     """Results of pure computations, per kind (`"ed25519"`, `"collation"`, ...), by key."""
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        if capacity < 2:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY,
+                 large_capacity: int = LARGE_RESULT_CAPACITY) -> None:
+        if capacity < 2 or large_capacity < 2:
             raise ValueError("capacity must be at least 2")
         self.capacity = capacity
+        self.large_capacity = min(capacity, large_capacity)
         self._tables: dict[str, dict[Hashable, Any]] = {}
         self.computed: dict[str, int] = {}
         self.reused: dict[str, int] = {}
@@ -47,8 +56,9 @@ class SharedWork:
             return result
         result = compute()
         self.computed[kind] = self.computed.get(kind, 0) + 1
-        if len(table) >= self.capacity:
-            for old in list(islice(table, self.capacity // 2)):
+        capacity = self.large_capacity if kind in LARGE_RESULT_KINDS else self.capacity
+        if len(table) >= capacity:
+            for old in list(islice(table, capacity // 2)):
                 del table[old]
         table[key] = result
         return result
