@@ -85,6 +85,10 @@ from relay.service.validator_context import ValidatorContext
 
 MAX_SETS_PER_BLOCK = 16
 KEPT_BELOW_FINALIZED = 64  # blocks below finality whose candidates' votes are still kept
+# Pruning looks at every candidate kept (at 300 validators / 60 paras ~4,000 a node), so it runs
+# once finality has moved this many blocks, not at every block: what is kept stays between
+# KEPT_BELOW_FINALIZED and that plus PRUNE_EVERY blocks below finality.
+PRUNE_EVERY = 16
 RECOVERY_ROUNDS = 3
 
 
@@ -152,6 +156,7 @@ class Disputes:
         self.participated = 0  # candidates re-executed to vote in their dispute
         self.recovered_from_backers = 0  # of their data, fetched whole from a backer
         self._nursery: trio.Nursery | None = None
+        self._pruned_to = 0  # the floor of the last prune
         v.net.gossip.subscribe(Topic.DISPUTE, self._validate_message, deliver_nothing)
 
     def start(self, nursery: trio.Nursery) -> None:
@@ -218,6 +223,9 @@ class Disputes:
         forgotten, votes and all, unless its dispute is still open (an open one about a
         candidate no block took goes as well, that long after we first heard of it)."""
         floor = self.v.chain.finalized.number - KEPT_BELOW_FINALIZED
+        if floor < self._pruned_to + PRUNE_EVERY:
+            return
+        self._pruned_to = floor
         self.backed = {h: b for h, b in self.backed.items() if b.number > floor}
         c = self.coordinator
         for key, votes in list(c.candidates.items()):

@@ -224,6 +224,8 @@ class DisputeCoordinator:
 
     def note_session(self, session_index: int, validators: Sequence[bytes]) -> None:
         """A session's validator set; sessions older than `dispute_period` are forgotten."""
+        if session_index in self.sessions and session_index <= self.current_session:
+            return  # every block of a session notes it: nothing ages out until a newer one
         self.sessions[session_index] = tuple(validators)
         self.current_session = max(self.current_session, session_index)
         oldest = self.current_session - self.dispute_period
