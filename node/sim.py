@@ -303,14 +303,13 @@ class Simulation:
                 assert self.network is not None
                 nursery.start_soon(keep_in_step, self.network, self.bridge, self._window_s,
                                    self)
-            observer: RelayNodeService = self.services[OBSERVER]
-            nursery.start_soon(self._poll_periodically, observer)
+            nursery.start_soon(self._poll_periodically)
             # A chain that stops (more than a third of the validators gone) must end the run,
             # not spin virtual time forever: four slots per block is far beyond any healthy run.
             with trio.move_on_after(STALL_SLOTS_PER_BLOCK * cfg.relay_blocks
                                     * cfg.host.slot_ms / 1000) as deadline:
                 await self.follow(nursery, cfg.relay_blocks)
-            await self._poll(observer)
+            await self._poll()
             nursery.cancel_scope.cancel()
         # The other process's part, once it has stopped at its next window.
         result = self._result([self.bridge.stop()] if self.bridge is not None else [])
@@ -379,19 +378,19 @@ class Simulation:
             return 0, 0
         return observer.chain.best.number, observer.chain.finalized.number
 
-    async def _poll_periodically(self, observer: RelayNodeService) -> None:
+    async def _poll_periodically(self) -> None:
         while True:
             await trio.sleep(self.cfg.host.slot_ms / 1000 / POLLS_PER_SLOT)
-            await self._poll(observer)
+            await self._poll()
 
-    async def _poll(self, observer: RelayNodeService) -> None:
+    async def _poll(self) -> None:
         """What `asyncback testnet` does at each poll of its nodes, so that what happens
         between blocks is counted alike in both: finality (which moves on votes, between
         blocks) noted with the best number at the time (`finalized_at`), and, once per new
         best block, the collators' unincluded segments."""
         if self.on_poll is not None:
             await self.on_poll(self)
-        best, finalized = observer.chain.best.number, observer.chain.finalized.number
+        best, finalized = self.observed()
         self._note_catch_ups(best)
         for n in range(self._finalized_seen + 1, finalized + 1):
             self._finalized_at[n] = best
@@ -449,8 +448,7 @@ class Simulation:
         """What process 0 tells the others at this window's end."""
         if self.process != 0:
             return []
-        best = self.services[OBSERVER].chain.best.number if OBSERVER in self.services else 0
-        out, self._controls = [*self._controls, ("observed", best)], []
+        out, self._controls = [*self._controls, ("observed", self.observed()[0])], []
         return out
 
     def controls_in(self, controls: list[tuple[Any, ...]]) -> None:

@@ -63,7 +63,8 @@ def recover(chunks: list[ErasureChunk], n_validators: int, root: bytes) -> Avail
     good = {c.index: c.chunk for c in chunks if chunk_valid(root, c, n_validators)}
     if len(good) < erasure.recovery_threshold(n_validators):
         return _recover(good, n_validators, root)  # fails for this caller alone
-    return shared("recovery", (root, n_validators), lambda: _recover(good, n_validators, root))
+    return shared("recovery", (root, n_validators), lambda: _recover(good, n_validators, root),
+                  large=True)
 
 
 def _recover(good: dict[int, bytes], n_validators: int, root: bytes) -> AvailableData:

@@ -22,12 +22,11 @@ T = TypeVar("T")
 
 DEFAULT_CAPACITY = 1 << 16  # results kept per kind; the oldest half goes when it is exceeded
 # Kinds whose every result is large (a candidate's erasure chunks, a recovered PoV, a relay
-# block's post-state) keep fewer: at 300 validators a candidate's chunks are ~170 KB, and 65,536
+# block's post-state; the caller says so with `large=True`) keep fewer: at 300 validators a candidate's chunks are ~170 KB, and 65,536
 # of them kept a long run growing by ~10 MB a relay block. The nodes asking for one result ask
 # within a few slots of each other; a late one (a node catching up, a dispute's participant)
 # computes it again.
 LARGE_RESULT_CAPACITY = 1 << 10
-LARGE_RESULT_KINDS = frozenset({"collation", "erasure_root", "recovery", "relay_block"})
 
 
 class SharedWork:
@@ -43,7 +42,7 @@ class SharedWork:
         self.computed: dict[str, int] = {}
         self.reused: dict[str, int] = {}
 
-    def get(self, kind: str, key: Hashable, compute: Callable[[], T]) -> T:
+    def get(self, kind: str, key: Hashable, compute: Callable[[], T], large: bool = False) -> T:
         table = self._tables.get(kind)
         if table is None:
             table = self._tables[kind] = {}
@@ -56,7 +55,7 @@ class SharedWork:
             return result
         result = compute()
         self.computed[kind] = self.computed.get(kind, 0) + 1
-        capacity = self.large_capacity if kind in LARGE_RESULT_KINDS else self.capacity
+        capacity = self.large_capacity if large else self.capacity
         if len(table) >= capacity:
             for old in list(islice(table, capacity // 2)):
                 del table[old]
@@ -72,12 +71,13 @@ class SharedWork:
 _installed: SharedWork | None = None
 
 
-def shared(kind: str, key: Hashable, compute: Callable[[], T]) -> T:
-    """`compute()`, or the result another node of this process already computed for `key`."""
+def shared(kind: str, key: Hashable, compute: Callable[[], T], large: bool = False) -> T:
+    """`compute()`, or the result another node of this process already computed for `key`.
+    `large`: every result of this kind is big, so fewer are kept."""
     work = _installed
     if work is None:
         return compute()
-    return work.get(kind, key, compute)
+    return work.get(kind, key, compute, large)
 
 
 def sharing_active() -> bool:

@@ -250,8 +250,11 @@ class BlockTree(Generic[P]):
             if count >= need and (target is None or self.nodes[h].header.number
                                   > self.nodes[target].header.number):
                 target = h
-        if target is None or not self.is_descendant(target, self.finalized):
+        if target is None:
             return []
+        # Counted blocks are all above the finalized height, and every block of the tree is an
+        # ancestor or a descendant of the finalized one: `target` descends from it, as
+        # `finalize` checks.
         newly = [target, *self.ancestors(target, self.nodes[target].header.number - final - 1)]
         self.finalize(target)
         return list(reversed(newly))

@@ -52,7 +52,7 @@ def validate_collation(
     (`proto.shared_work`), keyed by the content hashes of everything it reads."""
     key = (receipt.hash(), pov.hash(), pvd.hash(), n_validators, timeout_ms)
     committed, chunks = shared("collation", key, lambda: _validate_collation(
-        receipt, pov, pvd, n_validators, timeout_ms))
+        receipt, pov, pvd, n_validators, timeout_ms), large=True)
     return committed, list(chunks)
 
 

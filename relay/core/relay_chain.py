@@ -167,10 +167,12 @@ class RelayChain:
     def restore_finalized(self, block_hash: bytes) -> bool:
         """Finality this node had reached before a restart (from its own store): the votes that
         proved it are gone, the fact is not. False if the block is unknown or off our chain."""
-        tree = self.tree
-        if block_hash not in tree or not tree.is_descendant(block_hash, tree.finalized):
+        if block_hash not in self.tree:
             return False
-        tree.finalize(block_hash)
+        try:
+            self.tree.finalize(block_hash)
+        except BlockTreeError:  # off the chain this node finalized since
+            return False
         self._prune_states()
         return True
 

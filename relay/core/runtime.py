@@ -193,7 +193,7 @@ def import_block(
     the state."""
     key = (parent.hash(), hash_of(block), max_weight)
     state, events = shared("relay_block", key, lambda: _import_block(
-        parent, parent_state, block, max_weight))
+        parent, parent_state, block, max_weight), large=True)
     return state.copy(), list(events)
 
 

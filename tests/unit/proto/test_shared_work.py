@@ -56,14 +56,11 @@ def test_the_oldest_half_goes_when_capacity_is_exceeded() -> None:
 
 
 def test_kinds_with_large_results_keep_fewer() -> None:
-    from proto.shared_work import LARGE_RESULT_KINDS
-
     work = SharedWork(capacity=16, large_capacity=4)
-    large = sorted(LARGE_RESULT_KINDS)[0]
     for k in range(5):
-        work.get(large, k, lambda k=k: k)
+        work.get("large", k, lambda k=k: k, large=True)
         work.get("small", k, lambda k=k: k)
-    assert work.get(large, 0, lambda: -1) == -1  # past 4: the oldest half went
+    assert work.get("large", 0, lambda: -1, large=True) == -1  # past 4: the oldest half went
     assert work.get("small", 0, lambda: -1) == 0  # 5 of 16
     with pytest.raises(ValueError):
         SharedWork(large_capacity=1)
