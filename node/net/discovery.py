@@ -173,11 +173,11 @@ class Discovery:
         except TransportError:
             return None
         remote = conn.remote
-        await conn.aclose()  # learnt who it is; the peer manager owns real connections
         if remote == self.me.identity:
+            await conn.aclose()
             return None
         self._note_address(remote, host, port, pin)
-        return remote if await self.net.peers.connect(remote) else None
+        return remote if await self.net.peers.keep_dialled(conn) else None
 
     def _note_address(self, peer: PeerId, host: str, port: int, pin: bool) -> None:
         """An address the operator configured is the one to dial, whatever the peer or others

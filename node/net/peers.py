@@ -237,6 +237,21 @@ class PeerManager:
         self._adopt(conn)
         return True
 
+    async def keep_dialled(self, conn: Connection) -> bool:
+        """A link this node dialled by address alone (a bootnode given without its identity),
+        kept as the peer's link; False (and closed) when banned or out of slots. Closing it and
+        dialling again would reach the peer while it may still hold the first link: it refuses
+        one link of two, and its services see the peer leave just after it came."""
+        peer = conn.remote
+        if peer in self._connections:
+            await conn.aclose()
+            return True
+        if not self.peerset.try_reserve(peer, Direction.OUTBOUND, self._clock()):
+            await conn.aclose()
+            return False
+        self._adopt(conn)
+        return True
+
     def _adopt(self, conn: Connection) -> None:
         assert self._nursery is not None, "PeerManager.run must be started first"
         if len(self.peerset) > PEER_TABLE_SOFT_CAP:

@@ -92,3 +92,45 @@ async def test_a_configured_bootnode_address_outlives_what_the_node_announces() 
             assert await cnet.peers.connect(key.public)
             nursery.cancel_scope.cancel()
 
+
+
+class LinkEvents:
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def peer_connected(self, peer: bytes) -> None:
+        self.events.append("connected")
+
+    def peer_disconnected(self, peer: bytes) -> None:
+        self.events.append("disconnected")
+
+
+async def test_a_bootnode_given_by_address_alone_gets_one_link_that_stays() -> None:
+    """The dial that learns the bootnode's identity is kept as the link: a second dial moments
+    after the first would reach a peer still holding the first, which refuses one of the two,
+    and its services would see this node leave just after it came (a para peer that says
+    hello then leaves the round: collator/service.py)."""
+    with trio.fail_after(GUARD_S):
+        async with trio.open_nursery() as nursery:
+            first, first_net, _ = await start_node(nursery, "collator-2000-0", PeerRole.COLLATOR)
+            seen = LinkEvents()
+            first_net.peers.add_listener(seen)
+            key = Keypair.from_name("collator-2000-1")
+            host = TcpHost(key, SPEC.genesis_id(), FRAME_MAX)
+            await nursery.start(partial(host.run, "127.0.0.1", 0))
+            assert host.port is not None
+            net = NetworkStack(host, SLOT_S)
+            found: list[bytes] = []
+            discovery = Discovery(net, host, PeerAddress(key.public, "127.0.0.1", host.port,
+                                                         PeerRole.COLLATOR),
+                                  SLOT_S, [], validators=frozenset(),
+                                  para_bootnodes=[f"127.0.0.1:{first.port}"],
+                                  on_para_peer=found.append)
+            await nursery.start(net.run)
+            await nursery.start(discovery.run)
+            while not found:
+                await trio.sleep(0.01)
+            await trio.sleep(0.2)  # a closed first link would have reached the other side
+            assert found == [first.peer_id] and net.peers.is_connected(first.peer_id)
+            assert seen.events == ["connected"]
+            nursery.cancel_scope.cancel()
