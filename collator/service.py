@@ -10,9 +10,13 @@ Several collators of one para take turns by relay slot (Aura on the parachain) a
 blocks to each other. The simulator gives each its place in a fixed list (`author_index`). Real
 processes start and stop on their own, so with no index the turn goes round the sorted identities
 of this collator and the para peers it currently knows: given ones, those added at run time
-(`add_para_peer`: a collator reached through `--para-bootnodes`) and any peer that announces a
-valid block of this para; a peer leaves the round when its connection goes. Until two collators
-know each other both may build in the same slot, and the relay chain keeps one of the two blocks.
+(`add_para_peer`: a collator reached through `--para-bootnodes`) and any peer that says hello or
+announces a valid block of this para; a peer leaves the round when its connection goes. A
+collator says hello (`ParaCollatorHello`) to each para peer that has not heard from it as soon
+as it knows the peer, so both count the same round before its first turn; one that had to say
+it while handling a relay block (the link was down when it learnt the peer) does not build in
+that slot, where the peer, not counting it yet, may have built too. Anyone connected can join a
+learnt round this way; a chain spec that lists the para's collators fixes the round instead.
 """
 
 from __future__ import annotations
@@ -45,15 +49,17 @@ from proto.messages import (
     FetchParaBlock,
     ParaBlockAnnounce,
     ParaBlockResponse,
+    ParaCollatorHello,
 )
 from proto.network import COST_MAJOR, COST_UNEXPECTED_MESSAGE, Kind, PeerId, RequestError
 from proto.ports import Metrics, Network, ParaStore
 from proto.relay_block import RelayHeader
 from relay.core.collator_api import CollationContext
 
-# Adverts repeated by sixths of a slot for a whole slot (was half): a collation stays fetchable while its relay parent is
-# in the allowed ancestry, and a collator that built before its links to the backing group were
-# up (at start-up: discovery still under way) gets it seconded once they are, not never.
+# Adverts repeated by sixths of a slot for a whole slot (was half): a collation stays fetchable
+# while its relay parent is in the allowed ancestry, and a collator that built before its links
+# to the backing group were up (at start-up: discovery still under way) gets it seconded once
+# they are, not never.
 READVERTISE_ATTEMPTS = 6
 MAX_PARA_SYNC = 64  # para blocks fetched per sync call; a longer gap is closed over several
 MAX_PARA_BACKLOG = 4096  # fetched blocks kept while their ancestors are still being fetched
@@ -107,11 +113,14 @@ class CollatorService:
         self.net.serve(Kind.COLLATION, self._serve_collation)
         self.net.on_direct(CollationSeconded, self._on_seconded)
         self.net.on_direct(ParaBlockAnnounce, self._on_para_block)
+        self.net.on_direct(ParaCollatorHello, self._on_hello)
         self.net.serve(Kind.PARA_BLOCK, self._serve_para_block)
         # The other collators of this para; para slots go round all of us by relay slot
         # (Aura on the parachain), and each block is announced to the others.
         self.para_peers = [p for p in para_peers if p != key.public]
         self.author_index = author_index  # None: the round is learnt (see the module doc)
+        # Learnt round: para peers that count us (they spoke to us first, or we said hello).
+        self._counted_by: set[PeerId] = set()
         self.blocks: dict[bytes, ParaBlock] = {}  # bodies of non-genesis blocks, for peers
         # Blocks fetched from para peers whose ancestors are still missing: a collator that
         # joins a para far from genesis closes the gap MAX_PARA_SYNC blocks per relay block.
@@ -149,6 +158,7 @@ class CollatorService:
 
     def peer_disconnected(self, peer: PeerId) -> None:
         self._declared.discard(peer)
+        self._counted_by.discard(peer)  # back, it may have restarted and forgotten us
         if self.author_index is None and peer in self.para_peers:
             self.para_peers.remove(peer)  # it announces again, or is dialled again, if it lives
 
@@ -156,6 +166,8 @@ class CollatorService:
         """Another collator of this para, to sync blocks from and take turns with."""
         if peer != self.key.public and peer not in self.para_peers:
             self.para_peers.append(peer)
+        if peer not in self._counted_by and self._nursery is not None:
+            self._nursery.start_soon(self._introduce)
 
     def is_my_slot(self, slot: int) -> bool:
         if self.author_index is not None:
@@ -189,8 +201,11 @@ class CollatorService:
         await self._sync_to(blake2_256(ctx.included_head))
         for head in ctx.pending_heads:
             await self._sync_to(blake2_256(head))
+        introduced = await self._introduce()
         if not self.is_my_slot(header.slot):
             return  # another collator's para slot
+        if introduced:
+            return  # a peer that just heard of us may have built in this slot: ours is next
         if self.chain.included_hash not in self.chain.chain:
             return  # the para moved on without us and no peer could fill the gap
         pending = set(ctx.pending_heads)
@@ -315,16 +330,43 @@ class CollatorService:
                 sent += 1
         return sent
 
+    async def _introduce(self) -> bool:
+        """Say hello to the para peers of a learnt round that may not count us yet; whether
+        any was told now."""
+        if self.author_index is not None:
+            return False
+        told = []
+        msg = ParaCollatorHello(self.para_id)
+        for peer in [p for p in self.para_peers if p not in self._counted_by]:
+            self._counted_by.add(peer)  # a concurrent call (a new peer, a relay block) skips it
+            if await self.net.peers.connect(peer) and await self.net.send_direct(peer, msg):
+                told.append(peer)
+            else:
+                self._counted_by.discard(peer)  # told at the next relay block, if it is back
+        if told and self.log is not None:
+            self.log.info("hello to para peers", peers=["0x" + p.hex()[:16] for p in told])
+        return bool(told)
+
+    async def _on_hello(self, peer: PeerId, msg: ParaCollatorHello) -> None:
+        if msg.para_id != self.para_id or self.author_index is not None:
+            self.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)  # a fixed round admits no one
+            return
+        self._counted_by.add(peer)  # it found us: we are in its round
+        self.add_para_peer(peer)
+        if self.log is not None:
+            self.log.info("para peer joined", peer="0x" + peer.hex()[:16])
+
     async def _on_para_block(self, peer: PeerId, msg: ParaBlockAnnounce) -> None:
         learns = self.author_index is None  # a fixed round admits no one else
         if msg.para_id != self.para_id or (peer not in self.para_peers and not learns):
             self.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
             return
         block = decode(msg.block, ParaBlock)
+        if peer not in self.para_peers and block.header.para_id != self.para_id:
+            self.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
+            return
+        self._counted_by.add(peer)  # it announces to us: we are in its round
         if peer not in self.para_peers:
-            if block.header.para_id != self.para_id:
-                self.net.peers.report(peer, COST_UNEXPECTED_MESSAGE)
-                return
             self.add_para_peer(peer)  # a bad block still costs it below
         if not self._import(peer, block) and self._nursery is not None:
             self._nursery.start_soon(self._sync_to, block.header.parent_hash, peer, block)

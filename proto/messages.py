@@ -205,6 +205,13 @@ class ParaBlockAnnounce(Struct, frozen=True, tag=21):
     block: Blob
 
 
+class ParaCollatorHello(Struct, frozen=True, tag=31):
+    """A collator of `para_id` to another it found (`--para-bootnodes`): count me in the
+    para's round of turns (learnt rounds: collator/service.py)."""
+
+    para_id: ParaId
+
+
 class FetchParaBlock(Struct, frozen=True, tag=22):
     para_id: ParaId
     block_hash: Hash
@@ -264,7 +271,7 @@ WireMessage = (
     | StatementMessage | FetchAttested | AttestedCandidate | FetchPoV | PoVResponse
     | BitfieldMessage | BlockAnnounce | BlockRequest | BlockResponse | ChunkRequest
     | ChunkResponse | FinalityVoteMessage | PeerExchange | Ping | Pong | ParaBlockAnnounce
-    | FetchParaBlock | ParaBlockResponse | AssignmentsMessage | ApprovalsMessage
+    | ParaCollatorHello | FetchParaBlock | ParaBlockResponse | AssignmentsMessage | ApprovalsMessage
     | DisputeRequest | DisputeResponse | ChainStatus | AvailableDataRequest | AvailableDataResponse
 )
 
@@ -272,7 +279,8 @@ PROTOCOL_OF: dict[type, Protocol] = {
     FetchCollation: Protocol.REQUEST, FetchAttested: Protocol.REQUEST, FetchPoV: Protocol.REQUEST,
     BlockRequest: Protocol.REQUEST, ChunkRequest: Protocol.REQUEST,
     FetchParaBlock: Protocol.REQUEST, ParaBlockResponse: Protocol.POV_RESPONSE,
-    ParaBlockAnnounce: Protocol.DIRECT, ChainStatus: Protocol.DIRECT,
+    ParaBlockAnnounce: Protocol.DIRECT, ParaCollatorHello: Protocol.DIRECT,
+    ChainStatus: Protocol.DIRECT,
     CollationResponse: Protocol.POV_RESPONSE, PoVResponse: Protocol.POV_RESPONSE,
     AttestedCandidate: Protocol.RESPONSE, ChunkResponse: Protocol.RESPONSE,
     BlockResponse: Protocol.BLOCKS,

@@ -8,6 +8,8 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import trio
@@ -23,7 +25,7 @@ from node.net.memory import MemoryNetwork
 from node.net.stack import NetworkStack
 from proto.codec import encode
 from proto.keys import Keypair
-from proto.messages import FRAME_MAX, ParaBlockAnnounce
+from proto.messages import FRAME_MAX, ParaBlockAnnounce, ParaCollatorHello
 
 
 class NoRelay:
@@ -145,3 +147,93 @@ async def test_a_fixed_round_admits_no_one(autojump_clock: trio.abc.Clock) -> No
         await trio.sleep(0.5)
         assert fixed.para_peers == [] and block.header.hash() not in fixed.chain.chain
         nursery.cancel_scope.cancel()
+
+
+class FixedRelay:
+    """Reports one collation context: the para's included head, one core, nothing pending."""
+
+    def __init__(self, included_head: bytes) -> None:
+        self.ctx = SimpleNamespace(
+            target=SimpleNamespace(cores=(0,), min_relay_parent_number=0, max_depth=4),
+            included_head=included_head, pending_heads=(), backers={})
+
+    def watch_heads(self, buffer: int = 16) -> trio.MemoryReceiveChannel[object]:
+        raise AssertionError("not used")
+
+    async def collation_context(self, para_id: int, leaf: bytes, max_cores: int = 0) -> Any:
+        return self.ctx
+
+
+def relay_head(slot: int) -> Any:
+    return SimpleNamespace(slot=slot, hash=lambda: bytes([slot % 256]) * 32)
+
+
+def built_by(*services: CollatorService) -> list[list[int]]:
+    """Replaces each service's block building with a record of the calls."""
+    built: list[list[int]] = [[] for _ in services]
+    for service, record in zip(services, built, strict=True):
+        service.chain.collate = (  # type: ignore[method-assign]
+            lambda *args, record=record: record.append(1) or [])
+    return built
+
+
+def synced_pair(pair: Pair) -> bytes:
+    """a holds three para blocks, the last included; both hear so from the relay chain. The
+    included block's hash."""
+    blocks = chain_of(3)
+    for block in blocks:
+        assert pair.a._import(b"", block)
+    for service in (pair.a, pair.b):
+        service.relay = FixedRelay(blocks[-1].header.head_data())
+    return blocks[-1].header.hash()
+
+
+async def test_a_joining_collator_says_hello_and_takes_its_first_turn(pair: Pair) -> None:
+    synced_pair(pair)
+    built = built_by(pair.a, pair.b)
+    pair.b.add_para_peer(pair.a.key.public)  # as --para-bootnodes does; a has not heard of b
+    assert await pair.b._introduce()  # what add_para_peer starts when b runs
+    await trio.sleep(0.5)
+    assert pair.a.para_peers == [pair.b.key.public]
+    assert pair.a.net.peers.peerset.reputation(pair.b.key.public, trio.current_time()) >= 0
+    turns = {s: pair.b.is_my_slot(s) for s in range(10, 14)}
+    assert [pair.a.is_my_slot(s) for s in turns] == [not mine for mine in turns.values()]
+    for slot, b_turn in turns.items():  # one author a slot, b from its first turn
+        await (pair.b if b_turn else pair.a).on_relay_head(relay_head(slot))
+    assert built == [[1, 1], [1, 1]]
+    assert not await pair.b._introduce()  # said once while the link lasts
+    await pair.b.net.peers.disconnect(pair.a.key.public)
+    await trio.sleep(0.5)
+    pair.b.add_para_peer(pair.a.key.public)  # dialled again: a may have restarted
+    assert await pair.b._introduce()
+
+
+async def test_a_hello_said_at_a_relay_block_gives_up_that_turn(pair: Pair) -> None:
+    included = synced_pair(pair)
+    built = built_by(pair.b)
+    pair.b.add_para_peer(pair.a.key.public)  # not said yet: the link was not up, say
+    b_turns = [s for s in range(10, 20) if pair.b.is_my_slot(s)]
+    await pair.b.on_relay_head(relay_head(b_turns[0]))  # syncs from a, then says hello
+    assert pair.b.chain.included_hash == included and included in pair.b.chain.chain
+    assert built == [[]]  # a, not counting b before, may have built in this slot
+    await trio.sleep(0.5)
+    assert pair.a.para_peers == [pair.b.key.public]
+    await pair.b.on_relay_head(relay_head(b_turns[1]))
+    assert built == [[1]]
+
+
+async def test_a_hello_joins_only_a_learnt_round_of_its_own_para(pair: Pair) -> None:
+    rogue = pair.rogue()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(rogue.run)
+        assert await rogue.peers.connect(pair.a.key.public)
+        await rogue.send_direct(pair.a.key.public, ParaCollatorHello(PARA + 1))
+        await trio.sleep(0.5)
+        assert pair.a.para_peers == []
+        assert pair.a.net.peers.peerset.reputation(rogue.peer_id, trio.current_time()) < 0
+        nursery.cancel_scope.cancel()
+    pair.a.author_index = 0  # a fixed round
+    await pair.b.net.peers.connect(pair.a.key.public)
+    await pair.b.net.send_direct(pair.a.key.public, ParaCollatorHello(PARA))
+    await trio.sleep(0.5)
+    assert pair.a.para_peers == []
