@@ -39,8 +39,10 @@ or another (see `ports`); a port another program takes between the check and the
 replaced on a first start, but not on a restart (the node keeps its ports). Nodes listen on
 127.0.0.1 only, or, with `faults=True`, each on a loopback address of its own behind a fault
 proxy that `partition`, `degrade` and `heal` drive (see `faults`; native only); the parent-death
-watch needs Linux. The docker provider has no `add_collator` (its nodes are the spec's). Two collators for one para are not coordinated by the node processes (each
-authors every slot), so `add_collator` is for a para that has no collator running.
+watch needs Linux. The docker provider has no `add_collator` (its nodes are the spec's). The
+chain spec lists each para's collators, and they take turns in that order (the para's Aura
+authorities, fixed at genesis): `add_collator` is for a para started with none, and refuses one
+that has some (the new process would not be one of its authors).
 `Cluster` is not thread-safe: use it from the trio loop that entered it, or through `SyncCluster`.
 """
 
@@ -252,6 +254,11 @@ class Cluster(RelayChainWaits):
             name = f"collator-{para_id}-{k}"
         if name in self.nodes:
             raise ClusterError(f"a node named {name} is already in the cluster")
+        authors = [c.name for p in self.spec.paras if p.para_id == para_id for c in p.collators]
+        if authors:
+            raise ClusterError(f"para {para_id} takes turns among the collators its chain spec "
+                               f"lists ({', '.join(authors)}); add_collator is for a para "
+                               "started with none")
         try:
             spec = NodeSpec(name, "collator", para_id, args, tx_rate, blocks_per_relay_parent)
         except ConfigError as exc:

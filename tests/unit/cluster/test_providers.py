@@ -74,3 +74,11 @@ def test_the_docker_provider_publishes_its_own_ports_and_restarts_nothing(tmp_pa
     assert len(rpc_ports) == len(handles)
     assert provider.project.startswith("asyncback-")
     provider.ports.close()
+
+
+async def test_a_collator_added_to_a_para_with_listed_collators_is_refused(tmp_path: Path
+                                                                          ) -> None:
+    cluster = Cluster(default_network(), tmp_path)
+    cluster.state = "running"  # nothing is started: the refusal comes before the provider
+    with pytest.raises(ClusterError, match="collator-2000-0"):
+        await cluster.add_collator(2000)
