@@ -6,6 +6,7 @@ only come from the learnt address being dialled straight away."""
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import trio
 
@@ -21,7 +22,7 @@ SLOT_S = 60.0
 GUARD_S = 10  # a hung test fails instead of blocking the suite; never an expected duration
 
 
-async def start_node(nursery: trio.Nursery, name: str, role: PeerRole
+async def start_node(nursery: trio.Nursery, name: str, role: PeerRole, **options: Any
                      ) -> tuple[TcpHost, NetworkStack, Discovery]:
     key = Keypair.from_name(name)
     host = TcpHost(key, SPEC.genesis_id(), FRAME_MAX)
@@ -29,7 +30,8 @@ async def start_node(nursery: trio.Nursery, name: str, role: PeerRole
     assert host.port is not None
     net = NetworkStack(host, SLOT_S)
     discovery = Discovery(net, host, PeerAddress(key.public, "127.0.0.1", host.port, role),
-                          SLOT_S, [], validators=frozenset(v.public for v in SPEC.validators))
+                          SLOT_S, [], validators=frozenset(v.public for v in SPEC.validators),
+                          **options)
     await nursery.start(net.run)
     await nursery.start(discovery.run)
     return host, net, discovery
@@ -115,19 +117,10 @@ async def test_a_bootnode_given_by_address_alone_gets_one_link_that_stays() -> N
             first, first_net, _ = await start_node(nursery, "collator-2000-0", PeerRole.COLLATOR)
             seen = LinkEvents()
             first_net.peers.add_listener(seen)
-            key = Keypair.from_name("collator-2000-1")
-            host = TcpHost(key, SPEC.genesis_id(), FRAME_MAX)
-            await nursery.start(partial(host.run, "127.0.0.1", 0))
-            assert host.port is not None
-            net = NetworkStack(host, SLOT_S)
             found: list[bytes] = []
-            discovery = Discovery(net, host, PeerAddress(key.public, "127.0.0.1", host.port,
-                                                         PeerRole.COLLATOR),
-                                  SLOT_S, [], validators=frozenset(),
-                                  para_bootnodes=[f"127.0.0.1:{first.port}"],
-                                  on_para_peer=found.append)
-            await nursery.start(net.run)
-            await nursery.start(discovery.run)
+            _, net, _ = await start_node(nursery, "collator-2000-1", PeerRole.COLLATOR,
+                                         para_bootnodes=[f"127.0.0.1:{first.port}"],
+                                         on_para_peer=found.append)
             while not found:
                 await trio.sleep(0.01)
             await trio.sleep(0.2)  # a closed first link would have reached the other side
