@@ -112,6 +112,7 @@ def run_one(mode: str, validators: int, paras: int, relay_blocks: int) -> dict[s
     blocks = max(1, len(records))
     return {
         "mode": mode, "size": f"{validators}/{paras}", "relay_blocks": len(records),
+        "virtual_s": virtual,
         "wall_per_block_s": wall / blocks, "rtf": virtual / wall,
         "cpu_per_block_s": cpu / blocks, "cpu_rtf": virtual / cpu,
         "frames_per_block": None if frames is None else frames / blocks,
@@ -178,6 +179,20 @@ def _breakdown(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _cost_line(r: dict[str, Any]) -> str:
+    """The run's CPU per gossip message delivered, beside what real time on two cores allows:
+    nearly all of a large run's work is every validator counting every vote, assignment and
+    approval (n² messages), so this is the figure that has to come down for a size to keep up."""
+    messages = sum(r.get("messages", {}).values())
+    if not messages:
+        return f"{'':>9} {r['mode']:>8}   no gossip messages counted"
+    slot_s = r["virtual_s"] / max(1, r["relay_blocks"])
+    spent = r["cpu_per_block_s"] / messages * 1e6
+    allowed = 2 * slot_s / messages * 1e6
+    return (f"{'':>9} {r['mode']:>8}   CPU per gossip message delivered {spent:.1f} us; real "
+            f"time on 2 cores allows {allowed:.1f} us ({messages:.0f} msgs/blk)")
+
+
 def growth(rows: list[dict[str, Any]]) -> list[str]:
     """How frames and bytes per relay block grow between consecutive sizes, as an exponent of
     the validator count (n^e): the issue's bar is e <= 1.5 (n·√n); a flood's is 2 or more."""
@@ -227,6 +242,7 @@ def main() -> None:
             print(_line(row), flush=True)
             if mode == "sim":
                 print("\n".join(_breakdown(row)), flush=True)
+                print(_cost_line(row), flush=True)
                 sim_rows.append(row)
             if row["split"]:
                 print(_split_line(row["split"]), flush=True)
