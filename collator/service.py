@@ -41,6 +41,8 @@ from proto.errors import DecodeError
 from proto.hashing import blake2_256
 from proto.keys import Keypair
 from proto.messages import (
+    FRAME_MAX,
+    MAX_PARA_ANCESTORS,
     AdvertiseCollation,
     CollationResponse,
     CollationSeconded,
@@ -51,6 +53,7 @@ from proto.messages import (
     ParaBlockResponse,
     ParaCollatorHello,
 )
+from proto.messages import Protocol as WireProtocol
 from proto.network import COST_MAJOR, COST_UNEXPECTED_MESSAGE, Kind, PeerId, RequestError
 from proto.ports import Metrics, Network, ParaStore
 from proto.relay_block import RelayHeader
@@ -61,7 +64,10 @@ from relay.core.collator_api import CollationContext
 # to the backing group were up (at start-up: discovery still under way) gets it seconded once
 # they are, not never.
 READVERTISE_ATTEMPTS = 6
-MAX_PARA_SYNC = 64  # para blocks fetched per sync call; a longer gap is closed over several
+MAX_PARA_SYNC = 512  # para blocks fetched per sync call; a longer gap is closed over several
+# A para block response fills its frame with ancestors up to this much short of the frame cap
+# (the block itself goes first; the rest is the envelope's own bytes).
+RESPONSE_MARGIN = 4096
 MAX_PARA_BACKLOG = 4096  # fetched blocks kept while their ancestors are still being fetched
 # A validator a relay block behind this collator still sees the previous allowed ancestry and
 # may fetch from its oldest relay parent: built collations are kept that one block longer.
@@ -123,7 +129,8 @@ class CollatorService:
         self._counted_by: set[PeerId] = set()
         self.blocks: dict[bytes, ParaBlock] = {}  # bodies of non-genesis blocks, for peers
         # Blocks fetched from para peers whose ancestors are still missing: a collator that
-        # joins a para far from genesis closes the gap MAX_PARA_SYNC blocks per relay block.
+        # joins a para far from genesis closes the gap MAX_PARA_SYNC blocks per relay block,
+        # MAX_PARA_ANCESTORS + 1 a request.
         self._backlog: dict[bytes, ParaBlock] = {}
         self.store = store
         if store is not None:
@@ -391,8 +398,9 @@ class CollatorService:
     async def _sync_to(self, target: bytes, source: PeerId | None = None,
                        then: ParaBlock | None = None) -> None:
         """Fetch `target` and whatever ancestors of it we lack from our para peers, import them
-        oldest first, then `then` (a block that was waiting for `target`). At most MAX_PARA_SYNC
-        fetches per call: what was fetched is kept, and the next call goes on from there."""
+        oldest first, then `then` (a block that was waiting for `target`). About MAX_PARA_SYNC
+        blocks fetched per call, a run of them a request: what was fetched is kept, and the next
+        call goes on from there."""
         path: list[ParaBlock] = []
         want = target
         peers = [source] if source is not None else []
@@ -401,15 +409,20 @@ class CollatorService:
         while want not in self.chain.chain:
             block = self._backlog.get(want)
             if block is None:
-                if fetches == MAX_PARA_SYNC:
+                if fetches >= MAX_PARA_SYNC:
                     return
-                block = await self._fetch_para_block(want, peers)
-                fetches += 1
-                if block is None:
+                run = await self._fetch_para_blocks(want, peers)
+                if not run:
                     return
-                if len(self._backlog) >= MAX_PARA_BACKLOG:
+                fetches += len(run)
+                if len(self._backlog) + len(run) > MAX_PARA_BACKLOG:
                     self._backlog.clear()  # a gap this long is not closing: start over
-                self._backlog[want] = block
+                for b in run:
+                    h = b.header.hash()
+                    if h in self.chain.chain:
+                        break  # the rest of the run we have already
+                    self._backlog[h] = b
+                block = run[0]
             path.append(block)
             want = block.header.parent_hash
         for block in [*reversed(path), *([then] if then is not None else [])]:
@@ -417,25 +430,52 @@ class CollatorService:
             if not self._import(source or b"", block):
                 return
 
-    async def _fetch_para_block(self, block_hash: bytes, peers: list[PeerId]) -> ParaBlock | None:
+    async def _fetch_para_blocks(self, block_hash: bytes, peers: list[PeerId]
+                                 ) -> list[ParaBlock]:
+        """The block `block_hash` and as many of its ancestors as the first peer that has it
+        sends (each the parent of the one before, or the run ends there); empty if none has it."""
         for peer in peers:
             if not await self.net.peers.connect(peer):
                 continue
             try:
-                raw = await self.net.request(peer, Kind.PARA_BLOCK,
-                                             FetchParaBlock(self.para_id, block_hash))
-                body = decode(raw, ParaBlockResponse).block
-                block = decode(body, ParaBlock) if body is not None else None
+                raw = await self.net.request(
+                    peer, Kind.PARA_BLOCK,
+                    FetchParaBlock(self.para_id, block_hash, MAX_PARA_ANCESTORS))
+                response = decode(raw, ParaBlockResponse)
             except (RequestError, DecodeError):
                 continue
-            if block is not None and block.header.hash() == block_hash:
-                return block
-        return None
+            run: list[ParaBlock] = []
+            want = block_hash
+            for body in [response.block, *response.ancestors]:
+                try:
+                    block = decode(body, ParaBlock) if body is not None else None
+                except DecodeError:
+                    break
+                if block is None or block.header.hash() != want:
+                    break
+                run.append(block)
+                want = block.header.parent_hash
+            if run:
+                return run
+        return []
 
     async def _serve_para_block(self, _peer: PeerId, payload: bytes) -> bytes | None:
         req = decode(payload, FetchParaBlock)
         block = self.blocks.get(req.block_hash) if req.para_id == self.para_id else None
-        return encode(ParaBlockResponse(encode(block) if block is not None else None))
+        if block is None:
+            return encode(ParaBlockResponse(None))
+        first = encode(block)
+        room = FRAME_MAX[WireProtocol.POV_RESPONSE] - RESPONSE_MARGIN - len(first)
+        ancestors: list[bytes] = []
+        parent = self.blocks.get(block.header.parent_hash)
+        while parent is not None and len(ancestors) < min(req.ancestors, MAX_PARA_ANCESTORS):
+            body = encode(parent)
+            room -= len(body) + 8  # a blob's length prefix
+            if room < 0:
+                break
+            ancestors.append(body)
+            parent = self.blocks.get(parent.header.parent_hash)
+        return encode(ParaBlockResponse(first, ancestors))
 
     # -- serving ----------------------------------------------------------------------------
 

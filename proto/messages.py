@@ -212,13 +212,24 @@ class ParaCollatorHello(Struct, frozen=True, tag=31):
     para_id: ParaId
 
 
+MAX_PARA_ANCESTORS = 63  # ancestors one para block response may carry besides the block
+
+
 class FetchParaBlock(Struct, frozen=True, tag=22):
+    """A para block by hash; with `ancestors`, also up to that many of its ancestors (a
+    collator syncing a long gap fetches a run of blocks per request, not one)."""
+
     para_id: ParaId
     block_hash: Hash
+    ancestors: U32 = 0
 
 
 class ParaBlockResponse(Struct, frozen=True, tag=23):
     block: Blob | None
+    # The block's parent, grandparent, ... as many as were asked for, the server holds and fit
+    # the frame; each the para runtime's encoding, decoded strictly and hash-checked by the
+    # receiver.
+    ancestors: Annotated[list[Blob], msgspec.Meta(max_length=MAX_PARA_ANCESTORS)] = []
 
 
 class AssignmentsMessage(Struct, frozen=True, tag=24):

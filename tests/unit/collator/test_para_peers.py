@@ -23,9 +23,16 @@ from collator.service import MAX_PARA_SYNC, CollatorService
 from node import wiring
 from node.net.memory import MemoryNetwork
 from node.net.stack import NetworkStack
-from proto.codec import encode
+from proto.codec import decode, encode
 from proto.keys import Keypair
-from proto.messages import FRAME_MAX, ParaBlockAnnounce, ParaCollatorHello
+from proto.messages import (
+    FRAME_MAX,
+    MAX_PARA_ANCESTORS,
+    ParaBlockAnnounce,
+    ParaBlockResponse,
+    ParaCollatorHello,
+)
+from proto.network import Kind
 
 
 class NoRelay:
@@ -79,6 +86,40 @@ async def pair(autojump_clock: trio.abc.Clock) -> AsyncIterator[Pair]:
         nursery.cancel_scope.cancel()
 
 
+def count_responses(service: CollatorService) -> list[int]:
+    """Blocks in each para block response `service` receives from now on."""
+    served: list[int] = []
+    request = service.net.request
+
+    async def counting(peer: bytes, kind: int, message: Any) -> bytes:
+        raw = await request(peer, kind, message)
+        if kind == Kind.PARA_BLOCK:
+            response = decode(raw, ParaBlockResponse)
+            served.append(len(response.ancestors) + (response.block is not None))
+        return raw
+
+    service.net.request = counting  # type: ignore[method-assign]
+    return served
+
+
+async def test_a_run_of_blocks_ends_where_a_block_is_not_the_parent_of_the_last(
+        pair: Pair) -> None:
+    blocks = chain_of(5)
+    other = chain_of(6)[-1]  # another block of the para, not in this chain
+    request = pair.b.net.request
+
+    async def lied_to(peer: bytes, kind: int, message: Any) -> bytes:
+        honest = decode(await request(peer, kind, message), ParaBlockResponse)
+        return encode(ParaBlockResponse(honest.block, [honest.ancestors[0], encode(other),
+                                                       *honest.ancestors[2:]]))
+
+    for block in blocks:
+        assert pair.a._import(b"", block)
+    pair.b.net.request = lied_to  # type: ignore[method-assign]
+    run = await pair.b._fetch_para_blocks(blocks[-1].header.hash(), [pair.a.key.public])
+    assert run == [blocks[-1], blocks[-2]]
+
+
 def tip(service: CollatorService) -> ParaHeader | None:
     heads = [service.chain.chain.header(h) for h in service.blocks]
     return max(heads, key=lambda h: h.number) if heads else None
@@ -90,11 +131,14 @@ async def test_a_collator_syncs_a_long_gap_from_a_para_peer_and_is_learnt_back(
     for block in blocks:
         assert pair.a._import(b"", block)
     target = blocks[-1].header.hash()
+    served = count_responses(pair.b)
     pair.b.add_para_peer(pair.a.key.public)
     await pair.b._sync_to(target)  # the first MAX_PARA_SYNC are fetched and kept ...
     assert target not in pair.b.chain.chain
     await pair.b._sync_to(target)  # ... and the next call closes the gap
     assert target in pair.b.chain.chain and len(pair.b.blocks) == len(blocks)
+    # a run of blocks a request, not one
+    assert served == [MAX_PARA_ANCESTORS + 1] * (MAX_PARA_SYNC // (MAX_PARA_ANCESTORS + 1)) + [6]
     # a has not heard of b until b announces a block of the para
     assert pair.a.para_peers == []
     nxt = chain_of(len(blocks) + 1)[-1]
