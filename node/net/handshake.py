@@ -49,7 +49,10 @@ from proto.framing import frame
 from proto.keys import PUBLIC_KEY_LEN, SIGNATURE_LEN, verify
 from proto.network import PeerId
 
-PROTOCOL_VERSION = 1
+# Raised whenever the wire changes in a way an older node would misread (2: para peers say hello,
+# para block responses carry ancestors): a node of another version is refused at the handshake,
+# with both versions named, rather than connected and failing request by request.
+PROTOCOL_VERSION = 2
 MAGIC = b"ABHS"
 DIALER_DOMAIN = b"HSDL"
 RESPONDER_DOMAIN = b"HSRP"

@@ -166,7 +166,7 @@ def test_wrong_genesis_is_refused_by_either_side() -> None:
 
 def test_other_version_is_refused() -> None:
     with pytest.raises(VersionMismatch):
-        responder().on_hello(dialer(version=2).start())
+        responder().on_hello(dialer(version=hs.PROTOCOL_VERSION - 1).start())
 
 
 def test_connecting_to_oneself_is_refused() -> None:
