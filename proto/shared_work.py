@@ -21,11 +21,11 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 DEFAULT_CAPACITY = 1 << 16  # results kept per kind; the oldest half goes when it is exceeded
-# Kinds whose every result is large (a candidate's erasure chunks, a recovered PoV, a relay
-# block's post-state; the caller says so with `large=True`) keep fewer: at 300 validators a candidate's chunks are ~170 KB, and 65,536
-# of them kept a long run growing by ~10 MB a relay block. The nodes asking for one result ask
-# within a few slots of each other; a late one (a node catching up, a dispute's participant)
-# computes it again.
+# Kinds whose every result is large (a validated collation with its erasure chunks, a recovered
+# PoV, a relay block's post-state; the caller says so with `large=True`) keep fewer: at 300
+# validators a candidate's chunks are ~170 KB, and 65,536 of them kept a long run growing by
+# ~10 MB a relay block. The nodes asking for one result ask within a few slots of each other; a
+# late one (a node catching up, a dispute's participant) computes it again.
 LARGE_RESULT_CAPACITY = 1 << 10
 
 
