@@ -186,12 +186,14 @@ async def run_node(cfg: NodeConfig, *,
             role = {"validator": PeerRole.VALIDATOR, "relay-node": PeerRole.RELAY_NODE,
                     "collator": PeerRole.COLLATOR}[cfg.role]
             me = PeerAddress(cfg.key.public, cfg.public_host or cfg.listen_host, host.port, role)
-            on_relay = service.add_relay_peer if isinstance(service, RelayNodeService) else None
+            relay_node = service if isinstance(service, RelayNodeService) else None
             discovery = Discovery(service.net, host, me, cfg.spec.host.slot_ms / 1000,
-                                  list(cfg.bootnodes), on_relay, log=log,
+                                  list(cfg.bootnodes),
+                                  relay_node.add_relay_peer if relay_node else None, log=log,
                                   validators=frozenset(v.public for v in cfg.spec.validators),
                                   para_bootnodes=list(cfg.para_bootnodes),
-                                  on_para_peer=getattr(service, "add_para_peer", None))
+                                  on_para_peer=getattr(service, "add_para_peer", None),
+                                  on_dialable=relay_node.dial_now if relay_node else None)
             # Every port is bound before anything runs, Prometheus before the RPC (hypercorn logs
             # that it runs): a port in use is the only line a failed start prints.
             if cfg.prometheus_port is not None:

@@ -3,16 +3,20 @@
 A bootnode is `HOST:PORT` (its identity is learnt from the authenticated handshake) or
 `0xIDENTITY@HOST:PORT`. Besides the configured ones, a node may be handed bootnodes while it runs
 (`learn_bootnodes`): a collator given only its relay node's RPC URL learns that node's p2p address
-over RPC and dials it like a configured bootnode. Every node tells each peer it connects to where it listens and what it is,
-along with the addresses it knows, and repeats that once per slot, so a node that joins late is
-learnt by everyone within a slot. Addresses go into the host's address book; relay nodes learnt
-this way join the relay gossip (`on_relay_peer`). The address of a configured bootnode stays the
-one dialled whatever is announced for its identity: a collator on a host reaches nodes in a
-container network by their published ports, not by the service names they announce.
+over RPC and dials it like a configured bootnode. Every node tells each peer it connects to
+where it listens and what it is, along with the addresses it knows, and repeats that once per
+slot, so a node that joins late is learnt by everyone within a slot. What a node newly verifies
+it passes on at once (`_pass_on_news`, at most `NEWS_PER_SLOT` times a slot): at start-up a
+collator that reached its relay node before the validators did learns them within a fraction of
+a slot rather than after its first collations went to nobody. Addresses go into the host's
+address book; relay nodes learnt this way join the relay gossip (`on_relay_peer`). The address
+of a configured bootnode stays the one dialled whatever is announced for its identity: a
+collator on a host reaches nodes in a container network by their published ports, not by the
+service names they announce.
 
 What is believed. An announced address is a *claim* until a handshake at that address proves the
 announced identity; only then is it recorded in `known`, passed on in exchanges and, for a relay
-node, handed to the relay gossip (which dials its members every slot). The proof is a dial this
+node, handed to the relay gossip (which dials it then, and every slot). The proof is a dial this
 node makes (`_verify`) where that disturbs nobody: to a peer already connected to us (its end
 refuses the second link after the handshake), or to a claimed relay node. A validator or
 collator that is not connected is not dialled just to check (see `_claim`): a validator's address
@@ -50,6 +54,9 @@ MAX_CLAIMS_PER_SOURCE = 16  # of those, from any one sender
 MAX_VERIFYING = 8  # verification dials at once
 MAX_FAILURES = 3  # failed verifications in a row before an address is forgotten
 REVERIFY_ROUNDS = 30  # a known peer not connected is dialled again after this many rounds
+# Newly verified addresses are passed on at most this many times a slot: a network starting
+# verifies its nodes in a burst, and each passing on is one exchange to every connected peer.
+NEWS_PER_SLOT = 8
 
 
 @dataclass
@@ -83,6 +90,7 @@ class Discovery:
                  log: Any = None, validators: frozenset[PeerId] = frozenset(),
                  para_bootnodes: list[str] | None = None,
                  on_para_peer: Callable[[PeerId], None] | None = None,
+                 on_dialable: Callable[[PeerId], None] | None = None,
                  max_known: int = MAX_KNOWN) -> None:
         self.net = net
         self.host = host
@@ -97,6 +105,9 @@ class Discovery:
         self.para_bootnodes = [parse_bootnode(b) for b in para_bootnodes or ()]
         self.on_para_peer = on_para_peer or (lambda _peer: None)
         self.on_relay_peer = on_relay_peer or (lambda _peer: None)
+        # A relay peer's address just entered the address book: the relay gossip, which dials
+        # its members once a slot, may dial this one now.
+        self.on_dialable = on_dialable or (lambda _peer: None)
         # Verified addresses, oldest verification first (see the module docstring).
         self.known: dict[PeerId, PeerAddress] = {}
         self.max_known = max_known
@@ -111,6 +122,8 @@ class Discovery:
         self.log = log
         self._nursery: trio.Nursery | None = None
         self._wake = trio.Event()  # set when bootnodes are learnt: dial them without a slot's wait
+        self._news_due = False  # a passing on of news is scheduled (see `_pass_on_news`)
+        self._news_sent_at = float("-inf")
         net.on_direct(PeerExchange, self._on_exchange)
         net.peers.add_listener(self)
 
@@ -246,6 +259,7 @@ class Discovery:
                 addr.role == PeerRole.RELAY_NODE and addr.identity not in self.validators):
             if addr.role == PeerRole.VALIDATOR and addr.identity not in self.host.addresses:
                 self.host.add_address(addr.identity, addr.host, addr.port)
+                self.on_dialable(addr.identity)
             return
         held = self.claims.get(addr.identity)
         if held is not None:
@@ -325,9 +339,24 @@ class Discovery:
             self.host.add_address(peer, addr.host, addr.port)
         if addr.role != PeerRole.COLLATOR:
             self.on_relay_peer(peer)
-        if new and self.log is not None:
-            self.log.info("peer discovered", peer="0x" + peer.hex()[:16],
-                          address=f"{addr.host}:{addr.port}", role=addr.role)
+            self.on_dialable(peer)
+        if new:
+            if self.log is not None:
+                self.log.info("peer discovered", peer="0x" + peer.hex()[:16],
+                              address=f"{addr.host}:{addr.port}", role=addr.role)
+            if not self._news_due and self._nursery is not None:
+                self._news_due = True
+                self._nursery.start_soon(self._pass_on_news)
+
+    async def _pass_on_news(self) -> None:
+        """Share what we know with every connected peer now rather than at the next round, once
+        the last passing on is `1 / NEWS_PER_SLOT` of a slot old: what is verified meanwhile goes
+        in the same exchange."""
+        await trio.sleep_until(self._news_sent_at + self.slot_s / NEWS_PER_SLOT)
+        self._news_due = False
+        self._news_sent_at = trio.current_time()
+        for peer in self.net.peers.connected_peers():
+            await self._share(peer)
 
     def _make_room(self) -> bool:
         """Evict the entry verified longest ago that is neither connected nor pinned, if

@@ -98,6 +98,7 @@ class RelayNodeService:
         self._sync_wakeup = trio.Event()
         self.chain_disagreements = 0
         self._nursery: trio.Nursery | None = None
+        self._dial_now = trio.Event()  # a relay peer became reachable: `_keep_connected` runs now
         self._last_best = header.hash()
         self._last_finalized = header.hash()
         self.bad_blocks = 0
@@ -160,6 +161,11 @@ class RelayNodeService:
             # status now, as a relay peer connecting later would.
             if self.net.peers.is_connected(peer) and self._nursery is not None:
                 self._nursery.start_soon(self._send_status, peer)
+
+    def dial_now(self, _peer: PeerId) -> None:
+        """Discovery found where a relay peer listens: the next `_keep_connected` pass runs now
+        rather than up to a slot later (it dials only the peers this node is to dial)."""
+        self._dial_now.set()
 
     # -- persistence ------------------------------------------------------------------------
 
@@ -283,15 +289,19 @@ class RelayNodeService:
         """Hook for validators: their extra tasks."""
 
     async def _keep_connected(self) -> None:
-        """Dial the relay peers we lack, now and once per slot (peers restart, links heal).
-        Only the lower identity of a pair dials: two nodes dialling each other at the same
-        instant would each refuse the other's connection (one per peer) and end up with none."""
+        """Dial the relay peers we lack, now, once per slot (peers restart, links heal) and when
+        discovery finds one (at start-up, a slot's wait would leave a validator without its
+        group, and the collators without their validators, for that slot). Only the lower
+        identity of a pair dials: two nodes dialling each other at the same instant would each
+        refuse the other's connection (one per peer) and end up with none."""
         me = self.net.peer_id
         while True:
             for peer in sorted(p for p in self.relay_peers if p > me):
                 if not self.net.peers.is_connected(peer):
                     await self.net.peers.connect(peer)
-            await trio.sleep(self.slot_s)
+            with trio.move_on_after(self.slot_s):
+                await self._dial_now.wait()
+            self._dial_now = trio.Event()
 
     # -- block import -------------------------------------------------------------------------
 

@@ -22,15 +22,16 @@ SLOT_S = 60.0
 GUARD_S = 10  # a hung test fails instead of blocking the suite; never an expected duration
 
 
-async def start_node(nursery: trio.Nursery, name: str, role: PeerRole, **options: Any
+async def start_node(nursery: trio.Nursery, name: str, role: PeerRole,
+                     slot_s: float = SLOT_S, **options: Any
                      ) -> tuple[TcpHost, NetworkStack, Discovery]:
     key = Keypair.from_name(name)
     host = TcpHost(key, SPEC.genesis_id(), FRAME_MAX)
     await nursery.start(partial(host.run, "127.0.0.1", 0))
     assert host.port is not None
-    net = NetworkStack(host, SLOT_S)
+    net = NetworkStack(host, slot_s)
     discovery = Discovery(net, host, PeerAddress(key.public, "127.0.0.1", host.port, role),
-                          SLOT_S, [], validators=frozenset(v.public for v in SPEC.validators),
+                          slot_s, [], validators=frozenset(v.public for v in SPEC.validators),
                           **options)
     await nursery.start(net.run)
     await nursery.start(discovery.run)
@@ -126,4 +127,30 @@ async def test_a_bootnode_given_by_address_alone_gets_one_link_that_stays() -> N
             await trio.sleep(0.2)  # a closed first link would have reached the other side
             assert found == [first.peer_id] and net.peers.is_connected(first.peer_id)
             assert seen.events == ["connected"]
+            nursery.cancel_scope.cancel()
+
+
+async def test_what_a_node_verifies_reaches_its_peers_before_its_next_round() -> None:
+    """A collator that reached its relay node before a validator did gets the validator's
+    address as soon as the relay node has verified it, not a slot later at the relay node's
+    next round (by when its first collations went to nobody). The slot is long enough that no
+    second round comes within the guard; news is passed on within an eighth of it."""
+    slot_s = 16.0
+    with trio.fail_after(GUARD_S):
+        async with trio.open_nursery() as nursery:
+            hub, _, hub_discovery = await start_node(nursery, "ferdie", PeerRole.RELAY_NODE,
+                                                     slot_s)
+            collator, _, collator_discovery = await start_node(
+                nursery, "collator-2000-0", PeerRole.COLLATOR, slot_s)
+            bootnode = f"0x{hub.peer_id.hex()}@127.0.0.1:{hub.port}"
+            collator_discovery.learn_bootnodes([bootnode])
+            while collator.peer_id not in hub_discovery.known:
+                await trio.sleep(0.01)
+            validator, _, validator_discovery = await start_node(
+                nursery, SPEC.validators[0].name, PeerRole.VALIDATOR, slot_s)
+            validator_discovery.learn_bootnodes([bootnode])
+            while validator.peer_id not in collator.addresses:
+                await trio.sleep(0.01)
+            assert collator.addresses[validator.peer_id] == ("127.0.0.1", validator.port)
+            assert hub_discovery._round == 1  # it came with the news, not with a round
             nursery.cancel_scope.cancel()
