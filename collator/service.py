@@ -73,6 +73,9 @@ MAX_PARA_BACKLOG = 4096  # fetched blocks kept while their ancestors are still b
 # may fetch from its oldest relay parent: built collations are kept that one block longer.
 VIEW_SKEW_BLOCKS = 1
 MAX_BUILT = 256  # built collations kept at most, whatever the relay node reports
+# Post-states kept below the included block (Substrate keeps 256 by default): a relay fork the
+# chain abandons may move the included head back, never this far without finality stopping.
+PARA_STATES_KEPT = 256
 
 
 class RelayChainInterface(Protocol):
@@ -127,7 +130,9 @@ class CollatorService:
         self.author_index = author_index  # None: the round is learnt (see the module doc)
         # Learnt round: para peers that count us (they spoke to us first, or we said hello).
         self._counted_by: set[PeerId] = set()
-        self.blocks: dict[bytes, ParaBlock] = {}  # bodies of non-genesis blocks, for peers
+        # Bodies of non-genesis blocks, for peers: the recent ones only when a store holds the
+        # rest (`_prune_history`).
+        self.blocks: dict[bytes, ParaBlock] = {}
         # Blocks fetched from para peers whose ancestors are still missing: a collator that
         # joins a para far from genesis closes the gap MAX_PARA_SYNC blocks per relay block,
         # MAX_PARA_ANCESTORS + 1 a request.
@@ -205,6 +210,9 @@ class CollatorService:
         self.chain.note_included(ctx.included_head)
         if self.store is not None and self.chain.included_hash in self.blocks:
             self.store.set_para_included(self.para_id, self.chain.included_hash)
+        if self.chain.included_hash in self.chain.chain:
+            included = self.chain.chain.header(self.chain.included_hash)
+            self._prune_history(included.number - PARA_STATES_KEPT)
         await self._sync_to(blake2_256(ctx.included_head))
         for head in ctx.pending_heads:
             await self._sync_to(blake2_256(head))
@@ -315,9 +323,37 @@ class CollatorService:
                     self.blocks[block.header.hash()] = block
             except (DecodeError, InvalidBlock):
                 continue
+            # Stored blocks come in height order and the included one is a few below the
+            # highest: what is this far below the newest is pruned as the replay goes.
+            if rec.number % PARA_STATES_KEPT == 0:
+                self.chain.chain.prune(rec.number - 2 * PARA_STATES_KEPT)
         included = store.para_included(self.para_id)
         if included is not None and included.hash in self.chain.chain:
             self.chain.included_hash = included.hash
+
+    def _prune_history(self, keep_from: int) -> None:
+        """Post-states below `keep_from` go; so do bodies, when the store holds them (they are
+        read back from it for a peer that syncs, or an RPC caller): memory stays bounded
+        however long the collator runs. Without a store (a simulation) bodies stay: a
+        collator that joins late syncs the para from them."""
+        if not self.chain.chain.prune(keep_from) or self.store is None:
+            return
+        for h in [h for h, b in self.blocks.items() if b.header.number < keep_from]:
+            del self.blocks[h]
+
+    def block_body(self, block_hash: bytes) -> ParaBlock | None:
+        """A para block this collator built or imported, from memory or, once pruned from it,
+        from the store."""
+        block = self.blocks.get(block_hash)
+        if block is not None or self.store is None:
+            return block
+        rec = self.store.para_block(self.para_id, block_hash)
+        if rec is None:
+            return None
+        try:
+            return decode(rec.encoded_block, ParaBlock)
+        except DecodeError:
+            return None  # a damaged row: as if absent (the block is re-fetched by who needs it)
 
     def _persist(self, block: ParaBlock) -> None:
         if self.store is None:
@@ -407,6 +443,8 @@ class CollatorService:
         peers += [p for p in self.para_peers if p != source]
         fetches = 0
         while want not in self.chain.chain:
+            if self.chain.chain.is_pruned(want):
+                return  # below our pruning horizon: history, nothing to import onto it
             block = self._backlog.get(want)
             if block is None:
                 if fetches >= MAX_PARA_SYNC:
@@ -461,20 +499,20 @@ class CollatorService:
 
     async def _serve_para_block(self, _peer: PeerId, payload: bytes) -> bytes | None:
         req = decode(payload, FetchParaBlock)
-        block = self.blocks.get(req.block_hash) if req.para_id == self.para_id else None
+        block = self.block_body(req.block_hash) if req.para_id == self.para_id else None
         if block is None:
             return encode(ParaBlockResponse(None))
         first = encode(block)
         room = FRAME_MAX[WireProtocol.POV_RESPONSE] - RESPONSE_MARGIN - len(first)
         ancestors: list[bytes] = []
-        parent = self.blocks.get(block.header.parent_hash)
+        parent = self.block_body(block.header.parent_hash)
         while parent is not None and len(ancestors) < min(req.ancestors, MAX_PARA_ANCESTORS):
             body = encode(parent)
             room -= len(body) + 8  # a blob's length prefix
             if room < 0:
                 break
             ancestors.append(body)
-            parent = self.blocks.get(parent.header.parent_hash)
+            parent = self.block_body(parent.header.parent_hash)
         return encode(ParaBlockResponse(first, ancestors))
 
     # -- serving ----------------------------------------------------------------------------

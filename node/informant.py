@@ -178,8 +178,8 @@ class Informant:
                 self.log.info("idle", peers=peers, **heads, **traffic)
             return
         chain = service.chain  # a collator's: its para's blocks
-        best_hash, best = max(((h, header) for h, (_, header) in chain.chain.blocks.items()),
-                              key=lambda item: item[1].number)
+        best_hash = chain.chain.highest
+        best = chain.chain.header(best_hash)
         included = chain.chain.header(chain.included_hash) \
             if chain.included_hash in chain.chain else None
         self.log.info("idle", peers=peers, para=service.para_id,

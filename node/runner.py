@@ -154,7 +154,7 @@ async def _refresh_metrics(service: Any) -> None:
             known = chain.included_hash in chain.chain
             # it catches up until it holds the para block the relay chain included
             metrics.major_syncing.set(0 if known else 1)
-            best = max(header.number for _, header in chain.chain.blocks.values())
+            best = chain.chain.header(chain.chain.highest).number
             para = str(service.para_id)
             metrics.block_height.labels("best").set(best)
             metrics.para_best_height.labels(para).set(best)

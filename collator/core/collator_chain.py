@@ -48,7 +48,7 @@ class CollatorChain:
         self.chain = chain
         self.included_hash = included_hash
         # every block of the store carries the para id; the genesis is always there
-        self.para_id = next(iter(chain.blocks.values()))[1].para_id
+        self.para_id = next(iter(chain.headers.values())).para_id
 
     def note_included(self, head_data: bytes) -> None:
         """The relay chain's latest included head for the para (from a relay block)."""

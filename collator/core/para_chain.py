@@ -16,25 +16,49 @@ from collator.core.para_runtime import ParaHeader
 
 class ParaChain:
     def __init__(self, genesis_entries: dict[bytes, bytes], genesis: ParaHeader) -> None:
-        self.blocks: dict[bytes, tuple[dict[bytes, bytes], ParaHeader]] = {}
+        self.headers: dict[bytes, ParaHeader] = {}  # every block ever added
+        # Post-states, of the blocks not pruned (`prune`): what building and importing need.
+        self.states: dict[bytes, dict[bytes, bytes]] = {}
         self.children: dict[bytes, list[bytes]] = {}
+        self.pruned_below = 0  # blocks numbered below this have no state here any more
+        self.highest = genesis.hash()  # the first block added at the greatest height
         self.add(genesis_entries, genesis)
 
     def add(self, entries: dict[bytes, bytes], header: ParaHeader) -> None:
         h = header.hash()
-        if h in self.blocks:
+        if h in self.headers:
             return
-        self.blocks[h] = (entries, header)
+        self.headers[h] = header
+        self.states[h] = entries
         self.children.setdefault(header.parent_hash, []).append(h)
+        if header.number > self.headers[self.highest].number:
+            self.highest = h
 
     def __contains__(self, h: bytes) -> bool:
-        return h in self.blocks
+        """Known with its post-state: a block one can build on or import a child of."""
+        return h in self.states
+
+    def is_pruned(self, h: bytes) -> bool:
+        """Known, but below the pruning horizon: history, nothing to build or import on."""
+        return h in self.headers and h not in self.states
 
     def header(self, h: bytes) -> ParaHeader:
-        return self.blocks[h][1]
+        return self.headers[h]
 
     def state(self, h: bytes) -> dict[bytes, bytes]:
-        return self.blocks[h][0]
+        return self.states[h]
+
+    def prune(self, keep_from: int) -> int:
+        """Forget the post-states of blocks numbered below `keep_from`, as Substrate's state
+        pruning does (headers stay, for RPC and reports); how many went. A collator's chain
+        otherwise grows by a full state copy per block for as long as it runs."""
+        if keep_from <= self.pruned_below:
+            return 0
+        gone = [h for h in self.states if self.headers[h].number < keep_from]
+        for h in gone:
+            del self.states[h]
+        self.pruned_below = keep_from
+        return len(gone)
 
     def find_parent(
         self, included_hash: bytes, pending_heads: Collection[bytes], min_relay_parent: int,
@@ -42,7 +66,7 @@ class ParaChain:
     ) -> bytes:
         """The block to build on: the deepest usable descendant of the included block (at most
         `max_depth` blocks beyond it), or the included block itself."""
-        if included_hash not in self.blocks:
+        if included_hash not in self:
             return included_hash
         best, best_number = included_hash, self.header(included_hash).number
         frontier, depth = [included_hash], 0

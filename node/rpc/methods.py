@@ -453,7 +453,7 @@ class CollatorRpc:
         header = self.get_header(h)
         if header is None:
             return None
-        block = self.node.blocks.get(bytes.fromhex(header["hash"][2:]))
+        block = self.node.block_body(bytes.fromhex(header["hash"][2:]))
         # The genesis block has no body here: it carries no extrinsics.
         extrinsics = [hex0x(encode(x)) for x in block.extrinsics] if block is not None else []
         return {"block": {"header": header, "extrinsics": extrinsics}}

@@ -42,7 +42,7 @@ def test_builds_velocity_plus_one_per_slot_until_the_segment_is_full() -> None:
     # inclusion frees the segment: two more blocks fit once block 2 is included
     best = chain.best(set(), 0, 8)
     assert chain.chain.header(best).number == 5
-    second = next(h for h, (_, hdr) in chain.chain.blocks.items() if hdr.number == 2)
+    second = next(h for h, hdr in chain.chain.headers.items() if hdr.number == 2)
     chain.note_included(chain.chain.header(second).head_data())
     assert chain.can_build_upon(best, 5)
     cols = chain.collate(target(5, chain.chain.header(second).head_data(), cores), pool)

@@ -6,6 +6,7 @@ from para_fixtures import para_genesis, relay_parent
 
 from collator.core.collation import build_collation
 from collator.core.para_chain import ParaChain
+from collator.core.para_import import import_para_block
 from collator.core.para_runtime import Transfer
 from collator.core.tx_pool import TxPool
 
@@ -45,3 +46,23 @@ def test_pool_orders_by_nonce_against_the_parent_state() -> None:
     pool.generate_transfers(5)
     assert len(pool) == 5 and pool.dropped == 3
     assert len(pool.ready(entries, 2)) == 2
+
+
+def test_pruning_drops_old_states_and_keeps_headers() -> None:
+    entries, genesis = para_genesis(capacity=5)
+    chain = ParaChain(entries, genesis)
+    hashes = [genesis.hash()]
+    for rp in range(1, 6):
+        hashes.append(grow(chain, hashes[-1], rp, genesis.head_data()))
+    assert chain.prune(3) == 3  # genesis, #1 and #2
+    assert chain.prune(2) == 0  # the horizon only moves up
+    assert [h in chain for h in hashes] == [False, False, False, True, True, True]
+    assert [chain.is_pruned(h) for h in hashes] == [True, True, True, False, False, False]
+    assert [chain.header(h).number for h in hashes] == [0, 1, 2, 3, 4, 5]  # headers stay
+    assert chain.header(chain.highest).number == 5
+    # building goes on from what is kept; nothing is built or imported on pruned history
+    assert chain.find_parent(hashes[3], set(), min_relay_parent=0, max_depth=5) == hashes[5]
+    assert chain.find_parent(hashes[1], set(), min_relay_parent=0, max_depth=5) == hashes[1]
+    fork = build_collation(entries, genesis, relay_parent(9, 9, genesis.head_data()),
+                           [], 0, None, 0, 4, 1 << 20).block
+    assert not import_para_block(chain, fork)  # its parent's state is gone

@@ -23,6 +23,7 @@ from collator.service import MAX_PARA_SYNC, CollatorService
 from node import wiring
 from node.net.memory import MemoryNetwork
 from node.net.stack import NetworkStack
+from node.storage import NodeStore
 from proto.codec import decode, encode
 from proto.keys import Keypair
 from proto.messages import (
@@ -281,3 +282,32 @@ async def test_a_hello_joins_only_a_learnt_round_of_its_own_para(pair: Pair) -> 
     await pair.b.net.send_direct(pair.a.key.public, ParaCollatorHello(PARA))
     await trio.sleep(0.5)
     assert pair.a.para_peers == []
+
+
+async def test_history_pruned_from_memory_is_served_from_the_store(
+        autojump_clock: trio.abc.Clock) -> None:
+    """A long-running collator keeps post-states and bodies only so far below the included
+    block (`_prune_history`); a collator joining late still syncs the para from genesis, the
+    old bodies read back from the first one's store."""
+    net = MemoryNetwork(random.Random(3), FRAME_MAX)
+    blocks = chain_of(40)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(net.run)
+        services = []
+        for name, store in (("collator-2000-0", NodeStore(":memory:")), ("collator-2000-1", None)):
+            key = Keypair.from_name(name)
+            service = wiring.collator(name, key, PARA, net.add_host(key.public), genesis_chain(),
+                                      NoRelay(), 6000, store=store)
+            await nursery.start(service.net.run)
+            services.append(service)
+        old, new = services
+        for block in blocks:
+            assert old._import(b"", block)
+        old._prune_history(30)
+        assert len(old.blocks) == 11 and len(old.chain.chain.states) == 11  # #30 .. #40
+        assert old.block_body(blocks[0].header.hash()) == blocks[0]
+        new.add_para_peer(old.key.public)
+        target = blocks[-1].header.hash()
+        await new._sync_to(target)
+        assert target in new.chain.chain and len(new.blocks) == len(blocks)
+        nursery.cancel_scope.cancel()
