@@ -326,7 +326,7 @@ class CollatorService:
             # Stored blocks come in height order and the included one is a few below the
             # highest: what is this far below the newest is pruned as the replay goes.
             if rec.number % PARA_STATES_KEPT == 0:
-                self.chain.chain.prune(rec.number - 2 * PARA_STATES_KEPT)
+                self._prune_history(rec.number - 2 * PARA_STATES_KEPT)
         included = store.para_included(self.para_id)
         if included is not None and included.hash in self.chain.chain:
             self.chain.included_hash = included.hash

@@ -15,6 +15,7 @@ import pytest
 import trio
 from para_fixtures import PARA, para_genesis, relay_parent
 
+from collator import service as collator_service
 from collator.core.collation import build_collation
 from collator.core.collator_chain import CollatorChain
 from collator.core.para_chain import ParaChain
@@ -311,3 +312,23 @@ async def test_history_pruned_from_memory_is_served_from_the_store(
         await new._sync_to(target)
         assert target in new.chain.chain and len(new.blocks) == len(blocks)
         nursery.cancel_scope.cancel()
+
+
+async def test_a_restart_replays_the_store_keeping_only_recent_history(
+        autojump_clock: trio.abc.Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(collator_service, "PARA_STATES_KEPT", 8)
+    net = MemoryNetwork(random.Random(3), FRAME_MAX)
+    store = NodeStore(":memory:")
+    blocks = chain_of(40)
+    key = Keypair.from_name("collator-2000-0")
+    first = wiring.collator("collator-2000-0", key, PARA, net.add_host(key.public),
+                            genesis_chain(), NoRelay(), 6000, store=store)
+    for block in blocks:
+        assert first._import(b"", block)
+    restarted_net = MemoryNetwork(random.Random(3), FRAME_MAX)  # the same identity again
+    again = wiring.collator("collator-2000-0", key, PARA, restarted_net.add_host(key.public),
+                            genesis_chain(), NoRelay(), 6000, store=store)
+    # pruned every 8 blocks of the replay, to 16 below: at #40, below #24
+    assert blocks[-1].header.hash() in again.chain.chain
+    assert len(again.chain.chain.states) == len(again.blocks) == 17
+    assert again.block_body(blocks[0].header.hash()) == blocks[0]
