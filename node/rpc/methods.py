@@ -258,7 +258,7 @@ class RelayRpc:
         header = self.chain.header(h)
         if header is None:
             return None
-        return relay_block_json(header, self.chain.blocks.get(h))  # genesis has no body
+        return relay_block_json(header, self.node.block_body(h))  # genesis has no body
 
     def get_block_hash(self, number: int | None) -> str | None:
         if number is None:

@@ -23,6 +23,9 @@ MAX_ORPHANS = 256
 # Post-states are kept this many blocks below finality (prospective parachains looks back at
 # most `allowed_ancestry_len` blocks; the margin covers slow peers' queries).
 STATE_KEEP_BELOW_FINALIZED = 32
+# Bodies are kept this many blocks below finality by a node whose store holds them (see
+# `forget_bodies_below`): the subsystems read the bodies of new blocks only.
+BODIES_KEEP_BELOW_FINALIZED = 64
 
 
 @dataclass
@@ -84,10 +87,29 @@ class RelayChain:
             h = self.store.headers.get(h.parent_hash)
         return list(reversed(out))
 
+    def headers_from(self, head: bytes, from_number: int, limit: int) -> list[RelayHeader]:
+        """Up to `limit` headers from `from_number` on `head`'s chain, oldest first."""
+        return [h for h in self.chain_to(head) if h.number >= from_number][:limit]
+
     def blocks_from(self, head: bytes, from_number: int, limit: int) -> list[RelayBlock]:
-        """Up to `limit` blocks from `from_number` on `head`'s chain, oldest first."""
-        chain = [h for h in self.chain_to(head) if h.number >= from_number][:limit]
-        return [self.blocks[h.hash()] for h in chain if h.hash() in self.blocks]
+        """Up to `limit` blocks from `from_number` on `head`'s chain, oldest first; stops at the
+        first whose body is not held here (`forget_bodies_below`)."""
+        out = []
+        for header in self.headers_from(head, from_number, limit):
+            block = self.blocks.get(header.hash())
+            if block is None:
+                break
+            out.append(block)
+        return out
+
+    def forget_bodies_below(self, number: int) -> int:
+        """Drop the bodies of blocks numbered below `number` (headers and events stay): a node
+        whose store holds them reads them back from there, and its memory stays bounded however
+        long it runs. How many went."""
+        gone = [h for h, b in self.blocks.items() if b.header.number < number]
+        for h in gone:
+            del self.blocks[h]
+        return len(gone)
 
     # -- updates ------------------------------------------------------------------------------
 

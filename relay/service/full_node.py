@@ -57,7 +57,7 @@ from relay.core.collator_api import CollationContext, collation_context
 from relay.core.events import EventKind
 from relay.core.horizons import signed_record_horizon
 from relay.core.inherent_errors import ANY_IMPORT_ERROR
-from relay.core.relay_chain import RelayChain
+from relay.core.relay_chain import BODIES_KEEP_BELOW_FINALIZED, RelayChain
 from relay.core.state import RelayState
 from relay.service.restore import HEADS, BadRecord, Replay, replay
 
@@ -267,6 +267,8 @@ class RelayNodeService:
         if self._recovering is not None:
             return  # the store's finalized head is ahead of ours until it is re-synced
         self.store.set_finalized(finalized.hash(), finalized.number)
+        # The store holds every body persisted above: memory keeps the recent ones only.
+        self.chain.forget_bodies_below(finalized.number - BODIES_KEEP_BELOW_FINALIZED)
         # What was signed for relay parents far below finality can never be asked for again.
         horizon = signed_record_horizon(self.chain.config)
         if finalized.number > horizon:
@@ -480,11 +482,31 @@ class RelayNodeService:
                 self._imported_send.send_nowait(imported)
         return True
 
+    def block_body(self, block_hash: bytes) -> RelayBlock | None:
+        """A block of the chain, from memory or, once dropped from it (`_persist`), from the
+        store; None for genesis, an unknown block or a damaged row."""
+        block = self.chain.blocks.get(block_hash)
+        if block is not None or self.store is None:
+            return block
+        raw = self.store.relay_block(block_hash)
+        if raw is None:
+            return None
+        try:
+            return decode_shared(raw, RelayBlock)
+        except DecodeError:
+            return None
+
     async def _serve_blocks(self, _peer: PeerId, payload: bytes) -> bytes | None:
         request = decode(payload, BlockRequest)
         if request.head not in self.chain:
             return None
-        blocks = self.chain.blocks_from(request.head, request.from_number, request.max_blocks)
+        blocks = []
+        for header in self.chain.headers_from(request.head, request.from_number,
+                                              request.max_blocks):
+            block = self.block_body(header.hash())
+            if block is None:
+                break
+            blocks.append(block)
         # Keep the response under its cap: drop the newest blocks, the requester asks again.
         while blocks:
             body = encode(BlockResponse(blocks))
