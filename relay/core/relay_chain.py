@@ -91,17 +91,6 @@ class RelayChain:
         """Up to `limit` headers from `from_number` on `head`'s chain, oldest first."""
         return [h for h in self.chain_to(head) if h.number >= from_number][:limit]
 
-    def blocks_from(self, head: bytes, from_number: int, limit: int) -> list[RelayBlock]:
-        """Up to `limit` blocks from `from_number` on `head`'s chain, oldest first; stops at the
-        first whose body is not held here (`forget_bodies_below`)."""
-        out = []
-        for header in self.headers_from(head, from_number, limit):
-            block = self.blocks.get(header.hash())
-            if block is None:
-                break
-            out.append(block)
-        return out
-
     def forget_bodies_below(self, number: int) -> int:
         """Drop the bodies of blocks numbered below `number` (headers and events stay): a node
         whose store holds them reads them back from there, and its memory stays bounded however
