@@ -193,7 +193,8 @@ async def run_node(cfg: NodeConfig, *,
                                   validators=frozenset(v.public for v in cfg.spec.validators),
                                   para_bootnodes=list(cfg.para_bootnodes),
                                   on_para_peer=getattr(service, "add_para_peer", None),
-                                  on_dialable=relay_node.dial_now if relay_node else None)
+                                  on_dialable=relay_node.dial_now if relay_node else None,
+                                  dials=relay_node.dials if relay_node else None)
             # Every port is bound before anything runs, Prometheus before the RPC (hypercorn logs
             # that it runs): a port in use is the only line a failed start prints.
             if cfg.prometheus_port is not None:

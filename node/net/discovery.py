@@ -18,10 +18,11 @@ What is believed. An announced address is a *claim* until a handshake at that ad
 announced identity; only then is it recorded in `known`, passed on in exchanges and, for a relay
 node, handed to the relay gossip (which dials it then, and every slot). The proof is a dial this
 node makes (`_verify`) where that disturbs nobody: to a peer already connected to us (its end
-refuses the second link after the handshake), or to a claimed relay node. A validator or
-collator that is not connected is not dialled just to check (see `_claim`): a validator's address
-goes to the address book only if it has none there (the relay gossip dials the roster there, and
-the handshake proves it); a collator's is dropped. So a peer cannot make this node pass on, or
+refuses the second link after the handshake), or to a claimed relay node (a link this node's
+relay gossip would dial anyway is kept: `dials`). A validator or collator that is not connected
+is not dialled just to check (see `_claim`): a validator's address goes to the address book only
+if it has none there (the relay gossip dials the roster there, and the handshake proves it); a
+collator's is dropped. So a peer cannot make this node pass on, or
 dial every slot, an identity nobody runs, nor point a real identity at another address. Claims
 are bounded (`MAX_CLAIMS`, and `MAX_CLAIMS_PER_SOURCE` from any one sender; the oldest goes
 first) and verified `MAX_VERIFYING` at a time; one that fails `MAX_FAILURES` times is forgotten.
@@ -91,6 +92,7 @@ class Discovery:
                  para_bootnodes: list[str] | None = None,
                  on_para_peer: Callable[[PeerId], None] | None = None,
                  on_dialable: Callable[[PeerId], None] | None = None,
+                 dials: Callable[[PeerId], bool] | None = None,
                  max_known: int = MAX_KNOWN) -> None:
         self.net = net
         self.host = host
@@ -108,6 +110,9 @@ class Discovery:
         # A relay peer's address just entered the address book: the relay gossip, which dials
         # its members once a slot, may dial this one now.
         self.on_dialable = on_dialable or (lambda _peer: None)
+        # Whether the relay gossip would dial this peer itself (of two relay nodes, one dials):
+        # then the link a verification opened is kept rather than closed and dialled again.
+        self.dials = dials or (lambda _peer: False)
         # Verified addresses, oldest verification first (see the module docstring).
         self.known: dict[PeerId, PeerAddress] = {}
         self.max_known = max_known
@@ -301,7 +306,12 @@ class Discovery:
             except TransportError:
                 self._failed(addr)
                 return
-            await conn.aclose()  # only the proof was wanted; the peer manager owns real links
+            if self.dials(addr.identity) and not self.net.peers.is_connected(addr.identity):
+                # The link the relay gossip is about to dial: kept, so the peer does not see
+                # this node come, go and come again.
+                await self.net.peers.keep_dialled(conn)
+            else:
+                await conn.aclose()  # only the proof was wanted
             claim = self.claims.get(addr.identity)
             if claim is not None and claim.address == addr:
                 del self.claims[addr.identity]

@@ -162,6 +162,10 @@ class RelayNodeService:
             if self.net.peers.is_connected(peer) and self._nursery is not None:
                 self._nursery.start_soon(self._send_status, peer)
 
+    def dials(self, peer: PeerId) -> bool:
+        """Whether this node is the one of the pair that dials `peer` (`_keep_connected`)."""
+        return peer > self.net.peer_id
+
     def dial_now(self, _peer: PeerId) -> None:
         """Discovery found where a relay peer listens: the next `_keep_connected` pass runs now
         rather than up to a slot later (it dials only the peers this node is to dial)."""
@@ -296,9 +300,8 @@ class RelayNodeService:
         group, and the collators without their validators, for that slot). Only the lower
         identity of a pair dials: two nodes dialling each other at the same instant would each
         refuse the other's connection (one per peer) and end up with none."""
-        me = self.net.peer_id
         while True:
-            for peer in sorted(p for p in self.relay_peers if p > me):
+            for peer in sorted(p for p in self.relay_peers if self.dials(p)):
                 if not self.net.peers.is_connected(peer):
                     await self.net.peers.connect(peer)
             with trio.move_on_after(self.slot_s):

@@ -15,7 +15,7 @@ from node.net.discovery import Discovery
 from node.net.stack import NetworkStack
 from node.net.tcp import TcpHost
 from proto.keys import Keypair
-from proto.messages import FRAME_MAX, PeerAddress, PeerRole
+from proto.messages import FRAME_MAX, PeerAddress, PeerExchange, PeerRole
 
 SPEC = ChainSpec(name="test", id="test", validators=dev_validators(2), paras=())
 SLOT_S = 60.0
@@ -154,3 +154,32 @@ async def test_what_a_node_verifies_reaches_its_peers_before_its_next_round() ->
             assert collator.addresses[validator.peer_id] == ("127.0.0.1", validator.port)
             assert hub_discovery._round == 1  # it came with the news, not with a round
             nursery.cancel_scope.cancel()
+
+
+async def verified_links(dials: bool) -> tuple[bool, list[str]]:
+    """A relay node told of another's address verifies it by dialling there: whether the link
+    stays, and what the other side saw."""
+    with trio.fail_after(GUARD_S):
+        async with trio.open_nursery() as nursery:
+            other, other_net, _ = await start_node(nursery, "relay-b", PeerRole.RELAY_NODE)
+            seen = LinkEvents()
+            other_net.peers.add_listener(seen)
+            _, net, discovery = await start_node(nursery, "relay-a", PeerRole.RELAY_NODE,
+                                                 dials=lambda _peer: dials)
+            assert other.port is not None
+            claim = PeerAddress(other.peer_id, "127.0.0.1", other.port, PeerRole.RELAY_NODE)
+            await discovery._on_exchange(other.peer_id, PeerExchange([claim]))
+            while other.peer_id not in discovery.known:
+                await trio.sleep(0.01)
+            await trio.sleep(0.2)  # a closed link would have reached the other side
+            linked = net.peers.is_connected(other.peer_id)
+            nursery.cancel_scope.cancel()
+    return linked, seen.events
+
+
+async def test_a_verification_link_to_a_relay_node_this_node_dials_is_kept() -> None:
+    """Of two relay nodes the relay gossip has one dial (full_node.py); when that one proves the
+    other's address, the link it opened for the proof is kept: the other side sees one
+    connection, not one that comes, goes and comes again a moment later."""
+    assert await verified_links(dials=True) == (True, ["connected"])
+    assert await verified_links(dials=False) == (False, ["connected", "disconnected"])
