@@ -167,6 +167,15 @@ class NativeProvider:
                 argv += ["--tx-rate", str(spec.tx_rate)]
             if spec.blocks_per_relay_parent:
                 argv += ["--blocks-per-relay-parent", str(spec.blocks_per_relay_parent)]
+            # The para's collators started before this one, as the compose file lists them:
+            # discovery passes on no collator's address, so without them two collators of one
+            # para never meet and neither imports the other's blocks. A collator started
+            # first learns a later one from the link the later one dials.
+            earlier = [n.bootnode for n in cluster.nodes.values()
+                       if isinstance(n, NodeHandle) and n.name != spec.name
+                       and n.spec.role == "collator" and n.spec.para_id == spec.para_id]
+            if earlier:
+                argv += ["--para-bootnodes", ",".join(earlier)]
         else:
             first = cluster.nodes[cluster.spec.validators[0].name]
             assert isinstance(first, NodeHandle)
