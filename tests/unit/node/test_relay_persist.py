@@ -27,14 +27,19 @@ from relay.core.config import HostConfiguration
 from relay.service import full_node
 
 
-def test_heads_of_batches_still_queued_are_recorded_with_their_batch(tmp_path: Path) -> None:
-    ideal = IdealNetwork(RunConfig(validators=3, paras=1, relay_blocks=3))
-    ideal.run()
+def relay_node_with_store(tmp_path: Path) -> tuple[full_node.RelayNodeService, NodeStore]:
     genesis = dev_genesis(3, 1, 1, HostConfiguration()).relay
     key = Keypair.from_name("relay-a")
     store = NodeStore(tmp_path / "node.sqlite")
     node = wiring.relay_node("relay-a", MemoryNetwork(random.Random(0), FRAME_MAX).add_host(
         key.public), genesis, [key.public], store=store)
+    return node, store
+
+
+def test_heads_of_batches_still_queued_are_recorded_with_their_batch(tmp_path: Path) -> None:
+    ideal = IdealNetwork(RunConfig(validators=3, paras=1, relay_blocks=3))
+    ideal.run()
+    node, store = relay_node_with_store(tmp_path)
     b1, b2 = ideal.blocks[0], ideal.blocks[1]
     first = node.chain.import_block(b1).imported
     node.notify_imported(first)
@@ -61,11 +66,7 @@ def test_bodies_below_finality_are_served_from_the_store(tmp_path: Path,
     monkeypatch.setattr(full_node, "BODIES_KEEP_BELOW_FINALIZED", 2)
     ideal = IdealNetwork(RunConfig(validators=3, paras=1, relay_blocks=8))
     ideal.run()
-    genesis = dev_genesis(3, 1, 1, HostConfiguration()).relay
-    key = Keypair.from_name("relay-a")
-    store = NodeStore(tmp_path / "node.sqlite")
-    node = wiring.relay_node("relay-a", MemoryNetwork(random.Random(0), FRAME_MAX).add_host(
-        key.public), genesis, [key.public], store=store)
+    node, store = relay_node_with_store(tmp_path)
     for block in ideal.blocks:
         node._persist(node.chain.import_block(block).imported)
     tip = ideal.blocks[-1]
@@ -75,6 +76,6 @@ def test_bodies_below_finality_are_served_from_the_store(tmp_path: Path,
     assert sorted(b.header.number for b in node.chain.blocks.values()) == [6, 7, 8]
     assert node.block_body(ideal.blocks[0].hash()) == ideal.blocks[0]
     request = encode(BlockRequest(tip.hash(), 1, 16))
-    served = trio.run(node._serve_blocks, key.public, request)
+    served = trio.run(node._serve_blocks, node.net.peer_id, request)
     assert served is not None and decode(served, BlockResponse).blocks == ideal.blocks
     store.close()
